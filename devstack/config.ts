@@ -1,0 +1,24 @@
+// Constants and paths of the Docker-free local stack. Dev tooling only: never deployed.
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '')
+export const STATE_DIR = join(ROOT, '.vigil')
+export const SUPABASE_DIR = join(ROOT, 'supabase')
+export const FUNCTIONS_DIR = join(SUPABASE_DIR, 'functions')
+export const CONFIG_TOML = join(SUPABASE_DIR, 'config.toml')
+
+/** Same ports as `supabase start`, so configs are interchangeable. */
+export const DEFAULT_DB_PORT = 54322
+export const DEFAULT_API_PORT = 54321
+
+/** Supabase's well-known local JWT secret; the keys signed with it match `supabase start`'s. */
+export const LOCAL_JWT_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long'
+
+export const DB_USER = 'postgres'
+export const DB_PASSWORD = 'postgres'
+export const DB_NAME = 'postgres'
+
+export function dbUrl(port: number, host = '127.0.0.1'): string {
+  return `postgresql://${DB_USER}:${DB_PASSWORD}@${host}:${port}/${DB_NAME}`
+}

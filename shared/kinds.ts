@@ -1,0 +1,59 @@
+// The lists of kinds Vigil knows, one `as const` tuple each. They feed the zod enums and types
+// here and mirror the SQL enums in supabase/migrations; tests/schema/kinds_test.ts proves they agree.
+import { z } from 'zod'
+
+export const ENVIRONMENTS = ['dev', 'qa', 'prod'] as const
+export const SERVICE_KINDS = [
+  'postgres',
+  'http',
+  'supabase_auth',
+  'supabase_storage',
+  'supabase_realtime',
+  'supabase_functions',
+  'supabase_management',
+  'prometheus',
+  'heartbeat',
+] as const
+export const CHECK_STATUSES = ['healthy', 'degraded', 'down'] as const
+export const SERVICE_STATUSES = ['unknown', 'healthy', 'degraded', 'down'] as const
+export const SEVERITIES = ['info', 'warning', 'critical'] as const
+export const INCIDENT_STATUSES = ['open', 'resolved'] as const
+export const HEAL_PHASES = ['intent', 'result'] as const
+export const HEAL_OUTCOMES = [
+  'pending',
+  'succeeded',
+  'failed',
+  'undone',
+  'skipped',
+  'dry_run',
+  'awaiting_approval',
+] as const
+export const ALERT_CHANNELS = ['sms', 'email', 'slack', 'discord', 'pagerduty'] as const
+export const ALERT_STATUSES = ['pending', 'sending', 'sent', 'failed', 'dead', 'suppressed'] as const
+
+/** SQL enum type (in schema vigil) → the tuple that mirrors it. */
+export const SQL_ENUMS = {
+  environment: ENVIRONMENTS,
+  service_kind: SERVICE_KINDS,
+  check_status: CHECK_STATUSES,
+  service_status: SERVICE_STATUSES,
+  severity: SEVERITIES,
+  incident_status: INCIDENT_STATUSES,
+  heal_phase: HEAL_PHASES,
+  heal_outcome: HEAL_OUTCOMES,
+  alert_channel: ALERT_CHANNELS,
+  alert_status: ALERT_STATUSES,
+} as const
+
+export const Environment = z.enum(ENVIRONMENTS)
+export type Environment = z.infer<typeof Environment>
+export const ServiceKind = z.enum(SERVICE_KINDS)
+export type ServiceKind = z.infer<typeof ServiceKind>
+export const CheckStatus = z.enum(CHECK_STATUSES)
+export type CheckStatus = z.infer<typeof CheckStatus>
+export const ServiceStatus = z.enum(SERVICE_STATUSES)
+export type ServiceStatus = z.infer<typeof ServiceStatus>
+export const Severity = z.enum(SEVERITIES)
+export type Severity = z.infer<typeof Severity>
+export const AlertChannel = z.enum(ALERT_CHANNELS)
+export type AlertChannel = z.infer<typeof AlertChannel>
