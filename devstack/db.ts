@@ -216,7 +216,12 @@ export async function startPostgres(opts: PostgresOptions, password: string): Pr
         try {
           child.kill('SIGINT')
         } catch { /* already gone */ }
-        const done = await Promise.race([exited.then(() => true), sleep(30_000).then(() => false)])
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const done = await Promise.race([
+          exited.then(() => true),
+          new Promise<boolean>((r) => timer = setTimeout(() => r(false), 30_000)),
+        ])
+        clearTimeout(timer)
         if (!done) {
           try {
             child.kill('SIGQUIT')

@@ -6,9 +6,9 @@
 create schema if not exists vigil;
 comment on schema vigil is 'Vigil: self-healing SRE agent. Health tables, heal audit, alert outbox, settings.';
 
--- Nothing in vigil is callable or readable unless granted below or in the security migration.
+-- Nothing in vigil is callable or readable unless granted in the security migration. New functions
+-- get EXECUTE for PUBLIC by default, so every migration revokes it on what it creates.
 revoke all on schema vigil from public;
-alter default privileges in schema vigil revoke execute on functions from public;
 
 create extension if not exists pg_stat_statements with schema extensions;
 create extension if not exists hypopg with schema extensions;
@@ -195,6 +195,9 @@ create trigger heal_actions_append_only before update or delete on vigil.heal_ac
   for each row execute function vigil.reject_audit_change();
 create trigger heal_actions_no_truncate before truncate on vigil.heal_actions
   for each statement execute function vigil.reject_audit_change();
+-- ALWAYS: the guard holds even under session_replication_role = replica.
+alter table vigil.heal_actions enable always trigger heal_actions_append_only;
+alter table vigil.heal_actions enable always trigger heal_actions_no_truncate;
 
 -- Alerts: the delivery outbox. notify claims rows with FOR UPDATE SKIP LOCKED; a row that keeps
 -- failing goes 'dead' after max_attempts instead of being retried forever.

@@ -1,0 +1,289 @@
+// The local functions gateway: serves /functions/v1/<name> like Supabase's, checking the JWT
+// where config.toml asks for it and proxying to one Deno subprocess per function.
+// Dev tooling only: never deployed.
+import { join } from 'node:path'
+import { parse as parseToml } from 'smol-toml'
+import { z } from 'zod'
+import { FunctionStartError, FunctionWorkerPool } from './function-workers.ts'
+import { verifyJwt } from './jwt.ts'
+
+const FUNCTIONS_PREFIX = '/functions/v1'
+const FUNCTION_NAME = /^[A-Za-z0-9_-]+$/
+/** Supabase's free-tier wall clock limit per request. */
+const DEFAULT_WALL_CLOCK_LIMIT_MS = 150_000
+const DEFAULT_START_TIMEOUT_MS = 30_000
+const HOP_BY_HOP_HEADERS = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+]
+
+export interface GatewayOptions {
+  port: number
+  /** Default 127.0.0.1. */
+  hostname?: string
+  functionsDir: string
+  configToml: string
+  jwtSecret: string
+  /** Env every function gets: SUPABASE_URL, SUPABASE_DB_URL, keys… */
+  env: Record<string, string>
+  /** Dotenv file with the functions' own secrets; default <functionsDir>/.env, may be missing. */
+  envFile?: string
+  /** Restart a function's worker when a file under functionsDir changes. */
+  watch?: boolean
+  /** Per-request wall clock limit; default 150 s as on Supabase's free tier. */
+  wallClockLimitMs?: number
+  /** How long a cold start may take before the request fails with 503; default 30 s. */
+  startTimeoutMs?: number
+  log?: (line: string) => void
+}
+
+export interface Gateway {
+  url: string
+  port: number
+  stop(): Promise<void>
+}
+
+interface FunctionSettings {
+  verifyJwt: boolean
+}
+
+const ConfigToml = z.looseObject({
+  functions: z.record(z.string(), z.looseObject({ verify_jwt: z.boolean().optional() }))
+    .optional(),
+})
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const log = options.log ?? console.log
+  const settings = await readFunctionSettings(options.configToml)
+  const workers = new FunctionWorkerPool({
+    functionsDir: options.functionsDir,
+    env: options.env,
+    envFile: options.envFile ?? join(options.functionsDir, '.env'),
+    watch: options.watch ?? false,
+    startTimeoutMs: options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+    log,
+  })
+  const router = new FunctionRouter(options, settings, workers)
+  const hostname = options.hostname ?? '127.0.0.1'
+  const server = Deno.serve({
+    port: options.port,
+    hostname,
+    onListen() {},
+    onError(error) {
+      log(`[gateway] ${error instanceof Error ? error.message : error}`)
+      return json({ code: 'INTERNAL_ERROR', message: 'gateway error' }, 500)
+    },
+  }, (request) => router.handle(request))
+  const { port } = server.addr
+  return {
+    url: `http://${hostname}:${port}`,
+    port,
+    async stop() {
+      // Workers first: their closing connections end any response still streaming.
+      await workers.stopAll()
+      await server.shutdown()
+    },
+  }
+}
+
+/** `verify_jwt` per function from `[functions.<name>]`; absent means true, as on Supabase. */
+async function readFunctionSettings(configToml: string): Promise<Map<string, FunctionSettings>> {
+  const parsed = ConfigToml.safeParse(parseToml(await Deno.readTextFile(configToml)))
+  if (!parsed.success) {
+    throw new Error(`${configToml}: ${z.prettifyError(parsed.error)}`)
+  }
+  const settings = new Map<string, FunctionSettings>()
+  for (const [name, table] of Object.entries(parsed.data.functions ?? {})) {
+    settings.set(name, { verifyJwt: table.verify_jwt ?? true })
+  }
+  return settings
+}
+
+class FunctionRouter {
+  readonly #wallClockLimitMs: number
+
+  constructor(
+    private readonly options: GatewayOptions,
+    private readonly settings: Map<string, FunctionSettings>,
+    private readonly workers: FunctionWorkerPool,
+  ) {
+    this.#wallClockLimitMs = options.wallClockLimitMs ?? DEFAULT_WALL_CLOCK_LIMIT_MS
+  }
+
+  async handle(request: Request): Promise<Response> {
+    const url = new URL(request.url)
+    if (url.pathname === '/health' && request.method === 'GET') return json({ status: 'ok' })
+    const route = functionRoute(url.pathname)
+    if (!route) return json({ code: 'NOT_FOUND', message: 'no route matched' }, 404)
+    if (route.name !== '' && !FUNCTION_NAME.test(route.name)) {
+      return json({ code: 'BAD_REQUEST', message: 'invalid function name' }, 400)
+    }
+    if (!(await this.#exists(route.name))) {
+      return json({ code: 'NOT_FOUND', message: 'Requested function was not found' }, 404)
+    }
+    const denied = await this.#checkJwt(route.name, request)
+    if (denied) return denied
+    return this.#forward(route.name, `${route.path}${url.search}`, request)
+  }
+
+  async #exists(name: string): Promise<boolean> {
+    if (name === '' || name.startsWith('_') || name.startsWith('.')) return false
+    try {
+      return (await Deno.stat(join(this.options.functionsDir, name, 'index.ts'))).isFile
+    } catch {
+      return false
+    }
+  }
+
+  /** The 401 to send, or null when the request may pass. */
+  async #checkJwt(name: string, request: Request): Promise<Response | null> {
+    const verify = this.settings.get(name)?.verifyJwt ?? true
+    // CORS preflights carry no credentials, so browsers could never call the function.
+    if (!verify || request.method === 'OPTIONS') return null
+    const authorization = request.headers.get('authorization')
+    if (!authorization) return json({ code: 401, message: 'Missing authorization header' }, 401)
+    const token = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1]
+    try {
+      if (!token) throw new Error('not a bearer token')
+      await verifyJwt(token, this.options.jwtSecret)
+      return null
+    } catch {
+      return json({ code: 401, message: 'Invalid JWT' }, 401)
+    }
+  }
+
+  async #forward(name: string, pathAndQuery: string, request: Request): Promise<Response> {
+    let base: string
+    try {
+      base = await this.workers.url(name)
+    } catch (error) {
+      if (!(error instanceof FunctionStartError)) throw error
+      return json(
+        { code: 'BOOT_ERROR', message: `Function "${name}" failed to start: ${error.message}` },
+        503,
+        name,
+      )
+    }
+    const wallClock = new WallClock(this.#wallClockLimitMs)
+    try {
+      const upstream = await fetch(`${base}${pathAndQuery}`, {
+        method: request.method,
+        headers: upstreamHeaders(request.headers),
+        body: request.body,
+        redirect: 'manual',
+        signal: wallClock.signal,
+      })
+      return downstreamResponse(name, upstream, () => wallClock.clear())
+    } catch (error) {
+      wallClock.clear()
+      if (wallClock.exceeded) {
+        const message =
+          `Function "${name}" exceeded the wall clock limit of ${this.#wallClockLimitMs} ms`
+        return json({ code: 'WALL_CLOCK_LIMIT', message }, 504, name)
+      }
+      const reason = error instanceof Error ? error.message : String(error)
+      return json(
+        { code: 'BAD_GATEWAY', message: `Function "${name}" did not answer: ${reason}` },
+        502,
+        name,
+      )
+    }
+  }
+}
+
+/** `/functions/v1/<name>[/rest]` → name and the path the function sees (`/<name>[/rest]`). */
+function functionRoute(pathname: string): { name: string; path: string } | null {
+  if (!pathname.startsWith(`${FUNCTIONS_PREFIX}/`)) return null
+  const path = pathname.slice(FUNCTIONS_PREFIX.length)
+  return { name: path.split('/')[1], path }
+}
+
+/**
+ * Aborts the upstream call at the wall clock limit. A client that leaves early is not watched:
+ * in Deno 2.9 reading request.signal warns (it also aborts after every successful response),
+ * and the function keeps working after a disconnect on Supabase too.
+ */
+class WallClock {
+  exceeded = false
+  readonly #controller = new AbortController()
+  readonly #timer: ReturnType<typeof setTimeout>
+
+  constructor(limitMs: number) {
+    this.#timer = setTimeout(() => {
+      this.exceeded = true
+      this.#controller.abort(new DOMException('wall clock limit exceeded', 'TimeoutError'))
+    }, limitMs)
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer)
+  }
+}
+
+function upstreamHeaders(incoming: Headers): Headers {
+  const headers = withoutHopByHop(incoming)
+  headers.delete('host')
+  // The gateway's fetch would decompress the body but keep content-encoding: ask for none.
+  headers.set('accept-encoding', 'identity')
+  return headers
+}
+
+function downstreamResponse(name: string, upstream: Response, onEnd: () => void): Response {
+  const headers = withoutHopByHop(upstream.headers)
+  headers.set('x-vigil-function', name)
+  if (!upstream.body) onEnd()
+  return new Response(upstream.body && notifyingEnd(upstream.body, onEnd), {
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers,
+  })
+}
+
+function withoutHopByHop(source: Headers): Headers {
+  const headers = new Headers(source)
+  for (const name of HOP_BY_HOP_HEADERS) headers.delete(name)
+  return headers
+}
+
+/** Passes a body through, calling onEnd once it is finished, failed or cancelled. */
+function notifyingEnd(
+  body: ReadableStream<Uint8Array>,
+  onEnd: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader()
+  return new ReadableStream({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read()
+        if (done) {
+          onEnd()
+          controller.close()
+        } else {
+          controller.enqueue(value)
+        }
+      } catch (error) {
+        onEnd()
+        controller.error(error)
+      }
+    },
+    cancel(reason) {
+      onEnd()
+      return reader.cancel(reason)
+    },
+  })
+}
+
+function json(body: unknown, status = 200, functionName?: string): Response {
+  const headers = new Headers({ 'content-type': 'application/json' })
+  if (functionName) headers.set('x-vigil-function', functionName)
+  return new Response(JSON.stringify(body), { status, headers })
+}

@@ -1,0 +1,192 @@
+// The local stack's command line, reached through npm (see devstack/preflight.mjs):
+//   npm start       run Postgres, the functions gateway and the invoke relay in the foreground
+//   npm run reset   wipe the local database and recreate it from the migrations
+//   npm test        every test suite against a private stack on free ports
+import { join } from 'node:path'
+import { DEFAULT_API_PORT, DEFAULT_DB_PORT, STATE_DIR } from './config.ts'
+import { clusterExists, runningPostmaster, StackError, stopPostmaster } from './db.ts'
+import { startDatabase, startStack } from './stack.ts'
+import { runTests } from './test.ts'
+
+// Overridable so tests can run the real CLI without touching the stack `npm start` runs.
+const stateDir = Deno.env.get('VIGIL_STATE_DIR') ?? STATE_DIR
+const dbPort = portFromEnv('VIGIL_DB_PORT', DEFAULT_DB_PORT)
+const apiPort = portFromEnv('VIGIL_API_PORT', DEFAULT_API_PORT)
+
+function portFromEnv(name: string, fallback: number): number {
+  const raw = Deno.env.get(name)
+  if (raw === undefined || raw === '') return fallback
+  const port = Number(raw)
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    console.error(`vigil: ${name} must be a port number from 1 to 65535, got ${JSON.stringify(raw)}`)
+    Deno.exit(2)
+  }
+  return port
+}
+const LOCK_FILE = join(stateDir, 'stack.json')
+
+interface LockInfo {
+  pid: number
+  startedAt: string
+  apiUrl: string
+}
+
+function say(line: string) {
+  console.log(`vigil: ${line}`)
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    Deno.kill(pid, 'SIGCONT')
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function readLock(): Promise<LockInfo | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(LOCK_FILE)) as LockInfo
+  } catch {
+    return null
+  }
+}
+
+/** The running stack's lock, or null; a lock whose process is gone is stale and removed. */
+async function liveLock(): Promise<LockInfo | null> {
+  const lock = await readLock()
+  if (!lock) return null
+  if (Number.isInteger(lock.pid) && lock.pid !== Deno.pid && pidAlive(lock.pid)) {
+    const cmdline = await Deno.readTextFile(`/proc/${lock.pid}/cmdline`).catch(() => '')
+    if (cmdline.includes('devstack/main.ts')) return lock
+  }
+  say(`removing the stale lock of a stack that is no longer running (pid ${lock.pid})`)
+  await Deno.remove(LOCK_FILE).catch(() => {})
+  return null
+}
+
+async function acquireLock(apiUrl: string): Promise<void> {
+  const running = await liveLock()
+  if (running) {
+    throw new StackError(
+      `Vigil's local stack is already running (pid ${running.pid}, since ${running.startedAt}) at ${running.apiUrl}; ` +
+        'use that one, or stop it with Ctrl-C in its terminal first',
+    )
+  }
+  await Deno.mkdir(stateDir, { recursive: true })
+  const info: LockInfo = { pid: Deno.pid, startedAt: new Date().toISOString(), apiUrl }
+  try {
+    await Deno.writeTextFile(LOCK_FILE, JSON.stringify(info), { createNew: true })
+  } catch (err) {
+    if (err instanceof Deno.errors.AlreadyExists) {
+      throw new StackError('another `npm start` or `npm run reset` is starting at this moment; try again')
+    }
+    throw err
+  }
+}
+
+async function releaseLock() {
+  const lock = await readLock()
+  if (lock?.pid === Deno.pid) await Deno.remove(LOCK_FILE).catch(() => {})
+}
+
+function shutdownSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) Deno.addSignalListener(sig, () => resolve(sig))
+  })
+}
+
+function logLine(source: string, line: string) {
+  console.log(`[${source}] ${line}`)
+}
+
+async function start() {
+  const apiUrl = `http://127.0.0.1:${apiPort}`
+  await acquireLock(apiUrl)
+  try {
+    say('starting the local stack…')
+    const stopRequested = shutdownSignal()
+    const stack = await startStack({
+      stateDir,
+      dbPort,
+      apiPort,
+      watch: true,
+      log: logLine,
+    })
+    console.log(banner(stack.apiUrl, stack.dbUrl, stack.keys))
+    const reason = await Promise.race([
+      stopRequested,
+      stack.postgres.exited.then((code) => `postgres exited unexpectedly (code ${code})`),
+    ])
+    say(`stopping (${reason})…`)
+    await stack.stop()
+    say('stopped')
+    if (!reason.startsWith('SIG')) Deno.exitCode = 1
+  } finally {
+    await releaseLock()
+  }
+}
+
+function banner(apiUrl: string, dbUrl: string, keys: { anon: string; service_role: string }): string {
+  return [
+    '',
+    'Vigil local stack is running. Ctrl-C stops it.',
+    '',
+    `         API URL: ${apiUrl}`,
+    `   Functions URL: ${apiUrl}/functions/v1/<name>`,
+    `          DB URL: ${dbUrl}`,
+    `        anon key: ${keys.anon}`,
+    `service_role key: ${keys.service_role}`,
+    `   Postgres logs: ${join(stateDir, 'db', 'log')}`,
+    '',
+    `Try: curl -H "Authorization: Bearer ${keys.service_role.slice(0, 12)}…" ${apiUrl}/functions/v1/status`,
+    `     psql ${dbUrl} -c "select vigil.invoke('status', '{}')"`,
+    '',
+  ].join('\n')
+}
+
+async function reset() {
+  await acquireLock('(resetting)')
+  try {
+    const dataDir = join(stateDir, 'db')
+    const orphan = await runningPostmaster(dataDir)
+    if (orphan !== null) await stopPostmaster(orphan)
+    if (clusterExists(dataDir) || (await Deno.stat(dataDir).catch(() => null))) {
+      say(`wiping ${dataDir}`)
+      await Deno.remove(dataDir, { recursive: true })
+    }
+    const { postgres, migrations } = await startDatabase({
+      stateDir,
+      dbPort,
+      apiPort,
+      log: () => {},
+    })
+    console.log(migrations)
+    await postgres.stop()
+    say('the local database is fresh: bootstrapped and migrated')
+  } finally {
+    await releaseLock()
+  }
+}
+
+const commands: Record<string, (args: string[]) => Promise<void>> = {
+  start: () => start(),
+  reset: () => reset(),
+  test: (args) => runTests(args),
+}
+
+const [command, ...args] = Deno.args
+const run = commands[command ?? '']
+if (!run) {
+  console.error(`usage: deno run -A devstack/main.ts <${Object.keys(commands).join('|')}>`)
+  Deno.exit(2)
+}
+try {
+  await run(args)
+} catch (err) {
+  if (err instanceof StackError) {
+    console.error(`vigil: ${err.message}`)
+    Deno.exit(1)
+  }
+  throw err
+}

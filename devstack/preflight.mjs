@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+// Entry of `npm start`, `npm test` and `npm run reset`.
+// Node without dependencies on purpose: it runs before anything is installed. It installs what
+// is missing (npm dependencies; Debian packages when root), then hands over to the Deno CLI.
+import { spawnSync, spawn } from 'node:child_process'
+import { existsSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const command = process.argv[2]
+const commands = ['start', 'test', 'reset']
+if (!commands.includes(command)) {
+  console.error(`usage: node devstack/preflight.mjs <${commands.join('|')}> [args…]`)
+  process.exit(2)
+}
+
+/** Debian packages, each with a file whose presence proves it is installed. */
+const PG = '/usr/share/postgresql/15/extension'
+const debianPackages = [
+  ['postgresql-15', '/usr/lib/postgresql/15/bin/postgres'],
+  ['postgresql-contrib', `${PG}/pg_stat_statements.control`],
+  ['postgresql-15-cron', `${PG}/pg_cron.control`],
+  ['postgresql-15-hypopg', `${PG}/hypopg.control`],
+  ['postgresql-15-pgtap', `${PG}/pgtap.control`],
+  ['postgresql-15-plpgsql-check', `${PG}/plpgsql_check.control`],
+  ['postgresql-15-wal2json', '/usr/lib/postgresql/15/lib/wal2json.so'],
+  ['libtap-parser-sourcehandler-pgtap-perl', '/usr/bin/pg_prove'],
+  ['util-linux', '/usr/bin/setpriv'],
+]
+const browserPackages = [['chromium', '/usr/bin/chromium']]
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts })
+  if (r.error) throw r.error
+  return r.status ?? 1
+}
+
+function ensureDebianPackages() {
+  const wanted = command === 'test' && existsSync(join(root, 'dashboard', 'package.json'))
+    ? [...debianPackages, ...browserPackages]
+    : debianPackages
+  const missing = wanted.filter(([, file]) => !existsSync(file)).map(([name]) => name)
+  if (missing.length === 0) return
+  const line = `apt-get update && apt-get install -y --no-install-recommends ${missing.join(' ')}`
+  if (process.getuid?.() !== 0) {
+    console.error(`vigil: missing Debian packages: ${missing.join(', ')}`)
+    console.error(`vigil: install them as root, then run again:\n  sudo sh -c '${line}'`)
+    process.exit(1)
+  }
+  console.log(`vigil: installing Debian packages: ${missing.join(', ')}`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  if (run('sh', ['-c', line], { env }) !== 0) {
+    console.error(`vigil: could not install ${missing.join(', ')}; the command was:\n  ${line}`)
+    process.exit(1)
+  }
+}
+
+function needsNpmInstall() {
+  const marker = join(root, 'node_modules', '.package-lock.json')
+  if (!existsSync(marker)) return true
+  for (const bin of ['deno', 'supabase']) {
+    if (!existsSync(join(root, 'node_modules', '.bin', bin))) return true
+  }
+  const installed = statSync(marker).mtimeMs
+  return ['package.json', 'package-lock.json'].some((f) => {
+    const p = join(root, f)
+    return existsSync(p) && statSync(p).mtimeMs > installed
+  })
+}
+
+function ensureNpmDependencies() {
+  if (!needsNpmInstall()) return
+  // `npm install` rather than `npm ci`: npm 11 writes lock files without the other platforms'
+  // optional packages (deno, supabase ship one per platform) and `npm ci` then refuses them.
+  console.log('vigil: installing npm dependencies')
+  if (run('npm', ['install', '--no-audit', '--no-fund']) !== 0) {
+    console.error('vigil: npm could not install the dependencies (see above)')
+    process.exit(1)
+  }
+}
+
+ensureDebianPackages()
+ensureNpmDependencies()
+
+// Hand over to Deno. Ctrl-C reaches the whole foreground process group; this process only waits
+// for the Deno CLI to finish its orderly shutdown and exits with its status.
+const deno = join(root, 'node_modules', '.bin', 'deno')
+const child = spawn(deno, ['run', '-A', join(root, 'devstack', 'main.ts'), ...process.argv.slice(2)], {
+  stdio: 'inherit',
+  cwd: root,
+})
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    // A SIGTERM sent to this process alone (not the group) must still stop the stack.
+    if (signal !== 'SIGINT') child.kill(signal)
+  })
+}
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + 15 : 1)))

@@ -1,0 +1,125 @@
+// Composes the local stack: Postgres (bootstrapped and migrated), the functions gateway and the
+// invoke relay. `npm start` runs one on the default ports; `npm test` runs its own on free ports.
+import { join } from 'node:path'
+import { CONFIG_TOML, FUNCTIONS_DIR, LOCAL_JWT_SECRET } from './config.ts'
+import {
+  applyMigrations,
+  bootstrap,
+  initCluster,
+  type PostgresServer,
+  runningPostmaster,
+  StackError,
+  startPostgres,
+  stopPostmaster,
+} from './db.ts'
+import { type Gateway, startGateway } from './gateway.ts'
+import { localKeys } from './jwt.ts'
+import { type InvokeRelay, startInvokeRelay } from './relay.ts'
+
+export interface StackOptions {
+  /** Folder holding the cluster (db/) and anything else the stack keeps. */
+  stateDir: string
+  dbPort: number
+  apiPort: number
+  ephemeral?: boolean
+  watch?: boolean
+  log?: (source: string, line: string) => void
+}
+
+export interface Stack {
+  dbUrl: string
+  apiUrl: string
+  keys: { anon: string; service_role: string }
+  postgres: PostgresServer
+  gateway: Gateway
+  relay: InvokeRelay
+  migrations: string
+  stop(): Promise<void>
+}
+
+export function assertPortFree(port: number, what: string): void {
+  try {
+    const listener = Deno.listen({ hostname: '127.0.0.1', port })
+    listener.close()
+  } catch (err) {
+    if (err instanceof Deno.errors.AddrInUse) {
+      throw new StackError(
+        `port ${port} (${what}) is already in use by another program; stop that program or free the port, then try again`,
+      )
+    }
+    throw err
+  }
+}
+
+/** A port the OS says is free now (for test stacks that must not collide with `npm start`). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: '127.0.0.1', port: 0 })
+  const { port } = listener.addr as Deno.NetAddr
+  listener.close()
+  return port
+}
+
+/** Stops a postmaster a crashed stack left running on this data folder, so ours can start. */
+async function reclaimDataDir(dataDir: string, log: (line: string) => void) {
+  const orphan = await runningPostmaster(dataDir)
+  if (orphan === null) return
+  log(`stopping postgres (pid ${orphan}) left running by a stack that did not shut down`)
+  await stopPostmaster(orphan)
+}
+
+export async function startDatabase(opts: StackOptions): Promise<{ postgres: PostgresServer; migrations: string }> {
+  const log = (line: string) => opts.log?.('db', line)
+  const dataDir = join(opts.stateDir, 'db')
+  await reclaimDataDir(dataDir, log)
+  assertPortFree(opts.dbPort, 'Postgres')
+  await initCluster(dataDir, 'postgres')
+  const postgres = await startPostgres({ dataDir, port: opts.dbPort, ephemeral: opts.ephemeral, log }, 'postgres')
+  try {
+    await bootstrap(postgres.url)
+    const migrations = await applyMigrations(postgres.url)
+    return { postgres, migrations }
+  } catch (err) {
+    await postgres.stop()
+    throw err
+  }
+}
+
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  assertPortFree(opts.apiPort, 'functions gateway')
+  const { postgres, migrations } = await startDatabase(opts)
+  const stoppers: (() => Promise<void>)[] = [() => postgres.stop()]
+  const stopAll = async () => {
+    for (const stop of stoppers.reverse()) await stop().catch(() => {})
+    stoppers.length = 0
+  }
+  try {
+    const keys = await localKeys(LOCAL_JWT_SECRET)
+    const apiUrl = `http://127.0.0.1:${opts.apiPort}`
+    const gateway = await startGateway({
+      port: opts.apiPort,
+      functionsDir: FUNCTIONS_DIR,
+      configToml: CONFIG_TOML,
+      jwtSecret: LOCAL_JWT_SECRET,
+      watch: opts.watch,
+      env: {
+        SUPABASE_URL: apiUrl,
+        SUPABASE_DB_URL: postgres.url,
+        SUPABASE_ANON_KEY: keys.anon,
+        SUPABASE_SERVICE_ROLE_KEY: keys.service_role,
+      },
+      log: (line) => opts.log?.('gateway', line),
+    })
+    stoppers.push(() => gateway.stop())
+    const relay = await startInvokeRelay({
+      dbUrl: postgres.url,
+      gatewayUrl: apiUrl,
+      serviceRoleKey: keys.service_role,
+      log: (line) => opts.log?.('relay', line),
+    })
+    stoppers.push(() => relay.stop())
+    return { dbUrl: postgres.url, apiUrl, keys, postgres, gateway, relay, migrations, stop: stopAll }
+  } catch (err) {
+    await stopAll()
+    throw err
+  }
+}

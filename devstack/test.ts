@@ -1,0 +1,125 @@
+// `npm test`: starts a private stack (own data folder, free ports, never the one `npm start` runs),
+// runs every suite against it, stops it, and prints one closing line 'N passed, N failed'.
+//   npm test                 all suites
+//   npm test -- pgtap deno   only the named suites
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { ROOT } from './config.ts'
+import { freePort, type Stack, startStack } from './stack.ts'
+
+interface SuiteResult {
+  name: string
+  passed: number
+  failed: number
+  code: number
+}
+
+type Suite = (stack: Stack) => Promise<SuiteResult>
+
+async function run(name: string, argv: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
+  console.log(`\n── ${name}: ${argv.map((a) => a.replace(ROOT + '/', '')).join(' ')}`)
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    cwd: ROOT,
+    env,
+    stdout: 'piped',
+    stderr: 'inherit',
+  }).spawn()
+  let out = ''
+  const decoder = new TextDecoder()
+  for await (const chunk of child.stdout) {
+    const text = decoder.decode(chunk, { stream: true })
+    out += text
+    await Deno.stdout.write(chunk)
+  }
+  const { code } = await child.status
+  return { code, out }
+}
+
+function testEnv(stack: Stack): Record<string, string> {
+  return {
+    VIGIL_TEST_DB_URL: stack.dbUrl,
+    VIGIL_TEST_API_URL: stack.apiUrl,
+    VIGIL_TEST_ANON_KEY: stack.keys.anon,
+    VIGIL_TEST_SERVICE_ROLE_KEY: stack.keys.service_role,
+    NO_COLOR: '1',
+  }
+}
+
+async function sqlFiles(dir: string): Promise<string[]> {
+  const files: string[] = []
+  for await (const e of Deno.readDir(dir)) if (e.isFile && e.name.endsWith('.sql')) files.push(join(dir, e.name))
+  return files.sort()
+}
+
+const pgtap: Suite = async (stack) => {
+  const url = new URL(stack.dbUrl)
+  const files = await sqlFiles(join(ROOT, 'supabase', 'tests'))
+  const { code, out } = await run('pgTAP', [
+    'pg_prove', '--ext', '.sql', '-h', url.hostname, '-p', url.port, '-U', 'postgres', '-d', 'postgres', ...files,
+  ], { PGPASSWORD: decodeURIComponent(url.password) })
+  const total = Number(out.match(/Tests=(\d+)/)?.[1] ?? 0)
+  const failed = [...out.matchAll(/Failed (\d+)\/\d+ subtests/g)].reduce((n, m) => n + Number(m[1]), 0)
+  // A file that died before its plan ran shows no subtest counts: count it as one failure.
+  const broken = code !== 0 && failed === 0 ? 1 : 0
+  return { name: 'pgTAP', passed: total - failed, failed: failed + broken, code }
+}
+
+const deno: Suite = async (stack) => {
+  const { code, out } = await run('Deno', [
+    Deno.execPath(), 'test', '-A', '--config', join(ROOT, 'deno.json'), 'tests/', 'supabase/functions/',
+  ], testEnv(stack))
+  const m = [...out.matchAll(/(\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed/g)].at(-1)
+  const passed = Number(m?.[1] ?? 0)
+  const failed = Number(m?.[3] ?? 0) + (code !== 0 && !m ? 1 : 0)
+  return { name: 'Deno', passed, failed, code }
+}
+
+const dashboard: Suite = async (stack) => {
+  const { code, out } = await run('dashboard', ['npm', 'test', '--prefix', join(ROOT, 'dashboard')], testEnv(stack))
+  const passed = Number(out.match(/Tests\s+(\d+) passed/)?.[1] ?? 0)
+  const failed = Number(out.match(/(\d+) failed/)?.[1] ?? 0) + (code !== 0 ? 1 : 0)
+  return { name: 'dashboard', passed, failed, code }
+}
+
+const suites: Record<string, Suite> = { pgtap, deno, dashboard }
+
+function wanted(args: string[]): string[] {
+  const names = args.length > 0 ? args : Object.keys(suites)
+  const unknown = names.filter((n) => !(n in suites))
+  if (unknown.length) throw new Error(`unknown test suite(s): ${unknown.join(', ')}; known: ${Object.keys(suites).join(', ')}`)
+  const dashboardHasTests = existsSync(join(ROOT, 'dashboard', 'package.json'))
+  return names.filter((n) => n !== 'dashboard' || dashboardHasTests)
+}
+
+export async function runTests(args: string[]): Promise<void> {
+  const names = wanted(args)
+  const stateDir = await Deno.makeTempDir({ prefix: 'vigil-test-' })
+  await Deno.chmod(stateDir, 0o755) // the postgres OS user must reach the cluster inside
+  const serverLog: string[] = []
+  let stack: Stack | null = null
+  const results: SuiteResult[] = []
+  try {
+    stack = await startStack({
+      stateDir,
+      dbPort: freePort(),
+      apiPort: freePort(),
+      ephemeral: true,
+      log: (source, line) => serverLog.push(`[${source}] ${line}`),
+    })
+    console.log(`test stack: ${stack.apiUrl}, postgres on port ${stack.postgres.port}, data in ${stateDir}`)
+    for (const name of names) results.push(await suites[name](stack))
+  } finally {
+    await stack?.stop()
+    await Deno.remove(stateDir, { recursive: true }).catch(() => {})
+  }
+  if (results.some((r) => r.code !== 0) && serverLog.length) {
+    console.log('\n── stack log (last 40 lines)\n' + serverLog.slice(-40).join('\n'))
+  }
+  console.log('\n── summary')
+  for (const r of results) console.log(`${r.name.padEnd(10)} ${r.passed} passed, ${r.failed} failed${r.code ? ` (exit ${r.code})` : ''}`)
+  const passed = results.reduce((n, r) => n + r.passed, 0)
+  const failed = results.reduce((n, r) => n + r.failed, 0)
+  console.log(`${passed} passed, ${failed} failed`)
+  if (failed > 0 || results.some((r) => r.code !== 0) || results.length !== names.length) Deno.exitCode = 1
+}

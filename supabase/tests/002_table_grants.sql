@@ -1,0 +1,68 @@
+-- Table and column grants per API role, read from the catalog. The behaviour files (010-013)
+-- prove what each role can do; this one pins down that nothing more was granted. The column
+-- queries enumerate pg_attribute, so a new table or column granted too widely fails here.
+begin;
+set search_path = extensions, public;
+select plan(29);
+
+-- anon: no table at all.
+select table_privs_are('vigil', t, 'anon', array[]::text[], format('anon has no privileges on vigil.%s', t))
+  from unnest(array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations']) t;
+
+-- authenticated: read only at table level (what RLS then filters); updates are column grants.
+select table_privs_are('vigil', t, 'authenticated', array['SELECT'],
+                       format('authenticated may only SELECT vigil.%s at table level', t))
+  from unnest(array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations']) t;
+
+-- service_role: full DML, except the audit, which only grows.
+select table_privs_are('vigil', t, 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+                       format('service_role may SELECT, INSERT, UPDATE and DELETE vigil.%s', t))
+  from unnest(array['settings', 'services', 'checks', 'incidents', 'alerts', 'invocations']) t;
+select table_privs_are('vigil', 'heal_actions', 'service_role', array['SELECT', 'INSERT'],
+                       'service_role may only SELECT and INSERT vigil.heal_actions');
+
+select table_privs_are('vigil', 'public_status', r, array['SELECT'], format('%s may only SELECT vigil.public_status', r))
+  from unnest(array['anon', 'authenticated', 'service_role']) r;
+
+select set_eq(
+  $$select c.relname::text || '.' || a.attname::text
+      from pg_attribute a join pg_class c on c.oid = a.attrelid
+     where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p', 'v')
+       and a.attnum > 0 and not a.attisdropped
+       and has_column_privilege('authenticated', a.attrelid, a.attnum, 'UPDATE')$$,
+  array['settings.kill_switch', 'settings.dry_run', 'incidents.acknowledged_at', 'alerts.acknowledged_at'],
+  'authenticated may UPDATE exactly settings.kill_switch, settings.dry_run and the two acknowledged_at columns'
+);
+select is_empty(
+  $$select c.relname, a.attname
+      from pg_attribute a join pg_class c on c.oid = a.attrelid
+     where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p', 'v')
+       and a.attnum > 0 and not a.attisdropped
+       and (has_column_privilege('authenticated', a.attrelid, a.attnum, 'INSERT')
+            or has_column_privilege('anon', a.attrelid, a.attnum, 'INSERT')
+            or has_column_privilege('anon', a.attrelid, a.attnum, 'UPDATE'))$$,
+  'neither anon nor authenticated may INSERT any column, and anon may UPDATE none'
+);
+select set_eq(
+  $$select c.relname::text || '.' || a.attname::text
+      from pg_attribute a join pg_class c on c.oid = a.attrelid
+     where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p', 'v')
+       and a.attnum > 0 and not a.attisdropped
+       and has_column_privilege('anon', a.attrelid, a.attnum, 'SELECT')$$,
+  array['public_status.name', 'public_status.status', 'public_status.uptime_24h'],
+  'the only columns anon may read are those of public_status'
+);
+
+-- PUBLIC gets nothing in vigil: not the schema, not a table.
+select is_empty(
+  $$select 1 from pg_namespace n, aclexplode(n.nspacl) a where n.nspname = 'vigil' and a.grantee = 0$$,
+  'PUBLIC has no privilege on schema vigil'
+);
+select is_empty(
+  $$select c.relname from pg_class c, aclexplode(c.relacl) a
+     where c.relnamespace = 'vigil'::regnamespace and a.grantee = 0$$,
+  'PUBLIC has no privilege on any relation in schema vigil'
+);
+
+select * from finish();
+rollback;

@@ -1,0 +1,39 @@
+// What `npm test` hands every Deno test: its private stack's URLs and keys.
+import postgres from 'postgres'
+
+export interface TestStack {
+  dbUrl: string
+  apiUrl: string
+  anonKey: string
+  serviceRoleKey: string
+}
+
+export function testStack(): TestStack {
+  const get = (name: string) => {
+    const value = Deno.env.get(name)
+    if (!value) throw new Error(`${name} is not set: run the tests with \`npm test\`, which starts a private stack`)
+    return value
+  }
+  return {
+    dbUrl: get('VIGIL_TEST_DB_URL'),
+    apiUrl: get('VIGIL_TEST_API_URL'),
+    anonKey: get('VIGIL_TEST_ANON_KEY'),
+    serviceRoleKey: get('VIGIL_TEST_SERVICE_ROLE_KEY'),
+  }
+}
+
+/** A small client on the test database; the caller ends it. */
+export function testSql(max = 2) {
+  return postgres(testStack().dbUrl, { max, onnotice: () => {} })
+}
+
+/** Polls until `probe` returns a value other than undefined, or fails after timeoutMs. */
+export async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const value = await probe()
+    if (value !== undefined) return value
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
