@@ -139,7 +139,7 @@ function banner(apiUrl: string, dbUrl: string, keys: { anon: string; service_rol
     `service_role key: ${keys.service_role}`,
     `   Postgres logs: ${join(stateDir, 'db', 'log')}`,
     '',
-    `Try: curl -H "Authorization: Bearer ${keys.service_role.slice(0, 12)}…" ${apiUrl}/functions/v1/status`,
+    `Try: curl -H "Authorization: Bearer ${keys.service_role}" ${apiUrl}/functions/v1/status`,
     `     psql ${dbUrl} -c "select vigil.invoke('status', '{}')"`,
     '',
   ].join('\n')

@@ -3,7 +3,7 @@
 // Node without dependencies on purpose: it runs before anything is installed. It installs what
 // is missing (npm dependencies; Debian packages when root), then hands over to the Deno CLI.
 import { spawnSync, spawn } from 'node:child_process'
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -16,19 +16,7 @@ if (!commands.includes(command)) {
 }
 
 /** Debian packages, each with a file whose presence proves it is installed. */
-const PG = '/usr/share/postgresql/15/extension'
-const debianPackages = [
-  ['postgresql-15', '/usr/lib/postgresql/15/bin/postgres'],
-  ['postgresql-contrib', `${PG}/pg_stat_statements.control`],
-  ['postgresql-15-cron', `${PG}/pg_cron.control`],
-  ['postgresql-15-hypopg', `${PG}/hypopg.control`],
-  ['postgresql-15-pgtap', `${PG}/pgtap.control`],
-  ['postgresql-15-plpgsql-check', `${PG}/plpgsql_check.control`],
-  ['postgresql-15-wal2json', '/usr/lib/postgresql/15/lib/wal2json.so'],
-  ['libtap-parser-sourcehandler-pgtap-perl', '/usr/bin/pg_prove'],
-  ['util-linux', '/usr/bin/setpriv'],
-]
-const browserPackages = [['chromium', '/usr/bin/chromium']]
+const packages = JSON.parse(readFileSync(join(root, 'devstack', 'debian-packages.json'), 'utf8'))
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts })
@@ -38,8 +26,8 @@ function run(cmd, args, opts = {}) {
 
 function ensureDebianPackages() {
   const wanted = command === 'test' && existsSync(join(root, 'dashboard', 'package.json'))
-    ? [...debianPackages, ...browserPackages]
-    : debianPackages
+    ? [...packages.stack, ...packages.browser]
+    : packages.stack
   const missing = wanted.filter(([, file]) => !existsSync(file)).map(([name]) => name)
   if (missing.length === 0) return
   const line = `apt-get update && apt-get install -y --no-install-recommends ${missing.join(' ')}`

@@ -57,6 +57,17 @@ function cli(s: Setup, command: string): Cli {
   }
 }
 
+/** Pids of live processes whose environment holds `entry` (function workers carry SUPABASE_URL). */
+async function processesWithEnv(entry: string): Promise<number[]> {
+  const pids: number[] = []
+  for await (const e of Deno.readDir('/proc')) {
+    if (!/^\d+$/.test(e.name)) continue
+    const environ = await Deno.readTextFile(`/proc/${e.name}/environ`).catch(() => '')
+    if (environ.split('\0').includes(entry)) pids.push(Number(e.name))
+  }
+  return pids
+}
+
 async function stopAndClean(s: Setup, running: Cli[]) {
   for (const c of running) {
     try {
@@ -84,6 +95,8 @@ Deno.test({
       })
       assert.equal(res.status, 200, await res.clone().text())
       assert.equal((await res.json()).status, 'ok')
+      const workerEnv = `SUPABASE_URL=http://127.0.0.1:${s.apiPort}`
+      assert.ok((await processesWithEnv(workerEnv)).length > 0, 'the status function runs in a worker')
 
       const second = cli(s, 'start')
       assert.equal(await second.exit, 1)
@@ -98,6 +111,7 @@ Deno.test({
       assert.match(first.output(), /vigil: stopped/)
       assert.ok(!existsSync(join(s.stateDir, 'stack.json')), 'the lock is released')
       assert.ok(!existsSync(join(s.stateDir, 'db', 'postmaster.pid')), 'postgres shut down cleanly')
+      assert.deepEqual(await processesWithEnv(workerEnv), [], 'no function worker outlives the stack')
     } finally {
       await stopAndClean(s, [first])
     }
