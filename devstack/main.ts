@@ -2,10 +2,12 @@
 //   npm start       run Postgres, the functions gateway and the invoke relay in the foreground
 //   npm run reset   wipe the local database and recreate it from the migrations
 //   npm test        every test suite against a private stack on free ports
+//   npm run bench   the benchmarks in bench/, results in bench/results and README.md
 import { join } from 'node:path'
 import { DEFAULT_API_PORT, DEFAULT_DB_PORT, STATE_DIR } from './config.ts'
 import { clusterExists, runningPostmaster, StackError, stopPostmaster } from './db.ts'
 import { startDatabase, startStack } from './stack.ts'
+import { runBenchmarks } from './bench.ts'
 import { runTests } from './test.ts'
 
 // Overridable so tests can run the real CLI without touching the stack `npm start` runs.
@@ -173,6 +175,7 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   start: () => start(),
   reset: () => reset(),
   test: (args) => runTests(args),
+  bench: (args) => runBenchmarks(args),
 }
 
 const [command, ...args] = Deno.args

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Entry of `npm start`, `npm test` and `npm run reset`.
+// Entry of `npm start`, `npm test`, `npm run reset` and `npm run bench`.
 // Node without dependencies on purpose: it runs before anything is installed. It installs what
 // is missing (npm dependencies; Debian packages when root), then hands over to the Deno CLI.
 import { spawnSync, spawn } from 'node:child_process'
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const command = process.argv[2]
-const commands = ['start', 'test', 'reset']
+const commands = ['start', 'test', 'reset', 'bench']
 if (!commands.includes(command)) {
   console.error(`usage: node devstack/preflight.mjs <${commands.join('|')}> [args…]`)
   process.exit(2)

@@ -31,6 +31,31 @@ export const HEAL_OUTCOMES = [
 export const ALERT_CHANNELS = ['sms', 'email', 'slack', 'discord', 'pagerduty'] as const
 export const ALERT_STATUSES = ['pending', 'sending', 'sent', 'failed', 'dead', 'suppressed'] as const
 
+/** What probes measure over time (vigil.metrics.name). The spec's names first. */
+export const METRIC_NAMES = [
+  'active_connections',
+  'query_duration_p95',
+  'deadlock_count',
+  'cache_hit_ratio',
+  'http_request_duration',
+  'error_rate',
+  'cpu_usage_percent',
+  'memory_usage_percent',
+  'disk_usage_percent',
+  'throughput',
+  'connection_usage_percent',
+  'blocked_sessions',
+  'longest_wait_seconds',
+  'database_size_bytes',
+  'dead_tuple_ratio',
+  'xid_age',
+  'replication_lag_seconds',
+  'tls_days_left',
+  'login_success_rate',
+  'network_receive_bytes_per_second',
+  'network_transmit_bytes_per_second',
+] as const
+
 /** SQL enum type (in schema vigil) → the tuple that mirrors it. */
 export const SQL_ENUMS = {
   environment: ENVIRONMENTS,
@@ -43,6 +68,7 @@ export const SQL_ENUMS = {
   heal_outcome: HEAL_OUTCOMES,
   alert_channel: ALERT_CHANNELS,
   alert_status: ALERT_STATUSES,
+  metric_name: METRIC_NAMES,
 } as const
 
 export const Environment = z.enum(ENVIRONMENTS)
@@ -57,3 +83,5 @@ export const Severity = z.enum(SEVERITIES)
 export type Severity = z.infer<typeof Severity>
 export const AlertChannel = z.enum(ALERT_CHANNELS)
 export type AlertChannel = z.infer<typeof AlertChannel>
+export const MetricName = z.enum(METRIC_NAMES)
+export type MetricName = z.infer<typeof MetricName>

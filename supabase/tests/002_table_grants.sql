@@ -1,28 +1,56 @@
 -- Table and column grants per API role, read from the catalog. The behaviour files (010-013)
 -- prove what each role can do; this one pins down that nothing more was granted. The column
--- queries enumerate pg_attribute, so a new table or column granted too widely fails here.
+-- and relation queries enumerate pg_class and pg_attribute, so a new table, view or column
+-- granted too widely fails here.
 begin;
 set search_path = extensions, public;
-select plan(29);
+select plan(53);
 
--- anon: no table at all.
+-- anon: no table at all, and no view but public_status.
 select table_privs_are('vigil', t, 'anon', array[]::text[], format('anon has no privileges on vigil.%s', t))
-  from unnest(array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations']) t;
+  from unnest(array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations',
+                    'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles',
+                    'heartbeat_tokens', 'service_uptime']) t;
+select is_empty(
+  $$select c.relname from pg_class c
+     where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'S')
+       and c.relname <> 'public_status'
+       and (has_table_privilege('anon', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+            or (c.relkind = 'S' and has_sequence_privilege('anon', c.oid, 'USAGE, SELECT, UPDATE')))$$,
+  'anon has no privilege on any relation in schema vigil but public_status'
+);
 
 -- authenticated: read only at table level (what RLS then filters); updates are column grants.
 select table_privs_are('vigil', t, 'authenticated', array['SELECT'],
                        format('authenticated may only SELECT vigil.%s at table level', t))
-  from unnest(array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations']) t;
+  from unnest(array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations',
+                    'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles',
+                    'heartbeat_tokens', 'service_uptime']) t;
 
--- service_role: full DML, except the audit, which only grows.
+-- service_role: full DML, except the audit, which only grows, and the config schemas, which only a
+-- migration writes (else a write could switch validation off).
 select table_privs_are('vigil', t, 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
                        format('service_role may SELECT, INSERT, UPDATE and DELETE vigil.%s', t))
-  from unnest(array['settings', 'services', 'checks', 'incidents', 'alerts', 'invocations']) t;
+  from unnest(array['settings', 'services', 'checks', 'incidents', 'alerts', 'invocations',
+                    'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens']) t;
 select table_privs_are('vigil', 'heal_actions', 'service_role', array['SELECT', 'INSERT'],
                        'service_role may only SELECT and INSERT vigil.heal_actions');
+select table_privs_are('vigil', 'probe_config_schemas', 'service_role', array['SELECT'],
+                       'service_role may only SELECT vigil.probe_config_schemas');
+select table_privs_are('vigil', 'service_uptime', 'service_role', array['SELECT'],
+                       'service_role may only SELECT vigil.service_uptime');
 
 select table_privs_are('vigil', 'public_status', r, array['SELECT'], format('%s may only SELECT vigil.public_status', r))
   from unnest(array['anon', 'authenticated', 'service_role']) r;
+
+-- Nobody but the owner may TRUNCATE, or write a view.
+select is_empty(
+  $$select c.relname, r from pg_class c, unnest(array['anon', 'authenticated', 'service_role']) r
+     where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p', 'v')
+       and (has_table_privilege(r, c.oid, 'TRUNCATE, REFERENCES, TRIGGER')
+            or (c.relkind = 'v' and has_table_privilege(r, c.oid, 'INSERT, UPDATE, DELETE')))$$,
+  'no API role may TRUNCATE, REFERENCE or TRIGGER a vigil relation, or write a vigil view'
+);
 
 select set_eq(
   $$select c.relname::text || '.' || a.attname::text
@@ -51,6 +79,17 @@ select set_eq(
        and has_column_privilege('anon', a.attrelid, a.attnum, 'SELECT')$$,
   array['public_status.name', 'public_status.status', 'public_status.uptime_24h'],
   'the only columns anon may read are those of public_status'
+);
+select is_empty(
+  $$select c.relname, a.attname
+      from pg_attribute a join pg_class c on c.oid = a.attrelid
+     where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p')
+       and c.relname <> 'probe_config_schemas' and c.relname <> 'heal_actions'
+       and a.attnum > 0 and not a.attisdropped
+       and not (has_column_privilege('service_role', a.attrelid, a.attnum, 'SELECT')
+                and has_column_privilege('service_role', a.attrelid, a.attnum, 'INSERT')
+                and has_column_privilege('service_role', a.attrelid, a.attnum, 'UPDATE'))$$,
+  'service_role may read, insert and update every column of every table but the audit and the config schemas'
 );
 
 -- PUBLIC gets nothing in vigil: not the schema, not a table.

@@ -1,9 +1,11 @@
 -- Nothing in vigil is callable by PUBLIC; each function is granted to exactly the roles that
--- need it. invoke and sweep_invocations are service_role only; is_operator is called inside
--- the authenticated policies; the trigger functions need no EXECUTE grant to fire.
+-- need it. invoke, sweep_invocations, record_cycle, record_heartbeat and heartbeat_verdict are
+-- service_role only; is_operator is called inside the authenticated policies; uptime and
+-- json_schema_errors serve the dashboard too; watch_cycles and apply_retention run from pg_cron as
+-- the owner; the trigger functions need no EXECUTE grant to fire.
 begin;
 set search_path = extensions, public;
-select plan(25);
+select plan(77);
 
 -- A NULL proacl means the built-in default, which lets PUBLIC execute.
 select is_empty(
@@ -32,8 +34,58 @@ select function_privs_are('vigil', 'is_operator', array[]::name[], r, array['EXE
 
 select function_privs_are('vigil', f, array[]::name[], r, array[]::text[],
                           format('%s cannot execute trigger function vigil.%s', r, f))
-  from unnest(array['touch_updated_at', 'reject_audit_change', 'stamp_operator']) f,
+  from unnest(array['touch_updated_at', 'reject_audit_change', 'stamp_operator', 'validate_service_config',
+                    'apply_check', 'rollup_checks', 'ensure_heartbeat_token']) f,
        unnest(array['anon', 'authenticated', 'service_role']) r;
+
+-- The edge functions' entry points: service_role only.
+select function_privs_are('vigil', f, a, r, case when r = 'service_role' then array['EXECUTE'] else array[]::text[] end,
+                          format('%s %s execute vigil.%s', r, case when r = 'service_role' then 'can' else 'cannot' end, f))
+  from (values ('record_cycle', array['jsonb']::name[]), ('record_heartbeat', array['text']::name[]),
+               ('heartbeat_verdict', array['uuid']::name[])) f(f, a),
+       unnest(array['anon', 'authenticated', 'service_role']) r;
+
+-- Read helpers the dashboard calls as the operator: authenticated and service_role, never anon.
+select function_privs_are('vigil', f, a, r, case when r = 'anon' then array[]::text[] else array['EXECUTE'] end,
+                          format('%s %s execute vigil.%s', r, case when r = 'anon' then 'cannot' else 'can' end, f))
+  from (values ('uptime', array['uuid', 'interval']::name[]),
+               ('json_schema_errors', array['jsonb', 'jsonb', 'text']::name[])) f(f, a),
+       unnest(array['anon', 'authenticated', 'service_role']) r;
+
+-- pg_cron runs these as their owner; no API role calls them.
+select function_privs_are('vigil', f, a, r, array[]::text[], format('%s cannot execute vigil.%s', r, f))
+  from (values ('watch_cycles', array[]::name[]), ('apply_retention', array['interval', 'interval']::name[])) f(f, a),
+       unnest(array['anon', 'authenticated', 'service_role']) r;
+
+-- The incident helper is internal: no caller outside the check trigger.
+select function_privs_are('vigil', 'sync_service_incident',
+                          array['vigil.services', 'vigil.service_status', 'vigil.service_status', 'vigil.checks']::name[],
+                          r, array[]::text[], format('%s cannot execute vigil.sync_service_incident', r))
+  from unnest(array['anon', 'authenticated']) r;
+
+-- Enumerated from the catalog, so a new function granted too widely fails here.
+select set_eq(
+  $$select p.proname::text from pg_proc p
+     where p.pronamespace = 'vigil'::regnamespace and has_function_privilege('anon', p.oid, 'execute')$$,
+  array['is_operator'],
+  'anon can execute exactly vigil.is_operator'
+);
+select set_eq(
+  $$select p.proname::text from pg_proc p
+     where p.pronamespace = 'vigil'::regnamespace and has_function_privilege('authenticated', p.oid, 'execute')$$,
+  array['is_operator', 'uptime', 'json_schema_errors'],
+  'authenticated can execute exactly vigil.is_operator, uptime and json_schema_errors'
+);
+-- (sync_service_incident is left out: service_role needs it, or a definer apply_check, for its
+-- check inserts to move a status; see 013_rls_service_role.)
+select set_eq(
+  $$select p.proname::text from pg_proc p
+     where p.pronamespace = 'vigil'::regnamespace and has_function_privilege('service_role', p.oid, 'execute')
+       and p.proname <> 'sync_service_incident'$$,
+  array['is_operator', 'invoke', 'sweep_invocations', 'record_cycle', 'record_heartbeat', 'heartbeat_verdict',
+        'uptime', 'json_schema_errors'],
+  'service_role can execute exactly invoke, sweep_invocations, record_cycle, record_heartbeat, heartbeat_verdict, uptime, json_schema_errors and is_operator'
+);
 
 -- New functions get EXECUTE for PUBLIC by Postgres' global default, which a per-schema default
 -- privilege cannot take back (and changing the global default would change the user's whole
@@ -47,6 +99,13 @@ select is_definer('vigil', 'is_operator', array[]::name[], 'vigil.is_operator is
 -- stamp_operator tests current_user = 'authenticated'; as a definer it would see the owner
 -- and silently stop stamping.
 select isnt_definer('vigil', 'stamp_operator', array[]::name[], 'vigil.stamp_operator runs as the caller');
+select is_definer('vigil', f, a, format('vigil.%s is security definer', f))
+  from (values ('record_cycle', array['jsonb']::name[]), ('record_heartbeat', array['text']::name[]),
+               ('heartbeat_verdict', array['uuid']::name[]), ('watch_cycles', array[]::name[]),
+               ('apply_retention', array['interval', 'interval']::name[])) f(f, a);
+-- uptime runs as the caller, so what it counts is what RLS lets the caller read: nothing for a
+-- non-operator.
+select isnt_definer('vigil', 'uptime', array['uuid', 'interval'], 'vigil.uptime runs as the caller');
 
 -- Acting as each role, the denial is what the caller actually gets.
 set local role anon;
@@ -57,6 +116,25 @@ set local role authenticated;
 set local request.jwt.claims = '{"sub":"00000000-0000-4000-8000-0000000003a1","role":"authenticated","app_metadata":{"role":"devops"}}';
 select throws_ok($$select vigil.sweep_invocations()$$, '42501', 'permission denied for function sweep_invocations',
                  'an operator gets permission denied calling vigil.sweep_invocations');
+select throws_ok($$select vigil.record_cycle('{}')$$, '42501', 'permission denied for function record_cycle',
+                 'an operator gets permission denied calling vigil.record_cycle');
+select throws_ok($$select vigil.record_heartbeat('x')$$, '42501', 'permission denied for function record_heartbeat',
+                 'an operator gets permission denied calling vigil.record_heartbeat');
+select throws_ok($$select * from vigil.heartbeat_verdict(gen_random_uuid())$$, '42501',
+                 'permission denied for function heartbeat_verdict',
+                 'an operator gets permission denied calling vigil.heartbeat_verdict');
+select throws_ok($$select vigil.watch_cycles()$$, '42501', 'permission denied for function watch_cycles',
+                 'an operator gets permission denied calling vigil.watch_cycles');
+select throws_ok($$select vigil.apply_retention()$$, '42501', 'permission denied for function apply_retention',
+                 'an operator gets permission denied calling vigil.apply_retention');
+select is(vigil.json_schema_errors('{"type":"integer"}', '"x"'), array['$: must be a whole number, got string'],
+          'an operator can call vigil.json_schema_errors');
+reset role;
+set local role anon;
+select throws_ok($$select vigil.uptime(gen_random_uuid(), interval '1 day')$$, '42501', 'permission denied for function uptime',
+                 'anon gets permission denied calling vigil.uptime');
+select throws_ok($$select vigil.json_schema_errors('{}', '{}')$$, '42501', 'permission denied for function json_schema_errors',
+                 'anon gets permission denied calling vigil.json_schema_errors');
 reset role;
 
 select * from finish();

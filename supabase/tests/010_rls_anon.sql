@@ -2,13 +2,14 @@
 -- All it may read is vigil.public_status: enabled services' name, status and 24 h uptime.
 begin;
 set search_path = extensions, public;
-select plan(36);
+select plan(68);
 
 -- Seed as postgres: one enabled service with four checks in the last day (one down) and one
 -- older down check that must not count, one disabled service, and a row in every other table.
-insert into vigil.services (id, name, kind, status, enabled) values
-  ('00000000-0000-4000-8000-000000000101', 't010-enabled', 'http', 'degraded', true),
-  ('00000000-0000-4000-8000-000000000102', 't010-disabled', 'http', 'down', false);
+insert into vigil.services (id, name, kind, config, status, enabled) values
+  ('00000000-0000-4000-8000-000000000101', 't010-enabled', 'http', '{"url":"https://t010.example.com"}', 'degraded', true),
+  ('00000000-0000-4000-8000-000000000102', 't010-disabled', 'http', '{"url":"https://t010.example.com"}', 'down', false),
+  ('00000000-0000-4000-8000-000000000104', 't010-ping', 'heartbeat', '{"source":"ping","period_seconds":60}', 'unknown', true);
 insert into vigil.checks (service_id, status, checked_at, error) values
   ('00000000-0000-4000-8000-000000000101', 'healthy', now() - interval '1 hour', null),
   ('00000000-0000-4000-8000-000000000101', 'degraded', now() - interval '2 hours', null),
@@ -24,6 +25,12 @@ select '00000000-0000-4000-8000-000000000103', 'intent', id, service_id, 'restar
 insert into vigil.alerts (incident_id, channel, recipient, severity, subject, body)
 select id, 'email', 't010@example.com', 'warning', 't010', 't010' from vigil.incidents where title = 't010 slow';
 insert into vigil.invocations (fn, transport) values ('t010-fn', 'notify');
+insert into vigil.status_transitions (service_id, from_status, to_status, reason)
+values ('00000000-0000-4000-8000-000000000101', 'healthy', 'degraded', 't010');
+insert into vigil.metrics (service_id, name, value)
+values ('00000000-0000-4000-8000-000000000101', 'http_request_duration', 42);
+insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down)
+values ('00000000-0000-4000-8000-000000000105', now(), now(), 0, 0, 0, 0, 0);
 
 set local role anon;
 set local request.jwt.claims = '{"role":"anon"}';
@@ -63,6 +70,38 @@ select throws_ok($$select * from vigil.invocations$$, '42501', 'permission denie
 select throws_ok($$insert into vigil.invocations (fn, transport) values ('anon', 'notify')$$, '42501', 'permission denied for table invocations', 'anon cannot insert invocations');
 select throws_ok($$update vigil.invocations set error = 'x'$$, '42501', 'permission denied for table invocations', 'anon cannot update invocations');
 select throws_ok($$delete from vigil.invocations$$, '42501', 'permission denied for table invocations', 'anon cannot delete invocations');
+-- probe_config_schemas
+select throws_ok($$select * from vigil.probe_config_schemas$$, '42501', 'permission denied for table probe_config_schemas', 'anon cannot select probe_config_schemas');
+select throws_ok($$insert into vigil.probe_config_schemas (kind, schema) values ('http', '{}')$$, '42501', 'permission denied for table probe_config_schemas', 'anon cannot insert probe_config_schemas');
+select throws_ok($$update vigil.probe_config_schemas set schema = '{}'$$, '42501', 'permission denied for table probe_config_schemas', 'anon cannot update probe_config_schemas');
+select throws_ok($$delete from vigil.probe_config_schemas$$, '42501', 'permission denied for table probe_config_schemas', 'anon cannot delete probe_config_schemas');
+-- status_transitions
+select throws_ok($$select * from vigil.status_transitions$$, '42501', 'permission denied for table status_transitions', 'anon cannot select status_transitions');
+select throws_ok($$insert into vigil.status_transitions (service_id, from_status, to_status) values ('00000000-0000-4000-8000-000000000101', 'degraded', 'healthy')$$, '42501', 'permission denied for table status_transitions', 'anon cannot insert status_transitions');
+select throws_ok($$update vigil.status_transitions set reason = 'x'$$, '42501', 'permission denied for table status_transitions', 'anon cannot update status_transitions');
+select throws_ok($$delete from vigil.status_transitions$$, '42501', 'permission denied for table status_transitions', 'anon cannot delete status_transitions');
+-- metrics
+select throws_ok($$select * from vigil.metrics$$, '42501', 'permission denied for table metrics', 'anon cannot select metrics');
+select throws_ok($$insert into vigil.metrics (service_id, name, value) values ('00000000-0000-4000-8000-000000000101', 'error_rate', 1)$$, '42501', 'permission denied for table metrics', 'anon cannot insert metrics');
+select throws_ok($$update vigil.metrics set value = 0$$, '42501', 'permission denied for table metrics', 'anon cannot update metrics');
+select throws_ok($$delete from vigil.metrics$$, '42501', 'permission denied for table metrics', 'anon cannot delete metrics');
+-- check_rollups
+select throws_ok($$select * from vigil.check_rollups$$, '42501', 'permission denied for table check_rollups', 'anon cannot select check_rollups');
+select throws_ok($$insert into vigil.check_rollups (service_id, bucket, checks, healthy, degraded, down) values ('00000000-0000-4000-8000-000000000101', '2020-01-01', 1, 1, 0, 0)$$, '42501', 'permission denied for table check_rollups', 'anon cannot insert check_rollups');
+select throws_ok($$update vigil.check_rollups set down = 0$$, '42501', 'permission denied for table check_rollups', 'anon cannot update check_rollups (cannot polish the uptime)');
+select throws_ok($$delete from vigil.check_rollups$$, '42501', 'permission denied for table check_rollups', 'anon cannot delete check_rollups');
+-- cycles
+select throws_ok($$select * from vigil.cycles$$, '42501', 'permission denied for table cycles', 'anon cannot select cycles');
+select throws_ok($$insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down) values (gen_random_uuid(), now(), now(), 0, 0, 0, 0, 0)$$, '42501', 'permission denied for table cycles', 'anon cannot insert cycles (cannot fake a live watcher)');
+select throws_ok($$update vigil.cycles set finished_at = now()$$, '42501', 'permission denied for table cycles', 'anon cannot update cycles');
+select throws_ok($$delete from vigil.cycles$$, '42501', 'permission denied for table cycles', 'anon cannot delete cycles');
+-- heartbeat_tokens
+select throws_ok($$select * from vigil.heartbeat_tokens$$, '42501', 'permission denied for table heartbeat_tokens', 'anon cannot select heartbeat_tokens');
+select throws_ok($$insert into vigil.heartbeat_tokens (service_id) values ('00000000-0000-4000-8000-000000000101')$$, '42501', 'permission denied for table heartbeat_tokens', 'anon cannot insert heartbeat_tokens');
+select throws_ok($$update vigil.heartbeat_tokens set last_ping_at = now()$$, '42501', 'permission denied for table heartbeat_tokens', 'anon cannot update heartbeat_tokens');
+select throws_ok($$delete from vigil.heartbeat_tokens$$, '42501', 'permission denied for table heartbeat_tokens', 'anon cannot delete heartbeat_tokens');
+-- service_uptime
+select throws_ok($$select * from vigil.service_uptime$$, '42501', 'permission denied for view service_uptime', 'anon cannot select service_uptime');
 
 -- public_status: exactly name, status, uptime_24h, read as anon.
 select is(
@@ -88,6 +127,18 @@ select throws_ok($$select vigil.invoke('status', '{}')$$, '42501', 'permission d
                  'anon cannot execute vigil.invoke');
 select throws_ok($$select vigil.sweep_invocations()$$, '42501', 'permission denied for function sweep_invocations',
                  'anon cannot execute vigil.sweep_invocations');
+select throws_ok($$select vigil.record_cycle('{}')$$, '42501', 'permission denied for function record_cycle',
+                 'anon cannot execute vigil.record_cycle');
+select throws_ok($$select vigil.record_heartbeat((select token from vigil.heartbeat_tokens limit 1))$$, '42501',
+                 'permission denied for table heartbeat_tokens', 'anon cannot read a heartbeat token to replay it');
+select throws_ok($$select vigil.record_heartbeat('0000')$$, '42501', 'permission denied for function record_heartbeat',
+                 'anon cannot execute vigil.record_heartbeat (pings go through the heartbeat function)');
+select throws_ok($$select * from vigil.heartbeat_verdict('00000000-0000-4000-8000-000000000104')$$, '42501',
+                 'permission denied for function heartbeat_verdict', 'anon cannot execute vigil.heartbeat_verdict');
+select throws_ok($$select vigil.uptime('00000000-0000-4000-8000-000000000101', interval '1 day')$$, '42501',
+                 'permission denied for function uptime', 'anon cannot execute vigil.uptime');
+select throws_ok($$select vigil.json_schema_errors('{}', '{}')$$, '42501',
+                 'permission denied for function json_schema_errors', 'anon cannot execute vigil.json_schema_errors');
 select ok(not vigil.is_operator(), 'anon is not an operator');
 reset role;
 
@@ -96,8 +147,17 @@ select results_eq(
   $$select (select count(*) from vigil.services where name like 't010-%'),
            (select count(*) from vigil.checks where service_id = '00000000-0000-4000-8000-000000000101'),
            (select count(*) from vigil.invocations where fn = 't010-fn')$$,
-  $$values (2::bigint, 5::bigint, 1::bigint)$$,
+  $$values (3::bigint, 5::bigint, 1::bigint)$$,
   'anon''s attempts left the seeded rows as they were'
+);
+select results_eq(
+  $$select (select count(*) from vigil.status_transitions where service_id = '00000000-0000-4000-8000-000000000101'),
+           (select count(*) from vigil.metrics where service_id = '00000000-0000-4000-8000-000000000101'),
+           (select sum(checks) from vigil.check_rollups where service_id = '00000000-0000-4000-8000-000000000101'),
+           (select count(*) from vigil.cycles where id = '00000000-0000-4000-8000-000000000105'),
+           (select pings from vigil.heartbeat_tokens where service_id = '00000000-0000-4000-8000-000000000104')$$,
+  $$values (1::bigint, 1::bigint, 5::bigint, 1::bigint, 0::bigint)$$,
+  'anon''s attempts left the new tables as they were'
 );
 
 select * from finish();

@@ -4,9 +4,11 @@
 -- granted column updates (kill switch, dry run, acknowledgements) match no row.
 begin;
 set search_path = extensions, public;
-select plan(51);
+select plan(92);
 
-insert into vigil.services (id, name, kind) values ('00000000-0000-4000-8000-000000000111', 't011-api', 'http');
+insert into vigil.services (id, name, kind, config) values
+  ('00000000-0000-4000-8000-000000000111', 't011-api', 'http', '{"url":"https://t011.example.com"}'),
+  ('00000000-0000-4000-8000-000000000114', 't011-ping', 'heartbeat', '{"source":"ping","period_seconds":60}');
 insert into vigil.checks (service_id, status) values ('00000000-0000-4000-8000-000000000111', 'healthy');
 insert into vigil.incidents (service_id, kind, severity, title)
 values ('00000000-0000-4000-8000-000000000111', 'latency', 'warning', 't011 slow');
@@ -16,6 +18,11 @@ select '00000000-0000-4000-8000-000000000112', 'intent', id, service_id, 'restar
 insert into vigil.alerts (incident_id, channel, recipient, severity, subject, body)
 select id, 'email', 't011@example.com', 'warning', 't011', 't011' from vigil.incidents where title = 't011 slow';
 insert into vigil.invocations (fn, transport) values ('t011-fn', 'notify');
+insert into vigil.status_transitions (service_id, from_status, to_status, reason)
+values ('00000000-0000-4000-8000-000000000111', 'unknown', 'healthy', 't011');
+insert into vigil.metrics (service_id, name, value) values ('00000000-0000-4000-8000-000000000111', 'error_rate', 0.5);
+insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down)
+values ('00000000-0000-4000-8000-000000000115', now(), now(), 0, 1, 1, 0, 0);
 
 create temp table settings_before as select * from vigil.settings;
 
@@ -24,7 +31,12 @@ select is_empty(
       ('settings', (select count(*) from vigil.settings)), ('services', (select count(*) from vigil.services)),
       ('checks', (select count(*) from vigil.checks)), ('incidents', (select count(*) from vigil.incidents)),
       ('heal_actions', (select count(*) from vigil.heal_actions)), ('alerts', (select count(*) from vigil.alerts)),
-      ('invocations', (select count(*) from vigil.invocations))) v(t, n)
+      ('invocations', (select count(*) from vigil.invocations)),
+      ('probe_config_schemas', (select count(*) from vigil.probe_config_schemas)),
+      ('status_transitions', (select count(*) from vigil.status_transitions)), ('metrics', (select count(*) from vigil.metrics)),
+      ('check_rollups', (select count(*) from vigil.check_rollups)), ('cycles', (select count(*) from vigil.cycles)),
+      ('heartbeat_tokens', (select count(*) from vigil.heartbeat_tokens)),
+      ('service_uptime', (select count(*) from vigil.service_uptime))) v(t, n)
      where n = 0$$,
   'precondition: every vigil table has rows (so zero rows below is RLS, not an empty table)'
 );
@@ -40,6 +52,13 @@ select is((select count(*) from vigil.incidents), 0::bigint, 'user without a rol
 select is((select count(*) from vigil.heal_actions), 0::bigint, 'user without a role sees no heal_actions');
 select is((select count(*) from vigil.alerts), 0::bigint, 'user without a role sees no alerts');
 select is((select count(*) from vigil.invocations), 0::bigint, 'user without a role sees no invocations');
+select is((select count(*) from vigil.probe_config_schemas), 0::bigint, 'user without a role sees no probe_config_schemas');
+select is((select count(*) from vigil.status_transitions), 0::bigint, 'user without a role sees no status_transitions');
+select is((select count(*) from vigil.metrics), 0::bigint, 'user without a role sees no metrics');
+select is((select count(*) from vigil.check_rollups), 0::bigint, 'user without a role sees no check_rollups');
+select is((select count(*) from vigil.cycles), 0::bigint, 'user without a role sees no cycles');
+select is((select count(*) from vigil.heartbeat_tokens), 0::bigint, 'user without a role sees no heartbeat_tokens');
+select is((select count(*) from vigil.service_uptime), 0::bigint, 'user without a role sees no service_uptime');
 with u as (update vigil.settings set kill_switch = true returning 1)
 select is(count(*)::int, 0, 'user without a role: updating kill_switch affects 0 rows') from u;
 
@@ -53,6 +72,13 @@ select is((select count(*) from vigil.incidents), 0::bigint, 'viewer sees no inc
 select is((select count(*) from vigil.heal_actions), 0::bigint, 'viewer sees no heal_actions');
 select is((select count(*) from vigil.alerts), 0::bigint, 'viewer sees no alerts');
 select is((select count(*) from vigil.invocations), 0::bigint, 'viewer sees no invocations');
+select is((select count(*) from vigil.probe_config_schemas), 0::bigint, 'viewer sees no probe_config_schemas');
+select is((select count(*) from vigil.status_transitions), 0::bigint, 'viewer sees no status_transitions');
+select is((select count(*) from vigil.metrics), 0::bigint, 'viewer sees no metrics');
+select is((select count(*) from vigil.check_rollups), 0::bigint, 'viewer sees no check_rollups');
+select is((select count(*) from vigil.cycles), 0::bigint, 'viewer sees no cycles');
+select is((select count(*) from vigil.heartbeat_tokens), 0::bigint, 'viewer sees no heartbeat_tokens');
+select is((select count(*) from vigil.service_uptime), 0::bigint, 'viewer sees no service_uptime');
 
 with u as (update vigil.settings set kill_switch = true returning 1)
 select is(count(*)::int, 0, 'viewer: updating kill_switch affects 0 rows') from u;
@@ -80,6 +106,21 @@ select throws_ok($$delete from vigil.incidents$$, '42501', 'permission denied fo
 select throws_ok($$delete from vigil.heal_actions$$, '42501', 'permission denied for table heal_actions', 'viewer cannot delete heal_actions');
 select throws_ok($$delete from vigil.alerts$$, '42501', 'permission denied for table alerts', 'viewer cannot delete alerts');
 select throws_ok($$delete from vigil.invocations$$, '42501', 'permission denied for table invocations', 'viewer cannot delete invocations');
+select throws_ok($$insert into vigil.status_transitions (service_id, from_status, to_status) values ('00000000-0000-4000-8000-000000000111', 'healthy', 'down')$$, '42501', 'permission denied for table status_transitions', 'viewer cannot insert status_transitions');
+select throws_ok($$insert into vigil.metrics (service_id, name, value) values ('00000000-0000-4000-8000-000000000111', 'error_rate', 1)$$, '42501', 'permission denied for table metrics', 'viewer cannot insert metrics');
+select throws_ok($$insert into vigil.check_rollups (service_id, bucket, checks, healthy, degraded, down) values ('00000000-0000-4000-8000-000000000111', '2020-01-01', 1, 1, 0, 0)$$, '42501', 'permission denied for table check_rollups', 'viewer cannot insert check_rollups');
+select throws_ok($$insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down) values (gen_random_uuid(), now(), now(), 0, 0, 0, 0, 0)$$, '42501', 'permission denied for table cycles', 'viewer cannot insert cycles');
+select throws_ok($$insert into vigil.heartbeat_tokens (service_id) values ('00000000-0000-4000-8000-000000000111')$$, '42501', 'permission denied for table heartbeat_tokens', 'viewer cannot insert heartbeat_tokens');
+select throws_ok($$insert into vigil.probe_config_schemas (kind, schema) values ('http', '{}')$$, '42501', 'permission denied for table probe_config_schemas', 'viewer cannot insert probe_config_schemas');
+select throws_ok($$update vigil.probe_config_schemas set schema = '{}'$$, '42501', 'permission denied for table probe_config_schemas', 'viewer cannot update probe_config_schemas');
+select throws_ok($$update vigil.check_rollups set down = 0$$, '42501', 'permission denied for table check_rollups', 'viewer cannot update check_rollups');
+select throws_ok($$update vigil.heartbeat_tokens set last_ping_at = now()$$, '42501', 'permission denied for table heartbeat_tokens', 'viewer cannot update heartbeat_tokens');
+select throws_ok($$delete from vigil.status_transitions$$, '42501', 'permission denied for table status_transitions', 'viewer cannot delete status_transitions');
+select throws_ok($$delete from vigil.metrics$$, '42501', 'permission denied for table metrics', 'viewer cannot delete metrics');
+select throws_ok($$delete from vigil.check_rollups$$, '42501', 'permission denied for table check_rollups', 'viewer cannot delete check_rollups');
+select throws_ok($$delete from vigil.cycles$$, '42501', 'permission denied for table cycles', 'viewer cannot delete cycles');
+select throws_ok($$delete from vigil.heartbeat_tokens$$, '42501', 'permission denied for table heartbeat_tokens', 'viewer cannot delete heartbeat_tokens');
+select throws_ok($$delete from vigil.probe_config_schemas$$, '42501', 'permission denied for table probe_config_schemas', 'viewer cannot delete probe_config_schemas');
 
 select results_eq(
   $$select name, status from vigil.public_status where name = 't011-api'$$,
@@ -88,6 +129,15 @@ select results_eq(
 );
 select throws_ok($$select vigil.invoke('status', '{}')$$, '42501', 'permission denied for function invoke',
                  'viewer cannot execute vigil.invoke');
+-- uptime runs as the caller: for a non-operator RLS hides the rollups, so there is nothing to count.
+select is(vigil.uptime('00000000-0000-4000-8000-000000000111', interval '1 day'), null::numeric,
+          'viewer gets no uptime from vigil.uptime (RLS hides the rollups)');
+select throws_ok($$select vigil.record_cycle('{}')$$, '42501', 'permission denied for function record_cycle',
+                 'viewer cannot execute vigil.record_cycle');
+select throws_ok($$select vigil.record_heartbeat('0000')$$, '42501', 'permission denied for function record_heartbeat',
+                 'viewer cannot execute vigil.record_heartbeat');
+select throws_ok($$select * from vigil.heartbeat_verdict('00000000-0000-4000-8000-000000000114')$$, '42501',
+                 'permission denied for function heartbeat_verdict', 'viewer cannot execute vigil.heartbeat_verdict');
 
 -- Persona 3: 'devops' only in user_metadata, which the user can edit themselves.
 set local request.jwt.claims = '{"sub":"00000000-0000-4000-8000-0000000001c1","role":"authenticated","app_metadata":{"provider":"email"},"user_metadata":{"role":"devops"}}';
@@ -99,6 +149,13 @@ select is((select count(*) from vigil.incidents), 0::bigint, 'user_metadata devo
 select is((select count(*) from vigil.heal_actions), 0::bigint, 'user_metadata devops sees no heal_actions');
 select is((select count(*) from vigil.alerts), 0::bigint, 'user_metadata devops sees no alerts');
 select is((select count(*) from vigil.invocations), 0::bigint, 'user_metadata devops sees no invocations');
+select is((select count(*) from vigil.probe_config_schemas), 0::bigint, 'user_metadata devops sees no probe_config_schemas');
+select is((select count(*) from vigil.status_transitions), 0::bigint, 'user_metadata devops sees no status_transitions');
+select is((select count(*) from vigil.metrics), 0::bigint, 'user_metadata devops sees no metrics');
+select is((select count(*) from vigil.check_rollups), 0::bigint, 'user_metadata devops sees no check_rollups');
+select is((select count(*) from vigil.cycles), 0::bigint, 'user_metadata devops sees no cycles');
+select is((select count(*) from vigil.heartbeat_tokens), 0::bigint, 'user_metadata devops sees no heartbeat_tokens');
+select is((select count(*) from vigil.service_uptime), 0::bigint, 'user_metadata devops sees no service_uptime');
 with u as (update vigil.settings set kill_switch = true returning 1)
 select is(count(*)::int, 0, 'user_metadata devops: updating kill_switch affects 0 rows') from u;
 reset role;
@@ -118,8 +175,18 @@ select results_eq(
 select results_eq(
   $$select (select count(*) from vigil.services where name like 't011-%'), (select count(*) from vigil.invocations where fn = 't011-fn'),
            (select count(*) from vigil.heal_actions where action_id = '00000000-0000-4000-8000-000000000112')$$,
-  $$values (1::bigint, 1::bigint, 1::bigint)$$,
+  $$values (2::bigint, 1::bigint, 1::bigint)$$,
   'the seeded rows are all still there'
+);
+select results_eq(
+  $$select (select count(*) from vigil.status_transitions where service_id = '00000000-0000-4000-8000-000000000111'),
+           (select count(*) from vigil.metrics where service_id = '00000000-0000-4000-8000-000000000111'),
+           (select sum(checks) from vigil.check_rollups where service_id = '00000000-0000-4000-8000-000000000111'),
+           (select count(*) from vigil.cycles where id = '00000000-0000-4000-8000-000000000115'),
+           (select count(*) from vigil.heartbeat_tokens where service_id = '00000000-0000-4000-8000-000000000114'),
+           (select count(*) from vigil.probe_config_schemas)$$,
+  $$values (1::bigint, 1::bigint, 1::bigint, 1::bigint, 1::bigint, 9::bigint)$$,
+  'the seeded rows of the new tables are all still there'
 );
 
 select * from finish();

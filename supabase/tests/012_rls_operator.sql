@@ -2,10 +2,15 @@
 -- flips the kill switch and dry run, and acknowledges incidents and alerts. Who did it comes
 -- from the JWT's sub, never from the request. Nothing else is writable.
 begin;
+-- One snapshot for the whole file: the live cron job keeps writing checks, cycles and invocations,
+-- and the operator's counts below must be compared with postgres' counts of the same moment.
+set transaction isolation level repeatable read;
 set search_path = extensions, public;
-select plan(51);
+select plan(83);
 
-insert into vigil.services (id, name, kind) values ('00000000-0000-4000-8000-000000000121', 't012-api', 'http');
+insert into vigil.services (id, name, kind, config) values
+  ('00000000-0000-4000-8000-000000000121', 't012-api', 'http', '{"url":"https://t012.example.com"}'),
+  ('00000000-0000-4000-8000-000000000124', 't012-ping', 'heartbeat', '{"source":"ping","period_seconds":60}');
 insert into vigil.checks (service_id, status, error) values
   ('00000000-0000-4000-8000-000000000121', 'healthy', null),
   ('00000000-0000-4000-8000-000000000121', 'down', 'timeout');
@@ -18,6 +23,11 @@ select '00000000-0000-4000-8000-000000000122', 'intent', id, service_id, 'restar
 insert into vigil.alerts (incident_id, channel, recipient, severity, subject, body)
 select id, 'email', 't012@example.com', 'warning', 't012', 't012' from vigil.incidents where title = 't012 slow';
 insert into vigil.invocations (fn, transport) values ('t012-fn', 'notify');
+insert into vigil.status_transitions (service_id, from_status, to_status, reason)
+values ('00000000-0000-4000-8000-000000000121', 'unknown', 'degraded', 't012');
+insert into vigil.metrics (service_id, name, value) values ('00000000-0000-4000-8000-000000000121', 'error_rate', 0.5);
+insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down)
+values ('00000000-0000-4000-8000-000000000125', now(), now(), 0, 1, 0, 0, 1);
 update vigil.settings set updated_by = '00000000-0000-4000-8000-0000000000ff' where environment = 'prod';
 
 -- What postgres (no RLS) sees, for the operator to match.
@@ -28,7 +38,14 @@ union all select 'checks', count(*) from vigil.checks
 union all select 'incidents', count(*) from vigil.incidents
 union all select 'heal_actions', count(*) from vigil.heal_actions
 union all select 'alerts', count(*) from vigil.alerts
-union all select 'invocations', count(*) from vigil.invocations;
+union all select 'invocations', count(*) from vigil.invocations
+union all select 'probe_config_schemas', count(*) from vigil.probe_config_schemas
+union all select 'status_transitions', count(*) from vigil.status_transitions
+union all select 'metrics', count(*) from vigil.metrics
+union all select 'check_rollups', count(*) from vigil.check_rollups
+union all select 'cycles', count(*) from vigil.cycles
+union all select 'heartbeat_tokens', count(*) from vigil.heartbeat_tokens
+union all select 'service_uptime', count(*) from vigil.service_uptime;
 grant select on seen_by_postgres to authenticated;
 create temp table settings_before as select * from vigil.settings;
 grant select on settings_before to authenticated;
@@ -46,6 +63,26 @@ select is((select count(*) from vigil.incidents), (select n from seen_by_postgre
 select is((select count(*) from vigil.heal_actions), (select n from seen_by_postgres where t = 'heal_actions'), 'operator reads every heal_actions row');
 select is((select count(*) from vigil.alerts), (select n from seen_by_postgres where t = 'alerts'), 'operator reads every alerts row');
 select is((select count(*) from vigil.invocations), (select n from seen_by_postgres where t = 'invocations'), 'operator reads every invocations row');
+select is((select count(*) from vigil.probe_config_schemas), (select n from seen_by_postgres where t = 'probe_config_schemas'), 'operator reads every probe_config_schemas row');
+select is((select count(*) from vigil.status_transitions), (select n from seen_by_postgres where t = 'status_transitions'), 'operator reads every status_transitions row');
+select is((select count(*) from vigil.metrics), (select n from seen_by_postgres where t = 'metrics'), 'operator reads every metrics row');
+select is((select count(*) from vigil.check_rollups), (select n from seen_by_postgres where t = 'check_rollups'), 'operator reads every check_rollups row');
+select is((select count(*) from vigil.cycles), (select n from seen_by_postgres where t = 'cycles'), 'operator reads every cycles row');
+select is((select count(*) from vigil.heartbeat_tokens), (select n from seen_by_postgres where t = 'heartbeat_tokens'), 'operator reads every heartbeat_tokens row');
+select is((select count(*) from vigil.service_uptime), (select n from seen_by_postgres where t = 'service_uptime'), 'operator reads every service_uptime row');
+-- The two checks seeded above are one healthy, one down: 50 % over any window that holds them.
+select results_eq(
+  $$select uptime_24h, uptime_7d, uptime_30d, uptime_90d from vigil.service_uptime
+     where service_id = '00000000-0000-4000-8000-000000000121'$$,
+  $$values (50.000::numeric, 50.000::numeric, 50.000::numeric, 50.000::numeric)$$,
+  'operator reads a service''s uptime from service_uptime'
+);
+select is(vigil.uptime('00000000-0000-4000-8000-000000000121', interval '24 hours'), 50.000::numeric,
+          'operator can execute vigil.uptime and it counts the rollups RLS lets them read');
+select ok((select token ~ '^[0-9a-f]{64}$' from vigil.heartbeat_tokens where service_id = '00000000-0000-4000-8000-000000000124'),
+          'operator reads a ping heartbeat''s token (to configure the job that pings)');
+select is(vigil.json_schema_errors((select schema from vigil.probe_config_schemas where kind = 'http'), '{}', 'config'),
+          array['config.url: required'], 'operator can execute vigil.json_schema_errors against a kind''s schema');
 select results_eq(
   $$select name, status::text from vigil.public_status where name = 't012-api'$$,
   $$values ('t012-api'::text, 'unknown'::text)$$,
@@ -142,6 +179,12 @@ select throws_ok($$insert into vigil.incidents (service_id, kind, severity, titl
 select throws_ok($$insert into vigil.heal_actions (action_id, phase, strategy, attempt, reason, outcome) values (gen_random_uuid(), 'intent', 'restart', 1, 'op', 'pending')$$, '42501', 'permission denied for table heal_actions', 'operator cannot insert heal_actions');
 select throws_ok($$insert into vigil.alerts (channel, recipient, severity, subject, body) values ('email', 'o@example.com', 'info', 's', 'b')$$, '42501', 'permission denied for table alerts', 'operator cannot insert alerts');
 select throws_ok($$insert into vigil.invocations (fn, transport) values ('op', 'notify')$$, '42501', 'permission denied for table invocations', 'operator cannot insert invocations');
+select throws_ok($$insert into vigil.probe_config_schemas (kind, schema) values ('http', '{}')$$, '42501', 'permission denied for table probe_config_schemas', 'operator cannot insert probe_config_schemas');
+select throws_ok($$insert into vigil.status_transitions (service_id, from_status, to_status) values ('00000000-0000-4000-8000-000000000121', 'degraded', 'healthy')$$, '42501', 'permission denied for table status_transitions', 'operator cannot insert status_transitions');
+select throws_ok($$insert into vigil.metrics (service_id, name, value) values ('00000000-0000-4000-8000-000000000121', 'error_rate', 1)$$, '42501', 'permission denied for table metrics', 'operator cannot insert metrics');
+select throws_ok($$insert into vigil.check_rollups (service_id, bucket, checks, healthy, degraded, down) values ('00000000-0000-4000-8000-000000000121', '2020-01-01', 1, 1, 0, 0)$$, '42501', 'permission denied for table check_rollups', 'operator cannot insert check_rollups');
+select throws_ok($$insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down) values (gen_random_uuid(), now(), now(), 0, 0, 0, 0, 0)$$, '42501', 'permission denied for table cycles', 'operator cannot insert cycles');
+select throws_ok($$insert into vigil.heartbeat_tokens (service_id) values ('00000000-0000-4000-8000-000000000121')$$, '42501', 'permission denied for table heartbeat_tokens', 'operator cannot insert heartbeat_tokens');
 
 select throws_ok($$delete from vigil.settings$$, '42501', 'permission denied for table settings', 'operator cannot delete settings');
 select throws_ok($$delete from vigil.services$$, '42501', 'permission denied for table services', 'operator cannot delete services');
@@ -150,12 +193,29 @@ select throws_ok($$delete from vigil.incidents$$, '42501', 'permission denied fo
 select throws_ok($$delete from vigil.heal_actions$$, '42501', 'permission denied for table heal_actions', 'operator cannot delete heal_actions');
 select throws_ok($$delete from vigil.alerts$$, '42501', 'permission denied for table alerts', 'operator cannot delete alerts');
 select throws_ok($$delete from vigil.invocations$$, '42501', 'permission denied for table invocations', 'operator cannot delete invocations');
+select throws_ok($$delete from vigil.probe_config_schemas$$, '42501', 'permission denied for table probe_config_schemas', 'operator cannot delete probe_config_schemas');
+select throws_ok($$delete from vigil.status_transitions$$, '42501', 'permission denied for table status_transitions', 'operator cannot delete status_transitions');
+select throws_ok($$delete from vigil.metrics$$, '42501', 'permission denied for table metrics', 'operator cannot delete metrics');
+select throws_ok($$delete from vigil.check_rollups$$, '42501', 'permission denied for table check_rollups', 'operator cannot delete check_rollups');
+select throws_ok($$delete from vigil.cycles$$, '42501', 'permission denied for table cycles', 'operator cannot delete cycles');
+select throws_ok($$delete from vigil.heartbeat_tokens$$, '42501', 'permission denied for table heartbeat_tokens', 'operator cannot delete heartbeat_tokens');
 
 select throws_ok($$update vigil.heal_actions set detail = 'x'$$, '42501', 'permission denied for table heal_actions', 'operator cannot update heal_actions');
 select throws_ok($$update vigil.services set enabled = false$$, '42501', 'permission denied for table services', 'operator cannot update services');
+select throws_ok($$update vigil.services set failure_threshold = 100$$, '42501', 'permission denied for table services', 'operator cannot update a service''s thresholds');
+select throws_ok($$update vigil.probe_config_schemas set schema = '{}'$$, '42501', 'permission denied for table probe_config_schemas', 'operator cannot update probe_config_schemas');
+select throws_ok($$update vigil.status_transitions set reason = 'x'$$, '42501', 'permission denied for table status_transitions', 'operator cannot update status_transitions');
+select throws_ok($$update vigil.metrics set value = 0$$, '42501', 'permission denied for table metrics', 'operator cannot update metrics');
+select throws_ok($$update vigil.check_rollups set down = 0$$, '42501', 'permission denied for table check_rollups', 'operator cannot update check_rollups');
+select throws_ok($$update vigil.cycles set finished_at = now()$$, '42501', 'permission denied for table cycles', 'operator cannot update cycles');
+select throws_ok($$update vigil.heartbeat_tokens set token = 'x'$$, '42501', 'permission denied for table heartbeat_tokens', 'operator cannot update heartbeat_tokens');
 
 select throws_ok($$select vigil.invoke('status', '{}')$$, '42501', 'permission denied for function invoke',
                  'operator cannot execute vigil.invoke');
+select throws_ok($$select vigil.record_cycle('{}')$$, '42501', 'permission denied for function record_cycle',
+                 'operator cannot execute vigil.record_cycle');
+select throws_ok($$select vigil.record_heartbeat('0000')$$, '42501', 'permission denied for function record_heartbeat',
+                 'operator cannot execute vigil.record_heartbeat');
 reset role;
 
 select set_eq(

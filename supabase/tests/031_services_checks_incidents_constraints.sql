@@ -2,24 +2,28 @@
 -- check carries its reason, and incidents are one open per (service, kind) and resolved with a time.
 begin;
 set search_path = extensions, public;
-select plan(20);
+select plan(21);
 
-insert into vigil.services (id, name, kind) values ('00000000-0000-4000-8000-000000000311', 't031-api', 'http');
+insert into vigil.services (id, name, kind, config) values ('00000000-0000-4000-8000-000000000311', 't031-api', 'http', '{"url":"https://t031.example.com"}');
 
 -- services
-select throws_ok($$insert into vigil.services (name, kind) values ('Bad Name!', 'http')$$, '23514',
+select throws_ok($$insert into vigil.services (name, kind, config) values ('Bad Name!', 'http', '{"url":"https://t031.example.com"}')$$, '23514',
   'new row for relation "services" violates check constraint "service_name_format"', 'a service name with capitals, space and ! is rejected');
-select throws_ok($$insert into vigil.services (name, kind) values ('-leading-dash', 'http')$$, '23514',
+select throws_ok($$insert into vigil.services (name, kind, config) values ('-leading-dash', 'http', '{"url":"https://t031.example.com"}')$$, '23514',
   'new row for relation "services" violates check constraint "service_name_format"', 'a service name must start with a letter or digit');
-select throws_ok($$insert into vigil.services (name, kind) values (repeat('a', 64), 'http')$$, '23514',
+select throws_ok($$insert into vigil.services (name, kind, config) values (repeat('a', 64), 'http', '{"url":"https://t031.example.com"}')$$, '23514',
   'new row for relation "services" violates check constraint "service_name_format"', 'a 64-character service name is rejected');
-select lives_ok($$insert into vigil.services (name, kind) values ('t031-api.v2_' || repeat('a', 51), 'http')$$,
+select lives_ok($$insert into vigil.services (name, kind, config) values ('t031-api.v2_' || repeat('a', 51), 'http', '{"url":"https://t031.example.com"}')$$,
                 'a 63-character name of lowercase letters, digits, dot, dash and underscore is accepted');
+-- The kind's config schema (050_config_validation) refuses a non-object before the constraint sees it.
 select throws_ok($$insert into vigil.services (name, kind, config) values ('t031-list', 'http', '[]')$$, '23514',
-  'new row for relation "services" violates check constraint "service_config_is_object"', 'a service config that is an array is rejected');
+  'invalid config for http service "t031-list": config: must be object, got array', 'a service config that is an array is rejected');
 select throws_ok($$insert into vigil.services (name, kind, config) values ('t031-scalar', 'http', '"https://x"')$$, '23514',
-  'new row for relation "services" violates check constraint "service_config_is_object"', 'a service config that is a string is rejected');
-select throws_ok($$insert into vigil.services (name, kind) values ('t031-api', 'http')$$, '23505', null,
+  'invalid config for http service "t031-scalar": config: must be object, got string', 'a service config that is a string is rejected');
+select throws_ok($$insert into vigil.services (name, kind, config) values ('t031-hb-list', 'heartbeat', '[]')$$, '23514',
+  'invalid config for heartbeat service "t031-hb-list": config: must be object, got array',
+  'a heartbeat config (a union of objects) that is an array is rejected');
+select throws_ok($$insert into vigil.services (name, kind, config) values ('t031-api', 'http', '{"url":"https://t031.example.com"}')$$, '23505', null,
                  'service names are unique');
 select throws_ok($$insert into vigil.services (name, kind) values ('t031-ftp', 'ftp')$$, '22P02',
   'invalid input value for enum vigil.service_kind: "ftp"', 'an unknown service kind is rejected');

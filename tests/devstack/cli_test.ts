@@ -130,7 +130,7 @@ Deno.test({
       await first.waitFor(/Ctrl-C stops it/)
       const url = `postgresql://postgres:postgres@127.0.0.1:${s.dbPort}/postgres`
       const sql = postgres(url, { max: 1, onnotice: () => {} })
-      await sql`insert into vigil.services (name, kind) values ('survives-restart', 'http')`
+      await sql`insert into vigil.services (name, kind, config) values ('survives-restart', 'http', '{"url": "http://127.0.0.1:9/"}')`
       await sql.end()
       first.child.kill('SIGKILL') // no shutdown: the lock and postgres stay behind
       await first.exit
@@ -182,7 +182,7 @@ Deno.test({
       await first.waitFor(/Ctrl-C stops it/)
       const url = `postgresql://postgres:postgres@127.0.0.1:${s.dbPort}/postgres`
       let sql = postgres(url, { max: 1, onnotice: () => {} })
-      await sql`insert into vigil.services (name, kind) values ('wiped-by-reset', 'http')`
+      await sql`insert into vigil.services (name, kind, config) values ('wiped-by-reset', 'http', '{"url": "http://127.0.0.1:9/"}')`
       await sql.end()
 
       const refused = cli(s, 'reset')
@@ -203,7 +203,7 @@ Deno.test({
         select (select count(*)::int from vigil.services) as services,
                (select count(*)::int from vigil.settings) as settings`
       await sql.end()
-      assert.deepEqual({ services, settings }, { services: 0, settings: 3 })
+      assert.deepEqual({ services, settings }, { services: 1, settings: 3 }, 'only Vigil\'s own heartbeat service')
     } finally {
       await stopAndClean(s, runs)
     }

@@ -43,5 +43,5 @@ Deno.test('preflight refuses an unknown command with its usage', async () => {
     stderr: 'piped',
   }).output()
   assert.equal(out.code, 2)
-  assert.match(new TextDecoder().decode(out.stderr), /usage: node devstack\/preflight\.mjs <start\|test\|reset>/)
+  assert.match(new TextDecoder().decode(out.stderr), /usage: node devstack\/preflight\.mjs <start\|test\|reset\|bench>/)
 })

@@ -16,10 +16,10 @@ Deno.test('status answers anyone with each enabled service, its uptime, and the 
   const names = ['status-test-api', 'status-test-db', 'status-test-off']
   try {
     const services = await sql<{ id: string; name: string }[]>`
-      insert into vigil.services (name, kind, status, enabled) values
-        (${names[0]}, 'http', 'degraded', true),
-        (${names[1]}, 'postgres', 'healthy', true),
-        (${names[2]}, 'http', 'down', false)
+      insert into vigil.services (name, kind, config, status, enabled) values
+        (${names[0]}, 'http', '{"url": "http://127.0.0.1:9/"}', 'degraded', true),
+        (${names[1]}, 'postgres', '{}', 'healthy', true),
+        (${names[2]}, 'http', '{"url": "http://127.0.0.1:9/"}', 'down', false)
       returning id, name`
     const api = services.find((s) => s.name === names[0])!.id
     // Three of four checks in the window were not down: 75 % uptime.

@@ -1,0 +1,197 @@
+// The configuration of each probe kind: what a row of vigil.services may hold in `config`.
+// One zod schema per kind, exhaustive over SERVICE_KINDS. The same schemas, as JSON Schema, are in
+// vigil.probe_config_schemas so SQL refuses a bad config at insert; tests/schema/probe_configs_test.ts
+// proves the two agree. Secrets never live in config: a config names the environment variable
+// (an edge-function secret) that holds one.
+import { z } from 'zod'
+import type { ServiceKind } from './kinds.ts'
+
+/** The name of an environment variable holding a secret (set with `supabase secrets set`). */
+export const SecretName = z.string().regex(/^[A-Z][A-Z0-9_]{0,127}$/, 'must name an environment variable (A-Z, 0-9, _)')
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+const wsOrHttpUrl = z.url({ protocol: /^(https?|wss?)$/, error: 'must be an http(s) or ws(s) URL' })
+const statusCode = z.number().int().min(100).max(599)
+const ms = (max: number) => z.number().int().min(1).max(max)
+const pct = z.number().gt(0).max(100)
+const ratio = z.number().gt(0).max(1)
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name')
+/** `$.a.b[0].c`: a JSON path of names and array indexes. */
+export const JsonPath = z.string().regex(
+  /^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\])*$/,
+  'must be a JSON path like $.data.items[0].status',
+)
+
+/** Latency bands that override the environment's api_p95 thresholds for one service. */
+const latencyBand = {
+  latency_warning_ms: ms(600_000).optional(),
+  latency_critical_ms: ms(600_000).optional(),
+}
+
+export const HttpConfig = z.strictObject({
+  url: httpUrl,
+  method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).default('GET'),
+  headers: z.record(headerName, z.string().max(8192)).default({}),
+  /** Header name → secret holding its value (an Authorization header, say). */
+  header_secrets: z.record(headerName, SecretName).default({}),
+  body: z.string().max(65_536).optional(),
+  expected_status: z.array(statusCode).min(1).max(50).default([200]),
+  ...latencyBand,
+  /** The body must contain this text. */
+  body_contains: z.string().min(1).max(1024).optional(),
+  /** The JSON body at this path must exist, and equal json_equals when given. */
+  json_path: JsonPath.optional(),
+  json_equals: z.union([z.string(), z.number(), z.boolean(), z.null()]).optional(),
+  /** The version the target should serve (a stale frontend or CDN serves another). */
+  expected_version: z.strictObject({
+    value: z.string().min(1).max(256),
+    /** Read from this response header; otherwise from json_path; otherwise the body must contain it. */
+    header: headerName.optional(),
+    json_path: JsonPath.optional(),
+  }).optional(),
+  tls_warning_days: z.number().int().min(1).max(365).default(14),
+  tls_critical_days: z.number().int().min(0).max(365).default(3),
+  follow_redirects: z.boolean().default(true),
+  max_redirects: z.number().int().min(0).max(20).default(5),
+  max_body_bytes: z.number().int().min(1024).max(10_485_760).default(1_048_576),
+})
+export type HttpConfig = z.infer<typeof HttpConfig>
+
+export const PostgresConfig = z.strictObject({
+  /** Secret holding a connection string; absent: the project's own database (SUPABASE_DB_URL). */
+  connection_secret: SecretName.optional(),
+  connections_warning_pct: pct.default(80),
+  connections_critical_pct: pct.default(95),
+  /** A session waiting on a lock this long is a blocking chain worth reporting. */
+  blocked_warning_seconds: z.number().min(0).max(86_400).default(10),
+  blocked_critical_seconds: z.number().min(0).max(86_400).default(60),
+  long_running_seconds: z.number().min(1).max(86_400).default(300),
+  idle_in_transaction_seconds: z.number().min(1).max(86_400).default(300),
+  cache_hit_warning_ratio: ratio.default(0.99),
+  cache_hit_critical_ratio: ratio.default(0.95),
+  dead_tuple_warning_ratio: ratio.default(0.2),
+  /** Tables smaller than this many rows are ignored for the dead-tuple ratio. */
+  dead_tuple_min_rows: z.number().int().min(0).default(1000),
+  xid_age_warning: z.number().int().min(1).max(2_147_483_647).default(500_000_000),
+  xid_age_critical: z.number().int().min(1).max(2_147_483_647).default(1_200_000_000),
+  replication_lag_warning_seconds: z.number().min(0).default(60),
+  replication_lag_critical_seconds: z.number().min(0).default(300),
+  /** How many of the slowest statements (pg_stat_statements) to report. */
+  slow_statements: z.number().int().min(0).max(50).default(5),
+})
+export type PostgresConfig = z.infer<typeof PostgresConfig>
+
+/** Where a Supabase service lives: the project's own by default (SUPABASE_URL). */
+const supabaseTarget = {
+  url: httpUrl.optional(),
+  /** Secret holding the API key sent as apikey (and Bearer). */
+  apikey_secret: SecretName.default('SUPABASE_ANON_KEY'),
+  ...latencyBand,
+}
+
+export const SupabaseAuthConfig = z.strictObject({
+  ...supabaseTarget,
+  /** A test user signed in (and its token refreshed) each cycle, giving a login success rate. */
+  synthetic_login: z.strictObject({
+    email: z.email(),
+    password_secret: SecretName,
+  }).optional(),
+})
+export type SupabaseAuthConfig = z.infer<typeof SupabaseAuthConfig>
+
+export const SupabaseStorageConfig = z.strictObject({
+  ...supabaseTarget,
+  apikey_secret: SecretName.default('SUPABASE_SERVICE_ROLE_KEY'),
+  /** A bucket that must exist and be listable. */
+  bucket: z.string().min(1).max(100).optional(),
+})
+export type SupabaseStorageConfig = z.infer<typeof SupabaseStorageConfig>
+
+export const SupabaseRealtimeConfig = z.strictObject({
+  url: wsOrHttpUrl.optional(),
+  apikey_secret: SecretName.default('SUPABASE_ANON_KEY'),
+  topic: z.string().regex(/^[A-Za-z0-9:_-]{1,100}$/).default('vigil-probe'),
+  ...latencyBand,
+})
+export type SupabaseRealtimeConfig = z.infer<typeof SupabaseRealtimeConfig>
+
+export const SupabaseFunctionsConfig = z.strictObject({
+  ...supabaseTarget,
+  apikey_secret: SecretName.default('SUPABASE_SERVICE_ROLE_KEY'),
+  function: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a function name'),
+  /** Path after /functions/v1/<function>, e.g. /health. */
+  path: z.string().regex(/^(\/[^\s]*)?$/).max(1024).default(''),
+  method: z.enum(['GET', 'POST']).default('POST'),
+  body: z.string().max(65_536).optional(),
+  expected_status: z.array(statusCode).min(1).max(50).default([200]),
+})
+export type SupabaseFunctionsConfig = z.infer<typeof SupabaseFunctionsConfig>
+
+export const MANAGEMENT_SERVICES = ['auth', 'db', 'pooler', 'realtime', 'rest', 'storage'] as const
+export const SupabaseManagementConfig = z.strictObject({
+  api_url: httpUrl.default('https://api.supabase.com'),
+  project_ref: z.string().regex(/^[a-z0-9]{20}$/, 'must be a 20-character project ref'),
+  access_token_secret: SecretName.default('VIGIL_SUPABASE_ACCESS_TOKEN'),
+  services: z.array(z.enum(MANAGEMENT_SERVICES)).min(1).default([...MANAGEMENT_SERVICES]),
+})
+export type SupabaseManagementConfig = z.infer<typeof SupabaseManagementConfig>
+
+export const PrometheusConfig = z.strictObject({
+  url: httpUrl,
+  /** Supabase's metrics endpoint takes basic auth: service_role and the service role key. */
+  basic_auth: z.strictObject({ username: z.string().min(1).max(256), password_secret: SecretName }).optional(),
+  bearer_secret: SecretName.optional(),
+  /** Override the environment's cpu/memory thresholds; disk has its own. */
+  cpu_warning_pct: pct.optional(),
+  cpu_critical_pct: pct.optional(),
+  memory_warning_pct: pct.optional(),
+  memory_critical_pct: pct.optional(),
+  disk_warning_pct: pct.default(80),
+  disk_critical_pct: pct.default(90),
+  /** Only filesystems mounted here count for disk usage. */
+  disk_mountpoint: z.string().min(1).max(256).default('/'),
+})
+export type PrometheusConfig = z.infer<typeof PrometheusConfig>
+
+const heartbeatTiming = {
+  /** How often the job is expected to ping or run. */
+  period_seconds: z.number().int().min(10).max(604_800),
+  /** How late it may be before it counts as missed. */
+  grace_seconds: z.number().int().min(0).max(604_800).default(60),
+}
+
+export const HeartbeatConfig = z.discriminatedUnion('source', [
+  /** A job pings /functions/v1/heartbeat/<token>. */
+  z.strictObject({ source: z.literal('ping'), ...heartbeatTiming }),
+  /** A pg_cron job, judged by cron.job_run_details and, when it calls a function, by the answer. */
+  z.strictObject({
+    source: z.literal('cron'),
+    ...heartbeatTiming,
+    job: z.string().min(1).max(200),
+    function: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+  }),
+  /** Vigil's own health-check cycles. */
+  z.strictObject({ source: z.literal('cycles'), ...heartbeatTiming }),
+])
+export type HeartbeatConfig = z.infer<typeof HeartbeatConfig>
+
+/** Every kind's config schema. A kind added to SERVICE_KINDS without one fails to compile. */
+export const PROBE_CONFIGS = {
+  postgres: PostgresConfig,
+  http: HttpConfig,
+  supabase_auth: SupabaseAuthConfig,
+  supabase_storage: SupabaseStorageConfig,
+  supabase_realtime: SupabaseRealtimeConfig,
+  supabase_functions: SupabaseFunctionsConfig,
+  supabase_management: SupabaseManagementConfig,
+  prometheus: PrometheusConfig,
+  heartbeat: HeartbeatConfig,
+} as const satisfies Record<ServiceKind, z.ZodType>
+
+export type ProbeConfig<K extends ServiceKind> = z.infer<(typeof PROBE_CONFIGS)[K]>
+
+/** The JSON Schema SQL enforces for a kind (the accepted input, before defaults apply). */
+export function probeConfigJsonSchema(kind: ServiceKind): Record<string, unknown> {
+  const { $schema: _, ...schema } = z.toJSONSchema(PROBE_CONFIGS[kind], { io: 'input' }) as Record<string, unknown>
+  return schema
+}

@@ -1,0 +1,251 @@
+// One health-check cycle: read the enabled services, run every probe at once (each under its own
+// timeout), record every result in one batch with vigil.record_cycle(), then ping the external
+// dead man's switch. A probe that throws, hangs or is misconfigured becomes a `down` result;
+// it never fails the cycle or delays the others past its own timeout.
+import type postgres from 'postgres'
+import { type CheckStatus, CHECK_STATUSES, METRIC_NAMES, type ServiceKind } from '../../../../shared/kinds.ts'
+import { DEFAULT_THRESHOLDS, describeIssues, resolveThresholds, type Thresholds } from '../../../../shared/thresholds.ts'
+import { PROBES, type ProbeRegistry } from '../probes/registry.ts'
+import { type Metric, type ProbeContext, type ProbeResult, redact } from '../probes/types.ts'
+
+/** The longest a single probe may run: the edge runtime ends a request at 150 s. */
+export const MAX_PROBE_TIMEOUT_MS = 120_000
+const MAX_MEASUREMENTS_BYTES = 64 * 1024
+const MAX_ERROR_CHARS = 2000
+const DEADMAN_TIMEOUT_MS = 5_000
+
+export interface CycleOptions {
+  sql: postgres.Sql
+  /** Secrets by name (edge-function env). */
+  secret(name: string): string | undefined
+  projectUrl: string
+  /** Healthchecks.io-style URL pinged after each recorded cycle (…/fail when recording failed). */
+  deadmanUrl?: string
+  /** Only these services (by name); all enabled ones when absent. */
+  only?: string[]
+  probes?: ProbeRegistry
+  fetch?: typeof fetch
+}
+
+export interface CycleReport {
+  cycle_id: string
+  started_at: string
+  duration_ms: number
+  services: number
+  healthy: number
+  degraded: number
+  down: number
+  deadman: string | null
+}
+
+interface ServiceRow {
+  id: string
+  name: string
+  kind: ServiceKind
+  environment: 'dev' | 'qa' | 'prod'
+  config: unknown
+  timeout_ms: number
+  previous: Record<string, unknown> | null
+}
+
+interface ResultRow {
+  service_id: string
+  status: CheckStatus
+  response_ms: number
+  measurements: Record<string, unknown>
+  error: string | null
+  checked_at: string
+  metrics: Metric[]
+}
+
+export async function runCycle(options: CycleOptions): Promise<CycleReport> {
+  const cycleId = crypto.randomUUID()
+  const startedAt = new Date()
+  const started = performance.now()
+  const [services, thresholds] = await Promise.all([loadServices(options), loadThresholds(options.sql)])
+  const used = new Set<string>()
+  const secret = (name: string) => {
+    const value = options.secret(name)
+    if (value) used.add(value)
+    return value
+  }
+  const results = await Promise.all(services.map((service) =>
+    runProbe(service, {
+      probes: options.probes ?? PROBES,
+      thresholds: thresholds.get(service.environment) ?? resolveThresholds(),
+      secret,
+      projectUrl: options.projectUrl,
+      db: options.sql,
+      fetch: options.fetch ?? fetch,
+    })
+  ))
+  const secrets = [...used, ...connectionSecrets(options)]
+  const clean = results.map((r) => scrub(r, secrets))
+  const finishedAt = new Date()
+  const durationMs = Math.round(performance.now() - started)
+  const payload = {
+    id: cycleId,
+    started_at: startedAt.toISOString(),
+    finished_at: finishedAt.toISOString(),
+    duration_ms: durationMs,
+    results: clean,
+  }
+  let recordError: unknown = null
+  try {
+    await options.sql`select vigil.record_cycle(${options.sql.json(payload as never)})`
+  } catch (error) {
+    recordError = error
+  }
+  // The switch hears from every cycle: a failed recording pings …/fail instead of staying silent.
+  const deadman = options.deadmanUrl ? await pingDeadman(options, recordError === null, clean) : null
+  if (recordError !== null) throw recordError
+  if (deadman) await options.sql`update vigil.cycles set deadman = ${deadman} where id = ${cycleId}`
+  return {
+    cycle_id: cycleId,
+    started_at: payload.started_at,
+    duration_ms: durationMs,
+    services: clean.length,
+    healthy: clean.filter((r) => r.status === 'healthy').length,
+    degraded: clean.filter((r) => r.status === 'degraded').length,
+    down: clean.filter((r) => r.status === 'down').length,
+    deadman,
+  }
+}
+
+async function loadServices(options: CycleOptions): Promise<ServiceRow[]> {
+  const only = options.only ?? null
+  return await options.sql<ServiceRow[]>`
+    select s.id, s.name, s.kind, s.environment, s.config, s.timeout_ms, c.measurements as previous
+      from vigil.services s
+      left join lateral (
+        select measurements from vigil.checks
+         where service_id = s.id order by checked_at desc limit 1
+      ) c on true
+     where s.enabled and (${only}::text[] is null or s.name = any(${only}::text[]))
+     order by s.name`
+}
+
+async function loadThresholds(sql: postgres.Sql): Promise<Map<string, Thresholds>> {
+  const columns = Object.keys(DEFAULT_THRESHOLDS)
+  const rows = await sql<Record<string, string>[]>`select environment::text, ${sql(columns)} from vigil.settings`
+  const byEnvironment = new Map<string, Thresholds>()
+  for (const row of rows) {
+    byEnvironment.set(row.environment, resolveThresholds(Object.fromEntries(columns.map((c) => [c, Number(row[c])]))))
+  }
+  return byEnvironment
+}
+
+type ProbeEnvironment = Omit<ProbeContext, 'service' | 'signal' | 'previous' | 'thresholds'> & {
+  probes: ProbeRegistry
+  thresholds: Thresholds
+}
+
+async function runProbe(service: ServiceRow, env: ProbeEnvironment): Promise<ResultRow> {
+  const checkedAt = new Date().toISOString()
+  const started = performance.now()
+  const timeoutMs = Math.min(service.timeout_ms, MAX_PROBE_TIMEOUT_MS)
+  const controller = new AbortController()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timedOut = new Promise<ProbeResult>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort(new DOMException(`no result within ${timeoutMs} ms`, 'TimeoutError'))
+      resolve({ status: 'down', measurements: { timed_out: true }, error: `no result within ${timeoutMs} ms` })
+    }, timeoutMs)
+  })
+  let result: ProbeResult
+  try {
+    const probe = env.probes[service.kind] as ProbeRegistry[ServiceKind] | undefined
+    if (!probe) throw new Error(`no probe for kind ${service.kind}`)
+    const parsed = probe.config.safeParse(service.config)
+    if (!parsed.success) {
+      result = { status: 'down', measurements: {}, error: `invalid config: ${describeIssues(parsed.error)}` }
+    } else {
+      const ctx: ProbeContext = {
+        service: { id: service.id, name: service.name, kind: service.kind, environment: service.environment },
+        thresholds: env.thresholds,
+        signal: controller.signal,
+        secret: env.secret,
+        projectUrl: env.projectUrl,
+        db: env.db,
+        previous: service.previous ?? undefined,
+        fetch: env.fetch,
+      }
+      // The race bounds the probe even if it ignores its signal.
+      result = await Promise.race([(probe.run as (c: unknown, x: ProbeContext) => Promise<ProbeResult>)(parsed.data, ctx), timedOut])
+    }
+  } catch (error) {
+    result = { status: 'down', measurements: {}, error: `probe failed: ${(error as Error)?.message ?? String(error)}` }
+  } finally {
+    clearTimeout(timer)
+  }
+  return normalise(service.id, checkedAt, started, result)
+}
+
+/** Holds a probe's output to the contract whatever it returned. */
+function normalise(serviceId: string, checkedAt: string, started: number, result: ProbeResult): ResultRow {
+  const status: CheckStatus = CHECK_STATUSES.includes(result?.status) ? result.status : 'down'
+  let error = typeof result?.error === 'string' && result.error ? result.error.slice(0, MAX_ERROR_CHARS) : null
+  if (status === 'down' && !error) error = CHECK_STATUSES.includes(result?.status) ? 'down' : 'probe returned no valid status'
+  const elapsed = performance.now() - started
+  const responseMs = Number.isFinite(result?.responseMs) && result.responseMs! >= 0 ? result.responseMs! : elapsed
+  return {
+    service_id: serviceId,
+    status,
+    response_ms: Math.round(responseMs * 1000) / 1000,
+    measurements: boundedMeasurements(result?.measurements),
+    error,
+    checked_at: checkedAt,
+    metrics: (Array.isArray(result?.metrics) ? result.metrics : []).filter((m) =>
+      (METRIC_NAMES as readonly string[]).includes(m?.name) && Number.isFinite(m?.value)
+    ),
+  }
+}
+
+function boundedMeasurements(measurements: unknown): Record<string, unknown> {
+  if (!measurements || typeof measurements !== 'object' || Array.isArray(measurements)) return {}
+  let text: string
+  try {
+    text = JSON.stringify(measurements)
+  } catch (error) {
+    return { unserialisable: (error as Error).message }
+  }
+  if (text.length > MAX_MEASUREMENTS_BYTES) {
+    return { truncated: true, original_bytes: text.length, keys: Object.keys(measurements).slice(0, 50) }
+  }
+  return JSON.parse(text)
+}
+
+/** The database URL and its password, in case a driver error repeats them. */
+function connectionSecrets(options: CycleOptions): string[] {
+  const url = options.secret('SUPABASE_DB_URL')
+  if (!url) return []
+  try {
+    const password = decodeURIComponent(new URL(url).password)
+    return [url, password]
+  } catch {
+    return [url]
+  }
+}
+
+/** Every secret value the probes read is removed from what is stored. */
+function scrub(row: ResultRow, secrets: string[]): ResultRow {
+  if (secrets.length === 0) return row
+  const measurements = JSON.parse(redact(JSON.stringify(row.measurements), secrets))
+  return { ...row, error: row.error && redact(row.error, secrets), measurements }
+}
+
+async function pingDeadman(options: CycleOptions, recorded: boolean, results: ResultRow[]): Promise<string> {
+  const url = recorded ? options.deadmanUrl! : `${options.deadmanUrl!.replace(/\/$/, '')}/fail`
+  try {
+    const res = await (options.fetch ?? fetch)(url, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: `vigil cycle: ${results.length} services, ${results.filter((r) => r.status === 'down').length} down`,
+      signal: AbortSignal.timeout(DEADMAN_TIMEOUT_MS),
+    })
+    await res.body?.cancel()
+    return `${recorded ? 'ok' : 'fail'} ${res.status}`
+  } catch (error) {
+    return `unreachable: ${redact((error as Error).message, [options.deadmanUrl!])}`
+  }
+}

@@ -1,0 +1,28 @@
+// Every probe kind, one module each. A kind in SERVICE_KINDS without a probe, or a probe whose
+// config is not its kind's schema, fails to compile.
+import type { ServiceKind } from '../../../../shared/kinds.ts'
+import type { ProbeConfig } from '../../../../shared/probe-configs.ts'
+import { heartbeatProbe } from './heartbeat.ts'
+import { httpProbe } from './http.ts'
+import { postgresProbe } from './postgres.ts'
+import { prometheusProbe } from './prometheus.ts'
+import { supabaseAuthProbe } from './supabase-auth.ts'
+import { supabaseFunctionsProbe } from './supabase-functions.ts'
+import { supabaseManagementProbe } from './supabase-management.ts'
+import { supabaseRealtimeProbe } from './supabase-realtime.ts'
+import { supabaseStorageProbe } from './supabase-storage.ts'
+import type { Probe } from './types.ts'
+
+export type ProbeRegistry = { [K in ServiceKind]: Probe<ProbeConfig<K>> }
+
+export const PROBES: ProbeRegistry = {
+  postgres: postgresProbe,
+  http: httpProbe,
+  supabase_auth: supabaseAuthProbe,
+  supabase_storage: supabaseStorageProbe,
+  supabase_realtime: supabaseRealtimeProbe,
+  supabase_functions: supabaseFunctionsProbe,
+  supabase_management: supabaseManagementProbe,
+  prometheus: prometheusProbe,
+  heartbeat: heartbeatProbe,
+}

@@ -1,0 +1,66 @@
+// health-check: one watch cycle over every enabled service in vigil.services. pg_cron calls it
+// through vigil.invoke every 30 seconds (every minute on pg_cron 1.4); POST it to run one now.
+import { z } from 'zod'
+import { runCycle } from '../_shared/health/cycle.ts'
+import { sql } from '../_shared/db.ts'
+import { json } from '../_shared/http.ts'
+
+const Env = z.object({
+  SUPABASE_URL: z.url(),
+  SUPABASE_DB_URL: z.string().min(1),
+  VIGIL_DEADMAN_URL: z.url().optional().or(z.literal('').transform(() => undefined)),
+})
+const Body = z.strictObject({
+  trigger: z.enum(['cron', 'manual']).default('manual'),
+  /** Run only these services (by name). */
+  services: z.array(z.string().min(1).max(63)).min(1).max(1000).optional(),
+})
+
+/** Probes may read any secret but the database URL, which must never leave for a target. */
+const WITHHELD_SECRETS = new Set(['SUPABASE_DB_URL'])
+
+// Parsed once; a bad environment is reported on every call by variable name, never by value.
+const env = Env.safeParse(Deno.env.toObject())
+
+Deno.serve(async (req) => {
+  if (req.method !== 'POST') return json({ error: 'method not allowed' }, 405, { allow: 'POST' })
+  if (!env.success) {
+    const names = env.error.issues.map((i) => i.path.join('.')).join(', ')
+    console.error(`health-check: environment invalid: ${names}`)
+    return json({ error: `function environment invalid: ${names}` }, 500)
+  }
+  const body = await parseBody(req)
+  if ('error' in body) return json({ error: body.error }, 400)
+  try {
+    const report = await runCycle({
+      sql: sql(),
+      secret: (name) => (WITHHELD_SECRETS.has(name) ? undefined : Deno.env.get(name)),
+      projectUrl: env.data.SUPABASE_URL,
+      deadmanUrl: env.data.VIGIL_DEADMAN_URL,
+      only: body.value.services,
+    })
+    return json(report)
+  } catch (error) {
+    // Driver errors can carry connection details: log the code only.
+    const code = (error as { code?: string })?.code ?? (error as Error)?.name ?? 'unknown'
+    console.error(`health-check: the cycle could not be recorded (${code})`)
+    return json({ error: `the cycle could not be recorded (${code})` }, 500)
+  }
+})
+
+async function parseBody(req: Request): Promise<{ value: z.infer<typeof Body> } | { error: string }> {
+  const text = await req.text()
+  let raw: unknown = {}
+  if (text.trim()) {
+    try {
+      raw = JSON.parse(text)
+    } catch {
+      return { error: 'body must be JSON' }
+    }
+  }
+  const parsed = Body.safeParse(raw)
+  if (!parsed.success) {
+    return { error: parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') }
+  }
+  return { value: parsed.data }
+}
