@@ -31,8 +31,14 @@ async function measure() {
   }
 }
 
+const rss = async (label: string) => {
+  if (Deno.env.get('VIGIL_BENCH_DEBUG')) console.error(label, (await Deno.readTextFile('/proc/self/status')).match(/VmRSS:\s+(\d+ kB)/)![1])
+}
+await rss('imported')
 // The first cycle pays for module loading and connection set-up, as a cold worker would.
 const cold = await measure()
+await rss('after cold')
 const warm = await measure()
+await rss('after warm')
 await sql.end()
 console.log(JSON.stringify({ cold, warm, peak_rss_mb: await peakRssMb() }))

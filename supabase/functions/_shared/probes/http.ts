@@ -303,6 +303,17 @@ async function readBody(
       error: `body larger than ${max} bytes (content-length ${declared})`,
     }
   }
+  if (Number.isInteger(declared) && response.headers.has('content-length')) {
+    // A declared length within the cap is read by the runtime in one go: streaming it through a
+    // JS reader costs about 70 KB of buffers per response, 70 MB for a 1,000-target cycle.
+    try {
+      const all = new Uint8Array(await response.arrayBuffer())
+      return { bytes: all.byteLength, text: new TextDecoder().decode(all) }
+    } catch (error) {
+      if (signal.aborted) return { bytes: 0, text: '', error: 'body not complete within the timeout' }
+      return { bytes: 0, text: '', error: `reading the body failed: ${errorText(error)}` }
+    }
+  }
   const reader = response.body.getReader()
   const stop = () => reader.cancel().catch(() => {})
   signal.addEventListener('abort', stop, { once: true })
