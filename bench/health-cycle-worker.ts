@@ -15,13 +15,22 @@ async function peakRssMb(): Promise<number> {
   return Math.round(Number(status.match(/VmHWM:\s+(\d+) kB/)![1]) / 1024)
 }
 
-const sql = postgres(Deno.env.get('VIGIL_BENCH_DB_URL')!, { max: 2, prepare: false, onnotice: () => {} })
+const sql = postgres(Deno.env.get('VIGIL_BENCH_DB_URL')!, {
+  max: 2,
+  prepare: false,
+  onnotice: () => {},
+})
 const only = Deno.env.get('VIGIL_BENCH_SERVICES')!.split(',')
 
 async function measure() {
   const cpu0 = await cpuMs()
   const t0 = performance.now()
-  const report = await runCycle({ sql, only, projectUrl: 'http://127.0.0.1:1', secret: () => undefined })
+  const report = await runCycle({
+    sql,
+    only,
+    projectUrl: 'http://127.0.0.1:1',
+    secret: () => undefined,
+  })
   return {
     wall_ms: Math.round(performance.now() - t0),
     cpu_ms: Math.round((await cpuMs()) - cpu0),
@@ -32,7 +41,12 @@ async function measure() {
 }
 
 const rss = async (label: string) => {
-  if (Deno.env.get('VIGIL_BENCH_DEBUG')) console.error(label, (await Deno.readTextFile('/proc/self/status')).match(/VmRSS:\s+(\d+ kB)/)![1])
+  if (Deno.env.get('VIGIL_BENCH_DEBUG')) {
+    console.error(
+      label,
+      (await Deno.readTextFile('/proc/self/status')).match(/VmRSS:\s+(\d+ kB)/)![1],
+    )
+  }
 }
 await rss('imported')
 // The first cycle pays for module loading and connection set-up, as a cold worker would.

@@ -22,21 +22,39 @@ export async function run({ stack }: BenchContext): Promise<BenchResult> {
     const latency = latencyOf(i)
     return new Promise<Response>((resolve) => {
       if (latency === 'hang') hanging.push(resolve)
-      else setTimeout(() => resolve(new Response('{"status":"ok"}', { headers: { 'content-type': 'application/json' } })), latency)
+      else {setTimeout(() =>
+          resolve(
+            new Response('{"status":"ok"}', { headers: { 'content-type': 'application/json' } }),
+          ), latency)}
     })
   })
   const sql = postgres(stack.dbUrl, { max: 2, onnotice: () => {} })
-  const names = Array.from({ length: TARGETS }, (_, i) => `bench-target-${String(i).padStart(4, '0')}`)
+  const names = Array.from(
+    { length: TARGETS },
+    (_, i) => `bench-target-${String(i).padStart(4, '0')}`,
+  )
   try {
     await sql`update cron.job set active = false where jobname = 'vigil-health-check'`
-    await sql`insert into vigil.services ${sql(names.map((name, i) => ({
-      name,
-      kind: 'http',
-      timeout_ms: TIMEOUT_MS,
-      config: sql.json({ url: `http://127.0.0.1:${server.addr.port}/t/${i}`, latency_warning_ms: 900, latency_critical_ms: 1900 }),
-    })))}`
+    await sql`insert into vigil.services ${
+      sql(names.map((name, i) => ({
+        name,
+        kind: 'http',
+        timeout_ms: TIMEOUT_MS,
+        config: sql.json({
+          url: `http://127.0.0.1:${server.addr.port}/t/${i}`,
+          latency_warning_ms: 900,
+          latency_critical_ms: 1900,
+        }),
+      })))
+    }`
     const worker = new Deno.Command(Deno.execPath(), {
-      args: ['run', '-A', '--config', join(ROOT, 'deno.json'), join(ROOT, 'bench', 'health-cycle-worker.ts')],
+      args: [
+        'run',
+        '-A',
+        '--config',
+        join(ROOT, 'deno.json'),
+        join(ROOT, 'bench', 'health-cycle-worker.ts'),
+      ],
       env: { VIGIL_BENCH_DB_URL: stack.dbUrl, VIGIL_BENCH_SERVICES: names.join(',') },
       stdout: 'piped',
       stderr: 'inherit',
@@ -53,8 +71,12 @@ export async function run({ stack }: BenchContext): Promise<BenchResult> {
     const peakMb = measured.peak_rss_mb
     return {
       name: 'health-cycle',
-      measures: `one cycle, ${TARGETS} HTTP targets on loopback, ${TARGETS / 20} hanging past a ${TIMEOUT_MS} ms timeout`,
-      result: `${ratio.toFixed(2)} × ideal (${measured.warm.wall_ms} ms vs ${ideal} ms), ${cpuS.toFixed(2)} s CPU, ${peakMb} MB peak`,
+      measures: `one cycle, ${TARGETS} HTTP targets on loopback, ${
+        TARGETS / 20
+      } hanging past a ${TIMEOUT_MS} ms timeout`,
+      result: `${ratio.toFixed(2)} × ideal (${measured.warm.wall_ms} ms vs ${ideal} ms), ${
+        cpuS.toFixed(2)
+      } s CPU, ${peakMb} MB peak`,
       goal: '≤ 1.2 × ideal, < 1.4 s CPU, < 200 MB',
       passed: ratio <= 1.2 && cpuS < 1.4 && peakMb < 200,
       ideal_ms: ideal,

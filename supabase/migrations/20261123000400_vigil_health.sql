@@ -680,10 +680,8 @@ create policy "Operators can read heartbeat tokens" on vigil.heartbeat_tokens
 -- security_invoker: an operator reading uptime sees what RLS lets them see, no more.
 alter view vigil.service_uptime set (security_invoker = true);
 
+-- Takes PUBLIC's default EXECUTE off this migration's functions; explicit grants stay as they were.
 revoke execute on all functions in schema vigil from public;
-grant execute on function vigil.is_operator() to anon, authenticated, service_role;
-grant execute on function vigil.invoke(text, jsonb) to service_role;
-grant execute on function vigil.sweep_invocations(interval, interval) to service_role;
 grant execute on function vigil.record_cycle(jsonb) to service_role;
 -- Called by the checks trigger, which runs with the rights of whoever inserts the check.
 grant execute on function vigil.sync_service_incident(vigil.services, vigil.service_status, vigil.service_status, vigil.checks) to service_role;

@@ -9,13 +9,21 @@ import { resolveThresholds, type Thresholds } from '../../shared/thresholds.ts'
 import { supabaseAuthProbe } from '../../supabase/functions/_shared/probes/supabase-auth.ts'
 import { supabaseFunctionsProbe } from '../../supabase/functions/_shared/probes/supabase-functions.ts'
 import { supabaseManagementProbe } from '../../supabase/functions/_shared/probes/supabase-management.ts'
-import { realtimeSocketUrl, supabaseRealtimeProbe } from '../../supabase/functions/_shared/probes/supabase-realtime.ts'
+import {
+  realtimeSocketUrl,
+  supabaseRealtimeProbe,
+} from '../../supabase/functions/_shared/probes/supabase-realtime.ts'
 import { supabaseStorageProbe } from '../../supabase/functions/_shared/probes/supabase-storage.ts'
-import type { Probe, ProbeContext, ProbeResult } from '../../supabase/functions/_shared/probes/types.ts'
+import type {
+  Probe,
+  ProbeContext,
+  ProbeResult,
+} from '../../supabase/functions/_shared/probes/types.ts'
 
 // Legacy keys are JWTs; the new sb_… keys are not. Distinct values, so a leak names its source.
 const ANON = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoiYW5vbiJ9.anon-signature-0123456789'
-const SERVICE = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.service-signature-9876'
+const SERVICE =
+  'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.service-signature-9876'
 const SB_SECRET = 'sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz'
 const PASSWORD = 'correct horse battery staple 42'
 const ACCESS_TOKEN = 'sbp_0123456789abcdef0123456789abcdef01234567'
@@ -70,12 +78,23 @@ interface RunOptions {
 }
 
 /** Parses the raw config with the kind's schema (defaults applied), runs the probe once. */
-async function runProbe<C>(probe: Probe<C>, rawConfig: unknown, opts: RunOptions = {}): Promise<ProbeResult> {
+async function runProbe<C>(
+  probe: Probe<C>,
+  rawConfig: unknown,
+  opts: RunOptions = {},
+): Promise<ProbeResult> {
   const db = postgres('postgres://unused@127.0.0.1:1/x', { max: 1 })
   const controller = new AbortController()
-  const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(), opts.timeoutMs)
+  const timer = opts.timeoutMs === undefined
+    ? undefined
+    : setTimeout(() => controller.abort(), opts.timeoutMs)
   const ctx: ProbeContext = {
-    service: { id: '00000000-0000-4000-8000-000000000001', name: 'under-test', kind: probe.kind as ServiceKind, environment: 'dev' },
+    service: {
+      id: '00000000-0000-4000-8000-000000000001',
+      name: 'under-test',
+      kind: probe.kind as ServiceKind,
+      environment: 'dev',
+    },
     thresholds: opts.thresholds ?? resolveThresholds(),
     signal: controller.signal,
     secret: (name) => opts.secrets?.[name],
@@ -97,7 +116,10 @@ function assertNoSecrets(result: ProbeResult, secrets: string[]) {
 }
 
 function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json' },
+  })
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -127,34 +149,55 @@ function session(n: number) {
 }
 
 /** GoTrue behind the gateway: the routes and error shapes of supabase/auth internal/api. */
-function gotrue(opts: { healthStatus?: number; healthBody?: string; delayMs?: number; refreshWorks?: boolean } = {}): Handler {
+function gotrue(
+  opts: { healthStatus?: number; healthBody?: string; delayMs?: number; refreshWorks?: boolean } =
+    {},
+): Handler {
   return async (req) => {
     if (opts.delayMs) await sleep(opts.delayMs)
     if (req.headers.get('apikey') !== ANON) return json({ message: 'Invalid API key' }, 401)
     if (req.method === 'GET' && req.path === '/auth/v1/health') {
-      if (opts.healthBody !== undefined) return new Response(opts.healthBody, { status: opts.healthStatus ?? 200 })
-      return json({ version: 'v2.177.0', name: 'GoTrue', description: 'GoTrue is a user registration and authentication API' }, opts.healthStatus ?? 200)
+      if (opts.healthBody !== undefined) {
+        return new Response(opts.healthBody, { status: opts.healthStatus ?? 200 })
+      }
+      return json({
+        version: 'v2.177.0',
+        name: 'GoTrue',
+        description: 'GoTrue is a user registration and authentication API',
+      }, opts.healthStatus ?? 200)
     }
     if (req.method === 'POST' && req.path.startsWith('/auth/v1/token?')) {
-      if (req.headers.get('content-type') !== 'application/json') return json({ code: 400, msg: 'bad content type' }, 400)
+      if (req.headers.get('content-type') !== 'application/json') {
+        return json({ code: 400, msg: 'bad content type' }, 400)
+      }
       const body = JSON.parse(req.body)
       if (req.path === '/auth/v1/token?grant_type=password') {
         assert.deepEqual(Object.keys(body).sort(), ['email', 'password'])
         if (body.email !== EMAIL || body.password !== PASSWORD) {
-          return json({ code: 400, error_code: 'invalid_credentials', msg: 'Invalid login credentials' }, 400)
+          return json({
+            code: 400,
+            error_code: 'invalid_credentials',
+            msg: 'Invalid login credentials',
+          }, 400)
         }
         return json(session(1))
       }
       if (req.path === '/auth/v1/token?grant_type=refresh_token') {
         assert.deepEqual(Object.keys(body), ['refresh_token'])
         if (opts.refreshWorks === false || body.refresh_token !== refresh(1)) {
-          return json({ code: 400, error_code: 'refresh_token_not_found', msg: 'Invalid Refresh Token: Refresh Token Not Found' }, 400)
+          return json({
+            code: 400,
+            error_code: 'refresh_token_not_found',
+            msg: 'Invalid Refresh Token: Refresh Token Not Found',
+          }, 400)
         }
         return json(session(2))
       }
     }
     if (req.method === 'POST' && req.path === '/auth/v1/logout?scope=local') {
-      if (req.headers.get('authorization') !== `Bearer ${access(2)}`) return json({ code: 401, msg: 'invalid JWT' }, 401)
+      if (req.headers.get('authorization') !== `Bearer ${access(2)}`) {
+        return json({ code: 401, msg: 'invalid JWT' }, 401)
+      }
       return new Response(null, { status: 204 })
     }
     return json({ code: 404, msg: 'Not found' }, 404)
@@ -172,7 +215,11 @@ Deno.test('auth: a healthy GoTrue answers /auth/v1/health with the apikey header
     assert.deepEqual(seen.map((r) => `${r.method} ${r.path}`), ['GET /auth/v1/health'])
     assert.equal(seen[0].headers.get('apikey'), ANON)
     assert.equal(result.measurements.version, 'v2.177.0')
-    assert.equal(result.measurements.latency_warning_ms, 200, 'the environment api_p95 band when the config has none')
+    assert.equal(
+      result.measurements.latency_warning_ms,
+      200,
+      'the environment api_p95 band when the config has none',
+    )
     assert.equal(typeof result.responseMs, 'number')
     assert.ok(result.metrics?.some((m) => m.name === 'http_request_duration'))
     assertNoSecrets(result, [ANON])
@@ -181,7 +228,9 @@ Deno.test('auth: a healthy GoTrue answers /auth/v1/health with the apikey header
 
 Deno.test('auth: the synthetic login signs in, refreshes and signs out as GoTrue expects', async () => {
   await withPeer(() => gotrue(), async (url, seen) => {
-    const result = await runProbe(supabaseAuthProbe, { url, ...withLogin }, { secrets: authSecrets })
+    const result = await runProbe(supabaseAuthProbe, { url, ...withLogin }, {
+      secrets: authSecrets,
+    })
     assert.equal(result.status, 'healthy', result.error)
     assert.deepEqual(seen.map((r) => `${r.method} ${r.path}`), [
       'GET /auth/v1/health',
@@ -196,18 +245,24 @@ Deno.test('auth: the synthetic login signs in, refreshes and signs out as GoTrue
     assert.equal(result.measurements.logout_ok, true)
     assert.equal(typeof result.measurements.login_ms, 'number')
     assert.equal(typeof result.measurements.refresh_ms, 'number')
-    assert.deepEqual(result.metrics?.find((m) => m.name === 'login_success_rate'), { name: 'login_success_rate', value: 100 })
+    assert.deepEqual(result.metrics?.find((m) => m.name === 'login_success_rate'), {
+      name: 'login_success_rate',
+      value: 100,
+    })
     assertNoSecrets(result, [ANON, PASSWORD, access(1), access(2), refresh(1), refresh(2)])
   })
 })
 
-Deno.test('auth: a refused sign-in is degraded with GoTrue\'s message, never the password', async () => {
+Deno.test("auth: a refused sign-in is degraded with GoTrue's message, never the password", async () => {
   await withPeer(() => gotrue(), async (url) => {
     const result = await runProbe(supabaseAuthProbe, { url, ...withLogin }, {
       secrets: { ...authSecrets, VIGIL_PROBE_PASSWORD: 'a wrong password 123' },
     })
     assert.equal(result.status, 'degraded')
-    assert.match(result.error ?? '', /synthetic sign-in failed: HTTP 400 invalid_credentials: Invalid login credentials/)
+    assert.match(
+      result.error ?? '',
+      /synthetic sign-in failed: HTTP 400 invalid_credentials: Invalid login credentials/,
+    )
     assert.equal(result.measurements.login_ok, false)
     assert.deepEqual(result.metrics?.find((m) => m.name === 'login_success_rate')?.value, 0)
     assertNoSecrets(result, [ANON, 'a wrong password 123'])
@@ -216,9 +271,14 @@ Deno.test('auth: a refused sign-in is degraded with GoTrue\'s message, never the
 
 Deno.test('auth: a refresh that fails is a failed login too', async () => {
   await withPeer(() => gotrue({ refreshWorks: false }), async (url, seen) => {
-    const result = await runProbe(supabaseAuthProbe, { url, ...withLogin }, { secrets: authSecrets })
+    const result = await runProbe(supabaseAuthProbe, { url, ...withLogin }, {
+      secrets: authSecrets,
+    })
     assert.equal(result.status, 'degraded')
-    assert.match(result.error ?? '', /token refresh: HTTP 400 refresh_token_not_found: Invalid Refresh Token/)
+    assert.match(
+      result.error ?? '',
+      /token refresh: HTTP 400 refresh_token_not_found: Invalid Refresh Token/,
+    )
     assert.equal(seen.length, 3, 'no sign-out without a session')
     assertNoSecrets(result, [ANON, PASSWORD, access(1), refresh(1)])
   })
@@ -226,11 +286,14 @@ Deno.test('auth: a refresh that fails is a failed login too', async () => {
 
 Deno.test('auth: a failing or foreign health answer is down', async (t) => {
   await t.step('HTTP 503', async () => {
-    await withPeer(() => gotrue({ healthStatus: 503, healthBody: 'upstream connect error' }), async (url) => {
-      const result = await runProbe(supabaseAuthProbe, { url }, { secrets: authSecrets })
-      assert.equal(result.status, 'down')
-      assert.match(result.error ?? '', /HTTP 503: upstream connect error/)
-    })
+    await withPeer(
+      () => gotrue({ healthStatus: 503, healthBody: 'upstream connect error' }),
+      async (url) => {
+        const result = await runProbe(supabaseAuthProbe, { url }, { secrets: authSecrets })
+        assert.equal(result.status, 'down')
+        assert.match(result.error ?? '', /HTTP 503: upstream connect error/)
+      },
+    )
   })
   await t.step('200 that is not GoTrue', async () => {
     await withPeer(() => gotrue({ healthBody: '<html>maintenance</html>' }), async (url) => {
@@ -241,14 +304,18 @@ Deno.test('auth: a failing or foreign health answer is down', async (t) => {
   })
   await t.step('a rejected apikey', async () => {
     await withPeer(() => gotrue(), async (url) => {
-      const result = await runProbe(supabaseAuthProbe, { url }, { secrets: { SUPABASE_ANON_KEY: 'eyJ.wrong.key-1234' } })
+      const result = await runProbe(supabaseAuthProbe, { url }, {
+        secrets: { SUPABASE_ANON_KEY: 'eyJ.wrong.key-1234' },
+      })
       assert.equal(result.status, 'down')
       assert.match(result.error ?? '', /HTTP 401/)
       assertNoSecrets(result, ['eyJ.wrong.key-1234'])
     })
   })
   await t.step('nothing listening', async () => {
-    const result = await runProbe(supabaseAuthProbe, { url: closedPort() }, { secrets: authSecrets })
+    const result = await runProbe(supabaseAuthProbe, { url: closedPort() }, {
+      secrets: authSecrets,
+    })
     assert.equal(result.status, 'down')
     assert.match(result.error ?? '', /unreachable/)
   })
@@ -256,10 +323,18 @@ Deno.test('auth: a failing or foreign health answer is down', async (t) => {
 
 Deno.test('auth: latency is judged by the config band, else the environment api_p95 band', async () => {
   await withPeer(() => gotrue({ delayMs: 80 }), async (url) => {
-    const warned = await runProbe(supabaseAuthProbe, { url, latency_warning_ms: 20, latency_critical_ms: 5000 }, { secrets: authSecrets })
+    const warned = await runProbe(supabaseAuthProbe, {
+      url,
+      latency_warning_ms: 20,
+      latency_critical_ms: 5000,
+    }, { secrets: authSecrets })
     assert.equal(warned.status, 'degraded')
     assert.match(warned.error ?? '', /latency \d+ ms at or above warning 20 ms/)
-    const critical = await runProbe(supabaseAuthProbe, { url, latency_warning_ms: 10, latency_critical_ms: 40 }, { secrets: authSecrets })
+    const critical = await runProbe(supabaseAuthProbe, {
+      url,
+      latency_warning_ms: 10,
+      latency_critical_ms: 40,
+    }, { secrets: authSecrets })
     assert.equal(critical.status, 'down')
     assert.match(critical.error ?? '', /above critical 40 ms/)
     const environment = await runProbe(supabaseAuthProbe, { url }, {
@@ -277,7 +352,10 @@ Deno.test('auth: the probe deadline (ctx.signal) ends a hanging request as down'
     return json({})
   }, async (url) => {
     const started = performance.now()
-    const result = await runProbe(supabaseAuthProbe, { url }, { secrets: authSecrets, timeoutMs: 100 })
+    const result = await runProbe(supabaseAuthProbe, { url }, {
+      secrets: authSecrets,
+      timeoutMs: 100,
+    })
     assert.ok(performance.now() - started < 2000)
     assert.equal(result.status, 'down')
     assert.match(result.error ?? '', /timed out/)
@@ -287,8 +365,13 @@ Deno.test('auth: the probe deadline (ctx.signal) ends a hanging request as down'
 Deno.test('auth: missing secrets are down, naming the secret', async () => {
   const noKey = await runProbe(supabaseAuthProbe, {}, { secrets: {} })
   assert.deepEqual([noKey.status, noKey.error], ['down', 'secret SUPABASE_ANON_KEY is not set'])
-  const noPassword = await runProbe(supabaseAuthProbe, withLogin, { secrets: { SUPABASE_ANON_KEY: ANON } })
-  assert.deepEqual([noPassword.status, noPassword.error], ['down', 'secret VIGIL_PROBE_PASSWORD is not set'])
+  const noPassword = await runProbe(supabaseAuthProbe, withLogin, {
+    secrets: { SUPABASE_ANON_KEY: ANON },
+  })
+  assert.deepEqual([noPassword.status, noPassword.error], [
+    'down',
+    'secret VIGIL_PROBE_PASSWORD is not set',
+  ])
 })
 
 Deno.test('auth: requests go through ctx.fetch', async () => {
@@ -298,7 +381,10 @@ Deno.test('auth: requests go through ctx.fetch', async () => {
       calls.push(String(input))
       return fetch(input, init)
     }
-    const result = await runProbe(supabaseAuthProbe, { url }, { secrets: authSecrets, fetch: recording })
+    const result = await runProbe(supabaseAuthProbe, { url }, {
+      secrets: authSecrets,
+      fetch: recording,
+    })
     assert.equal(result.status, 'healthy')
     assert.deepEqual(calls, [`${url}/auth/v1/health`])
   })
@@ -307,14 +393,23 @@ Deno.test('auth: requests go through ctx.fetch', async () => {
 // ---- storage-api ----
 
 /** storage-api behind the gateway: GET /status (empty 200) and POST /object/list/:bucket. */
-function storageApi(key: string, opts: { statusCode?: number; listAnswer?: Response } = {}): Handler {
+function storageApi(
+  key: string,
+  opts: { statusCode?: number; listAnswer?: Response } = {},
+): Handler {
   return (req) => {
     if (req.headers.get('apikey') !== key) return json({ message: 'Invalid API key' }, 401)
     const bearer = req.headers.get('authorization')
     if (key.startsWith('eyJ') ? bearer !== `Bearer ${key}` : bearer !== null) {
-      return json({ statusCode: '403', error: 'Unauthorized', message: 'unexpected Authorization header' }, 400)
+      return json({
+        statusCode: '403',
+        error: 'Unauthorized',
+        message: 'unexpected Authorization header',
+      }, 400)
     }
-    if (req.method === 'GET' && req.path === '/storage/v1/status') return new Response(null, { status: opts.statusCode ?? 200 })
+    if (req.method === 'GET' && req.path === '/storage/v1/status') {
+      return new Response(null, { status: opts.statusCode ?? 200 })
+    }
     const list = /^\/storage\/v1\/object\/list\/([^/?]+)$/.exec(req.path)
     if (req.method === 'POST' && list) {
       assert.equal(req.headers.get('content-type'), 'application/json')
@@ -322,9 +417,17 @@ function storageApi(key: string, opts: { statusCode?: number; listAnswer?: Respo
       if (opts.listAnswer) return opts.listAnswer
       if (decodeURIComponent(list[1]) !== 'avatars') {
         // What storage-api renders for ERRORS.NoSuchBucket: HTTP 400, statusCode '404'.
-        return json({ statusCode: '404', error: 'Bucket not found', message: 'Bucket not found' }, 400)
+        return json(
+          { statusCode: '404', error: 'Bucket not found', message: 'Bucket not found' },
+          400,
+        )
       }
-      return json([{ name: 'a.png', id: 'f2b0', updated_at: '2025-01-01T00:00:00Z', metadata: { size: 10 } }])
+      return json([{
+        name: 'a.png',
+        id: 'f2b0',
+        updated_at: '2025-01-01T00:00:00Z',
+        metadata: { size: 10 },
+      }])
     }
     return json({ statusCode: '404', error: 'Not Found', message: 'Route not found' }, 404)
   }
@@ -337,7 +440,10 @@ Deno.test('storage: status answers and the bucket lists, with the service key as
       secrets: { SUPABASE_SERVICE_ROLE_KEY: SERVICE },
     })
     assert.equal(result.status, 'healthy', result.error)
-    assert.deepEqual(seen.map((r) => `${r.method} ${r.path}`), ['GET /storage/v1/status', 'POST /storage/v1/object/list/avatars'])
+    assert.deepEqual(seen.map((r) => `${r.method} ${r.path}`), [
+      'GET /storage/v1/status',
+      'POST /storage/v1/object/list/avatars',
+    ])
     assert.equal(result.measurements.objects_listed, 1)
     assertNoSecrets(result, [SERVICE])
   })
@@ -345,7 +451,11 @@ Deno.test('storage: status answers and the bucket lists, with the service key as
 
 Deno.test('storage: an sb_secret key goes in apikey only (it is not a JWT)', async () => {
   await withPeer(() => storageApi(SB_SECRET), async (url, seen) => {
-    const result = await runProbe(supabaseStorageProbe, { url, bucket: 'avatars', apikey_secret: 'VIGIL_STORAGE_KEY' }, {
+    const result = await runProbe(supabaseStorageProbe, {
+      url,
+      bucket: 'avatars',
+      apikey_secret: 'VIGIL_STORAGE_KEY',
+    }, {
       secrets: { VIGIL_STORAGE_KEY: SB_SECRET },
     })
     assert.equal(result.status, 'healthy', result.error)
@@ -356,22 +466,36 @@ Deno.test('storage: an sb_secret key goes in apikey only (it is not a JWT)', asy
 
 Deno.test('storage: a missing bucket is down with the reason', async () => {
   await withPeer(() => storageApi(SERVICE), async (url) => {
-    const result = await runProbe(supabaseStorageProbe, { url, bucket: 'no such/bucket' }, { secrets: { SUPABASE_SERVICE_ROLE_KEY: SERVICE } })
+    const result = await runProbe(supabaseStorageProbe, { url, bucket: 'no such/bucket' }, {
+      secrets: { SUPABASE_SERVICE_ROLE_KEY: SERVICE },
+    })
     assert.equal(result.status, 'down')
     assert.equal(result.error, 'bucket "no such/bucket" not found')
   })
   // Newer storage-api releases: HTTP 404 with code NoSuchBucket.
-  const newer = json({ statusCode: '404', code: 'NoSuchBucket', error: 'NoSuchBucket', message: 'Bucket not found' }, 404)
+  const newer = json({
+    statusCode: '404',
+    code: 'NoSuchBucket',
+    error: 'NoSuchBucket',
+    message: 'Bucket not found',
+  }, 404)
   await withPeer(() => storageApi(SERVICE, { listAnswer: newer }), async (url) => {
-    const result = await runProbe(supabaseStorageProbe, { url, bucket: 'avatars' }, { secrets: { SUPABASE_SERVICE_ROLE_KEY: SERVICE } })
+    const result = await runProbe(supabaseStorageProbe, { url, bucket: 'avatars' }, {
+      secrets: { SUPABASE_SERVICE_ROLE_KEY: SERVICE },
+    })
     assert.equal(result.error, 'bucket "avatars" not found')
   })
 })
 
 Deno.test('storage: other list errors, a broken status and a malformed listing are down', async (t) => {
   const secrets = { SUPABASE_SERVICE_ROLE_KEY: SERVICE }
-  await t.step('a refused list names storage-api\'s code and message, redacted', async () => {
-    const refused = json({ statusCode: '403', code: 'InvalidJWT', error: 'InvalidJWT', message: `bad token ${SERVICE}` }, 400)
+  await t.step("a refused list names storage-api's code and message, redacted", async () => {
+    const refused = json({
+      statusCode: '403',
+      code: 'InvalidJWT',
+      error: 'InvalidJWT',
+      message: `bad token ${SERVICE}`,
+    }, 400)
     await withPeer(() => storageApi(SERVICE, { listAnswer: refused }), async (url) => {
       const result = await runProbe(supabaseStorageProbe, { url, bucket: 'avatars' }, { secrets })
       assert.equal(result.status, 'down')
@@ -388,15 +512,21 @@ Deno.test('storage: other list errors, a broken status and a malformed listing a
     })
   })
   await t.step('a 200 listing that is not an array', async () => {
-    await withPeer(() => storageApi(SERVICE, { listAnswer: new Response('<html>oops</html>') }), async (url) => {
-      const result = await runProbe(supabaseStorageProbe, { url, bucket: 'avatars' }, { secrets })
-      assert.equal(result.status, 'down')
-      assert.match(result.error ?? '', /unexpected response: <html>oops<\/html>/)
-    })
+    await withPeer(
+      () => storageApi(SERVICE, { listAnswer: new Response('<html>oops</html>') }),
+      async (url) => {
+        const result = await runProbe(supabaseStorageProbe, { url, bucket: 'avatars' }, { secrets })
+        assert.equal(result.status, 'down')
+        assert.match(result.error ?? '', /unexpected response: <html>oops<\/html>/)
+      },
+    )
   })
   await t.step('the secret is missing', async () => {
     const result = await runProbe(supabaseStorageProbe, {}, { secrets: {} })
-    assert.deepEqual([result.status, result.error], ['down', 'secret SUPABASE_SERVICE_ROLE_KEY is not set'])
+    assert.deepEqual([result.status, result.error], [
+      'down',
+      'secret SUPABASE_SERVICE_ROLE_KEY is not set',
+    ])
   })
 })
 
@@ -405,12 +535,17 @@ Deno.test('storage: other list errors, a broken status and a malformed listing a
 type Behaviour = 'ok' | 'refuse' | 'close' | 'silent'
 
 /** Realtime's websocket: checks the URL, speaks vsn 1.0.0 frames, records what the client sent. */
-function realtime(behaviour: Behaviour, frames: Record<string, unknown>[], opts: { delayMs?: number; noise?: boolean } = {}): Handler {
+function realtime(
+  behaviour: Behaviour,
+  frames: Record<string, unknown>[],
+  opts: { delayMs?: number; noise?: boolean } = {},
+): Handler {
   return (_req, raw) => {
     const url = new URL(raw.url)
     if (
       url.pathname !== '/realtime/v1/websocket' || url.searchParams.get('apikey') !== ANON ||
-      url.searchParams.get('vsn') !== '1.0.0' || raw.headers.get('upgrade')?.toLowerCase() !== 'websocket'
+      url.searchParams.get('vsn') !== '1.0.0' ||
+      raw.headers.get('upgrade')?.toLowerCase() !== 'websocket'
     ) return new Response('forbidden', { status: 403 })
     const { socket, response } = Deno.upgradeWebSocket(raw)
     const reply = (topic: string, ref: unknown, payload: unknown) =>
@@ -423,21 +558,40 @@ function realtime(behaviour: Behaviour, frames: Record<string, unknown>[], opts:
         if (behaviour === 'silent') return
         if (opts.noise) {
           socket.send(new Uint8Array([2, 0, 0]))
-          socket.send(JSON.stringify({ topic: 'phoenix', event: 'phx_reply', payload: { status: 'ok', response: {} }, ref: '99' }))
-          socket.send(JSON.stringify({ topic: frame.topic, event: 'presence_state', payload: {}, ref: null }))
+          socket.send(
+            JSON.stringify({
+              topic: 'phoenix',
+              event: 'phx_reply',
+              payload: { status: 'ok', response: {} },
+              ref: '99',
+            }),
+          )
+          socket.send(
+            JSON.stringify({ topic: frame.topic, event: 'presence_state', payload: {}, ref: null }),
+          )
         }
         if (opts.delayMs) await sleep(opts.delayMs)
         if (behaviour === 'refuse') {
           return reply(frame.topic, frame.ref, {
             status: 'error',
-            response: { reason: 'Unauthorized: You do not have permissions to read from this Channel topic: vigil-probe' },
+            response: {
+              reason:
+                'Unauthorized: You do not have permissions to read from this Channel topic: vigil-probe',
+            },
           })
         }
         return reply(frame.topic, frame.ref, { status: 'ok', response: { postgres_changes: [] } })
       }
       if (frame.event === 'phx_leave') {
         reply(frame.topic, frame.ref, { status: 'ok', response: {} })
-        socket.send(JSON.stringify({ topic: frame.topic, event: 'phx_close', payload: {}, ref: frame.join_ref }))
+        socket.send(
+          JSON.stringify({
+            topic: frame.topic,
+            event: 'phx_close',
+            payload: {},
+            ref: frame.join_ref,
+          }),
+        )
       }
     }
     return response
@@ -449,21 +603,35 @@ const realtimeSecrets = { SUPABASE_ANON_KEY: ANON }
 Deno.test('realtime: the socket URL is derived from the project URL', () => {
   const https = realtimeSocketUrl('https://abc.supabase.co', 'k')
   assert.equal(https.href, 'wss://abc.supabase.co/realtime/v1/websocket?apikey=k&vsn=1.0.0')
-  assert.equal(realtimeSocketUrl('http://127.0.0.1:54321/', 'k').href, 'ws://127.0.0.1:54321/realtime/v1/websocket?apikey=k&vsn=1.0.0')
-  assert.equal(realtimeSocketUrl('wss://rt.example.com/realtime/v1', 'k').pathname, '/realtime/v1/websocket')
-  assert.equal(realtimeSocketUrl('ws://h/realtime/v1/websocket', 'k').pathname, '/realtime/v1/websocket')
+  assert.equal(
+    realtimeSocketUrl('http://127.0.0.1:54321/', 'k').href,
+    'ws://127.0.0.1:54321/realtime/v1/websocket?apikey=k&vsn=1.0.0',
+  )
+  assert.equal(
+    realtimeSocketUrl('wss://rt.example.com/realtime/v1', 'k').pathname,
+    '/realtime/v1/websocket',
+  )
+  assert.equal(
+    realtimeSocketUrl('ws://h/realtime/v1/websocket', 'k').pathname,
+    '/realtime/v1/websocket',
+  )
 })
 
 Deno.test('realtime: a channel join is acknowledged, then left, and the latency measured', async () => {
   const frames: Record<string, unknown>[] = []
   await withPeer(() => realtime('ok', frames, { noise: true }), async (url) => {
-    const result = await runProbe(supabaseRealtimeProbe, {}, { projectUrl: url, secrets: realtimeSecrets })
+    const result = await runProbe(supabaseRealtimeProbe, {}, {
+      projectUrl: url,
+      secrets: realtimeSecrets,
+    })
     assert.equal(result.status, 'healthy', result.error)
     assert.deepEqual(frames, [
       {
         topic: 'realtime:vigil-probe',
         event: 'phx_join',
-        payload: { config: { broadcast: { self: false }, presence: { key: '' }, postgres_changes: [] } },
+        payload: {
+          config: { broadcast: { self: false }, presence: { key: '' }, postgres_changes: [] },
+        },
         ref: '1',
         join_ref: '1',
       },
@@ -473,17 +641,25 @@ Deno.test('realtime: a channel join is acknowledged, then left, and the latency 
     assert.equal(result.measurements.topic, 'realtime:vigil-probe')
     assert.equal(typeof result.measurements.connect_ms, 'number')
     assert.equal(result.responseMs, result.measurements.join_ms)
-    assert.match(String(result.measurements.endpoint), /^ws:\/\/127\.0\.0\.1:\d+\/realtime\/v1\/websocket$/)
+    assert.match(
+      String(result.measurements.endpoint),
+      /^ws:\/\/127\.0\.0\.1:\d+\/realtime\/v1\/websocket$/,
+    )
     assertNoSecrets(result, [ANON])
   })
 })
 
-Deno.test('realtime: a refused join is down with Realtime\'s reason', async () => {
+Deno.test("realtime: a refused join is down with Realtime's reason", async () => {
   const frames: Record<string, unknown>[] = []
   await withPeer(() => realtime('refuse', frames), async (url) => {
-    const result = await runProbe(supabaseRealtimeProbe, { url, topic: 'ops:probe' }, { secrets: realtimeSecrets })
+    const result = await runProbe(supabaseRealtimeProbe, { url, topic: 'ops:probe' }, {
+      secrets: realtimeSecrets,
+    })
     assert.equal(result.status, 'down')
-    assert.equal(result.error, 'join refused: Unauthorized: You do not have permissions to read from this Channel topic: vigil-probe')
+    assert.equal(
+      result.error,
+      'join refused: Unauthorized: You do not have permissions to read from this Channel topic: vigil-probe',
+    )
     assert.equal(frames[0].topic, 'realtime:ops:probe')
     assert.equal(frames.length, 1, 'no leave after a refused join')
   })
@@ -493,14 +669,20 @@ Deno.test('realtime: a socket closed before the reply is down', async () => {
   await withPeer(() => realtime('close', []), async (url) => {
     const result = await runProbe(supabaseRealtimeProbe, { url }, { secrets: realtimeSecrets })
     assert.equal(result.status, 'down')
-    assert.match(result.error ?? '', /socket closed before the join reply \(code 4000: going away\)/)
+    assert.match(
+      result.error ?? '',
+      /socket closed before the join reply \(code 4000: going away\)/,
+    )
   })
 })
 
 Deno.test('realtime: no join reply before the deadline is down, and the socket is closed', async () => {
   const frames: Record<string, unknown>[] = []
   await withPeer(() => realtime('silent', frames), async (url) => {
-    const result = await runProbe(supabaseRealtimeProbe, { url }, { secrets: realtimeSecrets, timeoutMs: 150 })
+    const result = await runProbe(supabaseRealtimeProbe, { url }, {
+      secrets: realtimeSecrets,
+      timeoutMs: 150,
+    })
     assert.equal(result.status, 'down')
     assert.match(result.error ?? '', /timed out after \d+ ms waiting for the join reply/)
     assert.equal(frames.length, 1)
@@ -510,12 +692,16 @@ Deno.test('realtime: no join reply before the deadline is down, and the socket i
 Deno.test('realtime: a refused upgrade or nothing listening is down, the key redacted', async () => {
   await withPeer(() => realtime('ok', []), async (url) => {
     const wrongKey = 'eyJ.wrong-realtime-key.x'
-    const result = await runProbe(supabaseRealtimeProbe, { url }, { secrets: { SUPABASE_ANON_KEY: wrongKey } })
+    const result = await runProbe(supabaseRealtimeProbe, { url }, {
+      secrets: { SUPABASE_ANON_KEY: wrongKey },
+    })
     assert.equal(result.status, 'down')
     assert.match(result.error ?? '', /could not open the websocket/)
     assertNoSecrets(result, [wrongKey])
   })
-  const result = await runProbe(supabaseRealtimeProbe, { url: closedPort() }, { secrets: realtimeSecrets })
+  const result = await runProbe(supabaseRealtimeProbe, { url: closedPort() }, {
+    secrets: realtimeSecrets,
+  })
   assert.equal(result.status, 'down')
   assert.match(result.error ?? '', /could not open the websocket/)
   assertNoSecrets(result, [ANON])
@@ -523,25 +709,36 @@ Deno.test('realtime: a refused upgrade or nothing listening is down, the key red
 
 Deno.test('realtime: a slow join is judged against the latency band', async () => {
   await withPeer(() => realtime('ok', [], { delayMs: 80 }), async (url) => {
-    const result = await runProbe(supabaseRealtimeProbe, { url, latency_warning_ms: 30, latency_critical_ms: 5000 }, { secrets: realtimeSecrets })
+    const result = await runProbe(supabaseRealtimeProbe, {
+      url,
+      latency_warning_ms: 30,
+      latency_critical_ms: 5000,
+    }, { secrets: realtimeSecrets })
     assert.equal(result.status, 'degraded')
     assert.match(result.error ?? '', /join took \d+ ms, at or above warning 30 ms/)
   })
 })
 
 Deno.test('realtime: a missing secret is down, naming it', async () => {
-  const result = await runProbe(supabaseRealtimeProbe, { apikey_secret: 'VIGIL_RT_KEY' }, { secrets: {} })
+  const result = await runProbe(supabaseRealtimeProbe, { apikey_secret: 'VIGIL_RT_KEY' }, {
+    secrets: {},
+  })
   assert.deepEqual([result.status, result.error], ['down', 'secret VIGIL_RT_KEY is not set'])
 })
 
 // ---- Edge Functions gateway ----
 
-function functionsGateway(key: string, answer: (req: Seen) => Response | Promise<Response>): Handler {
+function functionsGateway(
+  key: string,
+  answer: (req: Seen) => Response | Promise<Response>,
+): Handler {
   return (req) => {
     if (req.headers.get('apikey') !== key) return json({ msg: 'Invalid API key' }, 401)
     // verify_jwt: the gateway accepts a JWT in Authorization only.
     const bearer = req.headers.get('authorization')
-    if (bearer && !/^Bearer eyJ[^.]*\.[^.]+\.[^.]*$/.test(bearer)) return json({ code: 401, message: 'Invalid JWT' }, 401)
+    if (bearer && !/^Bearer eyJ[^.]*\.[^.]+\.[^.]*$/.test(bearer)) {
+      return json({ code: 401, message: 'Invalid JWT' }, 401)
+    }
     if (!req.path.startsWith('/functions/v1/')) return json({ code: 'NOT_FOUND' }, 404)
     return answer(req)
   }
@@ -551,7 +748,11 @@ const fnSecrets = { SUPABASE_SERVICE_ROLE_KEY: SERVICE }
 
 Deno.test('functions: a POST with a JSON body reaches /functions/v1/<name><path> and answers as expected', async () => {
   await withPeer(() => functionsGateway(SERVICE, () => json({ ok: true })), async (url, seen) => {
-    const result = await runProbe(supabaseFunctionsProbe, { function: 'hello-world', path: '/health?deep=1', body: '{"ping":true}' }, {
+    const result = await runProbe(supabaseFunctionsProbe, {
+      function: 'hello-world',
+      path: '/health?deep=1',
+      body: '{"ping":true}',
+    }, {
       projectUrl: url,
       secrets: fnSecrets,
     })
@@ -567,34 +768,58 @@ Deno.test('functions: a POST with a JSON body reaches /functions/v1/<name><path>
 })
 
 Deno.test('functions: GET, and a status listed in expected_status, are honoured', async () => {
-  await withPeer(() => functionsGateway(SERVICE, () => new Response('queued', { status: 202 })), async (url, seen) => {
-    const result = await runProbe(supabaseFunctionsProbe, { url, function: 'jobs', method: 'GET', expected_status: [200, 202] }, { secrets: fnSecrets })
-    assert.equal(result.status, 'healthy', result.error)
-    assert.equal(seen[0].method, 'GET')
-    assert.equal(seen[0].path, '/functions/v1/jobs')
-  })
+  await withPeer(
+    () => functionsGateway(SERVICE, () => new Response('queued', { status: 202 })),
+    async (url, seen) => {
+      const result = await runProbe(supabaseFunctionsProbe, {
+        url,
+        function: 'jobs',
+        method: 'GET',
+        expected_status: [200, 202],
+      }, { secrets: fnSecrets })
+      assert.equal(result.status, 'healthy', result.error)
+      assert.equal(seen[0].method, 'GET')
+      assert.equal(seen[0].path, '/functions/v1/jobs')
+    },
+  )
 })
 
 Deno.test('functions: an unexpected status is down with a redacted excerpt of the body', async () => {
   const boom = () => json({ error: `boom: config had ${SERVICE}`, code: 'WORKER_ERROR' }, 500)
   await withPeer(() => functionsGateway(SERVICE, boom), async (url) => {
-    const result = await runProbe(supabaseFunctionsProbe, { url, function: 'hello' }, { secrets: fnSecrets })
+    const result = await runProbe(supabaseFunctionsProbe, { url, function: 'hello' }, {
+      secrets: fnSecrets,
+    })
     assert.equal(result.status, 'down')
-    assert.match(result.error ?? '', /^hello answered HTTP 500, expected 200: \{"error":"boom: config had \[redacted\]"/)
+    assert.match(
+      result.error ?? '',
+      /^hello answered HTTP 500, expected 200: \{"error":"boom: config had \[redacted\]"/,
+    )
     assertNoSecrets(result, [SERVICE])
   })
 })
 
 Deno.test('functions: an sb_ key is sent as apikey only, and a 401 explains verify_jwt', async () => {
-  await withPeer(() => functionsGateway(SB_SECRET, () => json({ code: 401, message: 'Missing authorization header' }, 401)), async (url, seen) => {
-    const result = await runProbe(supabaseFunctionsProbe, { url, function: 'hello', apikey_secret: 'VIGIL_FN_KEY' }, {
-      secrets: { VIGIL_FN_KEY: SB_SECRET },
-    })
-    assert.equal(seen[0].headers.get('authorization'), null)
-    assert.equal(result.status, 'down')
-    assert.match(result.error ?? '', /verify_jwt/)
-    assertNoSecrets(result, [SB_SECRET])
-  })
+  await withPeer(
+    () =>
+      functionsGateway(
+        SB_SECRET,
+        () => json({ code: 401, message: 'Missing authorization header' }, 401),
+      ),
+    async (url, seen) => {
+      const result = await runProbe(supabaseFunctionsProbe, {
+        url,
+        function: 'hello',
+        apikey_secret: 'VIGIL_FN_KEY',
+      }, {
+        secrets: { VIGIL_FN_KEY: SB_SECRET },
+      })
+      assert.equal(seen[0].headers.get('authorization'), null)
+      assert.equal(result.status, 'down')
+      assert.match(result.error ?? '', /verify_jwt/)
+      assertNoSecrets(result, [SB_SECRET])
+    },
+  )
 })
 
 Deno.test('functions: a slow function is judged against the latency band; a hang against the deadline', async () => {
@@ -604,36 +829,57 @@ Deno.test('functions: a slow function is judged against the latency band; a hang
       else await sleep(80)
       return json({ ok: true })
     }), async (url) => {
-    const slow = await runProbe(supabaseFunctionsProbe, { url, function: 'slow', latency_warning_ms: 10, latency_critical_ms: 40 }, { secrets: fnSecrets })
+    const slow = await runProbe(supabaseFunctionsProbe, {
+      url,
+      function: 'slow',
+      latency_warning_ms: 10,
+      latency_critical_ms: 40,
+    }, { secrets: fnSecrets })
     assert.equal(slow.status, 'down')
     assert.match(slow.error ?? '', /latency \d+ ms above critical 40 ms/)
-    const hung = await runProbe(supabaseFunctionsProbe, { url, function: 'slow', path: '/hang' }, { secrets: fnSecrets, timeoutMs: 100 })
+    const hung = await runProbe(supabaseFunctionsProbe, { url, function: 'slow', path: '/hang' }, {
+      secrets: fnSecrets,
+      timeoutMs: 100,
+    })
     assert.equal(hung.status, 'down')
     assert.match(hung.error ?? '', /invoking slow failed: timed out/)
   })
   const missing = await runProbe(supabaseFunctionsProbe, { function: 'x' }, { secrets: {} })
-  assert.deepEqual([missing.status, missing.error], ['down', 'secret SUPABASE_SERVICE_ROLE_KEY is not set'])
+  assert.deepEqual([missing.status, missing.error], [
+    'down',
+    'secret SUPABASE_SERVICE_ROLE_KEY is not set',
+  ])
 })
 
 // ---- Management API ----
 
 function managementApi(answer: (services: string[]) => Response): Handler {
   return (req) => {
-    if (req.headers.get('authorization') !== `Bearer ${ACCESS_TOKEN}`) return json({ message: 'Unauthorized' }, 401)
+    if (req.headers.get('authorization') !== `Bearer ${ACCESS_TOKEN}`) {
+      return json({ message: 'Unauthorized' }, 401)
+    }
     const url = new URL(req.path, 'http://x')
-    if (req.method !== 'GET' || url.pathname !== `/v1/projects/${REF}/health`) return json({ message: 'Not Found' }, 404)
+    if (req.method !== 'GET' || url.pathname !== `/v1/projects/${REF}/health`) {
+      return json({ message: 'Not Found' }, 404)
+    }
     return answer((url.searchParams.get('services') ?? '').split(','))
   }
 }
 
-const healthy = (services: string[]) => json(services.map((name) => ({ name, healthy: true, status: 'ACTIVE_HEALTHY' })))
+const healthy = (services: string[]) =>
+  json(services.map((name) => ({ name, healthy: true, status: 'ACTIVE_HEALTHY' })))
 const mgmtSecrets = { VIGIL_SUPABASE_ACCESS_TOKEN: ACCESS_TOKEN }
 
 Deno.test('management: every requested service ACTIVE_HEALTHY is healthy, measured per service', async () => {
   await withPeer(() => managementApi(healthy), async (url, seen) => {
-    const result = await runProbe(supabaseManagementProbe, { api_url: url, project_ref: REF }, { secrets: mgmtSecrets })
+    const result = await runProbe(supabaseManagementProbe, { api_url: url, project_ref: REF }, {
+      secrets: mgmtSecrets,
+    })
     assert.equal(result.status, 'healthy', result.error)
-    assert.equal(seen[0].path, `/v1/projects/${REF}/health?services=auth,db,pooler,realtime,rest,storage`)
+    assert.equal(
+      seen[0].path,
+      `/v1/projects/${REF}/health?services=auth,db,pooler,realtime,rest,storage`,
+    )
     assert.deepEqual(result.measurements.services, {
       auth: { status: 'ACTIVE_HEALTHY' },
       db: { status: 'ACTIVE_HEALTHY' },
@@ -648,21 +894,34 @@ Deno.test('management: every requested service ACTIVE_HEALTHY is healthy, measur
 
 Deno.test('management: UNHEALTHY is down naming the services; COMING_UP is degraded', async () => {
   const mixed = (services: string[]) =>
-    json(services.map((name) =>
-      name === 'db'
-        ? { name, healthy: false, status: 'UNHEALTHY', error: 'connection refused' }
-        : name === 'storage'
-        ? { name, healthy: false, status: 'UNHEALTHY' }
-        : name === 'realtime'
-        ? { name, healthy: false, status: 'COMING_UP' }
-        : { name, healthy: true, status: 'ACTIVE_HEALTHY', info: { name: 'GoTrue', version: '2.177.0' } }
-    ))
+    json(
+      services.map((name) =>
+        name === 'db'
+          ? { name, healthy: false, status: 'UNHEALTHY', error: 'connection refused' }
+          : name === 'storage'
+          ? { name, healthy: false, status: 'UNHEALTHY' }
+          : name === 'realtime'
+          ? { name, healthy: false, status: 'COMING_UP' }
+          : {
+            name,
+            healthy: true,
+            status: 'ACTIVE_HEALTHY',
+            info: { name: 'GoTrue', version: '2.177.0' },
+          }
+      ),
+    )
   await withPeer(() => managementApi(mixed), async (url) => {
-    const all = await runProbe(supabaseManagementProbe, { api_url: url, project_ref: REF }, { secrets: mgmtSecrets })
+    const all = await runProbe(supabaseManagementProbe, { api_url: url, project_ref: REF }, {
+      secrets: mgmtSecrets,
+    })
     assert.equal(all.status, 'down')
     assert.equal(all.error, 'unhealthy: db (connection refused), storage')
     assert.deepEqual(all.measurements.unhealthy, ['db', 'storage'])
-    const rising = await runProbe(supabaseManagementProbe, { api_url: url, project_ref: REF, services: ['auth', 'realtime'] }, { secrets: mgmtSecrets })
+    const rising = await runProbe(supabaseManagementProbe, {
+      api_url: url,
+      project_ref: REF,
+      services: ['auth', 'realtime'],
+    }, { secrets: mgmtSecrets })
     assert.equal(rising.status, 'degraded')
     assert.equal(rising.error, 'coming up: realtime')
   })
@@ -681,20 +940,33 @@ Deno.test('management: a rejected token, a malformed body and a missing service'
   await t.step('a body that is not the documented shape', async () => {
     for (const body of ['{"status":"ok"}', '[{"name":"db","status":"GREEN"}]', 'not json']) {
       await withPeer(() => managementApi(() => new Response(body)), async (url) => {
-        const result = await runProbe(supabaseManagementProbe, { api_url: url, project_ref: REF }, { secrets: mgmtSecrets })
+        const result = await runProbe(supabaseManagementProbe, { api_url: url, project_ref: REF }, {
+          secrets: mgmtSecrets,
+        })
         assert.equal(result.status, 'down', body)
         assert.match(result.error ?? '', /^unexpected response from the Management API/)
       })
     }
   })
   await t.step('a requested service without a status', async () => {
-    await withPeer(() => managementApi((s) => healthy(s.filter((n) => n !== 'pooler'))), async (url) => {
-      const result = await runProbe(supabaseManagementProbe, { api_url: url, project_ref: REF }, { secrets: mgmtSecrets })
-      assert.deepEqual([result.status, result.error], ['degraded', 'no status reported for: pooler'])
-    })
+    await withPeer(
+      () => managementApi((s) => healthy(s.filter((n) => n !== 'pooler'))),
+      async (url) => {
+        const result = await runProbe(supabaseManagementProbe, { api_url: url, project_ref: REF }, {
+          secrets: mgmtSecrets,
+        })
+        assert.deepEqual([result.status, result.error], [
+          'degraded',
+          'no status reported for: pooler',
+        ])
+      },
+    )
   })
   await t.step('a missing secret', async () => {
     const result = await runProbe(supabaseManagementProbe, { project_ref: REF }, { secrets: {} })
-    assert.deepEqual([result.status, result.error], ['down', 'secret VIGIL_SUPABASE_ACCESS_TOKEN is not set'])
+    assert.deepEqual([result.status, result.error], [
+      'down',
+      'secret VIGIL_SUPABASE_ACCESS_TOKEN is not set',
+    ])
   })
 })

@@ -3,9 +3,19 @@
 // dead man's switch. A probe that throws, hangs or is misconfigured becomes a `down` result;
 // it never fails the cycle or delays the others past its own timeout.
 import type postgres from 'postgres'
-import { type CheckStatus, CHECK_STATUSES, METRIC_NAMES, type ServiceKind } from '../../../../shared/kinds.ts'
-import { DEFAULT_THRESHOLDS, describeIssues, resolveThresholds, type Thresholds } from '../../../../shared/thresholds.ts'
-import { PROBES, type ProbeRegistry } from '../probes/registry.ts'
+import {
+  CHECK_STATUSES,
+  type CheckStatus,
+  METRIC_NAMES,
+  type ServiceKind,
+} from '../../../../shared/kinds.ts'
+import {
+  DEFAULT_THRESHOLDS,
+  describeIssues,
+  resolveThresholds,
+  type Thresholds,
+} from '../../../../shared/thresholds.ts'
+import { type ProbeRegistry, PROBES } from '../probes/registry.ts'
 import { type Metric, type ProbeContext, type ProbeResult, redact } from '../probes/types.ts'
 
 /** The longest a single probe may run: the edge runtime ends a request at 150 s. */
@@ -62,7 +72,10 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
   const cycleId = crypto.randomUUID()
   const startedAt = new Date()
   const started = performance.now()
-  const [services, thresholds] = await Promise.all([loadServices(options), loadThresholds(options.sql)])
+  const [services, thresholds] = await Promise.all([
+    loadServices(options),
+    loadThresholds(options.sql),
+  ])
   const used = new Set<string>()
   const secret = (name: string) => {
     const value = options.secret(name)
@@ -97,7 +110,9 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
     recordError = error
   }
   // The switch hears from every cycle: a failed recording pings …/fail instead of staying silent.
-  const deadman = options.deadmanUrl ? await pingDeadman(options, recordError === null, clean) : null
+  const deadman = options.deadmanUrl
+    ? await pingDeadman(options, recordError === null, clean)
+    : null
   if (recordError !== null) throw recordError
   if (deadman) await options.sql`update vigil.cycles set deadman = ${deadman} where id = ${cycleId}`
   return {
@@ -127,10 +142,15 @@ async function loadServices(options: CycleOptions): Promise<ServiceRow[]> {
 
 async function loadThresholds(sql: postgres.Sql): Promise<Map<string, Thresholds>> {
   const columns = Object.keys(DEFAULT_THRESHOLDS)
-  const rows = await sql<Record<string, string>[]>`select environment::text, ${sql(columns)} from vigil.settings`
+  const rows = await sql<Record<string, string>[]>`select environment::text, ${
+    sql(columns)
+  } from vigil.settings`
   const byEnvironment = new Map<string, Thresholds>()
   for (const row of rows) {
-    byEnvironment.set(row.environment, resolveThresholds(Object.fromEntries(columns.map((c) => [c, Number(row[c])]))))
+    byEnvironment.set(
+      row.environment,
+      resolveThresholds(Object.fromEntries(columns.map((c) => [c, Number(row[c])]))),
+    )
   }
   return byEnvironment
 }
@@ -149,7 +169,11 @@ async function runProbe(service: ServiceRow, env: ProbeEnvironment): Promise<Res
   const timedOut = new Promise<ProbeResult>((resolve) => {
     timer = setTimeout(() => {
       controller.abort(new DOMException(`no result within ${timeoutMs} ms`, 'TimeoutError'))
-      resolve({ status: 'down', measurements: { timed_out: true }, error: `no result within ${timeoutMs} ms` })
+      resolve({
+        status: 'down',
+        measurements: { timed_out: true },
+        error: `no result within ${timeoutMs} ms`,
+      })
     }, timeoutMs)
   })
   let result: ProbeResult
@@ -158,10 +182,19 @@ async function runProbe(service: ServiceRow, env: ProbeEnvironment): Promise<Res
     if (!probe) throw new Error(`no probe for kind ${service.kind}`)
     const parsed = probe.config.safeParse(service.config)
     if (!parsed.success) {
-      result = { status: 'down', measurements: {}, error: `invalid config: ${describeIssues(parsed.error)}` }
+      result = {
+        status: 'down',
+        measurements: {},
+        error: `invalid config: ${describeIssues(parsed.error)}`,
+      }
     } else {
       const ctx: ProbeContext = {
-        service: { id: service.id, name: service.name, kind: service.kind, environment: service.environment },
+        service: {
+          id: service.id,
+          name: service.name,
+          kind: service.kind,
+          environment: service.environment,
+        },
         thresholds: env.thresholds,
         signal: controller.signal,
         secret: env.secret,
@@ -171,10 +204,17 @@ async function runProbe(service: ServiceRow, env: ProbeEnvironment): Promise<Res
         fetch: env.fetch,
       }
       // The race bounds the probe even if it ignores its signal.
-      result = await Promise.race([(probe.run as (c: unknown, x: ProbeContext) => Promise<ProbeResult>)(parsed.data, ctx), timedOut])
+      result = await Promise.race([
+        (probe.run as (c: unknown, x: ProbeContext) => Promise<ProbeResult>)(parsed.data, ctx),
+        timedOut,
+      ])
     }
   } catch (error) {
-    result = { status: 'down', measurements: {}, error: `probe failed: ${(error as Error)?.message ?? String(error)}` }
+    result = {
+      status: 'down',
+      measurements: {},
+      error: `probe failed: ${(error as Error)?.message ?? String(error)}`,
+    }
   } finally {
     clearTimeout(timer)
   }
@@ -182,12 +222,23 @@ async function runProbe(service: ServiceRow, env: ProbeEnvironment): Promise<Res
 }
 
 /** Holds a probe's output to the contract whatever it returned. */
-function normalise(serviceId: string, checkedAt: string, started: number, result: ProbeResult): ResultRow {
+function normalise(
+  serviceId: string,
+  checkedAt: string,
+  started: number,
+  result: ProbeResult,
+): ResultRow {
   const status: CheckStatus = CHECK_STATUSES.includes(result?.status) ? result.status : 'down'
-  let error = typeof result?.error === 'string' && result.error ? result.error.slice(0, MAX_ERROR_CHARS) : null
-  if (status === 'down' && !error) error = CHECK_STATUSES.includes(result?.status) ? 'down' : 'probe returned no valid status'
+  let error = typeof result?.error === 'string' && result.error
+    ? result.error.slice(0, MAX_ERROR_CHARS)
+    : null
+  if (status === 'down' && !error) {
+    error = CHECK_STATUSES.includes(result?.status) ? 'down' : 'probe returned no valid status'
+  }
   const elapsed = performance.now() - started
-  const responseMs = Number.isFinite(result?.responseMs) && result.responseMs! >= 0 ? result.responseMs! : elapsed
+  const responseMs = Number.isFinite(result?.responseMs) && result.responseMs! >= 0
+    ? result.responseMs!
+    : elapsed
   return {
     service_id: serviceId,
     status,
@@ -210,7 +261,11 @@ function boundedMeasurements(measurements: unknown): Record<string, unknown> {
     return { unserialisable: (error as Error).message }
   }
   if (text.length > MAX_MEASUREMENTS_BYTES) {
-    return { truncated: true, original_bytes: text.length, keys: Object.keys(measurements).slice(0, 50) }
+    return {
+      truncated: true,
+      original_bytes: text.length,
+      keys: Object.keys(measurements).slice(0, 50),
+    }
   }
   return JSON.parse(text)
 }
@@ -234,13 +289,19 @@ function scrub(row: ResultRow, secrets: string[]): ResultRow {
   return { ...row, error: row.error && redact(row.error, secrets), measurements }
 }
 
-async function pingDeadman(options: CycleOptions, recorded: boolean, results: ResultRow[]): Promise<string> {
+async function pingDeadman(
+  options: CycleOptions,
+  recorded: boolean,
+  results: ResultRow[],
+): Promise<string> {
   const url = recorded ? options.deadmanUrl! : `${options.deadmanUrl!.replace(/\/$/, '')}/fail`
   try {
     const res = await (options.fetch ?? fetch)(url, {
       method: 'POST',
       headers: { 'content-type': 'text/plain' },
-      body: `vigil cycle: ${results.length} services, ${results.filter((r) => r.status === 'down').length} down`,
+      body: `vigil cycle: ${results.length} services, ${
+        results.filter((r) => r.status === 'down').length
+      } down`,
       signal: AbortSignal.timeout(DEADMAN_TIMEOUT_MS),
     })
     await res.body?.cancel()

@@ -18,7 +18,11 @@ export const heartbeatProbe: Probe<HeartbeatConfig> = {
       select status, error, measurements from vigil.heartbeat_verdict(${ctx.service.id})`
     return {
       status: verdict.status,
-      measurements: { source: config.source, period_seconds: config.period_seconds, ...verdict.measurements },
+      measurements: {
+        source: config.source,
+        period_seconds: config.period_seconds,
+        ...verdict.measurements,
+      },
       error: verdict.error ?? undefined,
     }
   },

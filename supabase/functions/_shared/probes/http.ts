@@ -4,6 +4,7 @@
 import tls from 'node:tls'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { HttpConfig } from '../../../../shared/probe-configs.ts'
+import { clip, decodeChunks, latencyBand, parseJson, round } from './support.ts'
 import {
   againstBand,
   againstFloor,
@@ -163,7 +164,7 @@ async function request(
     )
   }
 
-  const responseMs = round(performance.now() - started)
+  const responseMs = round(performance.now() - started, 1)
   outcome.responseMs = responseMs
   metrics.push({ name: 'http_request_duration', value: responseMs })
   Object.assign(measurements, {
@@ -173,11 +174,9 @@ async function request(
     content_type: response.headers.get('content-type'),
   })
 
-  const warningMs = config.latency_warning_ms ?? ctx.thresholds.api_p95_warning_ms
-  const criticalMs = Math.max(
-    config.latency_critical_ms ?? ctx.thresholds.api_p95_critical_ms,
-    warningMs,
-  )
+  const band = latencyBand(config, ctx.thresholds)
+  const warningMs = band.warning
+  const criticalMs = Math.max(band.critical, warningMs)
   measurements.latency_warning_ms = warningMs
   measurements.latency_critical_ms = criticalMs
   const latency = againstBand(responseMs, warningMs, criticalMs)
@@ -207,11 +206,8 @@ async function request(
   let parsed: { ok: true; value: unknown } | { ok: false } | undefined
   const json = () => {
     if (!parsed) {
-      try {
-        parsed = { ok: true, value: JSON.parse(text) }
-      } catch {
-        parsed = { ok: false }
-      }
+      const value = parseJson(text)
+      parsed = value === undefined ? { ok: false } : { ok: true, value }
     }
     return parsed
   }
@@ -310,7 +306,9 @@ async function readBody(
       const all = new Uint8Array(await response.arrayBuffer())
       return { bytes: all.byteLength, text: new TextDecoder().decode(all) }
     } catch (error) {
-      if (signal.aborted) return { bytes: 0, text: '', error: 'body not complete within the timeout' }
+      if (signal.aborted) {
+        return { bytes: 0, text: '', error: 'body not complete within the timeout' }
+      }
       return { bytes: 0, text: '', error: `reading the body failed: ${errorText(error)}` }
     }
   }
@@ -341,13 +339,7 @@ async function readBody(
   if (signal.aborted) {
     return { bytes, text: '', error: `body not complete within the timeout (${bytes} bytes read)` }
   }
-  const all = new Uint8Array(bytes)
-  let at = 0
-  for (const chunk of chunks) {
-    all.set(chunk, at)
-    at += chunk.byteLength
-  }
-  return { bytes, text: new TextDecoder().decode(all) }
+  return { bytes, text: decodeChunks(chunks, bytes) }
 }
 
 /** Evaluates a JsonPath (`$.a.b[0].c`) or says where it stops matching. */
@@ -732,14 +724,6 @@ function scrub(value: unknown, secrets: string[]): unknown {
 
 function rank(status: CheckStatus): number {
   return status === 'down' ? 2 : status === 'degraded' ? 1 : 0
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10
-}
-
-function clip(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text
 }
 
 function quote(text: string, max: number): string {

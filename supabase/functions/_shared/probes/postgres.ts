@@ -5,6 +5,7 @@ import postgres from 'postgres'
 import { z } from 'zod'
 import { PostgresConfig } from '../../../../shared/probe-configs.ts'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
+import { errorMessage, round } from './support.ts'
 import { againstBand, againstFloor, redact, worst } from './types.ts'
 import type { Metric, Probe, ProbeContext, ProbeResult } from './types.ts'
 
@@ -185,7 +186,7 @@ async function run(config: PostgresConfig, ctx: ProbeContext): Promise<ProbeResu
       }) as Sql
     } catch (err) {
       const why = `secret ${config.connection_secret} does not hold a usable connection string`
-      return down(redact(`${why}: ${message(err)}`, secrets))
+      return down(redact(`${why}: ${errorMessage(err)}`, secrets))
     }
     sql = own
   }
@@ -213,7 +214,7 @@ async function run(config: PostgresConfig, ctx: ProbeContext): Promise<ProbeResu
     if (err instanceof Cancelled || ctx.signal.aborted) {
       return down(`the ${target} check was cancelled after ${ms} ms (probe timeout)`)
     }
-    return down(redact(`cannot read the ${target}: ${message(err)}`, secrets))
+    return down(redact(`cannot read the ${target}: ${errorMessage(err)}`, secrets))
   } finally {
     ctx.signal.removeEventListener('abort', onAbort)
     if (own) await own.end({ timeout: ctx.signal.aborted ? 0 : 1 }).catch(() => {})
@@ -231,7 +232,7 @@ async function collect(
   track(main)
   const [snapshot] = (await main) as unknown as Snapshot[]
   track(undefined)
-  const responseMs = Math.round((performance.now() - t0) * 10) / 10
+  const responseMs = round(performance.now() - t0, 1)
   const result = (statements: Collected['statements'], statementsNote = ''): Collected => ({
     snapshot,
     statements,
@@ -276,7 +277,7 @@ async function collect(
     // 57014: cancelled by the probe's timeout, which the caller reports.
     if ((err as { code?: string } | undefined)?.code === '57014') throw err
     // Installed but not preloaded, or not readable by this role: say so, it is not an outage.
-    return result(null, `pg_stat_statements cannot be read: ${message(err)}`)
+    return result(null, `pg_stat_statements cannot be read: ${errorMessage(err)}`)
   }
 }
 
@@ -749,11 +750,6 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`
 }
 
-function round(x: number, digits: number): number {
-  const f = 10 ** digits
-  return Math.round(x * f) / f
-}
-
 /** The findings as one sentence, worst first: 'Connections at 97% …; 2 deadlocks since …'. */
 function sentence(parts: string[]): string {
   const text = parts.join('; ')
@@ -768,8 +764,4 @@ function passwordsOf(url: string): string[] {
   } catch {
     return []
   }
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
 }

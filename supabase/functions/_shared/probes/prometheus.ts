@@ -7,6 +7,7 @@
 import { z } from 'zod'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { PrometheusConfig } from '../../../../shared/probe-configs.ts'
+import { decodeChunks, down, excerpt, exchange, missingSecret, round } from './support.ts'
 import { againstBand, type Metric, type Probe, type ProbeResult, redact, worst } from './types.ts'
 
 const MAX_BODY_BYTES = 10_485_760
@@ -52,7 +53,8 @@ export function parsePrometheusText(text: string): PromParse {
     const line = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i]
     const trimmed = line.trim()
     if (!trimmed) continue
-    const bad = (reason: string) => out.malformed.push({ line: i + 1, reason, text: line.slice(0, 120) })
+    const bad = (reason: string) =>
+      out.malformed.push({ line: i + 1, reason, text: line.slice(0, 120) })
     if (trimmed.startsWith('#')) {
       const problem = readComment(trimmed, out)
       if (problem) bad(problem)
@@ -139,7 +141,9 @@ function readSample(line: string): PromSample | string {
   if (value === undefined) return `invalid value "${fields[0].slice(0, 40)}" for ${name}`
   const sample: PromSample = { name, labels: Object.fromEntries(pairs), value }
   if (fields.length === 2) {
-    if (!/^-?\d+$/.test(fields[1])) return `invalid timestamp "${fields[1].slice(0, 40)}" for ${name}`
+    if (!/^-?\d+$/.test(fields[1])) {
+      return `invalid timestamp "${fields[1].slice(0, 40)}" for ${name}`
+    }
     sample.timestampMs = Number(fields[1])
   }
   return sample
@@ -189,7 +193,10 @@ function fullMatch(re: RegExp, s: string): boolean {
 }
 
 function seriesKey(name: string, labels: Record<string, string>): string {
-  return JSON.stringify([name, Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))])
+  return JSON.stringify([
+    name,
+    Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  ])
 }
 
 // ---- node_exporter's view of a host ----
@@ -212,7 +219,9 @@ export function nodeTotals(samples: PromSample[], mountpoint: string): NodeTotal
   const totals: NodeTotals = { mountpoints: [] }
 
   const cpu = by('node_cpu_seconds_total').filter((s) => s.labels.mode !== undefined)
-  if (cpu.length) totals.cpu = { busy: sum(cpu.filter((s) => s.labels.mode !== 'idle')), total: sum(cpu) }
+  if (cpu.length) {
+    totals.cpu = { busy: sum(cpu.filter((s) => s.labels.mode !== 'idle')), total: sum(cpu) }
+  }
 
   const memTotal = by('node_memory_MemTotal_bytes')
   const memAvailable = by('node_memory_MemAvailable_bytes')
@@ -222,14 +231,20 @@ export function nodeTotals(samples: PromSample[], mountpoint: string): NodeTotal
 
   const labelsKey = (s: PromSample) => seriesKey('', s.labels)
   const sizes = new Map(by('node_filesystem_size_bytes').map((s) => [labelsKey(s), s.value]))
-  const failed = new Set(by('node_filesystem_device_error').filter((s) => s.value === 1).map(labelsKey))
+  const failed = new Set(
+    by('node_filesystem_device_error').filter((s) => s.value === 1).map(labelsKey),
+  )
   const mounts = new Set<string>()
   for (const avail of by('node_filesystem_avail_bytes')) {
     if (avail.labels.mountpoint !== undefined) mounts.add(avail.labels.mountpoint)
     const size = sizes.get(labelsKey(avail))
-    if (avail.labels.mountpoint !== mountpoint || failed.has(labelsKey(avail)) || !size || size <= 0) continue
+    if (
+      avail.labels.mountpoint !== mountpoint || failed.has(labelsKey(avail)) || !size || size <= 0
+    ) continue
     const usedPercent = (1 - avail.value / size) * 100
-    if (!totals.disk || usedPercent > totals.disk.usedPercent) totals.disk = { avail: avail.value, size, usedPercent }
+    if (!totals.disk || usedPercent > totals.disk.usedPercent) {
+      totals.disk = { avail: avail.value, size, usedPercent }
+    }
   }
   totals.mountpoints = [...mounts].sort()
 
@@ -260,37 +275,42 @@ export const prometheusProbe: Probe<PrometheusConfig> = {
     const secrets: string[] = []
     if (config.basic_auth) {
       const password = ctx.secret(config.basic_auth.password_secret)
-      if (!password) return down(`secret ${config.basic_auth.password_secret} is not set`, {})
+      if (!password) return missingSecret(config.basic_auth.password_secret)
       const credentials = base64(`${config.basic_auth.username}:${password}`)
       headers.authorization = `Basic ${credentials}`
       secrets.push(password, credentials)
     } else if (config.bearer_secret) {
       const token = ctx.secret(config.bearer_secret)
-      if (!token) return down(`secret ${config.bearer_secret} is not set`, {})
+      if (!token) return missingSecret(config.bearer_secret)
       headers.authorization = `Bearer ${token}`
       secrets.push(token)
     }
 
-    const started = performance.now()
-    let status: number
-    let text: string
-    try {
-      // Never follow redirects: the credentials would travel to wherever they point.
-      const res = await ctx.fetch(config.url, { headers, redirect: 'manual', signal: ctx.signal })
-      status = res.status
-      const body = await readCapped(res, MAX_BODY_BYTES)
-      if (body === undefined) return down(`metrics response larger than ${MAX_BODY_BYTES} bytes`, { status_code: status })
-      text = body
-    } catch (e) {
-      const ms = Math.round(performance.now() - started)
-      const why = ctx.signal.aborted ? `timed out after ${ms} ms` : `unreachable: ${e instanceof Error ? e.message : String(e)}`
-      return down(`scrape failed: ${redact(why, secrets)}`, {}, ms)
+    const scrape = await exchange(
+      ctx,
+      config.url,
+      { headers },
+      (res) => readWithin(res, MAX_BODY_BYTES),
+    )
+    if ('failure' in scrape) {
+      return down(`scrape failed: ${redact(scrape.failure, secrets)}`, {}, scrape.ms)
     }
-    const responseMs = Math.round(performance.now() - started)
+    const { status, text, ms: responseMs } = scrape
+    if (text === undefined) {
+      return down(`metrics response larger than ${MAX_BODY_BYTES} bytes`, { status_code: status })
+    }
     const scrapedAt = Date.now()
     const measurements: Record<string, unknown> = { status_code: status, scrape_ms: responseMs }
-    if (status === 401 || status === 403) return down(`credentials rejected (HTTP ${status})`, measurements, responseMs)
-    if (status !== 200) return down(`metrics endpoint answered HTTP ${status}: ${excerpt(text, secrets)}`, measurements, responseMs)
+    if (status === 401 || status === 403) {
+      return down(`credentials rejected (HTTP ${status})`, measurements, responseMs)
+    }
+    if (status !== 200) {
+      return down(
+        `metrics endpoint answered HTTP ${status}: ${excerpt(text, secrets, 200)}`,
+        measurements,
+        responseMs,
+      )
+    }
 
     const parsed = parsePrometheusText(text)
     measurements.samples = parsed.samples.length
@@ -301,21 +321,34 @@ export const prometheusProbe: Probe<PrometheusConfig> = {
       )
     }
     if (parsed.samples.length === 0) {
-      return down(`no samples in the response: ${excerpt(text, secrets)}`, measurements, responseMs)
+      return down(
+        `no samples in the response: ${excerpt(text, secrets, 200)}`,
+        measurements,
+        responseMs,
+      )
     }
 
     const totals = nodeTotals(parsed.samples, config.disk_mountpoint)
     const counters: Counters = {
       at_ms: scrapedAt,
-      ...(totals.cpu ? { cpu_busy_seconds: totals.cpu.busy, cpu_total_seconds: totals.cpu.total } : {}),
+      ...(totals.cpu
+        ? { cpu_busy_seconds: totals.cpu.busy, cpu_total_seconds: totals.cpu.total }
+        : {}),
       ...(totals.network
-        ? { network_receive_bytes: totals.network.receive, network_transmit_bytes: totals.network.transmit }
+        ? {
+          network_receive_bytes: totals.network.receive,
+          network_transmit_bytes: totals.network.transmit,
+        }
         : {}),
     }
-    const previous = Counters.safeParse((ctx.previous as { counters?: unknown } | undefined)?.counters)
+    const previous = Counters.safeParse(
+      (ctx.previous as { counters?: unknown } | undefined)?.counters,
+    )
     const notes: string[] = []
     const prev = previous.success ? previous.data : undefined
-    const usable = prev && scrapedAt - prev.at_ms > 0 && scrapedAt - prev.at_ms <= RATE_MAX_AGE_MS ? prev : undefined
+    const usable = prev && scrapedAt - prev.at_ms > 0 && scrapedAt - prev.at_ms <= RATE_MAX_AGE_MS
+      ? prev
+      : undefined
     if (!prev) notes.push('first scrape: rates need a previous one')
     else if (!usable) notes.push('previous scrape too old or from the future: rates start again')
 
@@ -323,20 +356,35 @@ export const prometheusProbe: Probe<PrometheusConfig> = {
     const memory = totals.memory ? (1 - totals.memory.available / totals.memory.total) * 100 : null
     const disk = totals.disk ? totals.disk.usedPercent : null
     const seconds = usable ? (scrapedAt - usable.at_ms) / 1000 : 0
-    const receive = totals.network && usable ? perSecond(usable.network_receive_bytes, totals.network.receive, seconds, notes, 'receive') : null
+    const receive = totals.network && usable
+      ? perSecond(usable.network_receive_bytes, totals.network.receive, seconds, notes, 'receive')
+      : null
     const transmit = totals.network && usable
-      ? perSecond(usable.network_transmit_bytes, totals.network.transmit, seconds, notes, 'transmit')
+      ? perSecond(
+        usable.network_transmit_bytes,
+        totals.network.transmit,
+        seconds,
+        notes,
+        'transmit',
+      )
       : null
 
     Object.assign(measurements, {
-      cpu_usage_percent: round(cpu),
-      memory_usage_percent: round(memory),
-      disk_usage_percent: round(disk),
+      cpu_usage_percent: rounded(cpu),
+      memory_usage_percent: rounded(memory),
+      disk_usage_percent: rounded(disk),
       disk_mountpoint: config.disk_mountpoint,
-      network_receive_bytes_per_second: round(receive),
-      network_transmit_bytes_per_second: round(transmit),
-      ...(totals.memory ? { memory_total_bytes: totals.memory.total, memory_available_bytes: totals.memory.available } : {}),
-      ...(totals.disk ? { disk_size_bytes: totals.disk.size, disk_avail_bytes: totals.disk.avail } : {}),
+      network_receive_bytes_per_second: rounded(receive),
+      network_transmit_bytes_per_second: rounded(transmit),
+      ...(totals.memory
+        ? {
+          memory_total_bytes: totals.memory.total,
+          memory_available_bytes: totals.memory.available,
+        }
+        : {}),
+      ...(totals.disk
+        ? { disk_size_bytes: totals.disk.size, disk_avail_bytes: totals.disk.avail }
+        : {}),
       counters,
     })
 
@@ -344,7 +392,11 @@ export const prometheusProbe: Probe<PrometheusConfig> = {
     if (!totals.cpu) missing.push('node_cpu_seconds_total')
     if (!totals.memory) missing.push('node_memory_MemTotal_bytes/MemAvailable_bytes')
     if (!totals.disk) {
-      missing.push(`a filesystem mounted at ${config.disk_mountpoint} (mounted: ${totals.mountpoints.join(', ') || 'none'})`)
+      missing.push(
+        `a filesystem mounted at ${config.disk_mountpoint} (mounted: ${
+          totals.mountpoints.join(', ') || 'none'
+        })`,
+      )
     }
     if (missing.length) measurements.missing = missing
     if (notes.length) measurements.notes = notes
@@ -355,12 +407,24 @@ export const prometheusProbe: Probe<PrometheusConfig> = {
       if (value === null) return
       const s = againstBand(value, warning, critical)
       statuses.push(s)
-      if (s === 'down') problems.push(`${what} ${round(value)} % above critical ${critical} %`)
-      if (s === 'degraded') problems.push(`${what} ${round(value)} % at or above warning ${warning} %`)
+      if (s === 'down') problems.push(`${what} ${rounded(value)} % above critical ${critical} %`)
+      if (s === 'degraded') {
+        problems.push(`${what} ${rounded(value)} % at or above warning ${warning} %`)
+      }
     }
     const t = ctx.thresholds
-    judge('cpu', cpu, config.cpu_warning_pct ?? t.cpu_warning_pct, config.cpu_critical_pct ?? t.cpu_critical_pct)
-    judge('memory', memory, config.memory_warning_pct ?? t.memory_warning_pct, config.memory_critical_pct ?? t.memory_critical_pct)
+    judge(
+      'cpu',
+      cpu,
+      config.cpu_warning_pct ?? t.cpu_warning_pct,
+      config.cpu_critical_pct ?? t.cpu_critical_pct,
+    )
+    judge(
+      'memory',
+      memory,
+      config.memory_warning_pct ?? t.memory_warning_pct,
+      config.memory_critical_pct ?? t.memory_critical_pct,
+    )
     judge(`disk ${config.disk_mountpoint}`, disk, config.disk_warning_pct, config.disk_critical_pct)
     if (missing.length) {
       statuses.push('degraded')
@@ -369,7 +433,9 @@ export const prometheusProbe: Probe<PrometheusConfig> = {
 
     const metrics: Metric[] = []
     const emit = (name: Metric['name'], value: number | null, labels?: Record<string, string>) => {
-      if (value !== null) metrics.push({ name, value: round(value)!, ...(labels ? { labels } : {}) })
+      if (value !== null) {
+        metrics.push({ name, value: rounded(value)!, ...(labels ? { labels } : {}) })
+      }
     }
     emit('cpu_usage_percent', cpu)
     emit('memory_usage_percent', memory)
@@ -388,7 +454,11 @@ export const prometheusProbe: Probe<PrometheusConfig> = {
   },
 }
 
-function cpuPercent(prev: Counters, now: { busy: number; total: number }, notes: string[]): number | null {
+function cpuPercent(
+  prev: Counters,
+  now: { busy: number; total: number },
+  notes: string[],
+): number | null {
   if (prev.cpu_busy_seconds === undefined || prev.cpu_total_seconds === undefined) return null
   const busy = now.busy - prev.cpu_busy_seconds
   const total = now.total - prev.cpu_total_seconds
@@ -399,7 +469,13 @@ function cpuPercent(prev: Counters, now: { busy: number; total: number }, notes:
   return Math.min(100, (busy / total) * 100)
 }
 
-function perSecond(prev: number | undefined, now: number, seconds: number, notes: string[], what: string): number | null {
+function perSecond(
+  prev: number | undefined,
+  now: number,
+  seconds: number,
+  notes: string[],
+  what: string,
+): number | null {
   if (prev === undefined || seconds <= 0) return null
   if (now < prev) {
     notes.push(`network ${what} counters went back (a restart?): rate starts again`)
@@ -408,8 +484,9 @@ function perSecond(prev: number | undefined, now: number, seconds: number, notes
   return (now - prev) / seconds
 }
 
-function round(value: number | null): number | null {
-  return value === null ? null : Math.round(value * 100) / 100
+/** Percentages and rates to two decimals; null (not measured) stays null. */
+function rounded(value: number | null): number | null {
+  return value === null ? null : round(value, 2)
 }
 
 function base64(text: string): string {
@@ -418,8 +495,11 @@ function base64(text: string): string {
   return btoa(binary)
 }
 
-/** The body as text, or undefined when it is larger than `limit` bytes. */
-async function readCapped(res: Response, limit: number): Promise<string | undefined> {
+/**
+ * The body as text, or undefined when it is larger than `limit` bytes: unlike an API answer, a
+ * scrape cut short would still parse, as a host with fewer series.
+ */
+async function readWithin(res: Response, limit: number): Promise<string | undefined> {
   if (!res.body) return ''
   const reader = res.body.getReader()
   const chunks: Uint8Array[] = []
@@ -434,20 +514,5 @@ async function readCapped(res: Response, limit: number): Promise<string | undefi
     }
     chunks.push(value)
   }
-  const all = new Uint8Array(size)
-  let offset = 0
-  for (const c of chunks) {
-    all.set(c, offset)
-    offset += c.byteLength
-  }
-  return new TextDecoder().decode(all)
-}
-
-function excerpt(text: string, secrets: string[]): string {
-  const flat = redact(text, secrets).replace(/\s+/g, ' ').trim()
-  return flat ? (flat.length > 200 ? `${flat.slice(0, 200)}…` : flat) : '(empty body)'
-}
-
-function down(error: string, measurements: Record<string, unknown>, responseMs?: number): ProbeResult {
-  return { status: 'down', error, measurements, ...(responseMs === undefined ? {} : { responseMs }) }
+  return decodeChunks(chunks, size)
 }

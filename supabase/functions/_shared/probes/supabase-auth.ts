@@ -5,16 +5,17 @@
 import { z } from 'zod'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { SupabaseAuthConfig } from '../../../../shared/probe-configs.ts'
-import type { Thresholds } from '../../../../shared/thresholds.ts'
 import {
-  againstBand,
-  type Metric,
-  type Probe,
-  type ProbeContext,
-  type ProbeResult,
-  redact,
-  worst,
-} from './types.ts'
+  type Answer,
+  down,
+  endpoint,
+  excerpt,
+  judgeLatency,
+  missingSecret,
+  parseJson,
+  send,
+} from './support.ts'
+import { type Metric, type Probe, type ProbeContext, redact, worst } from './types.ts'
 
 const HealthBody = z.looseObject({ name: z.string().optional(), version: z.string().optional() })
 const Session = z.looseObject({ access_token: z.string().min(1), refresh_token: z.string().min(1) })
@@ -30,26 +31,43 @@ export const supabaseAuthProbe: Probe<SupabaseAuthConfig> = {
     const password = login ? ctx.secret(login.password_secret) : undefined
     if (login && !password) return missingSecret(login.password_secret)
     const secrets: (string | undefined)[] = [apikey, password]
-    const base = `${(config.url ?? ctx.projectUrl).replace(/\/+$/, '')}/auth/v1`
+    const base = endpoint(config.url ?? ctx.projectUrl, '/auth/v1')
 
-    const health = await send(ctx, `${base}/health`, { headers: { apikey, accept: 'application/json' } })
+    const health = await send(ctx, `${base}/health`, {
+      headers: { apikey, accept: 'application/json' },
+    }, MAX_BODY_BYTES)
     if ('failure' in health) {
       return down(`auth health check failed: ${redact(health.failure, secrets)}`, {}, health.ms)
     }
-    const measurements: Record<string, unknown> = { health_status_code: health.status, latency_ms: health.ms }
+    const measurements: Record<string, unknown> = {
+      health_status_code: health.status,
+      latency_ms: health.ms,
+    }
     if (health.status !== 200) {
-      return down(`auth health answered HTTP ${health.status}: ${excerpt(health.text, secrets)}`, measurements, health.ms)
+      return down(
+        `auth health answered HTTP ${health.status}: ${excerpt(health.text, secrets)}`,
+        measurements,
+        health.ms,
+      )
     }
     const parsed = HealthBody.safeParse(parseJson(health.text))
     if (!parsed.success) {
-      return down(`auth health: unexpected response (not GoTrue's JSON): ${excerpt(health.text, secrets)}`, measurements, health.ms)
+      return down(
+        `auth health: unexpected response (not GoTrue's JSON): ${excerpt(health.text, secrets)}`,
+        measurements,
+        health.ms,
+      )
     }
     if (parsed.data.version) measurements.version = parsed.data.version
 
     const latency = judgeLatency(health.ms, config, ctx.thresholds)
-    Object.assign(measurements, { latency_warning_ms: latency.warning, latency_critical_ms: latency.critical })
+    Object.assign(measurements, latency.measurements)
     const problems = latency.problem ? [latency.problem] : []
-    const metrics: Metric[] = [{ name: 'http_request_duration', value: health.ms, labels: { endpoint: 'auth_health' } }]
+    const metrics: Metric[] = [{
+      name: 'http_request_duration',
+      value: health.ms,
+      labels: { endpoint: 'auth_health' },
+    }]
     let status: CheckStatus = latency.status
 
     if (login && password) {
@@ -61,7 +79,11 @@ export const supabaseAuthProbe: Probe<SupabaseAuthConfig> = {
       if (outcome.logoutOk !== undefined) measurements.logout_ok = outcome.logoutOk
       metrics.push({ name: 'login_success_rate', value: outcome.ok ? 100 : 0 })
       if (outcome.loginMs !== undefined) {
-        metrics.push({ name: 'http_request_duration', value: outcome.loginMs, labels: { endpoint: 'auth_token' } })
+        metrics.push({
+          name: 'http_request_duration',
+          value: outcome.loginMs,
+          labels: { endpoint: 'auth_token' },
+        })
       }
       if (!outcome.ok) {
         // Auth answers its health check, but users cannot sign in.
@@ -93,27 +115,52 @@ interface SignInOutcome {
 }
 
 /** Password grant, then refresh-token grant, then sign-out so the sessions do not pile up. */
-async function signIn(ctx: ProbeContext, base: string, apikey: string, email: string, password: string): Promise<SignInOutcome> {
+async function signIn(
+  ctx: ProbeContext,
+  base: string,
+  apikey: string,
+  email: string,
+  password: string,
+): Promise<SignInOutcome> {
   const tokens: string[] = []
   const post = (path: string, body: unknown) =>
     send(ctx, `${base}${path}`, {
       method: 'POST',
       headers: { apikey, 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify(body),
-    })
+    }, MAX_BODY_BYTES)
 
   const first = await post('/token?grant_type=password', { email, password })
-  if ('failure' in first) return { ok: false, error: `token request failed: ${first.failure}`, tokens }
+  if ('failure' in first) {
+    return { ok: false, error: `token request failed: ${first.failure}`, tokens }
+  }
   const signedIn = readSession(first)
-  if (!('session' in signedIn)) return { ok: false, error: signedIn.error, loginMs: first.ms, tokens }
+  if (!('session' in signedIn)) {
+    return { ok: false, error: signedIn.error, loginMs: first.ms, tokens }
+  }
   const session = signedIn.session
   tokens.push(session.access_token, session.refresh_token)
 
-  const second = await post('/token?grant_type=refresh_token', { refresh_token: session.refresh_token })
-  if ('failure' in second) return { ok: false, error: `token refresh failed: ${second.failure}`, loginMs: first.ms, tokens }
+  const second = await post('/token?grant_type=refresh_token', {
+    refresh_token: session.refresh_token,
+  })
+  if ('failure' in second) {
+    return {
+      ok: false,
+      error: `token refresh failed: ${second.failure}`,
+      loginMs: first.ms,
+      tokens,
+    }
+  }
   const renewed = readSession(second)
   if (!('session' in renewed)) {
-    return { ok: false, error: `token refresh: ${renewed.error}`, loginMs: first.ms, refreshMs: second.ms, tokens }
+    return {
+      ok: false,
+      error: `token refresh: ${renewed.error}`,
+      loginMs: first.ms,
+      refreshMs: second.ms,
+      tokens,
+    }
   }
   const refreshed = renewed.session
   tokens.push(refreshed.access_token, refreshed.refresh_token)
@@ -121,7 +168,7 @@ async function signIn(ctx: ProbeContext, base: string, apikey: string, email: st
   const out = await send(ctx, `${base}/logout?scope=local`, {
     method: 'POST',
     headers: { apikey, authorization: `Bearer ${refreshed.access_token}` },
-  })
+  }, MAX_BODY_BYTES)
   const logoutOk = !('failure' in out) && out.status >= 200 && out.status < 300
   return { ok: true, loginMs: first.ms, refreshMs: second.ms, logoutOk, tokens }
 }
@@ -129,7 +176,9 @@ async function signIn(ctx: ProbeContext, base: string, apikey: string, email: st
 function readSession(answer: Answer): { session: z.infer<typeof Session> } | { error: string } {
   if (answer.status !== 200) return { error: gotrueError(answer.status, answer.text) }
   const session = Session.safeParse(parseJson(answer.text))
-  return session.success ? { session: session.data } : { error: 'HTTP 200 without an access_token and refresh_token' }
+  return session.success
+    ? { session: session.data }
+    : { error: 'HTTP 200 without an access_token and refresh_token' }
 }
 
 /**
@@ -142,88 +191,7 @@ function gotrueError(status: number, text: string): string {
   const b = body as Record<string, unknown>
   const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined)
   const message = str(b.msg) ?? str(b.message) ?? str(b.error_description) ?? str(b.error)
-  const code = str(b.error_code) ?? str(b.code) ?? (str(b.error_description) ? str(b.error) : undefined)
+  const code = str(b.error_code) ?? str(b.code) ??
+    (str(b.error_description) ? str(b.error) : undefined)
   return `HTTP ${status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`
-}
-
-// ---- small helpers (each Supabase probe module keeps its own: one file per kind) ----
-
-interface Answer {
-  status: number
-  text: string
-  ms: number
-}
-
-/** One request, body read (capped), never throwing: a failure says what went wrong. */
-async function send(ctx: ProbeContext, url: string, init: RequestInit): Promise<Answer | { failure: string; ms: number }> {
-  const started = performance.now()
-  try {
-    // Never follow redirects: the apikey header would travel to wherever they point.
-    const res = await ctx.fetch(url, { ...init, redirect: 'manual', signal: ctx.signal })
-    const text = await readCapped(res, MAX_BODY_BYTES)
-    return { status: res.status, text, ms: Math.round(performance.now() - started) }
-  } catch (e) {
-    const ms = Math.round(performance.now() - started)
-    if (ctx.signal.aborted) return { failure: `timed out after ${ms} ms`, ms }
-    return { failure: `unreachable: ${e instanceof Error ? e.message : String(e)}`, ms }
-  }
-}
-
-async function readCapped(res: Response, limit: number): Promise<string> {
-  if (!res.body) return ''
-  const reader = res.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  while (size < limit) {
-    const { done, value } = await reader.read()
-    if (done) break
-    chunks.push(value)
-    size += value.byteLength
-  }
-  if (size >= limit) await reader.cancel()
-  const all = new Uint8Array(Math.min(size, limit))
-  let offset = 0
-  for (const c of chunks) {
-    const part = c.subarray(0, Math.min(c.byteLength, all.byteLength - offset))
-    all.set(part, offset)
-    offset += part.byteLength
-  }
-  return new TextDecoder().decode(all)
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
-
-function excerpt(text: string, secrets: (string | undefined)[]): string {
-  const flat = redact(text, secrets).replace(/\s+/g, ' ').trim()
-  return flat ? (flat.length > 300 ? `${flat.slice(0, 300)}…` : flat) : '(empty body)'
-}
-
-function judgeLatency(
-  ms: number,
-  band: { latency_warning_ms?: number; latency_critical_ms?: number },
-  thresholds: Thresholds,
-): { status: CheckStatus; warning: number; critical: number; problem?: string } {
-  const warning = band.latency_warning_ms ?? thresholds.api_p95_warning_ms
-  const critical = band.latency_critical_ms ?? thresholds.api_p95_critical_ms
-  const status = againstBand(ms, warning, critical)
-  const problem = status === 'down'
-    ? `latency ${ms} ms above critical ${critical} ms`
-    : status === 'degraded'
-    ? `latency ${ms} ms at or above warning ${warning} ms`
-    : undefined
-  return { status, warning, critical, problem }
-}
-
-function down(error: string, measurements: Record<string, unknown>, responseMs?: number): ProbeResult {
-  return { status: 'down', error, measurements, ...(responseMs === undefined ? {} : { responseMs }) }
-}
-
-function missingSecret(name: string): ProbeResult {
-  return down(`secret ${name} is not set`, {})
 }

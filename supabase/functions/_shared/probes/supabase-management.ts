@@ -3,7 +3,8 @@
 // error?, info?}] (the V1ServiceHealthResponse schema; `healthy` is deprecated in favour of status).
 import { z } from 'zod'
 import { SupabaseManagementConfig } from '../../../../shared/probe-configs.ts'
-import { type Probe, type ProbeContext, type ProbeResult, redact } from './types.ts'
+import { endpoint, excerpt, missingSecret, parseJson, send } from './support.ts'
+import { type Probe, type ProbeResult, redact } from './types.ts'
 
 const MAX_BODY_BYTES = 262_144
 
@@ -19,37 +20,71 @@ export const supabaseManagementProbe: Probe<SupabaseManagementConfig> = {
   config: SupabaseManagementConfig,
   async run(config, ctx) {
     const token = ctx.secret(config.access_token_secret)
-    if (!token) return result('down', `secret ${config.access_token_secret} is not set`, {})
+    if (!token) return missingSecret(config.access_token_secret)
     const secrets = [token]
-    const url = `${config.api_url.replace(/\/+$/, '')}/v1/projects/${config.project_ref}/health?services=${
-      config.services.join(',')
-    }`
+    const url = endpoint(
+      config.api_url,
+      `/v1/projects/${config.project_ref}/health?services=${config.services.join(',')}`,
+    )
 
-    const answer = await send(ctx, url, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } })
-    if ('failure' in answer) return result('down', `Management API ${redact(answer.failure, secrets)}`, {}, answer.ms)
-    const measurements: Record<string, unknown> = { status_code: answer.status, latency_ms: answer.ms }
-    const fail = (status: 'down' | 'degraded', error: string) => result(status, error, measurements, answer.ms)
+    const headers = { authorization: `Bearer ${token}`, accept: 'application/json' }
+    const answer = await send(ctx, url, { headers }, MAX_BODY_BYTES)
+    if ('failure' in answer) {
+      return result('down', `Management API ${redact(answer.failure, secrets)}`, {}, answer.ms)
+    }
+    const measurements: Record<string, unknown> = {
+      status_code: answer.status,
+      latency_ms: answer.ms,
+    }
+    const fail = (status: 'down' | 'degraded', error: string) =>
+      result(status, error, measurements, answer.ms)
 
-    if (answer.status === 401 || answer.status === 403) return fail('down', `access token rejected (HTTP ${answer.status})`)
-    if (answer.status === 404) return fail('down', `project ${config.project_ref} not found (HTTP 404)`)
+    if (answer.status === 401 || answer.status === 403) {
+      return fail('down', `access token rejected (HTTP ${answer.status})`)
+    }
+    if (answer.status === 404) {
+      return fail('down', `project ${config.project_ref} not found (HTTP 404)`)
+    }
     // Rate limited: nothing is known about the project, and a refused read is not an outage.
-    if (answer.status === 429) return fail('degraded', 'rate limited by the Management API (HTTP 429)')
-    if (answer.status !== 200) return fail('down', `Management API answered HTTP ${answer.status}: ${excerpt(answer.text, secrets)}`)
+    if (answer.status === 429) {
+      return fail('degraded', 'rate limited by the Management API (HTTP 429)')
+    }
+    if (answer.status !== 200) {
+      return fail(
+        'down',
+        `Management API answered HTTP ${answer.status}: ${excerpt(answer.text, secrets)}`,
+      )
+    }
 
     const parsed = HealthResponse.safeParse(parseJson(answer.text))
-    if (!parsed.success) return fail('down', `unexpected response from the Management API: ${excerpt(answer.text, secrets)}`)
+    if (!parsed.success) {
+      return fail(
+        'down',
+        `unexpected response from the Management API: ${excerpt(answer.text, secrets)}`,
+      )
+    }
 
     const services: Record<string, { status: string; error?: string }> = {}
     for (const s of parsed.data) {
-      services[s.name] = { status: s.status, ...(s.error ? { error: redact(s.error, secrets) } : {}) }
+      services[s.name] = {
+        status: s.status,
+        ...(s.error ? { error: redact(s.error, secrets) } : {}),
+      }
     }
     const unhealthy = parsed.data.filter((s) => s.status === 'UNHEALTHY')
     const comingUp = parsed.data.filter((s) => s.status === 'COMING_UP').map((s) => s.name)
     const missing = config.services.filter((name) => !(name in services))
-    Object.assign(measurements, { services, unhealthy: unhealthy.map((s) => s.name), coming_up: comingUp, missing })
+    Object.assign(measurements, {
+      services,
+      unhealthy: unhealthy.map((s) => s.name),
+      coming_up: comingUp,
+      missing,
+    })
 
     if (unhealthy.length > 0) {
-      const named = unhealthy.map((s) => (s.error ? `${s.name} (${redact(s.error, secrets)})` : s.name))
+      const named = unhealthy.map((
+        s,
+      ) => (s.error ? `${s.name} (${redact(s.error, secrets)})` : s.name))
       return fail('down', `unhealthy: ${named.join(', ')}`)
     }
     const problems = [
@@ -73,62 +108,4 @@ function result(
     ...(error ? { error } : {}),
     ...(responseMs === undefined ? {} : { responseMs }),
   }
-}
-
-// ---- small helpers (each Supabase probe module keeps its own: one file per kind) ----
-
-interface Answer {
-  status: number
-  text: string
-  ms: number
-}
-
-/** One request, body read (capped), never throwing: a failure says what went wrong. */
-async function send(ctx: ProbeContext, url: string, init: RequestInit): Promise<Answer | { failure: string; ms: number }> {
-  const started = performance.now()
-  try {
-    // Never follow redirects: the access token would travel to wherever they point.
-    const res = await ctx.fetch(url, { ...init, redirect: 'manual', signal: ctx.signal })
-    const text = await readCapped(res, MAX_BODY_BYTES)
-    return { status: res.status, text, ms: Math.round(performance.now() - started) }
-  } catch (e) {
-    const ms = Math.round(performance.now() - started)
-    if (ctx.signal.aborted) return { failure: `timed out after ${ms} ms`, ms }
-    return { failure: `unreachable: ${e instanceof Error ? e.message : String(e)}`, ms }
-  }
-}
-
-async function readCapped(res: Response, limit: number): Promise<string> {
-  if (!res.body) return ''
-  const reader = res.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  while (size < limit) {
-    const { done, value } = await reader.read()
-    if (done) break
-    chunks.push(value)
-    size += value.byteLength
-  }
-  if (size >= limit) await reader.cancel()
-  const all = new Uint8Array(Math.min(size, limit))
-  let offset = 0
-  for (const c of chunks) {
-    const part = c.subarray(0, Math.min(c.byteLength, all.byteLength - offset))
-    all.set(part, offset)
-    offset += part.byteLength
-  }
-  return new TextDecoder().decode(all)
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
-
-function excerpt(text: string, secrets: (string | undefined)[]): string {
-  const flat = redact(text, secrets).replace(/\s+/g, ' ').trim()
-  return flat ? (flat.length > 300 ? `${flat.slice(0, 300)}…` : flat) : '(empty body)'
 }

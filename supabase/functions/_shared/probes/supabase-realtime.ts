@@ -6,6 +6,7 @@
 import { z } from 'zod'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { SupabaseRealtimeConfig } from '../../../../shared/probe-configs.ts'
+import { errorMessage, latencyBand, missingSecret, parseJson } from './support.ts'
 import { againstBand, type Probe, type ProbeResult, redact } from './types.ts'
 
 const JOIN_REF = '1'
@@ -30,7 +31,7 @@ export const supabaseRealtimeProbe: Probe<SupabaseRealtimeConfig> = {
   config: SupabaseRealtimeConfig,
   async run(config, ctx) {
     const key = ctx.secret(config.apikey_secret)
-    if (!key) return { status: 'down', error: `secret ${config.apikey_secret} is not set`, measurements: {} }
+    if (!key) return missingSecret(config.apikey_secret)
     const socketUrl = realtimeSocketUrl(config.url ?? ctx.projectUrl, key)
     const topic = `realtime:${config.topic}`
     const measurements: Record<string, unknown> = {
@@ -41,11 +42,14 @@ export const supabaseRealtimeProbe: Probe<SupabaseRealtimeConfig> = {
     const outcome = await joinOnce(socketUrl.href, topic, ctx.signal)
     if (outcome.connectMs !== undefined) measurements.connect_ms = outcome.connectMs
     if (!outcome.ok) {
-      return { status: 'down', error: redact(outcome.reason, [key]), measurements } satisfies ProbeResult
+      return {
+        status: 'down',
+        error: redact(outcome.reason, [key]),
+        measurements,
+      } satisfies ProbeResult
     }
 
-    const warning = config.latency_warning_ms ?? ctx.thresholds.api_p95_warning_ms
-    const critical = config.latency_critical_ms ?? ctx.thresholds.api_p95_critical_ms
+    const { warning, critical } = latencyBand(config, ctx.thresholds)
     const status: CheckStatus = againstBand(outcome.joinMs, warning, critical)
     Object.assign(measurements, {
       join_ms: outcome.joinMs,
@@ -63,7 +67,11 @@ export const supabaseRealtimeProbe: Probe<SupabaseRealtimeConfig> = {
       status,
       responseMs: outcome.joinMs,
       measurements,
-      metrics: [{ name: 'http_request_duration', value: outcome.joinMs, labels: { endpoint: 'realtime_join' } }],
+      metrics: [{
+        name: 'http_request_duration',
+        value: outcome.joinMs,
+        labels: { endpoint: 'realtime_join' },
+      }],
       ...(error ? { error } : {}),
     }
   },
@@ -100,7 +108,7 @@ function joinOnce(url: string, topic: string, signal: AbortSignal): Promise<Outc
     try {
       ws = new WebSocket(url)
     } catch (e) {
-      return resolve({ ok: false, reason: `could not open the websocket: ${e instanceof Error ? e.message : String(e)}` })
+      return resolve({ ok: false, reason: `could not open the websocket: ${errorMessage(e)}` })
     }
 
     const send = (frame: Record<string, unknown>) => ws.send(JSON.stringify(frame))
@@ -120,7 +128,11 @@ function joinOnce(url: string, topic: string, signal: AbortSignal): Promise<Outc
     const fail = (reason: string) => settle({ ok: false, reason, connectMs })
     function onAbort() {
       if (outcome) return settle(outcome)
-      fail(connectMs === undefined ? `timed out after ${elapsed()} ms opening the websocket` : `timed out after ${elapsed()} ms waiting for the join reply`)
+      fail(
+        connectMs === undefined
+          ? `timed out after ${elapsed()} ms opening the websocket`
+          : `timed out after ${elapsed()} ms waiting for the join reply`,
+      )
     }
     signal.addEventListener('abort', onAbort)
 
@@ -129,7 +141,9 @@ function joinOnce(url: string, topic: string, signal: AbortSignal): Promise<Outc
       send({
         topic,
         event: 'phx_join',
-        payload: { config: { broadcast: { self: false }, presence: { key: '' }, postgres_changes: [] } },
+        payload: {
+          config: { broadcast: { self: false }, presence: { key: '' }, postgres_changes: [] },
+        },
         ref: JOIN_REF,
         join_ref: JOIN_REF,
       })
@@ -148,13 +162,7 @@ function joinOnce(url: string, topic: string, signal: AbortSignal): Promise<Outc
     }
     ws.onmessage = (e) => {
       if (typeof e.data !== 'string') return // binary frames carry broadcasts only
-      let raw: unknown
-      try {
-        raw = JSON.parse(e.data)
-      } catch {
-        raw = undefined
-      }
-      const frame = Frame.safeParse(raw)
+      const frame = Frame.safeParse(parseJson(e.data))
       if (!frame.success) {
         if (!outcome) fail(`unexpected frame from Realtime: ${e.data.slice(0, 200)}`)
         return
@@ -165,9 +173,18 @@ function joinOnce(url: string, topic: string, signal: AbortSignal): Promise<Outc
         const reply = Reply.safeParse(payload)
         if (!reply.success) return fail(`unexpected join reply: ${e.data.slice(0, 200)}`)
         if (reply.data.status !== 'ok') {
-          return fail(`join refused: ${describeResponse(reply.data.response) ?? `status ${reply.data.status}`}`)
+          return fail(
+            `join refused: ${
+              describeResponse(reply.data.response) ?? `status ${reply.data.status}`
+            }`,
+          )
         }
-        outcome = { ok: true, connectMs: connectMs ?? elapsed(), joinMs: elapsed(), leftCleanly: false }
+        outcome = {
+          ok: true,
+          connectMs: connectMs ?? elapsed(),
+          joinMs: elapsed(),
+          leftCleanly: false,
+        }
         goodbye = setTimeout(() => settle(outcome!), GOODBYE_MS)
         send({ topic, event: 'phx_leave', payload: {}, ref: LEAVE_REF, join_ref: JOIN_REF })
         return
@@ -177,7 +194,11 @@ function joinOnce(url: string, topic: string, signal: AbortSignal): Promise<Outc
         return settle(outcome)
       }
       if (!outcome && (event === 'phx_error' || event === 'phx_close')) {
-        return fail(event === 'phx_error' ? 'the channel crashed during the join' : 'the server closed the channel before the join reply')
+        return fail(
+          event === 'phx_error'
+            ? 'the channel crashed during the join'
+            : 'the server closed the channel before the join reply',
+        )
       }
     }
   })
