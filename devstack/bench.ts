@@ -20,7 +20,7 @@ export interface BenchContext {
   stack: Stack
 }
 
-const BENCHMARKS = ['health-cycle', 'postgres-probe', 'uptime'] as const
+const BENCHMARKS = ['health-cycle', 'postgres-probe', 'uptime', 'heal-latency'] as const
 const START = '<!-- bench:start -->'
 const END = '<!-- bench:end -->'
 

@@ -99,6 +99,13 @@ export async function runTests(args: string[]): Promise<void> {
   const serverLog: string[] = []
   let stack: Stack | null = null
   const results: SuiteResult[] = []
+  // Interrupted (Ctrl-C, a CI timeout): still stop the stack, whose postgres runs in its own session.
+  const interrupted = () => {
+    console.error('\nvigil: tests interrupted; stopping the test stack…')
+    Promise.resolve(stack?.stop()).finally(() => Deno.remove(stateDir, { recursive: true }).catch(() => {}))
+      .finally(() => Deno.exit(130))
+  }
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) Deno.addSignalListener(sig, interrupted)
   try {
     stack = await startStack({
       stateDir,
@@ -110,6 +117,7 @@ export async function runTests(args: string[]): Promise<void> {
     console.log(`test stack: ${stack.apiUrl}, postgres on port ${stack.postgres.port}, data in ${stateDir}`)
     for (const name of names) results.push(await suites[name](stack))
   } finally {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) Deno.removeSignalListener(sig, interrupted)
     await stack?.stop()
     await Deno.remove(stateDir, { recursive: true }).catch(() => {})
   }

@@ -56,6 +56,29 @@ export const METRIC_NAMES = [
   'network_transmit_bytes_per_second',
 ] as const
 
+/** How a strategy may act in an environment (vigil.heal_policies.mode). */
+export const HEAL_MODES = ['auto', 'approval', 'suggest', 'off'] as const
+/** Who is paged at which rung of the ladder (vigil.contacts.role). */
+export const CONTACT_ROLES = ['on_call', 'senior'] as const
+
+/** Problems a heal strategy can address, each diagnosed from a service's checks. */
+export const PROBLEM_KINDS = [
+  'lock_contention',
+  'connection_exhaustion',
+  'runaway_query',
+  'slow_query',
+  'dead_tuples',
+  'service_unhealthy',
+  'stale_frontend',
+  'failed_deploy',
+  'disk_low',
+  'certificate_expiring',
+  'auth_failures',
+] as const
+
+/** Problems no strategy touches: they go straight to humans. */
+export const HUMAN_ONLY_PROBLEMS = ['security_incident', 'data_corruption', 'system_outage'] as const
+
 /** SQL enum type (in schema vigil) → the tuple that mirrors it. */
 export const SQL_ENUMS = {
   environment: ENVIRONMENTS,
@@ -69,6 +92,8 @@ export const SQL_ENUMS = {
   alert_channel: ALERT_CHANNELS,
   alert_status: ALERT_STATUSES,
   metric_name: METRIC_NAMES,
+  heal_mode: HEAL_MODES,
+  contact_role: CONTACT_ROLES,
 } as const
 
 export const Environment = z.enum(ENVIRONMENTS)
@@ -85,3 +110,5 @@ export const AlertChannel = z.enum(ALERT_CHANNELS)
 export type AlertChannel = z.infer<typeof AlertChannel>
 export const MetricName = z.enum(METRIC_NAMES)
 export type MetricName = z.infer<typeof MetricName>
+export const ProblemKind = z.enum(PROBLEM_KINDS)
+export type ProblemKind = z.infer<typeof ProblemKind>

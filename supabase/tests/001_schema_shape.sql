@@ -3,15 +3,16 @@
 -- later without RLS fails here even if nobody remembers to list it.
 begin;
 set search_path = extensions, public;
-select plan(41);
+select plan(59);
 
 select has_schema('vigil');
 
 select tables_are(
   'vigil',
   array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations',
-        'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens'],
-  'schema vigil has exactly the thirteen known tables (a new one needs its RLS and grants tested)'
+        'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens',
+        'heal_policies', 'heal_approvals', 'contacts', 'incident_log'],
+  'schema vigil has exactly the seventeen known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime'],
                  'schema vigil has exactly two views, public_status and service_uptime');
@@ -20,7 +21,8 @@ select functions_are(
   array['touch_updated_at', 'reject_audit_change', 'is_operator', 'stamp_operator', 'invoke', 'sweep_invocations',
         'json_schema_errors', 'validate_service_config', 'sync_service_incident', 'apply_check', 'rollup_checks',
         'uptime', 'record_cycle', 'ensure_heartbeat_token', 'record_heartbeat', 'heartbeat_verdict',
-        'watch_cycles', 'apply_retention'],
+        'watch_cycles', 'apply_retention', 'heal_guard', 'claim_incident', 'release_incident', 'heal_action_hash',
+        'chain_heal_action', 'verify_heal_audit', 'decide_heal_approval', 'escalate', 'request_heal', 'retry_heals'],
   'schema vigil has exactly the known functions'
 );
 
@@ -36,7 +38,7 @@ select is_empty(
 
 select policies_are('vigil', 'settings',
   array['Operators can read settings', 'Operators can switch the kill switch and dry run']);
-select policies_are('vigil', 'services', array['Operators can read services']);
+select policies_are('vigil', 'services', array['Operators can read services', 'Operators can switch healing per service']);
 select policies_are('vigil', 'checks', array['Operators can read checks']);
 select policies_are('vigil', 'incidents',
   array['Operators can read incidents', 'Operators can acknowledge incidents']);
@@ -49,6 +51,11 @@ select policies_are('vigil', 'metrics', array['Operators can read metrics']);
 select policies_are('vigil', 'check_rollups', array['Operators can read check rollups']);
 select policies_are('vigil', 'cycles', array['Operators can read cycles']);
 select policies_are('vigil', 'heartbeat_tokens', array['Operators can read heartbeat tokens']);
+select policies_are('vigil', 'heal_policies', array['Operators can read heal policies']);
+select policies_are('vigil', 'heal_approvals',
+  array['Operators can read heal approvals', 'Operators can decide heal approvals']);
+select policies_are('vigil', 'contacts', array['Operators can read contacts']);
+select policies_are('vigil', 'incident_log', array['Operators can read the incident log']);
 
 -- Every policy is for authenticated only, and only SELECT or UPDATE: writes other than those
 -- updates belong to service_role, which bypasses RLS.
@@ -59,8 +66,8 @@ select is_empty(
 );
 select set_eq(
   $$select tablename::text from pg_policies where schemaname = 'vigil' and cmd = 'UPDATE'$$,
-  array['settings', 'incidents', 'alerts'],
-  'only settings, incidents and alerts have an UPDATE policy'
+  array['settings', 'incidents', 'alerts', 'services', 'heal_approvals'],
+  'only settings, incidents, alerts, services and heal_approvals have an UPDATE policy'
 );
 -- Every SELECT policy is the operator test, nothing looser.
 select is_empty(
@@ -72,9 +79,32 @@ select is_empty(
 select triggers_are('vigil', 'settings', array['settings_touch', 'settings_stamp_operator']);
 select triggers_are('vigil', 'services', array['services_touch', 'services_validate_config', 'services_heartbeat_token']);
 select triggers_are('vigil', 'checks', array['checks_apply', 'checks_rollup']);
-select triggers_are('vigil', 'incidents', array['incidents_touch', 'incidents_stamp_operator']);
+select triggers_are('vigil', 'incidents', array['incidents_touch', 'incidents_stamp_operator', 'incidents_request_heal']);
 select triggers_are('vigil', 'alerts', array['alerts_stamp_operator']);
-select triggers_are('vigil', 'heal_actions', array['heal_actions_append_only', 'heal_actions_no_truncate']);
+select triggers_are('vigil', 'heal_actions', array['heal_actions_append_only', 'heal_actions_no_truncate', 'heal_actions_chain']);
+select triggers_are('vigil', 'heal_policies', array['heal_policies_touch']);
+select triggers_are('vigil', 'heal_approvals', array['heal_approvals_decide']);
+select triggers_are('vigil', 'contacts', array[]::name[]);
+select triggers_are('vigil', 'incident_log', array[]::name[]);
+select trigger_is('vigil', 'heal_actions', 'heal_actions_chain', 'vigil', 'chain_heal_action');
+select trigger_is('vigil', 'heal_approvals', 'heal_approvals_decide', 'vigil', 'decide_heal_approval');
+select trigger_is('vigil', 'incidents', 'incidents_request_heal', 'vigil', 'request_heal');
+-- When each fires: the chain before each inserted row, and ALWAYS (A), so session_replication_role =
+-- replica cannot skip it; the decision before an update naming decision; the heal request after an
+-- insert or an update naming severity. tgtype bits: 1 row, 2 before, 4 insert, 16 update.
+select results_eq(
+  $$select t.tgname::text collate "default", t.tgenabled::text, (t.tgtype & 1)::int, (t.tgtype & 2)::int,
+           (t.tgtype & 4)::int, (t.tgtype & 8)::int, (t.tgtype & 16)::int,
+           coalesce((select array_agg(a.attname::text collate "default" order by a.attname) from unnest(t.tgattr) k join pg_attribute a
+                      on a.attrelid = t.tgrelid and a.attnum = k), '{}')
+      from pg_trigger t
+     where t.tgname in ('heal_actions_chain', 'heal_approvals_decide', 'incidents_request_heal') and not t.tgisinternal
+     order by t.tgname$$,
+  $$values ('heal_actions_chain'::text, 'A'::text, 1, 2, 4, 0, 0, '{}'::text[]),
+           ('heal_approvals_decide'::text, 'O'::text, 1, 2, 0, 0, 16, array['decision']),
+           ('incidents_request_heal'::text, 'O'::text, 1, 0, 4, 0, 16, array['severity'])$$,
+  'heal_actions_chain is ALWAYS before insert per row; heal_approvals_decide is before update of decision; incidents_request_heal is after insert or update of severity'
+);
 select trigger_is('vigil', 'services', 'services_validate_config', 'vigil', 'validate_service_config');
 select trigger_is('vigil', 'checks', 'checks_apply', 'vigil', 'apply_check');
 select trigger_is('vigil', 'checks', 'checks_rollup', 'vigil', 'rollup_checks');
@@ -106,6 +136,24 @@ select results_eq(
   $$values (5)$$,
   'the thresholds and the three streak columns of vigil.services are NOT NULL'
 );
+
+-- The heal failsafes are data with defaults too; the per-service switch is on unless turned off.
+select col_default_is('vigil', 'services', 'heal_enabled', 'true', 'services.heal_enabled defaults to true');
+select results_eq(
+  $$select (table_name::text || '.' || column_name::text) collate "default", is_nullable::text collate "default"
+      from information_schema.columns
+     where table_schema = 'vigil'
+       and (table_name, column_name) in (('services', 'heal_enabled'), ('services', 'actions'),
+                                         ('incidents', 'escalation_level'), ('heal_actions', 'seq'))
+     order by 1$$,
+  $$values ('heal_actions.seq'::text, 'YES'::text), ('incidents.escalation_level', 'NO'),
+           ('services.actions', 'NO'), ('services.heal_enabled', 'NO')$$,
+  'services.heal_enabled, services.actions and incidents.escalation_level are NOT NULL (heal_actions.seq is set by the chain trigger)'
+);
+select col_is_unique('vigil', 'heal_actions', 'seq', 'heal_actions.seq is unique: two rows cannot hold one place in the chain');
+select enum_has_labels('vigil', 'heal_mode', array['auto', 'approval', 'suggest', 'off']);
+select enum_has_labels('vigil', 'contact_role', array['on_call', 'senior']);
+select has_index('vigil', 'incident_log', 'incident_log_incident', array['incident_id', 'created_at']);
 
 -- One kind list: every service kind has a config schema, and nothing else does.
 select set_eq(

@@ -4,13 +4,13 @@
 -- granted too widely fails here.
 begin;
 set search_path = extensions, public;
-select plan(53);
+select plan(65);
 
 -- anon: no table at all, and no view but public_status.
 select table_privs_are('vigil', t, 'anon', array[]::text[], format('anon has no privileges on vigil.%s', t))
   from unnest(array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations',
                     'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles',
-                    'heartbeat_tokens', 'service_uptime']) t;
+                    'heartbeat_tokens', 'service_uptime', 'heal_policies', 'heal_approvals', 'contacts', 'incident_log']) t;
 select is_empty(
   $$select c.relname from pg_class c
      where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'S')
@@ -25,14 +25,15 @@ select table_privs_are('vigil', t, 'authenticated', array['SELECT'],
                        format('authenticated may only SELECT vigil.%s at table level', t))
   from unnest(array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations',
                     'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles',
-                    'heartbeat_tokens', 'service_uptime']) t;
+                    'heartbeat_tokens', 'service_uptime', 'heal_policies', 'heal_approvals', 'contacts', 'incident_log']) t;
 
 -- service_role: full DML, except the audit, which only grows, and the config schemas, which only a
 -- migration writes (else a write could switch validation off).
 select table_privs_are('vigil', t, 'service_role', array['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
                        format('service_role may SELECT, INSERT, UPDATE and DELETE vigil.%s', t))
   from unnest(array['settings', 'services', 'checks', 'incidents', 'alerts', 'invocations',
-                    'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens']) t;
+                    'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens',
+                    'heal_policies', 'heal_approvals', 'contacts', 'incident_log']) t;
 select table_privs_are('vigil', 'heal_actions', 'service_role', array['SELECT', 'INSERT'],
                        'service_role may only SELECT and INSERT vigil.heal_actions');
 select table_privs_are('vigil', 'probe_config_schemas', 'service_role', array['SELECT'],
@@ -58,8 +59,9 @@ select set_eq(
      where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p', 'v')
        and a.attnum > 0 and not a.attisdropped
        and has_column_privilege('authenticated', a.attrelid, a.attnum, 'UPDATE')$$,
-  array['settings.kill_switch', 'settings.dry_run', 'incidents.acknowledged_at', 'alerts.acknowledged_at'],
-  'authenticated may UPDATE exactly settings.kill_switch, settings.dry_run and the two acknowledged_at columns'
+  array['settings.kill_switch', 'settings.dry_run', 'incidents.acknowledged_at', 'alerts.acknowledged_at',
+        'services.heal_enabled', 'heal_approvals.decision'],
+  'authenticated may UPDATE exactly settings.kill_switch, settings.dry_run, the two acknowledged_at columns, services.heal_enabled and heal_approvals.decision'
 );
 select is_empty(
   $$select c.relname, a.attname

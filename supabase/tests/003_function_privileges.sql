@@ -2,10 +2,14 @@
 -- need it. invoke, sweep_invocations, record_cycle, record_heartbeat and heartbeat_verdict are
 -- service_role only; is_operator is called inside the authenticated policies; uptime and
 -- json_schema_errors serve the dashboard too; watch_cycles and apply_retention run from pg_cron as
--- the owner; the trigger functions need no EXECUTE grant to fire.
+-- the owner; the trigger functions need no EXECUTE grant to fire. The heal half: heal_guard,
+-- claim_incident, release_incident, escalate and retry_heals are service_role only; the audit walk
+-- verify_heal_audit serves the dashboard too, and runs as the caller (like uptime), so what it
+-- walks is what RLS lets the caller read; heal_action_hash is called by the chain trigger and by
+-- that walk, with the rights of whoever runs them.
 begin;
 set search_path = extensions, public;
-select plan(77);
+select plan(121);
 
 -- A NULL proacl means the built-in default, which lets PUBLIC execute.
 select is_empty(
@@ -35,21 +39,27 @@ select function_privs_are('vigil', 'is_operator', array[]::name[], r, array['EXE
 select function_privs_are('vigil', f, array[]::name[], r, array[]::text[],
                           format('%s cannot execute trigger function vigil.%s', r, f))
   from unnest(array['touch_updated_at', 'reject_audit_change', 'stamp_operator', 'validate_service_config',
-                    'apply_check', 'rollup_checks', 'ensure_heartbeat_token']) f,
+                    'apply_check', 'rollup_checks', 'ensure_heartbeat_token', 'chain_heal_action',
+                    'decide_heal_approval', 'request_heal']) f,
        unnest(array['anon', 'authenticated', 'service_role']) r;
 
 -- The edge functions' entry points: service_role only.
 select function_privs_are('vigil', f, a, r, case when r = 'service_role' then array['EXECUTE'] else array[]::text[] end,
                           format('%s %s execute vigil.%s', r, case when r = 'service_role' then 'can' else 'cannot' end, f))
   from (values ('record_cycle', array['jsonb']::name[]), ('record_heartbeat', array['text']::name[]),
-               ('heartbeat_verdict', array['uuid']::name[])) f(f, a),
+               ('heartbeat_verdict', array['uuid']::name[]), ('heal_guard', array['uuid', 'text']::name[]),
+               ('claim_incident', array['bigint', 'text', 'interval']::name[]),
+               ('release_incident', array['bigint', 'text']::name[]),
+               ('escalate', array['bigint', 'integer', 'text']::name[]),
+               ('retry_heals', array['interval']::name[])) f(f, a),
        unnest(array['anon', 'authenticated', 'service_role']) r;
 
 -- Read helpers the dashboard calls as the operator: authenticated and service_role, never anon.
 select function_privs_are('vigil', f, a, r, case when r = 'anon' then array[]::text[] else array['EXECUTE'] end,
                           format('%s %s execute vigil.%s', r, case when r = 'anon' then 'cannot' else 'can' end, f))
   from (values ('uptime', array['uuid', 'interval']::name[]),
-               ('json_schema_errors', array['jsonb', 'jsonb', 'text']::name[])) f(f, a),
+               ('json_schema_errors', array['jsonb', 'jsonb', 'text']::name[]),
+               ('verify_heal_audit', array[]::name[]), ('heal_action_hash', array['vigil.heal_actions']::name[])) f(f, a),
        unnest(array['anon', 'authenticated', 'service_role']) r;
 
 -- pg_cron runs these as their owner; no API role calls them.
@@ -73,8 +83,8 @@ select set_eq(
 select set_eq(
   $$select p.proname::text from pg_proc p
      where p.pronamespace = 'vigil'::regnamespace and has_function_privilege('authenticated', p.oid, 'execute')$$,
-  array['is_operator', 'uptime', 'json_schema_errors'],
-  'authenticated can execute exactly vigil.is_operator, uptime and json_schema_errors'
+  array['is_operator', 'uptime', 'json_schema_errors', 'verify_heal_audit', 'heal_action_hash'],
+  'authenticated can execute exactly vigil.is_operator, uptime, json_schema_errors, verify_heal_audit and heal_action_hash'
 );
 -- (sync_service_incident is left out: service_role needs it, or a definer apply_check, for its
 -- check inserts to move a status; see 013_rls_service_role.)
@@ -83,8 +93,9 @@ select set_eq(
      where p.pronamespace = 'vigil'::regnamespace and has_function_privilege('service_role', p.oid, 'execute')
        and p.proname <> 'sync_service_incident'$$,
   array['is_operator', 'invoke', 'sweep_invocations', 'record_cycle', 'record_heartbeat', 'heartbeat_verdict',
-        'uptime', 'json_schema_errors'],
-  'service_role can execute exactly invoke, sweep_invocations, record_cycle, record_heartbeat, heartbeat_verdict, uptime, json_schema_errors and is_operator'
+        'uptime', 'json_schema_errors', 'heal_guard', 'claim_incident', 'release_incident', 'escalate', 'retry_heals',
+        'verify_heal_audit', 'heal_action_hash'],
+  'service_role can execute exactly invoke, sweep_invocations, record_cycle, record_heartbeat, heartbeat_verdict, uptime, json_schema_errors, is_operator and the heal functions'
 );
 
 -- New functions get EXECUTE for PUBLIC by Postgres' global default, which a per-schema default
@@ -106,6 +117,14 @@ select is_definer('vigil', f, a, format('vigil.%s is security definer', f))
 -- uptime runs as the caller, so what it counts is what RLS lets the caller read: nothing for a
 -- non-operator.
 select isnt_definer('vigil', 'uptime', array['uuid', 'interval'], 'vigil.uptime runs as the caller');
+-- The heal entry points read and write past RLS for the edge functions; the approval trigger is a
+-- definer so an operator's decision can ask auto-heal to act through vigil.invoke.
+select is_definer('vigil', f, a, format('vigil.%s is security definer', f))
+  from (values ('heal_guard', array['uuid', 'text']::name[]), ('claim_incident', array['bigint', 'text', 'interval']::name[]),
+               ('release_incident', array['bigint', 'text']::name[]), ('escalate', array['bigint', 'integer', 'text']::name[]),
+               ('retry_heals', array['interval']::name[]), ('decide_heal_approval', array[]::name[])) f(f, a);
+-- The audit walk runs as the caller, like uptime: a non-operator walks the rows RLS shows them, none.
+select isnt_definer('vigil', 'verify_heal_audit', array[]::name[], 'vigil.verify_heal_audit runs as the caller');
 
 -- Acting as each role, the denial is what the caller actually gets.
 set local role anon;
@@ -129,12 +148,25 @@ select throws_ok($$select vigil.apply_retention()$$, '42501', 'permission denied
                  'an operator gets permission denied calling vigil.apply_retention');
 select is(vigil.json_schema_errors('{"type":"integer"}', '"x"'), array['$: must be a whole number, got string'],
           'an operator can call vigil.json_schema_errors');
+select throws_ok($$select vigil.heal_guard(gen_random_uuid(), 'restart')$$, '42501', 'permission denied for function heal_guard',
+                 'an operator gets permission denied calling vigil.heal_guard');
+select throws_ok($$select * from vigil.claim_incident(1, 'operator')$$, '42501', 'permission denied for function claim_incident',
+                 'an operator gets permission denied calling vigil.claim_incident');
+select throws_ok($$select vigil.release_incident(1, 'operator')$$, '42501', 'permission denied for function release_incident',
+                 'an operator gets permission denied calling vigil.release_incident');
+select throws_ok($$select vigil.escalate(1, 4, 'operator')$$, '42501', 'permission denied for function escalate',
+                 'an operator gets permission denied calling vigil.escalate');
+select throws_ok($$select vigil.retry_heals()$$, '42501', 'permission denied for function retry_heals',
+                 'an operator gets permission denied calling vigil.retry_heals');
+select is((select count(*) from vigil.verify_heal_audit()), 1::bigint, 'an operator can call vigil.verify_heal_audit (one summary row)');
 reset role;
 set local role anon;
 select throws_ok($$select vigil.uptime(gen_random_uuid(), interval '1 day')$$, '42501', 'permission denied for function uptime',
                  'anon gets permission denied calling vigil.uptime');
 select throws_ok($$select vigil.json_schema_errors('{}', '{}')$$, '42501', 'permission denied for function json_schema_errors',
                  'anon gets permission denied calling vigil.json_schema_errors');
+select throws_ok($$select * from vigil.verify_heal_audit()$$, '42501', 'permission denied for function verify_heal_audit',
+                 'anon gets permission denied calling vigil.verify_heal_audit');
 reset role;
 
 select * from finish();

@@ -2,7 +2,7 @@
 -- All it may read is vigil.public_status: enabled services' name, status and 24 h uptime.
 begin;
 set search_path = extensions, public;
-select plan(68);
+select plan(92);
 
 -- Seed as postgres: one enabled service with four checks in the last day (one down) and one
 -- older down check that must not count, one disabled service, and a row in every other table.
@@ -31,6 +31,13 @@ insert into vigil.metrics (service_id, name, value)
 values ('00000000-0000-4000-8000-000000000101', 'http_request_duration', 42);
 insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down)
 values ('00000000-0000-4000-8000-000000000105', now(), now(), 0, 0, 0, 0, 0);
+insert into vigil.heal_policies (environment, strategy, mode) values ('prod', 't010_strategy', 'approval');
+insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan)
+select '00000000-0000-4000-8000-000000000106', id, service_id, 'restart', '{"action":"restart"}'
+  from vigil.incidents where title = 't010 slow';
+insert into vigil.contacts (name, role, channel, address, environment) values ('t010 on call', 'on_call', 'sms', '+15550010', 'prod');
+insert into vigil.incident_log (incident_id, level, message)
+select id, 'info', 't010 log' from vigil.incidents where title = 't010 slow';
 
 set local role anon;
 set local request.jwt.claims = '{"role":"anon"}';
@@ -102,6 +109,28 @@ select throws_ok($$update vigil.heartbeat_tokens set last_ping_at = now()$$, '42
 select throws_ok($$delete from vigil.heartbeat_tokens$$, '42501', 'permission denied for table heartbeat_tokens', 'anon cannot delete heartbeat_tokens');
 -- service_uptime
 select throws_ok($$select * from vigil.service_uptime$$, '42501', 'permission denied for view service_uptime', 'anon cannot select service_uptime');
+-- heal_policies
+select throws_ok($$select * from vigil.heal_policies$$, '42501', 'permission denied for table heal_policies', 'anon cannot select heal_policies');
+select throws_ok($$insert into vigil.heal_policies (environment, strategy, mode) values ('prod', 'anon', 'auto')$$, '42501', 'permission denied for table heal_policies', 'anon cannot insert heal_policies');
+select throws_ok($$update vigil.heal_policies set mode = 'auto'$$, '42501', 'permission denied for table heal_policies', 'anon cannot update heal_policies');
+select throws_ok($$delete from vigil.heal_policies$$, '42501', 'permission denied for table heal_policies', 'anon cannot delete heal_policies');
+-- heal_approvals
+select throws_ok($$select * from vigil.heal_approvals$$, '42501', 'permission denied for table heal_approvals', 'anon cannot select heal_approvals');
+select throws_ok($$insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan) values (gen_random_uuid(), 1, '00000000-0000-4000-8000-000000000101', 'restart', '{}')$$, '42501', 'permission denied for table heal_approvals', 'anon cannot insert heal_approvals');
+select throws_ok($$update vigil.heal_approvals set decision = 'approved'$$, '42501', 'permission denied for table heal_approvals', 'anon cannot update heal_approvals (cannot approve a heal)');
+select throws_ok($$delete from vigil.heal_approvals$$, '42501', 'permission denied for table heal_approvals', 'anon cannot delete heal_approvals');
+-- contacts
+select throws_ok($$select * from vigil.contacts$$, '42501', 'permission denied for table contacts', 'anon cannot select contacts');
+select throws_ok($$insert into vigil.contacts (name, role, channel, address) values ('anon', 'senior', 'sms', '+15550000')$$, '42501', 'permission denied for table contacts', 'anon cannot insert contacts');
+select throws_ok($$update vigil.contacts set enabled = false$$, '42501', 'permission denied for table contacts', 'anon cannot update contacts');
+select throws_ok($$delete from vigil.contacts$$, '42501', 'permission denied for table contacts', 'anon cannot delete contacts');
+-- incident_log
+select throws_ok($$select * from vigil.incident_log$$, '42501', 'permission denied for table incident_log', 'anon cannot select incident_log');
+select throws_ok($$insert into vigil.incident_log (incident_id, level, message) values (1, 'info', 'anon')$$, '42501', 'permission denied for table incident_log', 'anon cannot insert incident_log');
+select throws_ok($$update vigil.incident_log set message = 'x'$$, '42501', 'permission denied for table incident_log', 'anon cannot update incident_log');
+select throws_ok($$delete from vigil.incident_log$$, '42501', 'permission denied for table incident_log', 'anon cannot delete incident_log');
+-- services.heal_enabled is an operator's switch, not anon's.
+select throws_ok($$update vigil.services set heal_enabled = false$$, '42501', 'permission denied for table services', 'anon cannot switch healing off for a service');
 
 -- public_status: exactly name, status, uptime_24h, read as anon.
 select is(
@@ -139,6 +168,18 @@ select throws_ok($$select vigil.uptime('00000000-0000-4000-8000-000000000101', i
                  'permission denied for function uptime', 'anon cannot execute vigil.uptime');
 select throws_ok($$select vigil.json_schema_errors('{}', '{}')$$, '42501',
                  'permission denied for function json_schema_errors', 'anon cannot execute vigil.json_schema_errors');
+select throws_ok($$select vigil.heal_guard('00000000-0000-4000-8000-000000000101', 'restart')$$, '42501',
+                 'permission denied for function heal_guard', 'anon cannot execute vigil.heal_guard');
+select throws_ok($$select * from vigil.claim_incident(1, 'anon')$$, '42501',
+                 'permission denied for function claim_incident', 'anon cannot execute vigil.claim_incident');
+select throws_ok($$select vigil.release_incident(1, 'anon')$$, '42501',
+                 'permission denied for function release_incident', 'anon cannot execute vigil.release_incident');
+select throws_ok($$select vigil.escalate(1, 4, 'anon')$$, '42501',
+                 'permission denied for function escalate', 'anon cannot execute vigil.escalate (cannot page anyone)');
+select throws_ok($$select vigil.retry_heals()$$, '42501',
+                 'permission denied for function retry_heals', 'anon cannot execute vigil.retry_heals');
+select throws_ok($$select * from vigil.verify_heal_audit()$$, '42501',
+                 'permission denied for function verify_heal_audit', 'anon cannot execute vigil.verify_heal_audit');
 select ok(not vigil.is_operator(), 'anon is not an operator');
 reset role;
 
@@ -158,6 +199,15 @@ select results_eq(
            (select pings from vigil.heartbeat_tokens where service_id = '00000000-0000-4000-8000-000000000104')$$,
   $$values (1::bigint, 1::bigint, 5::bigint, 1::bigint, 0::bigint)$$,
   'anon''s attempts left the new tables as they were'
+);
+select results_eq(
+  $$select (select mode::text from vigil.heal_policies where environment = 'prod' and strategy = 't010_strategy'),
+           (select decision from vigil.heal_approvals where action_id = '00000000-0000-4000-8000-000000000106'),
+           (select enabled from vigil.contacts where address = '+15550010'),
+           (select count(*) from vigil.incident_log l join vigil.incidents i on i.id = l.incident_id where i.title = 't010 slow'),
+           (select bool_and(heal_enabled) from vigil.services where name like 't010-%')$$,
+  $$values ('approval'::text, null::text, true, 1::bigint, true)$$,
+  'anon''s attempts left the heal tables as they were: policy, undecided approval, contact, log, healing on'
 );
 
 select * from finish();

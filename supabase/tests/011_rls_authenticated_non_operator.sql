@@ -1,10 +1,11 @@
 -- A signed-in user who is not an operator (no app_metadata.role, 'viewer', or 'devops' only in
 -- the user-editable user_metadata) sees no row of any table and changes nothing. Reads are
 -- filtered by RLS (zero rows, no error); inserts and deletes are not granted at all; the
--- granted column updates (kill switch, dry run, acknowledgements) match no row.
+-- granted column updates (kill switch, dry run, acknowledgements, a service's heal switch, a heal
+-- approval's decision) match no row, so a non-operator's approval asks auto-heal for nothing.
 begin;
 set search_path = extensions, public;
-select plan(92);
+select plan(129);
 
 insert into vigil.services (id, name, kind, config) values
   ('00000000-0000-4000-8000-000000000111', 't011-api', 'http', '{"url":"https://t011.example.com"}'),
@@ -23,6 +24,16 @@ values ('00000000-0000-4000-8000-000000000111', 'unknown', 'healthy', 't011');
 insert into vigil.metrics (service_id, name, value) values ('00000000-0000-4000-8000-000000000111', 'error_rate', 0.5);
 insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down)
 values ('00000000-0000-4000-8000-000000000115', now(), now(), 0, 1, 1, 0, 0);
+insert into vigil.heal_policies (environment, strategy, mode) values ('prod', 't011_strategy', 'approval');
+insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan)
+select '00000000-0000-4000-8000-000000000116', id, service_id, 'restart', '{"action":"restart"}'
+  from vigil.incidents where title = 't011 slow';
+insert into vigil.contacts (name, role, channel, address, environment) values ('t011 on call', 'on_call', 'sms', '+15550011', 'prod');
+insert into vigil.incident_log (incident_id, level, message)
+select id, 'info', 't011 log' from vigil.incidents where title = 't011 slow';
+-- The invocations queued so far (the incident's heal request); a non-operator's approval must add none.
+create temp table invocations_before as
+select id from vigil.invocations where fn = 'auto-heal' and body ->> 'incident_id' = (select id::text from vigil.incidents where title = 't011 slow');
 
 create temp table settings_before as select * from vigil.settings;
 
@@ -36,7 +47,10 @@ select is_empty(
       ('status_transitions', (select count(*) from vigil.status_transitions)), ('metrics', (select count(*) from vigil.metrics)),
       ('check_rollups', (select count(*) from vigil.check_rollups)), ('cycles', (select count(*) from vigil.cycles)),
       ('heartbeat_tokens', (select count(*) from vigil.heartbeat_tokens)),
-      ('service_uptime', (select count(*) from vigil.service_uptime))) v(t, n)
+      ('service_uptime', (select count(*) from vigil.service_uptime)),
+      ('heal_policies', (select count(*) from vigil.heal_policies)), ('heal_approvals', (select count(*) from vigil.heal_approvals)),
+      ('contacts', (select count(*) from vigil.contacts)), ('incident_log', (select count(*) from vigil.incident_log)),
+      ('heal_actions', (select count(*) from vigil.heal_actions))) v(t, n)
      where n = 0$$,
   'precondition: every vigil table has rows (so zero rows below is RLS, not an empty table)'
 );
@@ -59,6 +73,14 @@ select is((select count(*) from vigil.check_rollups), 0::bigint, 'user without a
 select is((select count(*) from vigil.cycles), 0::bigint, 'user without a role sees no cycles');
 select is((select count(*) from vigil.heartbeat_tokens), 0::bigint, 'user without a role sees no heartbeat_tokens');
 select is((select count(*) from vigil.service_uptime), 0::bigint, 'user without a role sees no service_uptime');
+select is((select count(*) from vigil.heal_policies), 0::bigint, 'user without a role sees no heal_policies');
+select is((select count(*) from vigil.heal_approvals), 0::bigint, 'user without a role sees no heal_approvals');
+select is((select count(*) from vigil.contacts), 0::bigint, 'user without a role sees no contacts');
+select is((select count(*) from vigil.incident_log), 0::bigint, 'user without a role sees no incident_log');
+-- verify_heal_audit runs as the caller: it walks the rows RLS shows, so it tells a non-operator
+-- neither how many heal actions there were nor which one is broken.
+select results_eq($$select intact, rows_checked, first_broken_id from vigil.verify_heal_audit()$$,
+                  $$values (true, 0::bigint, null::bigint)$$, 'user without a role learns nothing from verify_heal_audit');
 with u as (update vigil.settings set kill_switch = true returning 1)
 select is(count(*)::int, 0, 'user without a role: updating kill_switch affects 0 rows') from u;
 
@@ -79,6 +101,14 @@ select is((select count(*) from vigil.check_rollups), 0::bigint, 'viewer sees no
 select is((select count(*) from vigil.cycles), 0::bigint, 'viewer sees no cycles');
 select is((select count(*) from vigil.heartbeat_tokens), 0::bigint, 'viewer sees no heartbeat_tokens');
 select is((select count(*) from vigil.service_uptime), 0::bigint, 'viewer sees no service_uptime');
+select is((select count(*) from vigil.heal_policies), 0::bigint, 'viewer sees no heal_policies');
+select is((select count(*) from vigil.heal_approvals), 0::bigint, 'viewer sees no heal_approvals');
+select is((select count(*) from vigil.contacts), 0::bigint, 'viewer sees no contacts');
+select is((select count(*) from vigil.incident_log), 0::bigint, 'viewer sees no incident_log');
+-- verify_heal_audit runs as the caller: it walks the rows RLS shows, so it tells a non-operator
+-- neither how many heal actions there were nor which one is broken.
+select results_eq($$select intact, rows_checked, first_broken_id from vigil.verify_heal_audit()$$,
+                  $$values (true, 0::bigint, null::bigint)$$, 'viewer learns nothing from verify_heal_audit');
 
 with u as (update vigil.settings set kill_switch = true returning 1)
 select is(count(*)::int, 0, 'viewer: updating kill_switch affects 0 rows') from u;
@@ -90,6 +120,36 @@ with u as (update vigil.alerts set acknowledged_at = now() returning 1)
 select is(count(*)::int, 0, 'viewer: acknowledging alerts affects 0 rows') from u;
 select throws_ok($$update vigil.settings set api_p95_warning_ms = 1$$, '42501', 'permission denied for table settings',
                  'viewer cannot update a threshold column');
+with u as (update vigil.heal_approvals set decision = 'approved' returning 1)
+select is(count(*)::int, 0, 'viewer: approving a heal affects 0 rows') from u;
+with u as (update vigil.services set heal_enabled = false returning 1)
+select is(count(*)::int, 0, 'viewer: switching healing off for services affects 0 rows') from u;
+select throws_ok($$update vigil.heal_policies set mode = 'auto'$$, '42501', 'permission denied for table heal_policies',
+                 'viewer cannot update heal_policies');
+select throws_ok($$update vigil.contacts set enabled = false$$, '42501', 'permission denied for table contacts',
+                 'viewer cannot update contacts');
+select throws_ok($$update vigil.incident_log set message = 'x'$$, '42501', 'permission denied for table incident_log',
+                 'viewer cannot update incident_log');
+select throws_ok($$update vigil.heal_approvals set decided_by = '00000000-0000-4000-8000-0000000001b1'$$, '42501',
+                 'permission denied for table heal_approvals', 'viewer cannot update heal_approvals.decided_by');
+select throws_ok($$insert into vigil.heal_policies (environment, strategy, mode) values ('prod', 'viewer', 'auto')$$, '42501', 'permission denied for table heal_policies', 'viewer cannot insert heal_policies');
+select throws_ok($$insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan) values (gen_random_uuid(), 1, '00000000-0000-4000-8000-000000000111', 'restart', '{}')$$, '42501', 'permission denied for table heal_approvals', 'viewer cannot insert heal_approvals');
+select throws_ok($$insert into vigil.contacts (name, role, channel, address) values ('viewer', 'senior', 'sms', '+15550000')$$, '42501', 'permission denied for table contacts', 'viewer cannot insert contacts (cannot page themselves in)');
+select throws_ok($$insert into vigil.incident_log (incident_id, level, message) values (1, 'info', 'viewer')$$, '42501', 'permission denied for table incident_log', 'viewer cannot insert incident_log');
+select throws_ok($$delete from vigil.heal_policies$$, '42501', 'permission denied for table heal_policies', 'viewer cannot delete heal_policies');
+select throws_ok($$delete from vigil.heal_approvals$$, '42501', 'permission denied for table heal_approvals', 'viewer cannot delete heal_approvals');
+select throws_ok($$delete from vigil.contacts$$, '42501', 'permission denied for table contacts', 'viewer cannot delete contacts');
+select throws_ok($$delete from vigil.incident_log$$, '42501', 'permission denied for table incident_log', 'viewer cannot delete incident_log');
+select throws_ok($$select vigil.heal_guard('00000000-0000-4000-8000-000000000111', 'restart')$$, '42501',
+                 'permission denied for function heal_guard', 'viewer cannot execute vigil.heal_guard');
+select throws_ok($$select * from vigil.claim_incident(1, 'viewer')$$, '42501',
+                 'permission denied for function claim_incident', 'viewer cannot execute vigil.claim_incident');
+select throws_ok($$select vigil.release_incident(1, 'viewer')$$, '42501',
+                 'permission denied for function release_incident', 'viewer cannot execute vigil.release_incident');
+select throws_ok($$select vigil.escalate(1, 4, 'viewer')$$, '42501',
+                 'permission denied for function escalate', 'viewer cannot execute vigil.escalate');
+select throws_ok($$select vigil.retry_heals()$$, '42501',
+                 'permission denied for function retry_heals', 'viewer cannot execute vigil.retry_heals');
 
 select throws_ok($$insert into vigil.settings (environment) values ('dev')$$, '42501', 'permission denied for table settings', 'viewer cannot insert settings');
 select throws_ok($$insert into vigil.services (name, kind) values ('t011-viewer', 'http')$$, '42501', 'permission denied for table services', 'viewer cannot insert services');
@@ -156,8 +216,18 @@ select is((select count(*) from vigil.check_rollups), 0::bigint, 'user_metadata 
 select is((select count(*) from vigil.cycles), 0::bigint, 'user_metadata devops sees no cycles');
 select is((select count(*) from vigil.heartbeat_tokens), 0::bigint, 'user_metadata devops sees no heartbeat_tokens');
 select is((select count(*) from vigil.service_uptime), 0::bigint, 'user_metadata devops sees no service_uptime');
+select is((select count(*) from vigil.heal_policies), 0::bigint, 'user_metadata devops sees no heal_policies');
+select is((select count(*) from vigil.heal_approvals), 0::bigint, 'user_metadata devops sees no heal_approvals');
+select is((select count(*) from vigil.contacts), 0::bigint, 'user_metadata devops sees no contacts');
+select is((select count(*) from vigil.incident_log), 0::bigint, 'user_metadata devops sees no incident_log');
+-- verify_heal_audit runs as the caller: it walks the rows RLS shows, so it tells a non-operator
+-- neither how many heal actions there were nor which one is broken.
+select results_eq($$select intact, rows_checked, first_broken_id from vigil.verify_heal_audit()$$,
+                  $$values (true, 0::bigint, null::bigint)$$, 'user_metadata devops learns nothing from verify_heal_audit');
 with u as (update vigil.settings set kill_switch = true returning 1)
 select is(count(*)::int, 0, 'user_metadata devops: updating kill_switch affects 0 rows') from u;
+with u as (update vigil.heal_approvals set decision = 'approved' returning 1)
+select is(count(*)::int, 0, 'user_metadata devops: approving a heal affects 0 rows') from u;
 reset role;
 
 -- Nothing changed.
@@ -187,6 +257,22 @@ select results_eq(
            (select count(*) from vigil.probe_config_schemas)$$,
   $$values (1::bigint, 1::bigint, 1::bigint, 1::bigint, 1::bigint, 9::bigint)$$,
   'the seeded rows of the new tables are all still there'
+);
+select results_eq(
+  $$select (select mode::text from vigil.heal_policies where environment = 'prod' and strategy = 't011_strategy'),
+           (select decision from vigil.heal_approvals where action_id = '00000000-0000-4000-8000-000000000116'),
+           (select decided_by from vigil.heal_approvals where action_id = '00000000-0000-4000-8000-000000000116'),
+           (select enabled from vigil.contacts where address = '+15550011'),
+           (select count(*) from vigil.incident_log l join vigil.incidents i on i.id = l.incident_id where i.title = 't011 slow'),
+           (select bool_and(heal_enabled) from vigil.services where name like 't011-%')$$,
+  $$values ('approval'::text, null::text, null::uuid, true, 1::bigint, true)$$,
+  'the heal tables are as seeded: policy, undecided approval, contact, log, healing on'
+);
+select is_empty(
+  $$select id from vigil.invocations
+     where fn = 'auto-heal' and body ->> 'incident_id' = (select id::text from vigil.incidents where title = 't011 slow')
+    except select id from invocations_before$$,
+  'no non-operator''s attempt queued an auto-heal invocation'
 );
 
 select * from finish();

@@ -1,12 +1,13 @@
 -- An operator (authenticated, app_metadata.role = 'devops') reads every row of every table,
--- flips the kill switch and dry run, and acknowledges incidents and alerts. Who did it comes
+-- flips the kill switch and dry run, acknowledges incidents and alerts, switches healing per
+-- service, and decides heal approvals. Who did it comes
 -- from the JWT's sub, never from the request. Nothing else is writable.
 begin;
 -- One snapshot for the whole file: the live cron job keeps writing checks, cycles and invocations,
 -- and the operator's counts below must be compared with postgres' counts of the same moment.
 set transaction isolation level repeatable read;
 set search_path = extensions, public;
-select plan(83);
+select plan(107);
 
 insert into vigil.services (id, name, kind, config) values
   ('00000000-0000-4000-8000-000000000121', 't012-api', 'http', '{"url":"https://t012.example.com"}'),
@@ -29,6 +30,13 @@ insert into vigil.metrics (service_id, name, value) values ('00000000-0000-4000-
 insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down)
 values ('00000000-0000-4000-8000-000000000125', now(), now(), 0, 1, 0, 0, 1);
 update vigil.settings set updated_by = '00000000-0000-4000-8000-0000000000ff' where environment = 'prod';
+insert into vigil.heal_policies (environment, strategy, mode) values ('prod', 't012_strategy', 'approval');
+insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan)
+select '00000000-0000-4000-8000-000000000126', id, service_id, 'restart', '{"action":"restart"}'
+  from vigil.incidents where title = 't012 slow';
+insert into vigil.contacts (name, role, channel, address, environment) values ('t012 on call', 'on_call', 'sms', '+15550012', 'prod');
+insert into vigil.incident_log (incident_id, level, message)
+select id, 'info', 't012 log' from vigil.incidents where title = 't012 slow';
 
 -- What postgres (no RLS) sees, for the operator to match.
 create temp table seen_by_postgres as
@@ -45,10 +53,16 @@ union all select 'metrics', count(*) from vigil.metrics
 union all select 'check_rollups', count(*) from vigil.check_rollups
 union all select 'cycles', count(*) from vigil.cycles
 union all select 'heartbeat_tokens', count(*) from vigil.heartbeat_tokens
-union all select 'service_uptime', count(*) from vigil.service_uptime;
+union all select 'service_uptime', count(*) from vigil.service_uptime
+union all select 'heal_policies', count(*) from vigil.heal_policies
+union all select 'heal_approvals', count(*) from vigil.heal_approvals
+union all select 'contacts', count(*) from vigil.contacts
+union all select 'incident_log', count(*) from vigil.incident_log;
 grant select on seen_by_postgres to authenticated;
 create temp table settings_before as select * from vigil.settings;
 grant select on settings_before to authenticated;
+create temp table audit_by_postgres as select * from vigil.verify_heal_audit();
+grant select on audit_by_postgres to authenticated;
 
 select is_empty($$select t from seen_by_postgres where n = 0$$, 'precondition: every vigil table has rows');
 
@@ -70,6 +84,13 @@ select is((select count(*) from vigil.check_rollups), (select n from seen_by_pos
 select is((select count(*) from vigil.cycles), (select n from seen_by_postgres where t = 'cycles'), 'operator reads every cycles row');
 select is((select count(*) from vigil.heartbeat_tokens), (select n from seen_by_postgres where t = 'heartbeat_tokens'), 'operator reads every heartbeat_tokens row');
 select is((select count(*) from vigil.service_uptime), (select n from seen_by_postgres where t = 'service_uptime'), 'operator reads every service_uptime row');
+select is((select count(*) from vigil.heal_policies), (select n from seen_by_postgres where t = 'heal_policies'), 'operator reads every heal_policies row');
+select is((select count(*) from vigil.heal_approvals), (select n from seen_by_postgres where t = 'heal_approvals'), 'operator reads every heal_approvals row');
+select is((select count(*) from vigil.contacts), (select n from seen_by_postgres where t = 'contacts'), 'operator reads every contacts row');
+select is((select count(*) from vigil.incident_log), (select n from seen_by_postgres where t = 'incident_log'), 'operator reads every incident_log row');
+-- The audit walk sees what the operator reads, every row: its verdict is the one postgres gets.
+select results_eq($$select * from vigil.verify_heal_audit()$$, $$select * from audit_by_postgres$$,
+                  'operator''s verify_heal_audit gives the verdict postgres gets over the whole audit');
 -- The two checks seeded above are one healthy, one down: 50 % over any window that holds them.
 select results_eq(
   $$select uptime_24h, uptime_7d, uptime_30d, uptime_90d from vigil.service_uptime
@@ -114,6 +135,10 @@ select throws_ok($$update vigil.settings set slow_query_ms = 5000 where environm
                  '42501', 'permission denied for table settings', 'operator cannot update settings.slow_query_ms');
 select throws_ok($$update vigil.settings set updated_at = now() - interval '1 day' where environment = 'prod'$$,
                  '42501', 'permission denied for table settings', 'operator cannot update settings.updated_at');
+select throws_ok($$update vigil.settings set heal_max_per_hour = 1000 where environment = 'prod'$$,
+                 '42501', 'permission denied for table settings', 'operator cannot update settings.heal_max_per_hour');
+select throws_ok($$update vigil.settings set protected_roles = '{}' where environment = 'prod'$$,
+                 '42501', 'permission denied for table settings', 'operator cannot update settings.protected_roles');
 select results_eq(
   $$select kill_switch, updated_by, api_p95_warning_ms, slow_query_ms from vigil.settings where environment = 'prod'$$,
   $$select true, '00000000-0000-4000-8000-0000000002a1'::uuid, api_p95_warning_ms, slow_query_ms
@@ -165,6 +190,28 @@ select throws_ok(
 select throws_ok($$update vigil.alerts set status = 'suppressed' where recipient = 't012@example.com'$$,
                  '42501', 'permission denied for table alerts', 'operator cannot update alerts.status');
 
+-- services: the per-service heal switch, and nothing else.
+with u as (update vigil.services set heal_enabled = false where id = '00000000-0000-4000-8000-000000000121' returning 1)
+select is(count(*)::int, 1, 'operator can update services.heal_enabled') from u;
+select is((select heal_enabled from vigil.services where id = '00000000-0000-4000-8000-000000000121'), false,
+          'healing is switched off for the service');
+select throws_ok($$update vigil.services set actions = '{}' where id = '00000000-0000-4000-8000-000000000121'$$,
+                 '42501', 'permission denied for table services', 'operator cannot update services.actions');
+
+-- heal_approvals: the decision, and nothing else (063_approvals covers what a decision does).
+with u as (update vigil.heal_approvals set decision = 'rejected' where action_id = '00000000-0000-4000-8000-000000000126' returning 1)
+select is(count(*)::int, 1, 'operator can update heal_approvals.decision') from u;
+select throws_ok($$update vigil.heal_approvals set expires_at = now() + interval '1 day' where action_id = '00000000-0000-4000-8000-000000000126'$$,
+                 '42501', 'permission denied for table heal_approvals', 'operator cannot update heal_approvals.expires_at');
+select throws_ok($$update vigil.heal_approvals set plan = '{}' where action_id = '00000000-0000-4000-8000-000000000126'$$,
+                 '42501', 'permission denied for table heal_approvals', 'operator cannot update heal_approvals.plan');
+select throws_ok($$update vigil.heal_policies set mode = 'auto'$$, '42501', 'permission denied for table heal_policies',
+                 'operator cannot update heal_policies');
+select throws_ok($$update vigil.contacts set enabled = false$$, '42501', 'permission denied for table contacts',
+                 'operator cannot update contacts');
+select throws_ok($$update vigil.incident_log set message = 'x'$$, '42501', 'permission denied for table incident_log',
+                 'operator cannot update incident_log');
+
 -- A second operator acknowledging is stamped with their own sub: the stamp is per JWT.
 set local request.jwt.claims = '{"sub":"00000000-0000-4000-8000-0000000002b2","role":"authenticated","app_metadata":{"role":"devops"}}';
 update vigil.incidents set acknowledged_at = now() where title = 't012 slow';
@@ -185,6 +232,10 @@ select throws_ok($$insert into vigil.metrics (service_id, name, value) values ('
 select throws_ok($$insert into vigil.check_rollups (service_id, bucket, checks, healthy, degraded, down) values ('00000000-0000-4000-8000-000000000121', '2020-01-01', 1, 1, 0, 0)$$, '42501', 'permission denied for table check_rollups', 'operator cannot insert check_rollups');
 select throws_ok($$insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down) values (gen_random_uuid(), now(), now(), 0, 0, 0, 0, 0)$$, '42501', 'permission denied for table cycles', 'operator cannot insert cycles');
 select throws_ok($$insert into vigil.heartbeat_tokens (service_id) values ('00000000-0000-4000-8000-000000000121')$$, '42501', 'permission denied for table heartbeat_tokens', 'operator cannot insert heartbeat_tokens');
+select throws_ok($$insert into vigil.heal_policies (environment, strategy, mode) values ('prod', 'op', 'auto')$$, '42501', 'permission denied for table heal_policies', 'operator cannot insert heal_policies');
+select throws_ok($$insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan) values (gen_random_uuid(), 1, '00000000-0000-4000-8000-000000000121', 'restart', '{}')$$, '42501', 'permission denied for table heal_approvals', 'operator cannot insert heal_approvals');
+select throws_ok($$insert into vigil.contacts (name, role, channel, address) values ('op', 'senior', 'sms', '+15550000')$$, '42501', 'permission denied for table contacts', 'operator cannot insert contacts');
+select throws_ok($$insert into vigil.incident_log (incident_id, level, message) values (1, 'info', 'op')$$, '42501', 'permission denied for table incident_log', 'operator cannot insert incident_log');
 
 select throws_ok($$delete from vigil.settings$$, '42501', 'permission denied for table settings', 'operator cannot delete settings');
 select throws_ok($$delete from vigil.services$$, '42501', 'permission denied for table services', 'operator cannot delete services');
@@ -199,6 +250,10 @@ select throws_ok($$delete from vigil.metrics$$, '42501', 'permission denied for 
 select throws_ok($$delete from vigil.check_rollups$$, '42501', 'permission denied for table check_rollups', 'operator cannot delete check_rollups');
 select throws_ok($$delete from vigil.cycles$$, '42501', 'permission denied for table cycles', 'operator cannot delete cycles');
 select throws_ok($$delete from vigil.heartbeat_tokens$$, '42501', 'permission denied for table heartbeat_tokens', 'operator cannot delete heartbeat_tokens');
+select throws_ok($$delete from vigil.heal_policies$$, '42501', 'permission denied for table heal_policies', 'operator cannot delete heal_policies');
+select throws_ok($$delete from vigil.heal_approvals$$, '42501', 'permission denied for table heal_approvals', 'operator cannot delete heal_approvals');
+select throws_ok($$delete from vigil.contacts$$, '42501', 'permission denied for table contacts', 'operator cannot delete contacts');
+select throws_ok($$delete from vigil.incident_log$$, '42501', 'permission denied for table incident_log', 'operator cannot delete incident_log');
 
 select throws_ok($$update vigil.heal_actions set detail = 'x'$$, '42501', 'permission denied for table heal_actions', 'operator cannot update heal_actions');
 select throws_ok($$update vigil.services set enabled = false$$, '42501', 'permission denied for table services', 'operator cannot update services');

@@ -1,9 +1,10 @@
 -- service_role (the edge functions) bypasses RLS and reads and writes every table, except that
 -- the heal audit only grows: insert and select, never update or delete. It may call
--- vigil.invoke and vigil.sweep_invocations. Its writes are not stamped: it names the human itself.
+-- vigil.invoke, vigil.sweep_invocations and the heal functions. Its writes are not stamped: it names
+-- the human itself.
 begin;
 set search_path = extensions, public;
-select plan(84);
+select plan(113);
 
 insert into vigil.services (id, name, kind, config) values
   ('00000000-0000-4000-8000-000000000131', 't013-base', 'http', '{"url":"https://t013.example.com"}');
@@ -96,6 +97,56 @@ select throws_ok($$delete from vigil.heal_actions where action_id = '00000000-00
                  '42501', 'permission denied for table heal_actions', 'service_role cannot delete heal_actions');
 select throws_ok($$truncate vigil.heal_actions$$, '42501', 'permission denied for table heal_actions',
                  'service_role cannot truncate heal_actions');
+-- The chain trigger runs with service_role's rights: its row is linked and hashed all the same.
+select ok(
+  (select seq is not null and row_hash = vigil.heal_action_hash(a) from vigil.heal_actions a
+    where action_id = '00000000-0000-4000-8000-000000000133'),
+  'service_role''s heal action got its place in the chain and its hash');
+
+-- heal_policies
+select lives_ok($$insert into vigil.heal_policies (environment, strategy, mode, config) values ('qa', 't013_strategy', 'approval', '{"max": 1}')$$,
+                'service_role can insert heal_policies');
+select lives_ok($$update vigil.heal_policies set mode = 'suggest' where strategy = 't013_strategy'$$, 'service_role can update heal_policies');
+select results_eq($$select mode::text, config from vigil.heal_policies where strategy = 't013_strategy'$$,
+                  $$values ('suggest'::text, '{"max": 1}'::jsonb)$$, 'service_role can select heal_policies (the update took effect)');
+select lives_ok($$delete from vigil.heal_policies where strategy = 't013_strategy'$$, 'service_role can delete heal_policies');
+select is_empty($$select 1 from vigil.heal_policies where strategy = 't013_strategy'$$, 'the heal_policies row is gone');
+
+-- heal_approvals
+select lives_ok(
+  $$insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan)
+    select '00000000-0000-4000-8000-000000000138', id, service_id, 'restart', '{"action":"restart"}' from vigil.incidents where title = 't013 base'$$,
+  'service_role can insert heal_approvals');
+select lives_ok($$update vigil.heal_approvals set expires_at = now() + interval '2 hours' where action_id = '00000000-0000-4000-8000-000000000138'$$,
+                'service_role can update heal_approvals');
+select results_eq($$select strategy, expires_at, decision from vigil.heal_approvals where action_id = '00000000-0000-4000-8000-000000000138'$$,
+                  $$values ('restart'::text, now() + interval '2 hours', null::text)$$, 'service_role can select heal_approvals (the update took effect)');
+select lives_ok($$delete from vigil.heal_approvals where action_id = '00000000-0000-4000-8000-000000000138'$$, 'service_role can delete heal_approvals');
+select is_empty($$select 1 from vigil.heal_approvals where action_id = '00000000-0000-4000-8000-000000000138'$$, 'the heal_approvals row is gone');
+
+-- contacts
+select lives_ok($$insert into vigil.contacts (name, role, channel, address, environment) values ('t013 senior', 'senior', 'email', 't013@example.com', 'qa')$$,
+                'service_role can insert contacts');
+select lives_ok($$update vigil.contacts set enabled = false where address = 't013@example.com'$$, 'service_role can update contacts');
+select results_eq($$select role::text, channel::text, enabled from vigil.contacts where address = 't013@example.com'$$,
+                  $$values ('senior'::text, 'email'::text, false)$$, 'service_role can select contacts (the update took effect)');
+select lives_ok($$delete from vigil.contacts where address = 't013@example.com'$$, 'service_role can delete contacts');
+select is_empty($$select 1 from vigil.contacts where address = 't013@example.com'$$, 'the contacts row is gone');
+
+-- incident_log (its id is an identity column: no sequence grant is needed)
+select lives_ok($$insert into vigil.incident_log (incident_id, level, message) select id, 'warning', 't013 log' from vigil.incidents where title = 't013 base'$$,
+                'service_role can insert incident_log');
+select lives_ok($$update vigil.incident_log set level = 'error' where message = 't013 log'$$, 'service_role can update incident_log');
+select results_eq($$select level from vigil.incident_log where message = 't013 log'$$, $$values ('error'::text)$$,
+                  'service_role can select incident_log (the update took effect)');
+select lives_ok($$delete from vigil.incident_log where message = 't013 log'$$, 'service_role can delete incident_log');
+select is_empty($$select 1 from vigil.incident_log where message = 't013 log'$$, 'the incident_log row is gone');
+
+-- services: the heal columns
+select lives_ok($$update vigil.services set heal_enabled = false, actions = '{"restart": {"kind": "webhook"}}' where id = '00000000-0000-4000-8000-000000000131'$$,
+                'service_role can update services.heal_enabled and services.actions');
+select results_eq($$select heal_enabled, actions from vigil.services where id = '00000000-0000-4000-8000-000000000131'$$,
+                  $$values (false, '{"restart": {"kind": "webhook"}}'::jsonb)$$, 'the heal columns update took effect');
 
 -- Acknowledging as service_role keeps the acknowledged_by it names (stamping is for operators).
 select lives_ok(
@@ -198,6 +249,17 @@ select is((select status::text from vigil.heartbeat_verdict('00000000-0000-4000-
 select is(vigil.uptime('00000000-0000-4000-8000-000000000131', interval '1 day'), 0.000::numeric,
           'service_role can execute vigil.uptime (one down check: 0 %)');
 select is(vigil.json_schema_errors('{"type":"string"}', '"ok"'), '{}'::text[], 'service_role can execute vigil.json_schema_errors');
+select is(vigil.heal_guard('00000000-0000-4000-8000-000000000131', 'restart'),
+          '{"allowed": false, "reason": "healing is switched off for t013-base"}'::jsonb,
+          'service_role can execute vigil.heal_guard (healing is switched off for t013-base above)');
+select is((select count(*) from vigil.claim_incident((select id from vigil.incidents where title = 't013 base'), 't013-worker')), 1::bigint,
+          'service_role can execute vigil.claim_incident');
+select lives_ok($$select vigil.release_incident((select id from vigil.incidents where title = 't013 base'), 't013-worker')$$,
+                'service_role can execute vigil.release_incident');
+select is(vigil.escalate((select id from vigil.incidents where title = 't013 base'), 1, 't013'), 0,
+          'service_role can execute vigil.escalate (level 1 queues no alert)');
+select lives_ok($$select vigil.retry_heals()$$, 'service_role can execute vigil.retry_heals');
+select is((select count(*) from vigil.verify_heal_audit()), 1::bigint, 'service_role can execute vigil.verify_heal_audit');
 reset role;
 
 select results_eq($$select count(*) from vigil.heal_actions where action_id = '00000000-0000-4000-8000-000000000133'$$,

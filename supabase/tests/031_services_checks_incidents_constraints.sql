@@ -2,7 +2,7 @@
 -- check carries its reason, and incidents are one open per (service, kind) and resolved with a time.
 begin;
 set search_path = extensions, public;
-select plan(21);
+select plan(26);
 
 insert into vigil.services (id, name, kind, config) values ('00000000-0000-4000-8000-000000000311', 't031-api', 'http', '{"url":"https://t031.example.com"}');
 
@@ -27,6 +27,10 @@ select throws_ok($$insert into vigil.services (name, kind, config) values ('t031
                  'service names are unique');
 select throws_ok($$insert into vigil.services (name, kind) values ('t031-ftp', 'ftp')$$, '22P02',
   'invalid input value for enum vigil.service_kind: "ftp"', 'an unknown service kind is rejected');
+select throws_ok($$update vigil.services set actions = '["restart"]' where name = 't031-api'$$, '23514',
+  'new row for relation "services" violates check constraint "service_actions_is_object"', 'a service''s actions must be an object, not an array');
+select lives_ok($$update vigil.services set actions = '{"restart": {"kind": "webhook"}}' where name = 't031-api'$$,
+                'a service''s actions may be an object');
 
 -- checks
 select throws_ok($$insert into vigil.checks (service_id, status) values ('00000000-0000-4000-8000-000000000311', 'down')$$, '23514',
@@ -55,6 +59,12 @@ select lives_ok($$insert into vigil.incidents (service_id, kind, severity, title
                 'once the first is resolved, a new open incident of that kind is accepted');
 select throws_ok($$insert into vigil.incidents (service_id, kind, severity, title) values ('00000000-0000-4000-8000-000000000311', 'Bad Kind', 'warning', 'x')$$, '23514',
   'new row for relation "incidents" violates check constraint "incident_kind_format"', 'an incident kind must be snake_case');
+-- The escalation ladder has four rungs above none.
+select throws_ok($$update vigil.incidents set escalation_level = 5 where title = 't031 again'$$, '23514',
+  'new row for relation "incidents" violates check constraint "incident_escalation_level"', 'an escalation level above 4 is rejected');
+select throws_ok($$update vigil.incidents set escalation_level = -1 where title = 't031 again'$$, '23514',
+  'new row for relation "incidents" violates check constraint "incident_escalation_level"', 'a negative escalation level is rejected');
+select lives_ok($$update vigil.incidents set escalation_level = 4 where title = 't031 again'$$, 'escalation level 4 is accepted');
 
 select * from finish();
 rollback;

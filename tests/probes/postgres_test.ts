@@ -616,7 +616,8 @@ Deno.test("an abort cancels the probe's statement on the server, not only the wa
   } finally {
     held.open()
     await Promise.allSettled([holding])
-    await Promise.all([holder.end(), db.end()])
+    // Bounded: postgres.js can wait forever on a connection whose statement was cancelled mid-flight.
+    await Promise.all([holder.end({ timeout: 2 }), db.end({ timeout: 2 })])
     await admin`drop database if exists ${admin(name)} with (force)`
     await admin.end()
   }

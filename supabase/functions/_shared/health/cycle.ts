@@ -48,7 +48,7 @@ export interface CycleReport {
   deadman: string | null
 }
 
-interface ServiceRow {
+export interface ServiceRow {
   id: string
   name: string
   kind: ServiceKind
@@ -58,7 +58,7 @@ interface ServiceRow {
   previous: Record<string, unknown> | null
 }
 
-interface ResultRow {
+export interface ResultRow {
   service_id: string
   status: CheckStatus
   response_ms: number
@@ -140,7 +140,7 @@ async function loadServices(options: CycleOptions): Promise<ServiceRow[]> {
      order by s.name`
 }
 
-async function loadThresholds(sql: postgres.Sql): Promise<Map<string, Thresholds>> {
+export async function loadThresholds(sql: postgres.Sql): Promise<Map<string, Thresholds>> {
   const columns = Object.keys(DEFAULT_THRESHOLDS)
   const rows = await sql<Record<string, string>[]>`select environment::text, ${
     sql(columns)
@@ -155,12 +155,13 @@ async function loadThresholds(sql: postgres.Sql): Promise<Map<string, Thresholds
   return byEnvironment
 }
 
-type ProbeEnvironment = Omit<ProbeContext, 'service' | 'signal' | 'previous' | 'thresholds'> & {
+export type ProbeEnvironment = Omit<ProbeContext, 'service' | 'signal' | 'previous' | 'thresholds'> & {
   probes: ProbeRegistry
   thresholds: Thresholds
 }
 
-async function runProbe(service: ServiceRow, env: ProbeEnvironment): Promise<ResultRow> {
+/** Runs one service's probe under its timeout; whatever happens, the result obeys the contract. */
+export async function runProbe(service: ServiceRow, env: ProbeEnvironment): Promise<ResultRow> {
   const checkedAt = new Date().toISOString()
   const started = performance.now()
   const timeoutMs = Math.min(service.timeout_ms, MAX_PROBE_TIMEOUT_MS)

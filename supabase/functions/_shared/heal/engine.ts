@@ -1,0 +1,381 @@
+// Heals one incident: claim it, diagnose, pick a strategy, check the failsafes, write the intent
+// row, act, verify, undo when it made things worse, write the result row, climb the ladder.
+// Every way this can fail is recorded as a failed attempt with its reason; nothing is lost.
+import postgres from 'postgres'
+import type { ProblemKind, ServiceKind } from '../../../../shared/kinds.ts'
+import { describeIssues, resolveThresholds } from '../../../../shared/thresholds.ts'
+import { loadThresholds, type ProbeEnvironment, runProbe } from '../health/cycle.ts'
+import { PROBES, type ProbeRegistry } from '../probes/registry.ts'
+import { redact } from '../probes/types.ts'
+import { diagnose, type LatestCheck } from './diagnose.ts'
+import { STRATEGIES_BY_PROBLEM, type StrategyRegistry } from './registry.ts'
+import type { ActResult, HealContext, HealService, Plan, Problem, Strategy, Verification } from './types.ts'
+
+/** The ladder: a heal is tried at most this many times per incident before the senior is paged. */
+export const MAX_ATTEMPTS = 3
+const HEAL_DEADLINE_MS = 120_000
+
+export interface HealRequest {
+  incidentId: number
+  /** Set when a human approved a planned heal (vigil.heal_approvals.action_id). */
+  approval?: string
+}
+
+export interface HealOptions {
+  sql: postgres.Sql
+  secret(name: string): string | undefined
+  projectUrl: string
+  fetch?: typeof fetch
+  strategies?: StrategyRegistry
+  probes?: ProbeRegistry
+  /** Who holds the claim; unique per invocation. */
+  worker?: string
+}
+
+export type HealOutcome =
+  | 'claimed_elsewhere'
+  | 'human_only'
+  | 'nothing_to_do'
+  | 'exhausted'
+  | 'skipped'
+  | 'dry_run'
+  | 'awaiting_approval'
+  | 'succeeded'
+  | 'failed'
+  | 'undone'
+
+export interface HealReport {
+  incident_id: number
+  outcome: HealOutcome
+  strategy?: string
+  action_id?: string
+  attempt?: number
+  detail: string
+}
+
+interface IncidentRow {
+  id: number
+  service_id: string
+  kind: string
+  heal_attempts: number
+}
+
+interface ServiceRow extends HealService {
+  timeout_ms: number
+  actions: Record<string, unknown>
+}
+
+export async function healIncident(request: HealRequest, options: HealOptions): Promise<HealReport> {
+  const { sql } = options
+  const worker = options.worker ?? `auto-heal-${crypto.randomUUID()}`
+  const [incident] = await sql<IncidentRow[]>`
+    select id::int, service_id, kind, heal_attempts from vigil.claim_incident(${request.incidentId}, ${worker})`
+  if (!incident) {
+    return { incident_id: request.incidentId, outcome: 'claimed_elsewhere', detail: 'the incident is not open or another heal holds it' }
+  }
+  try {
+    return await healClaimed(incident, request, options)
+  } finally {
+    await sql`select vigil.release_incident(${incident.id}, ${worker})`
+  }
+}
+
+async function healClaimed(incident: IncidentRow, request: HealRequest, options: HealOptions): Promise<HealReport> {
+  const { sql } = options
+  const [service] = await sql<ServiceRow[]>`
+    select id, name, kind, environment, config, timeout_ms, actions from vigil.services where id = ${incident.service_id}`
+  const [check] = await sql<LatestCheck[]>`
+    select status, error, measurements from vigil.checks
+     where service_id = ${incident.service_id} order by checked_at desc, id desc limit 1`
+  const [fleet] = await sql<{ enabled: number; down: number }[]>`
+    select count(*)::int as enabled, count(*) filter (where status = 'down')::int as down
+      from vigil.services where enabled`
+  const report = (outcome: HealOutcome, detail: string, extra: Partial<HealReport> = {}): HealReport => ({
+    incident_id: incident.id,
+    outcome,
+    detail,
+    ...extra,
+  })
+
+  const diagnosis = diagnose({ incidentKind: incident.kind, serviceKind: service.kind as ServiceKind, check: check ?? null, fleet })
+  if (diagnosis.humanOnly) {
+    const summary = `not healed automatically: ${diagnosis.reason}`
+    await sql`select vigil.escalate(${incident.id}, 3, ${summary})`
+    await sql`select vigil.escalate(${incident.id}, 4, ${summary})`
+    return report('human_only', summary)
+  }
+
+  const attempt = incident.heal_attempts + 1
+  if (attempt > MAX_ATTEMPTS && !request.approval) {
+    await sql`select vigil.escalate(${incident.id}, 4, ${`${MAX_ATTEMPTS} heal attempts did not fix it`})`
+    return report('exhausted', `${MAX_ATTEMPTS} attempts made; the senior contact is paged`)
+  }
+
+  const registry = options.strategies ?? STRATEGIES_BY_PROBLEM
+  const controller = new AbortController()
+  const deadline = setTimeout(() => controller.abort(new DOMException('heal deadline', 'TimeoutError')), HEAL_DEADLINE_MS)
+  const target = service.kind === 'postgres' ? connectTarget(service, options) : undefined
+  try {
+    for (const problem of diagnosis.problems) {
+      for (const strategy of registry[problem.kind as ProblemKind] ?? []) {
+        const result = await tryStrategy(strategy, problem, {
+          incident,
+          service,
+          attempt,
+          request,
+          options,
+          signal: controller.signal,
+          target,
+        })
+        if (result) return result
+      }
+    }
+  } finally {
+    clearTimeout(deadline)
+    await target?.end({ timeout: 2 }).catch(() => {})
+  }
+  const what = diagnosis.problems.length
+    ? `no strategy had anything to do for ${diagnosis.problems.map((p) => p.kind).join(', ')}`
+    : `no healable problem was diagnosed${check?.error ? ` (${check.error})` : ''}`
+  await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'warning', ${what})`
+  await sql`select vigil.escalate(${incident.id}, 3, ${`${what}: a human must look`})`
+  return report('nothing_to_do', what)
+}
+
+/** The project's own database, or the one behind the service's connection_secret. */
+function connectTarget(service: ServiceRow, options: HealOptions): postgres.Sql | undefined {
+  const secretName = (service.config as { connection_secret?: string }).connection_secret
+  const url = secretName ? options.secret(secretName) : options.secret('SUPABASE_DB_URL')
+  if (!url) return undefined
+  return postgres(url, {
+    max: 2,
+    prepare: false,
+    connect_timeout: 5,
+    onnotice: () => {},
+    connection: { application_name: 'vigil-heal' },
+  })
+}
+
+interface Attempt {
+  incident: IncidentRow
+  service: ServiceRow
+  attempt: number
+  request: HealRequest
+  options: HealOptions
+  signal: AbortSignal
+  target?: postgres.Sql
+}
+
+interface Guard {
+  allowed: boolean
+  reason?: string
+  breaker?: string
+  mode?: string
+  dry_run?: boolean
+  protected_roles?: string[]
+  protected_applications?: string[]
+}
+
+/** One strategy on one problem. Null when it has nothing to do, so the next may try. */
+async function tryStrategy(strategy: Strategy, problem: Problem, a: Attempt): Promise<HealReport | null> {
+  const { sql } = a.options
+  const [{ guard }] = await sql<{ guard: Guard }[]>`select vigil.heal_guard(${a.service.id}, ${strategy.name}) as guard`
+  const [policy] = await sql<{ mode: string; config: Record<string, unknown> }[]>`
+    select mode::text, config from vigil.heal_policies where environment = ${a.service.environment} and strategy = ${strategy.name}`
+  const mode = policy?.mode ?? strategy.defaultMode ?? 'auto'
+  const audit = new Audit(sql, a, strategy.name, problem)
+
+  const parsedConfig = strategy.config.safeParse(policy?.config ?? {})
+  if (!parsedConfig.success) {
+    return await audit.failedBeforeActing(`the ${strategy.name} policy config is invalid: ${describeIssues(parsedConfig.error)}`)
+  }
+  const config = parsedConfig.data
+  const ctx = healContext(a, guard)
+
+  let plan: Plan | null
+  try {
+    plan = await strategy.plan(problem, ctx, config)
+  } catch (error) {
+    return await audit.failedBeforeActing(`planning failed: ${errorText(error, a.options)}`)
+  }
+  if (!plan) return null
+
+  if (!guard.allowed) {
+    await audit.write('intent', plan, 'pending')
+    await audit.write('result', plan, 'skipped', { detail: guard.reason })
+    if (guard.breaker === 'open') {
+      await sql`select vigil.escalate(${a.incident.id}, 3, ${`automatic healing is held back: ${guard.reason}`})`
+    }
+    return audit.report('skipped', guard.reason ?? 'not allowed')
+  }
+  if (guard.dry_run || mode === 'suggest') {
+    await audit.write('intent', plan, 'pending')
+    const why = guard.dry_run
+      ? 'dry run: decided and recorded, nothing done'
+      : `suggestion only (policy for ${strategy.name}: suggest): ${plan.reason}`
+    await audit.write('result', plan, 'dry_run', { detail: why })
+    return audit.report('dry_run', why)
+  }
+  if (mode === 'approval' && !(await approved(sql, a, strategy.name))) {
+    await audit.write('intent', plan, 'awaiting_approval')
+    await sql`
+      insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan)
+      values (${audit.actionId}, ${a.incident.id}, ${a.service.id}, ${strategy.name}, ${sql.json(plan as never)})`
+    await sql`select vigil.escalate(${a.incident.id}, 3, ${`approval needed to ${plan.action}: ${plan.reason}`})`
+    return audit.report('awaiting_approval', `waiting for a human to approve ${plan.action}`)
+  }
+
+  await audit.write('intent', plan, 'pending')
+  await sql`update vigil.incidents set heal_attempts = ${a.attempt} where id = ${a.incident.id}`
+  let acted: ActResult | null = null
+  let outcome: 'succeeded' | 'failed' | 'undone'
+  let verification: Verification | null = null
+  let detail: string
+  try {
+    acted = await strategy.act(plan, ctx, config)
+    if (acted.recordedOnly) {
+      await audit.write('result', plan, 'dry_run', { detail: acted.detail })
+      return audit.report('dry_run', acted.detail, a.attempt)
+    }
+    verification = await strategy.verify(plan, acted, ctx, config)
+    if (verification.worse && strategy.undo) {
+      const undone = await strategy.undo(plan, acted, ctx, config)
+      outcome = 'undone'
+      detail = `${acted.detail}; it made things worse (${verification.detail}), so it was undone: ${undone}`
+    } else {
+      outcome = verification.improved ? 'succeeded' : 'failed'
+      detail = `${acted.detail}; ${verification.detail}`
+    }
+  } catch (error) {
+    outcome = 'failed'
+    detail = `${acted ? `${acted.detail}; ` : ''}${errorText(error, a.options)}`
+  }
+  await audit.write('result', plan, outcome, { detail, after: verification?.after })
+  await climbLadder(sql, a, outcome, `${strategy.name} attempt ${a.attempt} of ${MAX_ATTEMPTS} ${outcome}: ${detail}`)
+  return audit.report(outcome, detail, a.attempt)
+}
+
+/** A human approved this very heal (same incident and strategy), not some other one. */
+async function approved(sql: postgres.Sql, a: Attempt, strategy: string): Promise<boolean> {
+  if (!a.request.approval) return false
+  const rows = await sql`
+    select 1 from vigil.heal_approvals
+     where action_id = ${a.request.approval} and incident_id = ${a.incident.id}
+       and strategy = ${strategy} and decision = 'approved'`
+  return rows.length === 1
+}
+
+/** Attempt 1 stays silent, 2 logs a warning, 3 pages on-call, a failure after it the senior. */
+async function climbLadder(sql: postgres.Sql, a: Attempt, outcome: string, summary: string) {
+  if (outcome === 'succeeded') {
+    await sql`insert into vigil.incident_log (incident_id, level, message) values (${a.incident.id}, 'info', ${summary})`
+    return
+  }
+  await sql`select vigil.escalate(${a.incident.id}, ${Math.min(a.attempt, MAX_ATTEMPTS)}, ${summary})`
+  if (a.attempt >= MAX_ATTEMPTS) await sql`select vigil.escalate(${a.incident.id}, 4, ${summary})`
+}
+
+function healContext(a: Attempt, guard: Guard): HealContext {
+  const probeEnv: ProbeEnvironment = {
+    probes: a.options.probes ?? PROBES,
+    thresholds: resolveThresholds(),
+    secret: a.options.secret,
+    projectUrl: a.options.projectUrl,
+    db: a.options.sql,
+    fetch: a.options.fetch ?? fetch,
+  }
+  return {
+    service: {
+      id: a.service.id,
+      name: a.service.name,
+      kind: a.service.kind,
+      environment: a.service.environment,
+      config: a.service.config,
+    },
+    actions: a.service.actions,
+    incidentId: a.incident.id,
+    db: a.options.sql,
+    target: a.target,
+    dryRun: guard.dry_run === true,
+    signal: a.signal,
+    secret: a.options.secret,
+    fetch: a.options.fetch ?? fetch,
+    protectedRoles: guard.protected_roles ?? [],
+    protectedApplications: guard.protected_applications ?? [],
+    async reprobe() {
+      const thresholds = await loadThresholds(a.options.sql)
+      const row = await runProbe(
+        { id: a.service.id, name: a.service.name, kind: a.service.kind, environment: a.service.environment, config: a.service.config, timeout_ms: a.service.timeout_ms, previous: null },
+        { ...probeEnv, thresholds: thresholds.get(a.service.environment) ?? probeEnv.thresholds },
+      )
+      return { status: row.status, responseMs: row.response_ms, measurements: row.measurements, metrics: row.metrics, error: row.error ?? undefined }
+    },
+  }
+}
+
+function errorText(error: unknown, options: HealOptions): string {
+  const message = error instanceof Error ? error.message : String(error)
+  const db = options.secret('SUPABASE_DB_URL')
+  return redact(message, [db, db && safePassword(db)]).slice(0, 2000)
+}
+
+function safePassword(url: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(url).password) || undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The intent and result rows of one action, sharing its id. */
+class Audit {
+  readonly actionId = crypto.randomUUID()
+  #plan: Plan | null = null
+
+  constructor(
+    private readonly sql: postgres.Sql,
+    private readonly a: Attempt,
+    private readonly strategy: string,
+    private readonly problem: Problem,
+  ) {}
+
+  async write(
+    phase: 'intent' | 'result',
+    plan: Plan,
+    outcome: string,
+    extra: { detail?: string; after?: Record<string, unknown> } = {},
+  ) {
+    this.#plan = plan
+    const { sql, a } = this
+    await sql`
+      insert into vigil.heal_actions (action_id, phase, incident_id, service_id, strategy, attempt, target, reason,
+                                      measurements_before, measurements_after, outcome, detail, actor, dry_run)
+      values (${this.actionId}, ${phase}, ${a.incident.id}, ${a.service.id}, ${this.strategy}, ${a.attempt},
+              ${sql.json((plan.target ?? {}) as never)}, ${`${this.problem.reason}. ${plan.reason}`},
+              ${sql.json((plan.before ?? {}) as never)}, ${extra.after ? sql.json(extra.after as never) : null},
+              ${outcome}, ${extra.detail ?? null}, ${a.request.approval ? 'vigil (approved by a human)' : 'vigil'},
+              ${outcome === 'dry_run'})`
+  }
+
+  /** A failure before any plan exists: still an intent and a result row, and a step up the ladder. */
+  async failedBeforeActing(reason: string): Promise<HealReport> {
+    const plan: Plan = { action: 'none', target: {}, reason: 'no plan could be made', before: {} }
+    await this.write('intent', plan, 'pending')
+    await this.write('result', plan, 'failed', { detail: reason })
+    await this.sql`update vigil.incidents set heal_attempts = ${this.a.attempt} where id = ${this.a.incident.id}`
+    await climbLadder(this.sql, this.a, 'failed', `${this.strategy} attempt ${this.a.attempt} failed: ${reason}`)
+    return this.report('failed', reason, this.a.attempt)
+  }
+
+  report(outcome: HealOutcome, detail: string, attempt?: number): HealReport {
+    return {
+      incident_id: this.a.incident.id,
+      outcome,
+      strategy: this.strategy,
+      action_id: this.actionId,
+      detail,
+      ...(attempt !== undefined && { attempt }),
+      ...(this.#plan && { plan: this.#plan }),
+    }
+  }
+}

@@ -1,0 +1,82 @@
+// refresh_auth: sign-ins failing on a healthy-looking auth service usually mean stale keys or a
+// wedged integration. Call the operator's auth refresh webhook (actions.auth_refresh), or restart
+// the service (actions.restart) when there is none, then re-probe until sign-in works again.
+import { z } from 'zod'
+import { clip } from '../../probes/support.ts'
+import { callWebhook, shown } from '../providers/webhook.ts'
+import { HealError, type Strategy } from '../types.ts'
+import {
+  actionOf,
+  afterOf,
+  describeLast,
+  gotWorse,
+  performRestart,
+  probeNow,
+  refuseDryRun,
+  reprobeUntil,
+  restartTarget,
+  timing,
+} from './restart-service.ts'
+
+export const RefreshAuthConfig = z.strictObject({ ...timing })
+export type RefreshAuthConfig = z.infer<typeof RefreshAuthConfig>
+
+export const refreshAuthStrategy: Strategy<RefreshAuthConfig> = {
+  name: 'refresh_auth',
+  problem: 'auth_failures',
+  config: RefreshAuthConfig,
+
+  async plan(problem, ctx) {
+    const refresh = actionOf(ctx, 'auth_refresh')
+    const restart = refresh ? undefined : actionOf(ctx, 'restart')
+    if (!refresh && !restart) return null
+    const live = await probeNow(ctx)
+    if (live?.status === 'healthy' && live.measurements.login_ok !== false) return null
+    return {
+      action: 'refresh_auth',
+      target: refresh ? { via: 'auth_refresh', url: shown(refresh.url) } : restartTarget(restart!),
+      reason: `sign-ins to ${ctx.service.name} fail (${clip(problem.reason, 200)}): ` +
+        (refresh
+          ? 'refresh the auth integration'
+          : 'restart the service, as it has no auth refresh webhook'),
+      before: {
+        status: live?.status ?? 'unknown',
+        login_ok: live?.measurements.login_ok ?? problem.evidence.login_ok ?? null,
+      },
+    }
+  },
+
+  async act(plan, ctx, config) {
+    refuseDryRun(ctx, `refresh the auth of ${ctx.service.name}`)
+    if (plan.target.via === 'auth_refresh') {
+      const refresh = actionOf(ctx, 'auth_refresh')
+      if (!refresh) throw new HealError(`${ctx.service.name} has no auth_refresh action any more`)
+      await callWebhook(ctx, refresh, 'the auth refresh webhook', {
+        action: 'refresh_auth',
+        service: ctx.service.name,
+        service_id: ctx.service.id,
+        incident_id: ctx.incidentId,
+      }, config.request_timeout_ms)
+      return { detail: `the auth refresh webhook (${shown(refresh.url)}) accepted the refresh` }
+    }
+    const restart = actionOf(ctx, 'restart')
+    if (!restart) throw new HealError(`${ctx.service.name} has no restart action any more`)
+    return { detail: await performRestart(ctx, restart, config.request_timeout_ms) }
+  },
+
+  async verify(plan, _result, ctx, config) {
+    const r = await reprobeUntil(
+      ctx,
+      config,
+      (p) => p.status === 'healthy' && p.measurements.login_ok !== false,
+    )
+    return {
+      improved: r.done,
+      worse: gotWorse(plan.before.status, r.last?.status),
+      after: afterOf(r, ['login_ok']),
+      detail: r.done
+        ? `sign-in works again ${describeLast(r).replace(/^healthy /, '')}`
+        : `sign-in still fails: ${describeLast(r)}`,
+    }
+  },
+}

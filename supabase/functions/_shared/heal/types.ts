@@ -1,0 +1,100 @@
+// The one interface every heal strategy implements. The engine (engine.ts) owns everything around
+// a strategy: the claim, the failsafes, the audit rows before and after, escalation. A strategy only
+// says what it would do, does it, checks whether it helped, and undoes it when it can.
+import type postgres from 'postgres'
+import type { z } from 'zod'
+import type { ProblemKind, ServiceKind } from '../../../../shared/kinds.ts'
+import type { ProbeResult } from '../probes/types.ts'
+
+export interface HealService {
+  id: string
+  name: string
+  kind: ServiceKind
+  environment: 'dev' | 'qa' | 'prod'
+  config: Record<string, unknown>
+}
+
+/** A problem diagnosed on a service, with what the strategy should act on. */
+export interface Problem {
+  kind: ProblemKind
+  /** Why Vigil thinks so, for the audit ("3 sessions waited 42 s behind pid 812"). */
+  reason: string
+  /** What was measured when it was diagnosed (the check's relevant measurements). */
+  evidence: Record<string, unknown>
+}
+
+export interface HealContext {
+  service: HealService
+  /** How Vigil may act on the service (vigil.services.actions), unparsed: strategies parse their part. */
+  actions: Record<string, unknown>
+  incidentId: number
+  /** Vigil's own database connection. */
+  db: postgres.Sql
+  /**
+   * The database a postgres service watches (its own or the one behind connection_secret),
+   * connected for this heal; undefined for other kinds.
+   */
+  target?: postgres.Sql
+  /** Decide and record only; act on nothing. Strategies must not change anything when true. */
+  dryRun: boolean
+  /** Aborted at the heal's deadline. */
+  signal: AbortSignal
+  secret(name: string): string | undefined
+  fetch: typeof fetch
+  /** Runs the service's probe now, for verification. */
+  reprobe(): Promise<ProbeResult>
+  /** Sessions no strategy may touch: Vigil's own, replication, superusers, system roles, the protect list. */
+  protectedRoles: string[]
+  protectedApplications: string[]
+}
+
+/** What a strategy intends to do, decided from the current state (not the stale check). */
+export interface Plan {
+  /** Verb-first, e.g. 'terminate_backend', 'vacuum_analyze', 'purge_cdn'. */
+  action: string
+  /** What it acts on (pids with backend_start, tables, a URL…): recorded in the audit. */
+  target: Record<string, unknown>
+  /** Why this action, in a sentence. */
+  reason: string
+  /** Measurements before acting, compared after. */
+  before: Record<string, unknown>
+}
+
+export interface ActResult {
+  /** What happened, in a sentence. */
+  detail: string
+  /** Whatever undo() needs (the index created, the setting's old value…). */
+  undo?: Record<string, unknown>
+  /** Nothing was changed on purpose (a suggestion recorded): not a heal that failed. */
+  recordedOnly?: boolean
+}
+
+export interface Verification {
+  /** The problem is gone or smaller. */
+  improved: boolean
+  /** The service got worse than before: the engine undoes and escalates. */
+  worse: boolean
+  after: Record<string, unknown>
+  detail: string
+}
+
+export interface Strategy<Config = unknown> {
+  /** snake_case, recorded in vigil.heal_actions.strategy. */
+  name: string
+  problem: ProblemKind
+  /** Its settings (thresholds, policy), from vigil.heal_policies.config, with defaults. */
+  config: z.ZodType<Config>
+  /** Its mode where vigil.heal_policies has no row: act ('auto', the default), ask first, or only suggest. */
+  defaultMode?: 'auto' | 'approval' | 'suggest'
+  /** The plan, or null when the live state shows nothing to do. Never changes anything. */
+  plan(problem: Problem, ctx: HealContext, config: Config): Promise<Plan | null>
+  act(plan: Plan, ctx: HealContext, config: Config): Promise<ActResult>
+  verify(plan: Plan, result: ActResult, ctx: HealContext, config: Config): Promise<Verification>
+  /** Reverses act(); absent when there is nothing to reverse (a terminated session stays gone). */
+  undo?(plan: Plan, result: ActResult, ctx: HealContext, config: Config): Promise<string>
+}
+
+/** Thrown by a strategy for a failure worth recording as such (a webhook answering 500, say). */
+export class HealError extends Error {
+  override name = 'HealError'
+}

@@ -1,0 +1,765 @@
+// add_missing_index against a real Postgres 15 with hypopg and pg_stat_statements: real slow
+// statements on scratch tables of 200,000 rows, planned, suggested, built concurrently, verified
+// and dropped. Each test resets only its own statements' statistics and drops its own tables.
+import assert from 'node:assert/strict'
+import postgres from 'postgres'
+import {
+  AddMissingIndexConfig,
+  addMissingIndexStrategy as strategy,
+  candidateColumns,
+  indexLockKey,
+  indexName,
+  type PlanNode,
+  scanColumns,
+  singleStatement,
+  statementKind,
+  timeable,
+} from '../../supabase/functions/_shared/heal/strategies/add-missing-index.ts'
+import { HealError } from '../../supabase/functions/_shared/heal/types.ts'
+import type { HealContext, Plan, Problem } from '../../supabase/functions/_shared/heal/types.ts'
+import { eventually } from '../_env.ts'
+
+function dbUrl(): string {
+  const url = Deno.env.get('VIGIL_TEST_DB_URL')
+  if (!url) {
+    throw new Error(
+      'VIGIL_TEST_DB_URL is not set: run the tests with `npm test`, which starts a private stack',
+    )
+  }
+  return url
+}
+
+function client(name: string, max = 2) {
+  return postgres(dbUrl(), {
+    max,
+    prepare: false,
+    onnotice: () => {},
+    connection: { application_name: name },
+  })
+}
+
+function unique(prefix: string): string {
+  return `${prefix}_${crypto.randomUUID().replaceAll('-', '').slice(0, 10)}`
+}
+
+function context(target: postgres.Sql, over: Partial<HealContext> = {}): HealContext {
+  return {
+    service: {
+      id: crypto.randomUUID(),
+      name: 'test-db',
+      kind: 'postgres',
+      environment: 'dev',
+      config: {},
+    },
+    actions: {},
+    incidentId: 1,
+    db: target,
+    target,
+    dryRun: false,
+    signal: new AbortController().signal,
+    secret: () => undefined,
+    fetch,
+    reprobe: () => Promise.reject(new Error('not used')),
+    protectedRoles: [],
+    protectedApplications: [],
+    ...over,
+  }
+}
+
+function config(over: Record<string, unknown> = {}): AddMissingIndexConfig {
+  return AddMissingIndexConfig.parse({ min_mean_ms: 1, min_calls: 5, ...over })
+}
+
+/** The slow-query problem as diagnose() builds it from the probe's statements measurement. */
+function problem(queryids: string[]): Problem {
+  return {
+    kind: 'slow_query',
+    reason: `${queryids.length} statements slower than the slow-query threshold`,
+    evidence: { statements: { slow: queryids.map((queryid) => ({ queryid })) } },
+  }
+}
+
+const q = (name: string) => `"${name.replaceAll('"', '""')}"`
+
+/** A scratch table of 200,000 rows: b has 1,000 values of 200 rows each; no index at all. */
+async function scratch(sql: postgres.Sql, table: string, bColumn = 'b') {
+  await sql.unsafe(`create table ${q(table)} (id int, ${q(bColumn)} int, c text, flag bool)`)
+  await sql.unsafe(
+    `insert into ${
+      q(table)
+    } select g, g % 1000, md5(g::text), g % 2 = 0 from generate_series(1, 200000) g`,
+  )
+  await sql.unsafe(`analyze ${q(table)}`)
+}
+
+/** Runs a statement n times with parameters, as an application would; returns its queryid. */
+async function runStatement(
+  admin: postgres.Sql,
+  app: postgres.Sql,
+  text: string,
+  params: (i: number) => postgres.ParameterOrJSON<never>[],
+  n = 8,
+): Promise<string> {
+  for (let i = 0; i < n; i++) await app.unsafe(text, params(i))
+  const [row] = await admin`
+    select queryid::text as queryid from extensions.pg_stat_statements
+    where query = ${text} and toplevel
+      and dbid = (select oid from pg_database where datname = current_database())`
+  assert.ok(row, `pg_stat_statements recorded ${text}`)
+  return row.queryid as string
+}
+
+async function indexesOf(sql: postgres.Sql, table: string) {
+  return [
+    ...await sql<{ name: string; valid: boolean; def: string }[]>`
+    select ic.relname::text as name, i.indisvalid as valid, pg_get_indexdef(ic.oid) as def
+    from pg_index i join pg_class ic on ic.oid = i.indexrelid join pg_class t on t.oid = i.indrelid
+    join pg_namespace n on n.oid = t.relnamespace
+    where n.nspname = 'public' and t.relname = ${table}`,
+  ]
+}
+
+async function callsOf(sql: postgres.Sql, queryid: string): Promise<number> {
+  const [row] = await sql`
+    select calls::int as calls from extensions.pg_stat_statements
+    where queryid::text = ${queryid} and toplevel
+      and dbid = (select oid from pg_database where datname = current_database())`
+  return row.calls as number
+}
+
+/** One test's world: its clients, its tables, its statements, all cleaned up after. */
+async function withWorld(
+  fn: (
+    w: {
+      admin: postgres.Sql
+      app: postgres.Sql
+      target: postgres.Sql
+      queryids: string[]
+      tables: string[]
+    },
+  ) => Promise<void>,
+  targetMax = 2,
+) {
+  const admin = client('amix-test-admin')
+  const app = client('amix-test-app')
+  const target = client('vigil-heal', targetMax)
+  const queryids: string[] = []
+  const tables: string[] = []
+  try {
+    await fn({ admin, app, target, queryids, tables })
+  } finally {
+    for (const t of tables) await admin.unsafe(`drop table if exists ${q(t)}`).catch(() => {})
+    // Only this test's statements leave pg_stat_statements: those it ran, those naming its
+    // tables (setup, the strategy's builds and drops), and the strategy's own marked ones.
+    const patterns = [...tables.map((t) => `%${t}%`), '%vigil:add-missing-index%']
+    await admin`
+      select extensions.pg_stat_statements_reset(0, s.dbid, s.queryid)
+      from extensions.pg_stat_statements s
+      where s.dbid = (select oid from pg_database where datname = current_database())
+        and (s.queryid::text = any(string_to_array(${queryids.join(',')}, ','))
+             or s.query like any(string_to_array(${patterns.join('\n')}, E'\n')))`
+      .catch(() => {})
+    await Promise.all([admin.end(), app.end(), target.end()])
+  }
+}
+
+interface Target {
+  mode: string
+  indexes: {
+    schema: string
+    table: string
+    columns: string[]
+    index_name: string
+    index_sql: string
+    queryid: string
+    statement: string
+    mean_ms: number
+    calls: number
+    cost_before: number
+    cost_after: number
+    factor: number
+  }[]
+}
+
+const targetOf = (plan: Plan) => plan.target as unknown as Target
+
+Deno.test('config: suggest by default, with the documented defaults, and nothing unknown', () => {
+  const c = AddMissingIndexConfig.parse({})
+  assert.deepEqual(c, {
+    mode: 'suggest',
+    min_mean_ms: 100,
+    max_statements: 5,
+    min_cost_factor: 2,
+    min_calls: 10,
+    verify_runs: 3,
+    max_slowdown_factor: 1.5,
+  })
+  assert.equal(AddMissingIndexConfig.safeParse({ mode: 'drop' }).success, false)
+  assert.equal(AddMissingIndexConfig.safeParse({ min_cost_factor: 0.5 }).success, false)
+  assert.equal(AddMissingIndexConfig.safeParse({ typo: 1 }).success, false)
+  assert.equal(strategy.name, 'add_missing_index')
+  assert.equal(strategy.problem, 'slow_query')
+  assert.equal(strategy.defaultMode, 'suggest', 'without a policy row, the engine only records')
+})
+
+Deno.test('plan: a slow sequential scan gets a suggested index on its filter column, and nothing changes', async () => {
+  // One connection for the strategy, so the test can look at the very session it used.
+  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+    const table = unique('amix')
+    tables.push(table)
+    await scratch(admin, table)
+    const text = `select * from ${q(table)} where b = $1`
+    queryids.push(await runStatement(admin, app, text, (i) => [i]))
+
+    const plan = await strategy.plan(problem(queryids), context(target), config())
+    assert.ok(plan, 'a plan')
+    assert.equal(plan.action, 'suggest_index')
+    const t = targetOf(plan)
+    assert.equal(t.mode, 'suggest')
+    assert.equal(t.indexes.length, 1)
+    const [s] = t.indexes
+    assert.equal(s.schema, 'public')
+    assert.equal(s.table, table)
+    assert.deepEqual(s.columns, ['b'])
+    assert.equal(s.queryid, queryids[0])
+    assert.equal(s.statement, text)
+    assert.equal(s.calls, 8)
+    assert.ok(s.mean_ms > 0)
+    assert.ok(s.factor >= 2, `cost factor ${s.factor} is at least 2`)
+    assert.ok(s.cost_after < s.cost_before)
+    assert.equal(s.index_name, `vigil_idx_${table}_b`)
+    assert.equal(
+      s.index_sql,
+      `CREATE INDEX CONCURRENTLY IF NOT EXISTS "vigil_idx_${table}_b" ON "public"."${table}" ("b")`,
+    )
+    const before = plan.before as {
+      statements: { queryid: string; mean_ms: number; estimated_cost: number }[]
+    }
+    assert.equal(before.statements[0].queryid, queryids[0])
+    assert.equal(before.statements[0].estimated_cost, s.cost_before)
+    assert.match(plan.reason, /1 index would make 1 slow statement at least 2× cheaper/)
+    assert.deepEqual(JSON.parse(JSON.stringify(plan)), plan, 'the plan is plain JSON')
+
+    // Nothing changed: no index, and the session holds no hypothetical index, prepared
+    // statement, transaction or advisory lock.
+    assert.deepEqual(await indexesOf(admin, table), [])
+    const [session] = await target`
+      select (select count(*)::int from extensions.hypopg()) as hypothetical,
+             (select count(*)::int from pg_prepared_statements) as prepared,
+             (select count(*)::int from pg_locks where pid = pg_backend_pid() and locktype = 'advisory') as advisory,
+             current_setting('transaction_read_only') as read_only,
+             current_setting('plan_cache_mode') as plan_cache_mode`
+    assert.deepEqual(session, {
+      hypothetical: 0,
+      prepared: 0,
+      advisory: 0,
+      read_only: 'off',
+      plan_cache_mode: 'auto',
+    })
+  }, 1)
+})
+
+Deno.test('suggest mode: act records the index and creates nothing; verify says so', async () => {
+  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+    const table = unique('amix')
+    tables.push(table)
+    await scratch(admin, table)
+    queryids.push(
+      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
+    )
+
+    const ctx = context(target)
+    const cfg = config()
+    const plan = await strategy.plan(problem(queryids), ctx, cfg)
+    assert.ok(plan)
+    const result = await strategy.act(plan, ctx, cfg)
+    assert.match(result.detail, /^Suggested 1 index, created nothing \(mode suggest\)/)
+    assert.ok(result.detail.includes(targetOf(plan).indexes[0].index_sql))
+    assert.equal(result.undo, undefined)
+    assert.deepEqual(await indexesOf(admin, table), [])
+
+    const v = await strategy.verify(plan, result, ctx, cfg)
+    assert.equal(v.improved, false)
+    assert.equal(v.worse, false)
+    assert.equal(v.detail, 'suggested, not created')
+  })
+})
+
+Deno.test('create mode: a valid index is built concurrently, the planner uses it, undo drops it', async () => {
+  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+    const table = unique('amix')
+    tables.push(table)
+    await scratch(admin, table)
+    queryids.push(
+      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
+    )
+
+    const ctx = context(target)
+    const cfg = config({ mode: 'create' })
+    const plan = await strategy.plan(problem(queryids), ctx, cfg)
+    assert.ok(plan)
+    assert.equal(plan.action, 'create_index')
+    const name = `vigil_idx_${table}_b`
+
+    const result = await strategy.act(plan, ctx, cfg)
+    assert.match(
+      result.detail,
+      new RegExp(`^Created ${name} on "public"\\."${table}" \\(b\\) in \\d+ ms$`),
+    )
+    const undoInfo = result.undo as { indexes: { name: string; schema: string }[] }
+    assert.deepEqual(undoInfo.indexes.map((i) => i.name), [name])
+    const built = await indexesOf(admin, table)
+    assert.equal(built.length, 1)
+    assert.equal(built[0].name, name)
+    assert.equal(built[0].valid, true)
+    assert.match(built[0].def, /USING btree \(b\)$/)
+
+    // The application keeps calling it: verify also reads how those calls went.
+    for (let i = 0; i < 5; i++) await app.unsafe(`select * from ${q(table)} where b = $1`, [i])
+    const v = await strategy.verify(plan, result, ctx, cfg)
+    assert.equal(v.worse, false, v.detail)
+    assert.equal(v.improved, true, v.detail)
+    const [check] = (v.after as { indexes: Record<string, unknown>[] }).indexes
+    assert.equal(check.planner_uses_index, true)
+    assert.ok((check.factor as number) >= 2)
+    assert.equal((check.timed_runs_ms as number[]).length, 3)
+    const since = check.mean_ms_since_create as number
+    assert.ok(
+      since < targetOf(plan).indexes[0].mean_ms,
+      `calls since the build average ${since} ms`,
+    )
+    assert.match(v.detail, new RegExp(`^${name}: the planner uses it, estimated cost`))
+
+    // A second act finds the index there and builds nothing.
+    const again = await strategy.act(plan, ctx, cfg)
+    assert.match(again.detail, new RegExp(`already serves it`))
+    assert.equal(again.undo, undefined)
+
+    const undone = await strategy.undo!(plan, result, ctx, cfg)
+    assert.equal(undone, `dropped 1 index: "public"."${name}"`)
+    assert.deepEqual(await indexesOf(admin, table), [])
+  })
+})
+
+Deno.test('verify calls it worse when the statement now runs slower than it did, and undo follows', async () => {
+  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+    const table = unique('amix')
+    tables.push(table)
+    await scratch(admin, table)
+    queryids.push(
+      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
+    )
+    const ctx = context(target)
+    const cfg = config({ mode: 'create' })
+    const plan = await strategy.plan(problem(queryids), ctx, cfg)
+    assert.ok(plan)
+    const result = await strategy.act(plan, ctx, cfg)
+    // As if the statement had averaged a nanosecond before: any real run is slower than that.
+    const t = targetOf(plan)
+    const fast: Plan = {
+      ...plan,
+      target: { ...t, indexes: [{ ...t.indexes[0], mean_ms: 0.000001 }] },
+    }
+    const v = await strategy.verify(fast, result, ctx, cfg)
+    assert.equal(v.worse, true, v.detail)
+    assert.equal(v.improved, false)
+    assert.match(
+      v.detail,
+      /median of 3 generic-plan runs [\d.]+ ms against a mean of 0\.000001 ms before/,
+    )
+    await strategy.undo!(plan, result, ctx, cfg)
+    assert.deepEqual(await indexesOf(admin, table), [])
+  })
+})
+
+Deno.test('a statement an index already serves gets no suggestion', async () => {
+  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+    const table = unique('amix')
+    tables.push(table)
+    await scratch(admin, table)
+    await admin.unsafe(`create index on ${q(table)} (b)`)
+    queryids.push(
+      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
+    )
+    // Half the rows match: a sequential scan is right, and no index would make it cheaper.
+    queryids.push(
+      await runStatement(
+        admin,
+        app,
+        `select count(*) from ${q(table)} where flag = $1`,
+        (i) => [i % 2 === 0],
+      ),
+    )
+
+    const plan = await strategy.plan(problem(queryids), context(target), config({ min_mean_ms: 0 }))
+    assert.equal(plan, null)
+  })
+})
+
+Deno.test('a table and column needing quotes: a hashed safe name, built and dropped', async () => {
+  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+    const table = unique('Amix Orders')
+    tables.push(table)
+    await scratch(admin, table, 'Customer Id')
+    queryids.push(
+      await runStatement(
+        admin,
+        app,
+        `select id, c from ${q(table)} where "Customer Id" = $1`,
+        (i) => [i],
+      ),
+    )
+
+    const ctx = context(target)
+    const cfg = config({ mode: 'create' })
+    const plan = await strategy.plan(problem(queryids), ctx, cfg)
+    assert.ok(plan)
+    const [s] = targetOf(plan).indexes
+    assert.deepEqual(s.columns, ['Customer Id'])
+    assert.match(s.index_name, /^vigil_idx_amix_orders_[0-9a-f]{10}_customer_id_[0-9a-f]{8}$/)
+    assert.ok(new TextEncoder().encode(s.index_name).length <= 63)
+    assert.equal(s.index_name, indexName(table, ['Customer Id']), 'deterministic')
+    assert.ok(s.index_sql.endsWith(`ON "public"."${table}" ("Customer Id")`))
+
+    const result = await strategy.act(plan, ctx, cfg)
+    const built = await indexesOf(admin, table)
+    assert.deepEqual(built.map((b) => [b.name, b.valid]), [[s.index_name, true]])
+    const v = await strategy.verify(plan, result, ctx, cfg)
+    assert.equal(v.improved, true, v.detail)
+    await strategy.undo!(plan, result, ctx, cfg)
+    assert.deepEqual(await indexesOf(admin, table), [])
+  })
+})
+
+Deno.test('an UPDATE is analysed from its plan alone: never executed, never timed', async () => {
+  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+    const table = unique('amix')
+    tables.push(table)
+    await scratch(admin, table)
+    const text = `update ${q(table)} set c = $1 where id = $2`
+    queryids.push(await runStatement(admin, app, text, (i) => [`x${i}`, (i + 1) * 7]))
+
+    const ctx = context(target)
+    const cfg = config({ mode: 'create' })
+    const plan = await strategy.plan(problem(queryids), ctx, cfg)
+    assert.ok(plan)
+    assert.deepEqual(targetOf(plan).indexes.map((s) => s.columns), [['id']])
+    const result = await strategy.act(plan, ctx, cfg)
+    const calls = await callsOf(admin, queryids[0])
+    const v = await strategy.verify(plan, result, ctx, cfg)
+    assert.equal(v.improved, true, v.detail)
+    const [check] = (v.after as { indexes: Record<string, unknown>[] }).indexes
+    assert.deepEqual(check.timed_runs_ms, [])
+    assert.equal(check.timing_note, 'not a plain SELECT: not run')
+    assert.equal(await callsOf(admin, queryids[0]), calls, 'the UPDATE was not run by Vigil')
+    const [{ changed }] = await admin.unsafe(
+      `select count(*)::int as changed from ${q(table)} where c like 'x%'`,
+    )
+    assert.equal(changed, 8, 'only the application changed rows')
+    await strategy.undo!(plan, result, ctx, cfg)
+  })
+})
+
+Deno.test('act refuses in dry run, and creates nothing', async () => {
+  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+    const table = unique('amix')
+    tables.push(table)
+    await scratch(admin, table)
+    queryids.push(
+      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
+    )
+    const cfg = config({ mode: 'create' })
+    const plan = await strategy.plan(problem(queryids), context(target, { dryRun: true }), cfg)
+    assert.ok(plan, 'planning is allowed in dry run')
+    await assert.rejects(
+      strategy.act(plan, context(target, { dryRun: true }), cfg),
+      (err: unknown) => err instanceof HealError && /dry run/.test(err.message),
+    )
+    assert.deepEqual(await indexesOf(admin, table), [])
+  })
+})
+
+Deno.test("the heal's deadline during a build cancels it, and its INVALID index is dropped", async () => {
+  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+    const table = unique('amix')
+    tables.push(table)
+    await scratch(admin, table)
+    queryids.push(
+      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
+    )
+    const cfg = config({ mode: 'create' })
+    const plan = await strategy.plan(problem(queryids), context(target), cfg)
+    assert.ok(plan)
+    const name = targetOf(plan).indexes[0].index_name
+
+    // A transaction that has written the table holds the build in its second phase, after the
+    // INVALID index is already in the catalog.
+    const blocker = client('amix-test-blocker', 1)
+    let release = () => {}
+    let written = () => {}
+    const held = new Promise<void>((r) => (release = r))
+    const ready = new Promise<void>((r) => (written = r))
+    const tx = blocker.begin(async (t) => {
+      await t.unsafe(`insert into ${q(table)} (id) values (-1)`)
+      written()
+      await held
+    })
+    try {
+      await ready
+      const controller = new AbortController()
+      const acting = strategy.act(plan, context(target, { signal: controller.signal }), cfg)
+      await eventually(
+        async () => {
+          const rows = await admin`
+          select 1 from pg_stat_activity
+          where application_name = 'vigil-heal' and wait_event_type = 'Lock'
+            and query like '%CREATE INDEX CONCURRENTLY%'`
+          return rows.length > 0 ? true : undefined
+        },
+        10_000,
+        'the build to wait for the writing transaction',
+      )
+      assert.deepEqual((await indexesOf(admin, table)).map((i) => [i.name, i.valid]), [[
+        name,
+        false,
+      ]])
+      controller.abort()
+      // The cleanup's DROP INDEX CONCURRENTLY waits for the writer too: let it finish soon.
+      const releasing = new Promise<void>((r) => setTimeout(() => r(release()), 300))
+      await assert.rejects(acting, (err: unknown) => {
+        assert.ok(err instanceof HealError)
+        assert.match(
+          err.message,
+          /cancelled at the heal's deadline; its INVALID index was dropped$/,
+        )
+        return true
+      })
+      await releasing
+    } finally {
+      release()
+      await tx.catch(() => {})
+      await blocker.end()
+    }
+    assert.deepEqual(await indexesOf(admin, table), [])
+  })
+})
+
+Deno.test('an INVALID leftover of an earlier build is dropped and built again', async () => {
+  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+    const table = unique('amix')
+    tables.push(table)
+    await scratch(admin, table)
+    queryids.push(
+      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
+    )
+    const ctx = context(target)
+    const cfg = config({ mode: 'create' })
+    const plan = await strategy.plan(problem(queryids), ctx, cfg)
+    assert.ok(plan)
+    const name = targetOf(plan).indexes[0].index_name
+    // What a crashed build leaves behind (marked invalid by hand: this is a scratch table).
+    await admin.unsafe(`create index ${q(name)} on ${q(table)} (b)`)
+    await admin`update pg_index set indisvalid = false where indexrelid = ${`public.${
+      q(name)
+    }`}::regclass`
+
+    const result = await strategy.act(plan, ctx, cfg)
+    assert.match(result.detail, new RegExp(`^Created ${name} `))
+    assert.deepEqual((await indexesOf(admin, table)).map((i) => [i.name, i.valid]), [[name, true]])
+    await strategy.undo!(plan, result, ctx, cfg)
+    assert.deepEqual(await indexesOf(admin, table), [])
+  })
+})
+
+Deno.test('another session holding the build lock: skipped, nothing created, not a failure', async () => {
+  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+    const table = unique('amix')
+    tables.push(table)
+    await scratch(admin, table)
+    queryids.push(
+      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
+    )
+    const ctx = context(target)
+    const cfg = config({ mode: 'create' })
+    const plan = await strategy.plan(problem(queryids), ctx, cfg)
+    assert.ok(plan)
+    const name = targetOf(plan).indexes[0].index_name
+    const other = client('amix-test-other-heal', 1)
+    try {
+      await other`select pg_advisory_lock(hashtextextended(${indexLockKey('public', name)}, 0))`
+      const result = await strategy.act(plan, ctx, cfg)
+      assert.match(
+        result.detail,
+        /^No index was created: skipped .*: another session holds its advisory lock$/,
+      )
+      assert.equal(result.undo, undefined)
+      const v = await strategy.verify(plan, result, ctx, cfg)
+      assert.deepEqual([v.improved, v.worse, v.detail], [false, false, 'no index was created'])
+    } finally {
+      await other.end()
+    }
+    assert.deepEqual(await indexesOf(admin, table), [])
+  })
+})
+
+Deno.test('tables above max_table_rows are left alone', async () => {
+  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+    const table = unique('amix')
+    tables.push(table)
+    await scratch(admin, table)
+    queryids.push(
+      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
+    )
+    const plan = await strategy.plan(
+      problem(queryids),
+      context(target),
+      config({ max_table_rows: 100_000 }),
+    )
+    assert.equal(plan, null)
+  })
+})
+
+Deno.test('without named statements, the slowest of the whole database are analysed', async () => {
+  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+    const table = unique('amix')
+    tables.push(table)
+    await scratch(admin, table)
+    queryids.push(
+      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
+    )
+    const [{ mean }] = await admin`
+      select mean_exec_time as mean from extensions.pg_stat_statements
+      where queryid::text = ${queryids[0]} and toplevel`
+    // Other suites share this database: their statements may be analysed too (read-only).
+    const plan = await strategy.plan(
+      { kind: 'slow_query', reason: 'slow', evidence: {} },
+      context(target),
+      config({ min_mean_ms: (mean as number) * 0.99, max_statements: 50 }),
+    )
+    assert.ok(plan)
+    const mine = targetOf(plan).indexes.find((s) => s.table === table)
+    assert.deepEqual(mine?.columns, ['b'])
+  })
+})
+
+Deno.test('candidate columns: filters, joins and sorts read from a verbose plan', () => {
+  const plan: PlanNode = {
+    'Node Type': 'Limit',
+    'Total Cost': 100,
+    Plans: [{
+      'Node Type': 'Sort',
+      'Total Cost': 100,
+      'Sort Key': ['o."Created At" DESC'],
+      Plans: [{
+        'Node Type': 'Hash Join',
+        'Total Cost': 90,
+        'Hash Cond': '(o.customer_id = "C x".id)',
+        Plans: [
+          {
+            'Node Type': 'Seq Scan',
+            'Total Cost': 50,
+            'Relation Name': 'Orders',
+            Schema: 'public',
+            Alias: 'o',
+            Filter:
+              "((o.status = 'paid'::text) AND (o.total >= $2) AND ((o.region)::text = ANY ($3)) AND (o.a = o.b) AND ((o.x = 1) OR (o.y = 2)))",
+          },
+          {
+            'Node Type': 'Hash',
+            'Total Cost': 30,
+            Plans: [{
+              'Node Type': 'Seq Scan',
+              'Total Cost': 30,
+              'Relation Name': 'customers',
+              Schema: 'app',
+              Alias: 'C x',
+              Filter: '(lower("C x".email) = $1)',
+            }],
+          },
+        ],
+      }],
+    }],
+  }
+  const scans = scanColumns(plan)
+  assert.deepEqual(scans, [
+    {
+      alias: 'o',
+      schema: 'public',
+      table: 'Orders',
+      equality: ['status', 'region'],
+      range: ['total'],
+      join: ['customer_id'],
+      sort: [],
+    },
+    {
+      alias: 'C x',
+      schema: 'app',
+      table: 'customers',
+      equality: [],
+      range: [],
+      join: ['id'],
+      sort: [],
+    },
+  ])
+  assert.deepEqual(candidateColumns(scans[0]), [
+    ['status'],
+    ['region'],
+    ['total'],
+    ['customer_id'],
+    ['status', 'region'],
+    ['status', 'region', 'total'],
+    ['status', 'region', 'customer_id'],
+  ])
+
+  const sorted: PlanNode = {
+    'Node Type': 'Limit',
+    'Total Cost': 10,
+    Plans: [{
+      'Node Type': 'Sort',
+      'Total Cost': 10,
+      'Sort Key': ['t.d DESC', 't.id DESC'],
+      Plans: [{
+        'Node Type': 'Gather',
+        'Total Cost': 9,
+        Plans: [{
+          'Node Type': 'Seq Scan',
+          'Total Cost': 8,
+          'Relation Name': 't',
+          Schema: 'public',
+          Alias: 't',
+          Filter: '(t.b = $1)',
+        }],
+      }],
+    }],
+  }
+  const [t] = scanColumns(sorted)
+  assert.deepEqual(t.sort, ['d', 'id'])
+  assert.deepEqual(candidateColumns(t), [['b'], ['d', 'id'], ['b', 'd', 'id']])
+})
+
+Deno.test('statements: one at a time, only SELECT/UPDATE/DELETE, and only plain SELECTs are timed', () => {
+  assert.equal(singleStatement('/* app */ select 1;  '), 'select 1')
+  assert.equal(singleStatement('select 1; drop table t'), null)
+  assert.equal(
+    singleStatement(`select ';' as "a;b" -- ;\nfrom t`),
+    `select ';' as "a;b" -- ;\nfrom t`,
+  )
+  assert.equal(statementKind('-- hi\n  SELECT * from t'), 'select')
+  assert.equal(statementKind('delete from t where id = $1'), 'delete')
+  assert.equal(statementKind('insert into t values ($1)'), null)
+  assert.equal(statementKind('with x as (delete from t returning *) select * from x'), null)
+  assert.equal(timeable('select * from t where id = $1'), true)
+  assert.equal(timeable('select * from t where id = $1 for update'), false)
+  assert.equal(timeable('select * into t2 from t'), false)
+  assert.equal(timeable('update t set a = $1'), false)
+})
+
+Deno.test('index names: plain when the names are, hashed and at most 63 bytes otherwise', () => {
+  assert.equal(indexName('orders', ['customer_id']), 'vigil_idx_orders_customer_id')
+  const long = indexName('a'.repeat(60), ['b'.repeat(60), 'c'])
+  assert.equal(long.length, 63)
+  assert.match(long, /^vigil_idx_a+_[0-9a-f]{8}$/)
+  assert.notEqual(indexName('Orders', ['x']), indexName('orders', ['x']))
+  assert.notEqual(indexName('a b', ['c']), indexName('a_b', ['c']))
+  assert.match(indexName('ünïcode', ['ß']), /^vigil_idx_[a-z0-9_]+_[0-9a-f]{8}$/)
+})

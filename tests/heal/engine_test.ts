@@ -1,0 +1,254 @@
+// The heal engine on the real database, with strategies scripted per test: failsafes, the audit
+// rows, undo, the ladder, and bad input. Real strategies are tested in the other files here.
+import assert from 'node:assert/strict'
+import { z } from 'zod'
+import { healIncident, type HealOptions } from '../../supabase/functions/_shared/heal/engine.ts'
+import { STRATEGIES_BY_PROBLEM, type StrategyRegistry } from '../../supabase/functions/_shared/heal/registry.ts'
+import type { Strategy } from '../../supabase/functions/_shared/heal/types.ts'
+import { testSql } from '../_env.ts'
+
+type Sql = ReturnType<typeof testSql>
+
+interface Script {
+  verify?: { improved: boolean; worse: boolean }
+  actThrows?: string
+  acts?: { count: number }
+  undone?: { count: number }
+}
+
+/** A restart_service stand-in whose act/verify outcomes the test chooses. */
+function scripted(script: Script, name = 'restart_service'): StrategyRegistry {
+  const strategy: Strategy<{ tries: number }> = {
+    name,
+    problem: 'service_unhealthy',
+    config: z.strictObject({ tries: z.number().int().min(1).default(1) }),
+    plan: (problem) => Promise.resolve({ action: 'restart', target: { service: 'x' }, reason: 'restart it', before: { evidence: problem.evidence } }),
+    act(_plan, ctx) {
+      if (ctx.dryRun) throw new Error('acted in dry run')
+      if (script.acts) script.acts.count++
+      if (script.actThrows) return Promise.reject(new Error(script.actThrows))
+      return Promise.resolve({ detail: 'restarted', undo: { was: 'running' } })
+    },
+    verify: () => Promise.resolve({ ...(script.verify ?? { improved: true, worse: false }), after: { status: 'checked' }, detail: 'checked after' }),
+    undo() {
+      if (script.undone) script.undone.count++
+      return Promise.resolve('put back')
+    },
+  }
+  return { ...STRATEGIES_BY_PROBLEM, service_unhealthy: [strategy] }
+}
+
+interface Fixture {
+  sql: Sql
+  serviceId: string
+  incidentId: number
+  options: (strategies: StrategyRegistry) => HealOptions
+}
+
+/** A down http service with an open incident, in its own environment row settings (qa). */
+async function withIncident(name: string, fn: (f: Fixture) => Promise<void>) {
+  const sql = testSql(4)
+  // The trigger would also ask the real auto-heal to act: keep that path quiet for these tests.
+  await sql`alter table vigil.incidents disable trigger incidents_request_heal`
+  try {
+    const [{ id: serviceId }] = await sql`
+      insert into vigil.services (name, kind, environment, config) values (${name}, 'http', 'qa', '{"url": "http://127.0.0.1:9/"}')
+      returning id`
+    await sql`insert into vigil.checks (service_id, status, error) values (${serviceId}, 'down', 'connection refused')`
+    const [{ id }] = await sql`
+      insert into vigil.incidents (service_id, kind, severity, title) values (${serviceId}, 'service_unhealthy', 'critical', ${`${name} is down`})
+      returning id::int`
+    await fn({
+      sql,
+      serviceId,
+      incidentId: id,
+      options: (strategies) => ({ sql, strategies, secret: () => undefined, projectUrl: 'http://127.0.0.1:1' }),
+    })
+  } finally {
+    await sql`alter table vigil.incidents enable trigger incidents_request_heal`
+    await sql`update vigil.settings set dry_run = false, kill_switch = false where environment = 'qa'`
+    await sql`delete from vigil.contacts where name like 'engine-test-%'`
+    await sql`delete from vigil.heal_policies where environment = 'qa'`
+    // heal_actions are append-only and reference the service: the service row stays, disabled.
+    await sql`update vigil.services set enabled = false where name = ${name}`
+    await sql`update vigil.incidents set status = 'resolved', resolved_at = now() where service_id in (select id from vigil.services where name = ${name}) and status = 'open'`
+    await sql.end()
+  }
+}
+
+async function auditRows(sql: Sql, incidentId: number) {
+  return await sql<{ phase: string; outcome: string; strategy: string; attempt: number; detail: string | null; dry_run: boolean }[]>`
+    select phase::text, outcome::text, strategy, attempt, detail, dry_run from vigil.heal_actions
+     where incident_id = ${incidentId} order by seq`
+}
+
+Deno.test('a heal that works: an intent row before, a result row after, silent on the ladder', async () => {
+  await withIncident('engine-test-ok', async ({ sql, incidentId, options }) => {
+    const acts = { count: 0 }
+    const report = await healIncident({ incidentId }, options(scripted({ acts })))
+    assert.equal(report.outcome, 'succeeded')
+    assert.equal(acts.count, 1)
+    const rows = await auditRows(sql, incidentId)
+    assert.deepEqual(rows.map((r) => [r.phase, r.outcome, r.attempt]), [['intent', 'pending', 1], ['result', 'succeeded', 1]])
+    assert.match(rows[1].detail!, /restarted; checked after/)
+    const [inc] = await sql`select heal_attempts, escalation_level, heal_claimed_by from vigil.incidents where id = ${incidentId}`
+    assert.deepEqual({ ...inc }, { heal_attempts: 1, escalation_level: 0, heal_claimed_by: null })
+    const [audit] = await sql`select intact from vigil.verify_heal_audit()`
+    assert.equal(audit.intact, true)
+  })
+})
+
+Deno.test('dry run decides and records but acts on nothing; the kill switch stops everything', async () => {
+  await withIncident('engine-test-dry', async ({ sql, incidentId, options }) => {
+    const acts = { count: 0 }
+    await sql`update vigil.settings set dry_run = true where environment = 'qa'`
+    const dry = await healIncident({ incidentId }, options(scripted({ acts })))
+    assert.equal(dry.outcome, 'dry_run')
+    await sql`update vigil.settings set dry_run = false, kill_switch = true where environment = 'qa'`
+    const killed = await healIncident({ incidentId }, options(scripted({ acts })))
+    assert.equal(killed.outcome, 'skipped')
+    assert.match(killed.detail, /kill switch is on for qa/)
+    assert.equal(acts.count, 0, 'nothing was acted on')
+    const rows = await auditRows(sql, incidentId)
+    assert.deepEqual(rows.map((r) => [r.phase, r.outcome, r.dry_run]), [
+      ['intent', 'pending', false],
+      ['result', 'dry_run', true],
+      ['intent', 'pending', false],
+      ['result', 'skipped', false],
+    ])
+  })
+})
+
+Deno.test('a heal that makes things worse is undone, recorded as undone, and counts as a failure', async () => {
+  await withIncident('engine-test-worse', async ({ sql, incidentId, options }) => {
+    const undone = { count: 0 }
+    const report = await healIncident({ incidentId }, options(scripted({ verify: { improved: false, worse: true }, undone })))
+    assert.equal(report.outcome, 'undone')
+    assert.equal(undone.count, 1)
+    assert.match(report.detail, /made things worse .* so it was undone: put back/)
+    const [inc] = await sql`select escalation_level from vigil.incidents where id = ${incidentId}`
+    assert.equal(inc.escalation_level, 1, 'a first failed attempt is logged silently')
+  })
+})
+
+Deno.test('the ladder: attempt 2 warns, attempt 3 pages on-call, a failure after it the senior; then no more heals', async () => {
+  await withIncident('engine-test-ladder', async ({ sql, incidentId, options }) => {
+    await sql`insert into vigil.contacts (name, role, channel, address, environment) values
+      ('engine-test-oncall', 'on_call', 'sms', '+15550001111', 'qa'),
+      ('engine-test-senior', 'senior', 'email', 'senior@example.org', null)`
+    const strategies = scripted({ actThrows: 'webhook answered 500: upstream unavailable' })
+    const outcomes = []
+    for (let i = 0; i < 4; i++) outcomes.push((await healIncident({ incidentId }, options(strategies))).outcome)
+    assert.deepEqual(outcomes, ['failed', 'failed', 'failed', 'exhausted'])
+    const log = await sql`select level, message from vigil.incident_log where incident_id = ${incidentId} order by id`
+    assert.deepEqual(log.map((l) => l.level), ['info', 'warning', 'error', 'error'])
+    assert.match(log[0].message, /attempt 1 of 3 failed: webhook answered 500/)
+    const alerts = await sql`select channel::text, recipient, severity::text from vigil.alerts where incident_id = ${incidentId} order by id`
+    assert.deepEqual(alerts.map((a) => [a.channel, a.recipient]), [['sms', '+15550001111'], ['email', 'senior@example.org']])
+    const results = (await auditRows(sql, incidentId)).filter((r) => r.phase === 'result')
+    assert.equal(results.length, 3, 'no fourth heal after the ladder is finished')
+  })
+})
+
+Deno.test('a flapping service does not cause a heal storm: the breaker opens and the rate limit holds', async () => {
+  await withIncident('engine-test-flap', async ({ sql, serviceId, incidentId, options }) => {
+    const acts = { count: 0 }
+    const strategies = scripted({ acts, verify: { improved: false, worse: false } })
+    // Many incidents in a row, as a flapping service opens and resolves them.
+    const outcomes: string[] = []
+    let current = incidentId
+    for (let i = 0; i < 14; i++) {
+      outcomes.push((await healIncident({ incidentId: current }, options(strategies))).outcome)
+      await sql`update vigil.incidents set status = 'resolved', resolved_at = now() where id = ${current}`
+      const [next] = await sql`
+        insert into vigil.incidents (service_id, kind, severity, title) values (${serviceId}, 'service_unhealthy', 'critical', 'flap')
+        returning id::int`
+      current = next.id
+    }
+    assert.deepEqual(outcomes.slice(0, 3), ['failed', 'failed', 'failed'])
+    assert.ok(outcomes.slice(3).every((o) => o === 'skipped'), `after three failures the breaker holds: ${outcomes}`)
+    assert.equal(acts.count, 3)
+    const [guard] = await sql`select vigil.heal_guard(${serviceId}, 'restart_service') as g`
+    assert.match(guard.g.reason, /circuit open: 3 of the last 3/)
+    // The hourly limit is a separate, wider net over every strategy of the service: another
+    // strategy (its own breaker closed) still gets no more than 10 heals an hour in all.
+    const other = scripted({ acts, verify: { improved: true, worse: false } }, 'engine_test_other')
+    for (let i = 0; i < 12; i++) {
+      await healIncident({ incidentId: current }, options(other))
+      await sql`update vigil.incidents set status = 'resolved', resolved_at = now() where id = ${current}`
+      const [next] = await sql`
+        insert into vigil.incidents (service_id, kind, severity, title) values (${serviceId}, 'service_unhealthy', 'critical', 'flap')
+        returning id::int`
+      current = next.id
+    }
+    const [{ n }] = await sql`
+      select count(*)::int as n from vigil.heal_actions
+       where service_id = ${serviceId} and phase = 'result' and outcome in ('succeeded', 'failed', 'undone')`
+    assert.equal(n, 10, 'at most 10 heals per service per hour')
+    assert.equal(acts.count, 10)
+  })
+})
+
+Deno.test('an invalid strategy policy is a failed attempt with the reason, and the ladder moves', async () => {
+  await withIncident('engine-test-policy', async ({ sql, incidentId, options }) => {
+    await sql`insert into vigil.heal_policies (environment, strategy, mode, config) values ('qa', 'restart_service', 'auto', '{"tries": 0, "bogus": 1}')`
+    const report = await healIncident({ incidentId }, options(scripted({})))
+    assert.equal(report.outcome, 'failed')
+    assert.match(report.detail, /policy config is invalid: .*tries.*bogus|policy config is invalid: .*bogus.*tries/)
+    const rows = await auditRows(sql, incidentId)
+    assert.deepEqual(rows.map((r) => [r.phase, r.outcome]), [['intent', 'pending'], ['result', 'failed']])
+    const [inc] = await sql`select heal_attempts, escalation_level from vigil.incidents where id = ${incidentId}`
+    assert.deepEqual({ ...inc }, { heal_attempts: 1, escalation_level: 1 })
+  })
+})
+
+Deno.test('approval mode waits for a human, and runs once approved', async () => {
+  await withIncident('engine-test-approval', async ({ sql, incidentId, options }) => {
+    const acts = { count: 0 }
+    await sql`insert into vigil.heal_policies (environment, strategy, mode) values ('qa', 'restart_service', 'approval')`
+    const waiting = await healIncident({ incidentId }, options(scripted({ acts })))
+    assert.equal(waiting.outcome, 'awaiting_approval')
+    assert.equal(acts.count, 0)
+    const bogus = await healIncident({ incidentId, approval: crypto.randomUUID() }, options(scripted({ acts })))
+    assert.equal(bogus.outcome, 'awaiting_approval', 'an approval id that was never granted is not an approval')
+    await sql`alter table vigil.heal_approvals disable trigger heal_approvals_decide`
+    await sql`update vigil.heal_approvals set decision = 'approved', decided_at = now() where action_id = ${waiting.action_id!}`
+    await sql`alter table vigil.heal_approvals enable trigger heal_approvals_decide`
+    const done = await healIncident({ incidentId, approval: waiting.action_id }, options(scripted({ acts })))
+    assert.equal(done.outcome, 'succeeded')
+    assert.equal(acts.count, 1)
+  })
+})
+
+Deno.test('two invocations for one incident never both act', async () => {
+  await withIncident('engine-test-claim', async ({ incidentId, options }) => {
+    const acts = { count: 0 }
+    let release!: () => void
+    const gate = new Promise<void>((r) => release = r)
+    const slow = scripted({ acts })
+    const strategy = slow.service_unhealthy[0]
+    slow.service_unhealthy = [{ ...strategy, act: async (...args) => { await gate; return await strategy.act(...args) } }]
+    const first = healIncident({ incidentId }, options(slow))
+    await new Promise((r) => setTimeout(r, 300))
+    const second = await healIncident({ incidentId }, options(slow))
+    release()
+    assert.equal(second.outcome, 'claimed_elsewhere')
+    assert.equal((await first).outcome, 'succeeded')
+    assert.equal(acts.count, 1)
+  })
+})
+
+Deno.test('suspected corruption goes straight to humans, untouched', async () => {
+  await withIncident('engine-test-corrupt', async ({ sql, serviceId, incidentId, options }) => {
+    await sql`insert into vigil.contacts (name, role, channel, address, environment) values
+      ('engine-test-oncall2', 'on_call', 'sms', '+15550002222', 'qa')`
+    await sql`insert into vigil.checks (service_id, status, error) values
+      (${serviceId}, 'down', 'PANIC: could not locate a valid checkpoint record: data corruption suspected')`
+    const acts = { count: 0 }
+    const report = await healIncident({ incidentId }, options(scripted({ acts })))
+    assert.equal(report.outcome, 'human_only')
+    assert.equal(acts.count, 0)
+    const [inc] = await sql`select escalation_level from vigil.incidents where id = ${incidentId}`
+    assert.equal(inc.escalation_level, 4)
+  })
+})

@@ -1,0 +1,90 @@
+// Healing end to end on the running stack: a real blocking chain in the real database is seen by
+// the health-check function, the incident trigger asks auto-heal (through vigil.invoke and the
+// relay), and the root blocker is terminated so its waiter completes — all recorded in the audit.
+import assert from 'node:assert/strict'
+import postgres from 'postgres'
+import { eventually, testSql, testStack } from '../_env.ts'
+
+async function cycle(services: string[]) {
+  const { apiUrl, serviceRoleKey } = testStack()
+  const res = await fetch(`${apiUrl}/functions/v1/health-check`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${serviceRoleKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ services }),
+  })
+  assert.equal(res.status, 200, await res.clone().text())
+  return await res.json()
+}
+
+Deno.test({
+  name: 'a real blocking chain is detected, its root blocker terminated, its waiter completes, and the audit says so',
+  sanitizeResources: false,
+  async fn() {
+    const sql = testSql(4)
+    const name = 'e2e-heal-own-db'
+    const table = `e2e_heal_locks_${Date.now()}`
+    // The application's own role: superuser sessions are protected and would never be touched.
+    const role = `e2e_app_${Date.now()}`
+    await sql.unsafe(`create role ${role} login password 'e2e-app-password' nosuperuser`)
+    const appUrl = new URL(testStack().dbUrl)
+    appUrl.username = role
+    appUrl.password = 'e2e-app-password'
+    const blocker = postgres(appUrl.href, { max: 1, onnotice: () => {}, connection: { application_name: 'e2e-root-blocker' } })
+    const waiter = postgres(appUrl.href, { max: 1, onnotice: () => {}, connection: { application_name: 'e2e-waiter' } })
+    await sql`update cron.job set active = false where jobname = 'vigil-health-check'`
+    try {
+      await sql.unsafe(`create table ${table} (id int primary key, v int); insert into ${table} values (1, 0)`)
+      await sql.unsafe(`grant select, update on ${table} to ${role}`)
+      await sql`
+        insert into vigil.services (name, kind, environment, config, failure_threshold)
+        values (${name}, 'postgres', 'dev', '{"blocked_warning_seconds": 1, "blocked_critical_seconds": 2}', 1)`
+      await sql`
+        insert into vigil.heal_policies (environment, strategy, mode, config)
+        values ('dev', 'terminate_blocker', 'auto', '{"min_wait_seconds": 1}')
+        on conflict (environment, strategy) do update set mode = 'auto', config = excluded.config`
+
+      // The root blocker takes a row lock and sits idle in its transaction; the waiter queues on it.
+      const reserved = await blocker.reserve()
+      await reserved`begin`
+      await reserved.unsafe(`update ${table} set v = 1 where id = 1`)
+      const [{ pid: blockerPid }] = await reserved`select pg_backend_pid() as pid`
+      const waited = waiter.unsafe(`update ${table} set v = 2 where id = 1`).then(() => 'completed', (e) => `failed: ${e.message}`)
+      await new Promise((r) => setTimeout(r, 2500))
+
+      const report = await cycle([name])
+      assert.equal(report.down, 1, 'the probe sees the chain past its critical wait')
+
+      const outcome = await Promise.race([waited, new Promise((r) => setTimeout(() => r('still waiting after 30 s'), 30_000))])
+      assert.equal(outcome, 'completed', 'the waiter went through once the blocker was gone')
+      await assert.rejects(reserved`select 1`, 'the blocker was terminated')
+      const actions = await eventually(async () => {
+        const rows = await sql`
+          select a.phase::text, a.outcome::text, a.strategy, a.target, a.reason, a.detail
+            from vigil.heal_actions a join vigil.services s on s.id = a.service_id
+           where s.name = ${name} order by a.seq`
+        return rows.length >= 2 ? rows : undefined
+      }, 30_000, 'the heal to be recorded')
+      assert.deepEqual(actions.map((a) => [a.phase, a.outcome, a.strategy]), [
+        ['intent', 'pending', 'terminate_blocker'],
+        ['result', 'succeeded', 'terminate_blocker'],
+      ])
+      assert.match(JSON.stringify(actions[0].target), new RegExp(`"pid":${blockerPid}\\b`))
+      assert.match(actions[0].reason, /blocked/)
+      const [audit] = await sql`select intact from vigil.verify_heal_audit()`
+      assert.equal(audit.intact, true)
+      const [invocation] = await sql`
+        select state, status_code from vigil.invocations where fn = 'auto-heal' order by id desc limit 1`
+      assert.deepEqual({ ...invocation }, { state: 'succeeded', status_code: 200 })
+    } finally {
+      await sql`update cron.job set active = true where jobname = 'vigil-health-check'`
+      await sql`delete from vigil.heal_policies where environment = 'dev' and strategy = 'terminate_blocker'`
+      await sql`update vigil.services set enabled = false where name = ${name}`
+      await sql`update vigil.incidents set status = 'resolved', resolved_at = now() where status = 'open' and service_id in (select id from vigil.services where name = ${name})`
+      await blocker.end({ timeout: 1 }).catch(() => {})
+      await waiter.end({ timeout: 1 }).catch(() => {})
+      await sql.unsafe(`drop table if exists ${table}`)
+      await sql.unsafe(`drop role if exists ${role}`)
+      await sql.end()
+    }
+  },
+})
