@@ -46,7 +46,8 @@ interface Fixture {
 }
 
 /** A down http service with an open incident, in its own environment row settings (qa). */
-async function withIncident(name: string, fn: (f: Fixture) => Promise<void>) {
+async function withIncident(base: string, fn: (f: Fixture) => Promise<void>) {
+  const name = `${base}-${Date.now()}`
   const sql = testSql(4)
   // The trigger would also ask the real auto-heal to act: keep that path quiet for these tests.
   await sql`alter table vigil.incidents disable trigger incidents_request_heal`

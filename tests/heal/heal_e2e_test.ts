@@ -21,7 +21,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const sql = testSql(4)
-    const name = 'e2e-heal-own-db'
+    const name = `e2e-heal-own-db-${Date.now()}`
     const table = `e2e_heal_locks_${Date.now()}`
     // The application's own role: superuser sessions are protected and would never be touched.
     const role = `e2e_app_${Date.now()}`
@@ -44,10 +44,11 @@ Deno.test({
         on conflict (environment, strategy) do update set mode = 'auto', config = excluded.config`
 
       // The root blocker takes a row lock and sits idle in its transaction; the waiter queues on it.
-      const reserved = await blocker.reserve()
-      await reserved`begin`
-      await reserved.unsafe(`update ${table} set v = 1 where id = 1`)
-      const [{ pid: blockerPid }] = await reserved`select pg_backend_pid() as pid`
+      // One connection, a plain BEGIN: postgres.js crashes when the server ends a reserved or
+      // sql.begin() connection, and ending it is the point here.
+      await blocker`begin`
+      await blocker.unsafe(`update ${table} set v = 1 where id = 1`)
+      const [{ pid: blockerPid }] = await blocker`select pg_backend_pid() as pid`
       const waited = waiter.unsafe(`update ${table} set v = 2 where id = 1`).then(() => 'completed', (e) => `failed: ${e.message}`)
       await new Promise((r) => setTimeout(r, 2500))
 
@@ -56,7 +57,8 @@ Deno.test({
 
       const outcome = await Promise.race([waited, new Promise((r) => setTimeout(() => r('still waiting after 30 s'), 30_000))])
       assert.equal(outcome, 'completed', 'the waiter went through once the blocker was gone')
-      await assert.rejects(reserved`select 1`, 'the blocker was terminated')
+      const alive = await sql`select 1 from pg_stat_activity where pid = ${blockerPid}`
+      assert.equal(alive.length, 0, 'the blocker was terminated')
       const actions = await eventually(async () => {
         const rows = await sql`
           select a.phase::text, a.outcome::text, a.strategy, a.target, a.reason, a.detail
@@ -72,8 +74,15 @@ Deno.test({
       assert.match(actions[0].reason, /blocked/)
       const [audit] = await sql`select intact from vigil.verify_heal_audit()`
       assert.equal(audit.intact, true)
-      const [invocation] = await sql`
-        select state, status_code from vigil.invocations where fn = 'auto-heal' order by id desc limit 1`
+      const invocation = await eventually(async () => {
+        const [row] = await sql`
+          select i.state, i.status_code from vigil.invocations i
+            join vigil.incidents inc on inc.id = (i.body ->> 'incident_id')::bigint
+            join vigil.services s on s.id = inc.service_id
+           where i.fn = 'auto-heal' and s.name = ${name} and i.state not in ('pending', 'sent')
+           order by i.id limit 1`
+        return row
+      }, 10_000, 'the auto-heal invocation to be recorded')
       assert.deepEqual({ ...invocation }, { state: 'succeeded', status_code: 200 })
     } finally {
       await sql`update cron.job set active = true where jobname = 'vigil-health-check'`
