@@ -18,16 +18,7 @@ import {
 import { HealError } from '../../supabase/functions/_shared/heal/types.ts'
 import type { HealContext, Plan, Problem } from '../../supabase/functions/_shared/heal/types.ts'
 import { eventually } from '../_env.ts'
-
-function dbUrl(): string {
-  const url = Deno.env.get('VIGIL_TEST_DB_URL')
-  if (!url) {
-    throw new Error(
-      'VIGIL_TEST_DB_URL is not set: run the tests with `npm test`, which starts a private stack',
-    )
-  }
-  return url
-}
+import { baseHealContext, dbUrl, uniqueId } from './_fixtures.ts'
 
 function client(name: string, max = 2) {
   return postgres(dbUrl(), {
@@ -39,31 +30,11 @@ function client(name: string, max = 2) {
 }
 
 function unique(prefix: string): string {
-  return `${prefix}_${crypto.randomUUID().replaceAll('-', '').slice(0, 10)}`
+  return `${prefix}_${uniqueId()}`
 }
 
 function context(target: postgres.Sql, over: Partial<HealContext> = {}): HealContext {
-  return {
-    service: {
-      id: crypto.randomUUID(),
-      name: 'test-db',
-      kind: 'postgres',
-      environment: 'dev',
-      config: {},
-    },
-    actions: {},
-    incidentId: 1,
-    db: target,
-    target,
-    dryRun: false,
-    signal: new AbortController().signal,
-    secret: () => undefined,
-    fetch,
-    reprobe: () => Promise.reject(new Error('not used')),
-    protectedRoles: [],
-    protectedApplications: [],
-    ...over,
-  }
+  return baseHealContext({ db: target, target, ...over })
 }
 
 function config(over: Record<string, unknown> = {}): AddMissingIndexConfig {
@@ -136,6 +107,10 @@ async function withWorld(
       target: postgres.Sql
       queryids: string[]
       tables: string[]
+      /** A new scratch table (see scratch()) of this test's, named `amix_…`. */
+      newTable: () => Promise<string>
+      /** Runs `select * from <table> where b = $1` as the application; its queryid is this test's. */
+      selectByB: (table: string) => Promise<void>
     },
   ) => Promise<void>,
   targetMax = 2,
@@ -145,8 +120,19 @@ async function withWorld(
   const target = client('vigil-heal', targetMax)
   const queryids: string[] = []
   const tables: string[] = []
+  const newTable = async () => {
+    const table = unique('amix')
+    tables.push(table)
+    await scratch(admin, table)
+    return table
+  }
+  const selectByB = async (table: string) => {
+    queryids.push(
+      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
+    )
+  }
   try {
-    await fn({ admin, app, target, queryids, tables })
+    await fn({ admin, app, target, queryids, tables, newTable, selectByB })
   } finally {
     for (const t of tables) await admin.unsafe(`drop table if exists ${q(t)}`).catch(() => {})
     // Only this test's statements leave pg_stat_statements: those it ran, those naming its
@@ -204,10 +190,8 @@ Deno.test('config: suggest by default, with the documented defaults, and nothing
 
 Deno.test('plan: a slow sequential scan gets a suggested index on its filter column, and nothing changes', async () => {
   // One connection for the strategy, so the test can look at the very session it used.
-  await withWorld(async ({ admin, app, target, queryids, tables }) => {
-    const table = unique('amix')
-    tables.push(table)
-    await scratch(admin, table)
+  await withWorld(async ({ admin, app, target, queryids, newTable }) => {
+    const table = await newTable()
     const text = `select * from ${q(table)} where b = $1`
     queryids.push(await runStatement(admin, app, text, (i) => [i]))
 
@@ -260,13 +244,9 @@ Deno.test('plan: a slow sequential scan gets a suggested index on its filter col
 })
 
 Deno.test('suggest mode: act records the index and creates nothing; verify says so', async () => {
-  await withWorld(async ({ admin, app, target, queryids, tables }) => {
-    const table = unique('amix')
-    tables.push(table)
-    await scratch(admin, table)
-    queryids.push(
-      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
-    )
+  await withWorld(async ({ admin, target, queryids, newTable, selectByB }) => {
+    const table = await newTable()
+    await selectByB(table)
 
     const ctx = context(target)
     const cfg = config()
@@ -286,13 +266,9 @@ Deno.test('suggest mode: act records the index and creates nothing; verify says 
 })
 
 Deno.test('create mode: a valid index is built concurrently, the planner uses it, undo drops it', async () => {
-  await withWorld(async ({ admin, app, target, queryids, tables }) => {
-    const table = unique('amix')
-    tables.push(table)
-    await scratch(admin, table)
-    queryids.push(
-      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
-    )
+  await withWorld(async ({ admin, app, target, queryids, newTable, selectByB }) => {
+    const table = await newTable()
+    await selectByB(table)
 
     const ctx = context(target)
     const cfg = config({ mode: 'create' })
@@ -342,13 +318,9 @@ Deno.test('create mode: a valid index is built concurrently, the planner uses it
 })
 
 Deno.test('verify calls it worse when the statement now runs slower than it did, and undo follows', async () => {
-  await withWorld(async ({ admin, app, target, queryids, tables }) => {
-    const table = unique('amix')
-    tables.push(table)
-    await scratch(admin, table)
-    queryids.push(
-      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
-    )
+  await withWorld(async ({ admin, target, queryids, newTable, selectByB }) => {
+    const table = await newTable()
+    await selectByB(table)
     const ctx = context(target)
     const cfg = config({ mode: 'create' })
     const plan = await strategy.plan(problem(queryids), ctx, cfg)
@@ -373,14 +345,10 @@ Deno.test('verify calls it worse when the statement now runs slower than it did,
 })
 
 Deno.test('a statement an index already serves gets no suggestion', async () => {
-  await withWorld(async ({ admin, app, target, queryids, tables }) => {
-    const table = unique('amix')
-    tables.push(table)
-    await scratch(admin, table)
+  await withWorld(async ({ admin, app, target, queryids, newTable, selectByB }) => {
+    const table = await newTable()
     await admin.unsafe(`create index on ${q(table)} (b)`)
-    queryids.push(
-      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
-    )
+    await selectByB(table)
     // Half the rows match: a sequential scan is right, and no index would make it cheaper.
     queryids.push(
       await runStatement(
@@ -432,10 +400,8 @@ Deno.test('a table and column needing quotes: a hashed safe name, built and drop
 })
 
 Deno.test('an UPDATE is analysed from its plan alone: never executed, never timed', async () => {
-  await withWorld(async ({ admin, app, target, queryids, tables }) => {
-    const table = unique('amix')
-    tables.push(table)
-    await scratch(admin, table)
+  await withWorld(async ({ admin, app, target, queryids, newTable }) => {
+    const table = await newTable()
     const text = `update ${q(table)} set c = $1 where id = $2`
     queryids.push(await runStatement(admin, app, text, (i) => [`x${i}`, (i + 1) * 7]))
 
@@ -461,13 +427,9 @@ Deno.test('an UPDATE is analysed from its plan alone: never executed, never time
 })
 
 Deno.test('act refuses in dry run, and creates nothing', async () => {
-  await withWorld(async ({ admin, app, target, queryids, tables }) => {
-    const table = unique('amix')
-    tables.push(table)
-    await scratch(admin, table)
-    queryids.push(
-      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
-    )
+  await withWorld(async ({ admin, target, queryids, newTable, selectByB }) => {
+    const table = await newTable()
+    await selectByB(table)
     const cfg = config({ mode: 'create' })
     const plan = await strategy.plan(problem(queryids), context(target, { dryRun: true }), cfg)
     assert.ok(plan, 'planning is allowed in dry run')
@@ -480,13 +442,9 @@ Deno.test('act refuses in dry run, and creates nothing', async () => {
 })
 
 Deno.test("the heal's deadline during a build cancels it, and its INVALID index is dropped", async () => {
-  await withWorld(async ({ admin, app, target, queryids, tables }) => {
-    const table = unique('amix')
-    tables.push(table)
-    await scratch(admin, table)
-    queryids.push(
-      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
-    )
+  await withWorld(async ({ admin, target, queryids, newTable, selectByB }) => {
+    const table = await newTable()
+    await selectByB(table)
     const cfg = config({ mode: 'create' })
     const plan = await strategy.plan(problem(queryids), context(target), cfg)
     assert.ok(plan)
@@ -545,13 +503,9 @@ Deno.test("the heal's deadline during a build cancels it, and its INVALID index 
 })
 
 Deno.test('an INVALID leftover of an earlier build is dropped and built again', async () => {
-  await withWorld(async ({ admin, app, target, queryids, tables }) => {
-    const table = unique('amix')
-    tables.push(table)
-    await scratch(admin, table)
-    queryids.push(
-      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
-    )
+  await withWorld(async ({ admin, target, queryids, newTable, selectByB }) => {
+    const table = await newTable()
+    await selectByB(table)
     const ctx = context(target)
     const cfg = config({ mode: 'create' })
     const plan = await strategy.plan(problem(queryids), ctx, cfg)
@@ -572,13 +526,9 @@ Deno.test('an INVALID leftover of an earlier build is dropped and built again', 
 })
 
 Deno.test('another session holding the build lock: skipped, nothing created, not a failure', async () => {
-  await withWorld(async ({ admin, app, target, queryids, tables }) => {
-    const table = unique('amix')
-    tables.push(table)
-    await scratch(admin, table)
-    queryids.push(
-      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
-    )
+  await withWorld(async ({ admin, target, queryids, newTable, selectByB }) => {
+    const table = await newTable()
+    await selectByB(table)
     const ctx = context(target)
     const cfg = config({ mode: 'create' })
     const plan = await strategy.plan(problem(queryids), ctx, cfg)
@@ -603,13 +553,9 @@ Deno.test('another session holding the build lock: skipped, nothing created, not
 })
 
 Deno.test('tables above max_table_rows are left alone', async () => {
-  await withWorld(async ({ admin, app, target, queryids, tables }) => {
-    const table = unique('amix')
-    tables.push(table)
-    await scratch(admin, table)
-    queryids.push(
-      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
-    )
+  await withWorld(async ({ target, queryids, newTable, selectByB }) => {
+    const table = await newTable()
+    await selectByB(table)
     const plan = await strategy.plan(
       problem(queryids),
       context(target),
@@ -620,13 +566,9 @@ Deno.test('tables above max_table_rows are left alone', async () => {
 })
 
 Deno.test('without named statements, the slowest of the whole database are analysed', async () => {
-  await withWorld(async ({ admin, app, target, queryids, tables }) => {
-    const table = unique('amix')
-    tables.push(table)
-    await scratch(admin, table)
-    queryids.push(
-      await runStatement(admin, app, `select * from ${q(table)} where b = $1`, (i) => [i]),
-    )
+  await withWorld(async ({ admin, target, queryids, newTable, selectByB }) => {
+    const table = await newTable()
+    await selectByB(table)
     const [{ mean }] = await admin`
       select mean_exec_time as mean from extensions.pg_stat_statements
       where queryid::text = ${queryids[0]} and toplevel`

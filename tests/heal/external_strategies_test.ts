@@ -29,6 +29,7 @@ import {
   type Strategy,
   type Verification,
 } from '../../supabase/functions/_shared/heal/types.ts'
+import { baseHealContext } from './_fixtures.ts'
 
 // Distinct secret values, so a leak names its source.
 const SECRETS: Record<string, string> = {
@@ -145,7 +146,7 @@ interface ContextOptions {
 
 function context(o: ContextOptions): HealContext {
   const secrets = o.secrets ?? SECRETS
-  return {
+  return baseHealContext({
     service: {
       id: SERVICE_ID,
       name: 'web',
@@ -159,11 +160,8 @@ function context(o: ContextOptions): HealContext {
     dryRun: o.dryRun ?? false,
     signal: o.signal ?? new AbortController().signal,
     secret: (name) => secrets[name],
-    fetch,
     reprobe: o.reprobe ?? probes(down()).reprobe,
-    protectedRoles: [],
-    protectedApplications: [],
-  }
+  })
 }
 
 const problem = (kind: Problem['kind'], evidence: Record<string, unknown> = {}): Problem => ({

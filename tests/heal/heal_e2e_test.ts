@@ -3,21 +3,18 @@
 // relay), and the root blocker is terminated so its waiter completes — all recorded in the audit.
 import assert from 'node:assert/strict'
 import postgres from 'postgres'
-import { eventually, testSql, testStack } from '../_env.ts'
+import { eventually, testSql } from '../_env.ts'
+import { createLoginRole, postHealthCheck, retireService } from './_fixtures.ts'
 
 async function cycle(services: string[]) {
-  const { apiUrl, serviceRoleKey } = testStack()
-  const res = await fetch(`${apiUrl}/functions/v1/health-check`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${serviceRoleKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ services }),
-  })
+  const res = await postHealthCheck(services)
   assert.equal(res.status, 200, await res.clone().text())
   return await res.json()
 }
 
 Deno.test({
-  name: 'a real blocking chain is detected, its root blocker terminated, its waiter completes, and the audit says so',
+  name:
+    'a real blocking chain is detected, its root blocker terminated, its waiter completes, and the audit says so',
   sanitizeResources: false,
   async fn() {
     const sql = testSql(4)
@@ -25,15 +22,22 @@ Deno.test({
     const table = `e2e_heal_locks_${Date.now()}`
     // The application's own role: superuser sessions are protected and would never be touched.
     const role = `e2e_app_${Date.now()}`
-    await sql.unsafe(`create role ${role} login password 'e2e-app-password' nosuperuser`)
-    const appUrl = new URL(testStack().dbUrl)
-    appUrl.username = role
-    appUrl.password = 'e2e-app-password'
-    const blocker = postgres(appUrl.href, { max: 1, onnotice: () => {}, connection: { application_name: 'e2e-root-blocker' } })
-    const waiter = postgres(appUrl.href, { max: 1, onnotice: () => {}, connection: { application_name: 'e2e-waiter' } })
+    const appUrl = await createLoginRole(sql, role, 'e2e-app-password')
+    const blocker = postgres(appUrl, {
+      max: 1,
+      onnotice: () => {},
+      connection: { application_name: 'e2e-root-blocker' },
+    })
+    const waiter = postgres(appUrl, {
+      max: 1,
+      onnotice: () => {},
+      connection: { application_name: 'e2e-waiter' },
+    })
     await sql`update cron.job set active = false where jobname = 'vigil-health-check'`
     try {
-      await sql.unsafe(`create table ${table} (id int primary key, v int); insert into ${table} values (1, 0)`)
+      await sql.unsafe(
+        `create table ${table} (id int primary key, v int); insert into ${table} values (1, 0)`,
+      )
       await sql.unsafe(`grant select, update on ${table} to ${role}`)
       await sql`
         insert into vigil.services (name, kind, environment, config, failure_threshold)
@@ -49,23 +53,33 @@ Deno.test({
       await blocker`begin`
       await blocker.unsafe(`update ${table} set v = 1 where id = 1`)
       const [{ pid: blockerPid }] = await blocker`select pg_backend_pid() as pid`
-      const waited = waiter.unsafe(`update ${table} set v = 2 where id = 1`).then(() => 'completed', (e) => `failed: ${e.message}`)
+      const waited = waiter.unsafe(`update ${table} set v = 2 where id = 1`).then(
+        () => 'completed',
+        (e) => `failed: ${e.message}`,
+      )
       await new Promise((r) => setTimeout(r, 2500))
 
       const report = await cycle([name])
       assert.equal(report.down, 1, 'the probe sees the chain past its critical wait')
 
-      const outcome = await Promise.race([waited, new Promise((r) => setTimeout(() => r('still waiting after 30 s'), 30_000))])
+      const outcome = await Promise.race([
+        waited,
+        new Promise((r) => setTimeout(() => r('still waiting after 30 s'), 30_000)),
+      ])
       assert.equal(outcome, 'completed', 'the waiter went through once the blocker was gone')
       const alive = await sql`select 1 from pg_stat_activity where pid = ${blockerPid}`
       assert.equal(alive.length, 0, 'the blocker was terminated')
-      const actions = await eventually(async () => {
-        const rows = await sql`
+      const actions = await eventually(
+        async () => {
+          const rows = await sql`
           select a.phase::text, a.outcome::text, a.strategy, a.target, a.reason, a.detail
             from vigil.heal_actions a join vigil.services s on s.id = a.service_id
            where s.name = ${name} order by a.seq`
-        return rows.length >= 2 ? rows : undefined
-      }, 30_000, 'the heal to be recorded')
+          return rows.length >= 2 ? rows : undefined
+        },
+        30_000,
+        'the heal to be recorded',
+      )
       assert.deepEqual(actions.map((a) => [a.phase, a.outcome, a.strategy]), [
         ['intent', 'pending', 'terminate_blocker'],
         ['result', 'succeeded', 'terminate_blocker'],
@@ -74,21 +88,23 @@ Deno.test({
       assert.match(actions[0].reason, /blocked/)
       const [audit] = await sql`select intact from vigil.verify_heal_audit()`
       assert.equal(audit.intact, true)
-      const invocation = await eventually(async () => {
-        const [row] = await sql`
+      const invocation = await eventually(
+        async () => {
+          const [row] = await sql`
           select i.state, i.status_code from vigil.invocations i
             join vigil.incidents inc on inc.id = (i.body ->> 'incident_id')::bigint
             join vigil.services s on s.id = inc.service_id
            where i.fn = 'auto-heal' and s.name = ${name} and i.state not in ('pending', 'sent')
            order by i.id limit 1`
-        return row
-      }, 10_000, 'the auto-heal invocation to be recorded')
+          return row
+        },
+        10_000,
+        'the auto-heal invocation to be recorded',
+      )
       assert.deepEqual({ ...invocation }, { state: 'succeeded', status_code: 200 })
     } finally {
       await sql`update cron.job set active = true where jobname = 'vigil-health-check'`
-      await sql`delete from vigil.heal_policies where environment = 'dev' and strategy = 'terminate_blocker'`
-      await sql`update vigil.services set enabled = false where name = ${name}`
-      await sql`update vigil.incidents set status = 'resolved', resolved_at = now() where status = 'open' and service_id in (select id from vigil.services where name = ${name})`
+      await retireService(sql, name, 'terminate_blocker')
       await blocker.end({ timeout: 1 }).catch(() => {})
       await waiter.end({ timeout: 1 }).catch(() => {})
       await sql.unsafe(`drop table if exists ${table}`)

@@ -26,6 +26,7 @@ import { HealError } from '../../supabase/functions/_shared/heal/types.ts'
 import type { HealContext, Plan, Problem } from '../../supabase/functions/_shared/heal/types.ts'
 import type { ProblemKind } from '../../shared/kinds.ts'
 import { eventually } from '../_env.ts'
+import { baseHealContext, dbUrl, uniqueId } from './_fixtures.ts'
 
 /** What the engine hands every strategy (vigil.settings.protected_roles' defaults and more). */
 const PROTECTED_ROLES = [
@@ -43,16 +44,6 @@ const PROTECTED_ROLES = [
 type Json = any
 type Sql = postgres.Sql<any>
 type Role = 'app' | 'sys' | 'postgres'
-
-function dbUrl(): string {
-  const url = Deno.env.get('VIGIL_TEST_DB_URL')
-  if (!url) {
-    throw new Error(
-      'VIGIL_TEST_DB_URL is not set: run the tests with `npm test`, which starts a private stack',
-    )
-  }
-  return url
-}
 
 function sleep(ms: number) {
   return new Promise((r) => setTimeout(r, ms))
@@ -82,10 +73,6 @@ function tracked() {
   }
 }
 
-function unique(): string {
-  return crypto.randomUUID().replaceAll('-', '').slice(0, 10)
-}
-
 interface Scratch {
   database: string
   /** An ordinary login role, as an application connects. */
@@ -104,11 +91,11 @@ interface Scratch {
 }
 
 async function scratch(): Promise<Scratch> {
-  const id = unique()
+  const id = uniqueId()
   const database = `heal_test_${id}`
   const app = `heal_test_app_${id}`
   const sys = `heal_test_sys_${id}`
-  const password = unique()
+  const password = uniqueId()
   const root = postgres(dbUrl(), { max: 1, onnotice: () => {} })
   await root.unsafe(`create database ${database} template template0`)
   await root.unsafe(`create role ${app} login password '${password}'`)
@@ -174,7 +161,7 @@ interface ContextOptions {
 }
 
 function healContext(s: Scratch, o: ContextOptions = {}): HealContext {
-  return {
+  return baseHealContext({
     service: {
       id: crypto.randomUUID(),
       name: s.database,
@@ -182,18 +169,14 @@ function healContext(s: Scratch, o: ContextOptions = {}): HealContext {
       environment: 'dev',
       config: {},
     },
-    actions: {},
-    incidentId: 1,
     db: s.vigil,
     target: o.target ?? s.target,
     dryRun: o.dryRun ?? false,
     signal: o.signal ?? new AbortController().signal,
-    secret: () => undefined,
-    fetch,
     reprobe: () => Promise.resolve({ status: 'healthy', measurements: {} }),
     protectedRoles: o.protectedRoles ?? PROTECTED_ROLES,
     protectedApplications: o.protectedApplications ?? [],
-  }
+  })
 }
 
 function problem(kind: ProblemKind): Problem {

@@ -6,27 +6,28 @@ import postgres from 'postgres'
 import { runCycle } from '../../supabase/functions/_shared/health/cycle.ts'
 import { healIncident } from '../../supabase/functions/_shared/heal/engine.ts'
 import { eventually, testSql, testStack } from '../_env.ts'
+import { createLoginRole, postHealthCheck, retireService } from './_fixtures.ts'
 
 type Sql = ReturnType<typeof testSql>
 
 /** A non-superuser application role: superuser sessions are protected from every heal. */
 async function withAppRole<T>(sql: Sql, fn: (url: string, role: string) => Promise<T>): Promise<T> {
   const role = `real_heal_app_${Date.now()}`
-  await sql.unsafe(`create role ${role} login password 'real-heal-password' nosuperuser`)
-  const url = new URL(testStack().dbUrl)
-  url.username = role
-  url.password = 'real-heal-password'
+  const url = await createLoginRole(sql, role, 'real-heal-password')
   try {
-    return await fn(url.href, role)
+    return await fn(url, role)
   } finally {
-    await sql.unsafe(`select pg_terminate_backend(pid) from pg_stat_activity where usename = '${role}'`)
+    await sql.unsafe(
+      `select pg_terminate_backend(pid) from pg_stat_activity where usename = '${role}'`,
+    )
     await sql.unsafe(`drop owned by ${role}`).catch(() => {})
     await sql.unsafe(`drop role if exists ${role}`).catch(() => {})
   }
 }
 
 Deno.test({
-  name: 'idle sessions exhausting the connections are found, the oldest terminated, usage back under target, audited',
+  name:
+    'idle sessions exhausting the connections are found, the oldest terminated, usage back under target, audited',
   sanitizeResources: false,
   async fn() {
     const sql = testSql(2)
@@ -40,7 +41,11 @@ Deno.test({
                  current_setting('max_connections')::int as max`
         const needed = Math.ceil(max * 0.92) - used
         for (let i = 0; i < needed; i++) {
-          const client = postgres(url, { max: 1, onnotice: () => {}, connection: { application_name: `idle-app-${i}` } })
+          const client = postgres(url, {
+            max: 1,
+            onnotice: () => {},
+            connection: { application_name: `idle-app-${i}` },
+          })
           await client`select 1`
           clients.push(client)
         }
@@ -53,44 +58,47 @@ Deno.test({
           on conflict (environment, strategy) do update set mode = 'auto', config = excluded.config`
         await new Promise((r) => setTimeout(r, 1500)) // idle for longer than idle_minutes
 
-        const { apiUrl, serviceRoleKey } = testStack()
-        const res = await fetch(`${apiUrl}/functions/v1/health-check`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${serviceRoleKey}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ services: [name] }),
-        })
+        const res = await postHealthCheck([name])
         const report = await res.json()
         assert.equal(report.down, 1, `the probe sees the exhaustion: ${JSON.stringify(report)}`)
 
-        const result = await eventually(async () => {
-          const [row] = await sql`
+        const result = await eventually(
+          async () => {
+            const [row] = await sql`
             select a.outcome::text, a.detail, a.measurements_before, a.measurements_after, a.target
               from vigil.heal_actions a join vigil.services s on s.id = a.service_id
              where s.name = ${name} and a.phase = 'result'`
-          return row
-        }, 30_000, 'the heal result')
+            return row
+          },
+          30_000,
+          'the heal result',
+        )
         assert.equal(result.outcome, 'succeeded', result.detail)
         const [{ usage }] = await sql`
           select round(100.0 * count(*) / current_setting('max_connections')::int)::int as usage
             from pg_stat_activity where backend_type = 'client backend'`
         assert.ok(usage < 70, `usage fell to ${usage} %`)
-        const terminated = (result.target.sessions as { application_name: string }[]).map((s) => s.application_name)
-        assert.ok(terminated.length > 0 && terminated.every((n) => n.startsWith('idle-app-')), `only the app's idle sessions: ${terminated}`)
+        const terminated = (result.target.sessions as { application_name: string }[]).map((s) =>
+          s.application_name
+        )
+        assert.ok(
+          terminated.length > 0 && terminated.every((n) => n.startsWith('idle-app-')),
+          `only the app's idle sessions: ${terminated}`,
+        )
         assert.equal(terminated[0], 'idle-app-0', 'the oldest first')
       })
     } finally {
       await Promise.all(clients.map((c) => c.end({ timeout: 1 }).catch(() => {})))
       await sql`update cron.job set active = true where jobname in ('vigil-health-check', 'vigil-heal-retry')`
-      await sql`delete from vigil.heal_policies where environment = 'dev' and strategy = 'kill_idle_connections'`
-      await sql`update vigil.services set enabled = false where name = ${name}`
-      await sql`update vigil.incidents set status = 'resolved', resolved_at = now() where status = 'open' and service_id in (select id from vigil.services where name = ${name})`
+      await retireService(sql, name, 'kill_idle_connections')
       await sql.end()
     }
   },
 })
 
 Deno.test({
-  name: 'a slow query on a large table without an index gets the index, verified by the planner, audited',
+  name:
+    'a slow query on a large table without an index gets the index, verified by the planner, audited',
   sanitizeResources: false,
   async fn() {
     const sql = testSql(4)
@@ -106,7 +114,9 @@ Deno.test({
         // Only the application's statements in the statistics, as on a database that ran for a while.
         await sql`select extensions.pg_stat_statements_reset()`
         const app = postgres(url, { max: 1, onnotice: () => {} })
-        for (let i = 0; i < 20; i++) await app.unsafe(`select * from ${table} where customer = $1`, [i])
+        for (let i = 0; i < 20; i++) {
+          await app.unsafe(`select * from ${table} where customer = $1`, [i])
+        }
         await app.end()
         await sql`update vigil.settings set slow_query_ms = 1 where environment = 'dev'`
         await sql`
@@ -123,7 +133,8 @@ Deno.test({
           projectUrl: 'http://127.0.0.1:1',
           secret: (n) => (n === 'SUPABASE_DB_URL' ? db : undefined),
         })
-        const [check] = await sql`select measurements -> 'statements' -> 'slow' as slow from vigil.checks where cycle_id = ${cycle.cycle_id}`
+        const [check] =
+          await sql`select measurements -> 'statements' -> 'slow' as slow from vigil.checks where cycle_id = ${cycle.cycle_id}`
         assert.ok(JSON.stringify(check.slow).includes(table), 'the probe lists the slow statement')
 
         // The incident a degraded check would open; opened by hand here since slow statements alone
@@ -148,14 +159,15 @@ Deno.test({
         assert.match(indexes[0].indexdef, /\(customer\)/)
         const rows = await sql`
           select phase::text, outcome::text from vigil.heal_actions where incident_id = ${id} order by seq`
-        assert.deepEqual(rows.map((r) => [r.phase, r.outcome]), [['intent', 'pending'], ['result', 'succeeded']])
+        assert.deepEqual(rows.map((r) => [r.phase, r.outcome]), [['intent', 'pending'], [
+          'result',
+          'succeeded',
+        ]])
       })
     } finally {
       await sql`alter table vigil.incidents enable trigger incidents_request_heal`
       await sql`update vigil.settings set slow_query_ms = 1000 where environment = 'dev'`
-      await sql`delete from vigil.heal_policies where environment = 'dev' and strategy = 'add_missing_index'`
-      await sql`update vigil.services set enabled = false where name = ${name}`
-      await sql`update vigil.incidents set status = 'resolved', resolved_at = now() where status = 'open' and service_id in (select id from vigil.services where name = ${name})`
+      await retireService(sql, name, 'add_missing_index')
       await sql.unsafe(`drop table if exists ${table}`)
       await sql.end()
     }

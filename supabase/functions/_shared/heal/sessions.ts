@@ -131,7 +131,7 @@ export async function signalSession(
 }
 
 /** Which of these sessions still exist (same pid and backend_start). */
-export async function liveSessions(sql: Sql, refs: SessionRef[]): Promise<SessionRef[]> {
+export async function liveSessions<T extends SessionRef>(sql: Sql, refs: T[]): Promise<T[]> {
   if (refs.length === 0) return []
   const wanted = JSON.stringify(refs.map((r) => ({ pid: r.pid, backend_start: r.backend_start })))
   const rows: { pid: number; backend_start: string }[] = await sql`
@@ -142,6 +142,90 @@ export async function liveSessions(sql: Sql, refs: SessionRef[]): Promise<Sessio
       where a.pid = w.pid and a.backend_start = w.backend_start::timestamptz)`
   return refs.filter((r) =>
     rows.some((x) => x.pid === r.pid && x.backend_start === r.backend_start)
+  )
+}
+
+/** How often the session strategies look again while they wait for sessions to react. */
+export const POLL_MS = 100
+
+/** What signalEach did: the sessions signalled, and why each of the others was left alone. */
+export interface Signalled<T> {
+  sent: T[]
+  /** "pid 12 had ended" and the like, one per session left alone, in order. */
+  leftAlone: string[]
+}
+
+/**
+ * Sends one signal to each session in turn, checking the heal's deadline (while `doing`) before
+ * each, and says in words why any was left alone (`movedOn` for one that has run or finished
+ * something since the plan). HealError when not one session was signalled.
+ */
+export async function signalEach<T extends SessionRef>(
+  sql: Sql,
+  sessions: T[],
+  kind: SignalKind,
+  ctx: HealContext,
+  words: { doing: string; movedOn: string },
+): Promise<Signalled<T>> {
+  const sent: T[] = []
+  const left: { s: T; outcome: SignalResult['outcome']; reason?: string }[] = []
+  for (const s of sessions) {
+    checkDeadline(ctx.signal, words.doing)
+    const r = await signalSession(sql, s, kind, ctx)
+    if (r.outcome === 'signalled') sent.push(s)
+    else left.push({ s, outcome: r.outcome, reason: r.reason })
+  }
+  const leftAlone = left.map(({ s, outcome, reason }) =>
+    `pid ${s.pid} ${
+      outcome === 'moved_on'
+        ? words.movedOn
+        : outcome === 'protected'
+        ? `is ${reason}`
+        : outcome === 'replaced'
+        ? 'belongs to another backend now'
+        : 'had ended'
+    }`
+  )
+  if (sent.length === 0) {
+    throw new HealError(`Nothing to act on after all: ${leftAlone.join('; ')}.`)
+  }
+  return { sent, leftAlone }
+}
+
+/**
+ * Reads at once, then every POLL_MS, until `done` holds for what was read or ms have passed, and
+ * returns the last reading. Throws HealError when the heal's deadline passes while `doing`.
+ */
+export async function pollUntil<T>(
+  read: () => Promise<T>,
+  done: (reading: T) => boolean,
+  ms: number,
+  signal: AbortSignal,
+  doing: string,
+): Promise<T> {
+  const until = Date.now() + ms
+  while (true) {
+    const reading = await read()
+    if (done(reading) || Date.now() >= until) return reading
+    await pause(POLL_MS, signal, doing)
+  }
+}
+
+/** Waits up to ms for these sessions to exit; returns those still alive then. */
+export function awaitExit<T extends SessionRef>(
+  sql: Sql,
+  refs: T[],
+  ms: number,
+  signal: AbortSignal,
+  doing: string,
+): Promise<T[]> {
+  let alive = refs
+  return pollUntil(
+    async () => (alive = await liveSessions(sql, alive)),
+    (still) => still.length === 0,
+    ms,
+    signal,
+    doing,
   )
 }
 

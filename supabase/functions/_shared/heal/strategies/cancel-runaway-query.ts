@@ -6,19 +6,16 @@ import { z } from 'zod'
 import { HealError } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import {
-  checkDeadline,
-  pause,
   plural,
+  pollUntil,
   protectedBecause,
   QUERY_CHARS,
   refuseDryRun,
-  signalSession,
+  signalEach,
   targetOf,
 } from '../sessions.ts'
-import type { SignalResult } from '../sessions.ts'
 
 const NAME = 'cancel_runaway_query'
-const POLL_MS = 100
 
 export const CancelRunawayQueryConfig = z.strictObject({
   /** A statement running longer than this is a runaway. */
@@ -122,32 +119,16 @@ async function act(
   refuseDryRun(ctx, NAME)
   const { statements } = Target.parse(plan.target)
   const sql = targetOf(ctx, NAME)
-  const sent: Runaway[] = []
-  const left: { s: Runaway; outcome: SignalResult['outcome']; reason?: string }[] = []
-  for (const s of statements) {
-    checkDeadline(ctx.signal, 'cancelling runaway statements')
-    const r = await signalSession(sql, s, 'cancel', ctx)
-    if (r.outcome === 'signalled') sent.push(s)
-    else left.push({ s, outcome: r.outcome, reason: r.reason })
-  }
-  const why = left.map(({ s, outcome, reason }) =>
-    `pid ${s.pid} ${
-      outcome === 'moved_on'
-        ? 'finished that statement'
-        : outcome === 'protected'
-        ? `is ${reason}`
-        : outcome === 'replaced'
-        ? 'belongs to another backend now'
-        : 'had ended'
-    }`
-  )
-  if (sent.length === 0) throw new HealError(`Nothing to act on after all: ${why.join('; ')}.`)
+  const { sent, leftAlone } = await signalEach(sql, statements, 'cancel', ctx, {
+    doing: 'cancelling runaway statements',
+    movedOn: 'finished that statement',
+  })
   const parts = [
     `Cancelled ${plural(sent.length, 'statement')} (${
       sent.map((s) => `pid ${s.pid} after ${s.seconds} s`).join(', ')
     })`,
   ]
-  if (left.length > 0) parts.push(`left alone: ${why.join('; ')}`)
+  if (leftAlone.length > 0) parts.push(`left alone: ${leftAlone.join('; ')}`)
   return { detail: parts.join('; ') + '.' }
 }
 
@@ -164,32 +145,31 @@ async function verify(
     backend_start,
     query_start,
   })))
-  const until = Date.now() + config.verify_wait_ms
-  while (true) {
-    const running = await sql<{ pid: number }[]>`
-      select w.pid
-      from jsonb_to_recordset(${wanted}::text::jsonb) as w(pid int, backend_start text, query_start text)
-      join pg_stat_activity a on a.pid = w.pid and a.backend_start = w.backend_start::timestamptz
-        and a.query_start = w.query_start::timestamptz and a.state = 'active'`
-    if (running.length === 0 || Date.now() >= until) {
-      const now = await longRunning(ctx, config)
-      const here = now.filter((r) => r.protected_because !== 'a session of another database')
-      const stopped = statements.length - running.length
-      return {
-        improved: running.length === 0,
-        worse: false,
-        after: {
-          still_running: running.map((r) => r.pid),
-          runaway_statements: here.length,
-        },
-        detail: `${stopped} of ${plural(statements.length, 'cancelled statement')} stopped` +
-          (running.length > 0
-            ? `; still running: pid ${running.map((r) => r.pid).join(', ')}`
-            : '') +
-          `; ${plural(here.length, 'statement')} now run longer than ${config.max_seconds} s.`,
-      }
-    }
-    await pause(POLL_MS, ctx.signal, 'verifying that the statements stopped')
+  const running = await pollUntil(
+    () =>
+      sql<{ pid: number }[]>`
+        select w.pid
+        from jsonb_to_recordset(${wanted}::text::jsonb) as w(pid int, backend_start text, query_start text)
+        join pg_stat_activity a on a.pid = w.pid and a.backend_start = w.backend_start::timestamptz
+          and a.query_start = w.query_start::timestamptz and a.state = 'active'`,
+    (r) => r.length === 0,
+    config.verify_wait_ms,
+    ctx.signal,
+    'verifying that the statements stopped',
+  )
+  const now = await longRunning(ctx, config)
+  const here = now.filter((r) => r.protected_because !== 'a session of another database')
+  const stopped = statements.length - running.length
+  return {
+    improved: running.length === 0,
+    worse: false,
+    after: {
+      still_running: running.map((r) => r.pid),
+      runaway_statements: here.length,
+    },
+    detail: `${stopped} of ${plural(statements.length, 'cancelled statement')} stopped` +
+      (running.length > 0 ? `; still running: pid ${running.map((r) => r.pid).join(', ')}` : '') +
+      `; ${plural(here.length, 'statement')} now run longer than ${config.max_seconds} s.`,
   }
 }
 

@@ -5,21 +5,18 @@ import { z } from 'zod'
 import { HealError } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import {
+  awaitExit,
   capitalise,
-  checkDeadline,
   liveSessions,
-  pause,
   plural,
   protectedBecause,
   QUERY_CHARS,
   refuseDryRun,
-  signalSession,
+  signalEach,
   targetOf,
 } from '../sessions.ts'
-import type { SignalResult } from '../sessions.ts'
 
 const NAME = 'kill_idle_connections'
-const POLL_MS = 100
 
 const pct = z.number().gt(0).max(100)
 
@@ -130,38 +127,21 @@ async function act(
   refuseDryRun(ctx, NAME)
   const { sessions } = Target.parse(plan.target)
   const sql = targetOf(ctx, NAME)
-  const sent: Idle[] = []
-  const left: { s: Idle; outcome: SignalResult['outcome']; reason?: string }[] = []
-  for (const s of sessions) {
-    checkDeadline(ctx.signal, 'ending idle sessions')
-    const r = await signalSession(sql, s, 'terminate', ctx)
-    if (r.outcome === 'signalled') sent.push(s)
-    else left.push({ s, outcome: r.outcome, reason: r.reason })
-  }
-  const why = left.map(({ s, outcome, reason }) =>
-    `pid ${s.pid} ${
-      outcome === 'moved_on'
-        ? 'ran something since'
-        : outcome === 'protected'
-        ? `is ${reason}`
-        : outcome === 'replaced'
-        ? 'belongs to another backend now'
-        : 'had ended'
-    }`
+  const { sent, leftAlone } = await signalEach(sql, sessions, 'terminate', ctx, {
+    doing: 'ending idle sessions',
+    movedOn: 'ran something since',
+  })
+  const alive = await awaitExit(
+    sql,
+    sent,
+    config.exit_wait_ms,
+    ctx.signal,
+    'waiting for the terminated sessions to exit',
   )
-  if (sent.length === 0) {
-    throw new HealError(`Nothing to act on after all: ${why.join('; ')}.`)
-  }
-  const until = Date.now() + config.exit_wait_ms
-  let alive = await liveSessions(sql, sent)
-  while (alive.length > 0 && Date.now() < until) {
-    await pause(POLL_MS, ctx.signal, 'waiting for the terminated sessions to exit')
-    alive = await liveSessions(sql, alive)
-  }
   const pids = sent.map((s) => s.pid).join(', ')
   const parts = [`Terminated ${plural(sent.length, 'idle session')} (pid ${pids})`]
   if (alive.length > 0) parts.push(`${alive.length} had not exited yet`)
-  if (left.length > 0) parts.push(`left alone: ${why.join('; ')}`)
+  if (leftAlone.length > 0) parts.push(`left alone: ${leftAlone.join('; ')}`)
   return { detail: parts.join('; ') + '.' }
 }
 

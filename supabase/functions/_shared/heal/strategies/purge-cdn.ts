@@ -16,7 +16,7 @@ import {
   refuseDryRun,
   reprobeUntil,
   timing,
-} from './restart-service.ts'
+} from '../external.ts'
 
 export const PurgeCdnConfig = z.strictObject({ ...timing })
 export type PurgeCdnConfig = z.infer<typeof PurgeCdnConfig>

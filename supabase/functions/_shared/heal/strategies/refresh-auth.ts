@@ -16,7 +16,7 @@ import {
   reprobeUntil,
   restartTarget,
   timing,
-} from './restart-service.ts'
+} from '../external.ts'
 
 export const RefreshAuthConfig = z.strictObject({ ...timing })
 export type RefreshAuthConfig = z.infer<typeof RefreshAuthConfig>

@@ -12,7 +12,7 @@ import {
   refuseDryRun,
   reprobeUntil,
   timing,
-} from './restart-service.ts'
+} from '../external.ts'
 
 export const RenewCertificateConfig = z.strictObject({ ...timing })
 export type RenewCertificateConfig = z.infer<typeof RenewCertificateConfig>

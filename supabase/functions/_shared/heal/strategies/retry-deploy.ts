@@ -15,7 +15,7 @@ import {
   refuseDryRun,
   reprobeUntil,
   timing,
-} from './restart-service.ts'
+} from '../external.ts'
 
 export const RetryDeployConfig = z.strictObject({ ...timing })
 export type RetryDeployConfig = z.infer<typeof RetryDeployConfig>

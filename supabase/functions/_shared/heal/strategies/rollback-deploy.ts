@@ -18,7 +18,7 @@ import {
   refuseDryRun,
   reprobeUntil,
   timing,
-} from './restart-service.ts'
+} from '../external.ts'
 
 export const RollbackDeployConfig = z.strictObject({
   ...timing,

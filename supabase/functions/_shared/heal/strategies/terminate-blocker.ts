@@ -7,11 +7,14 @@ import { z } from 'zod'
 import { HealError } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import {
+  awaitExit,
   capitalise,
   checkDeadline,
   liveSessions,
   pause,
   plural,
+  POLL_MS,
+  pollUntil,
   protectedBecause,
   QUERY_CHARS,
   refuseDryRun,
@@ -21,7 +24,6 @@ import {
 import type { Protection, SignalResult } from '../sessions.ts'
 
 const NAME = 'terminate_blocker'
-const POLL_MS = 100
 
 export const TerminateBlockerConfig = z.strictObject({
   /** Act on a root only once one of its waiters has waited this long. */
@@ -330,12 +332,8 @@ async function released(ctx: HealContext, root: Root, ms: number): Promise<boole
 
 async function exitedWithin(ctx: HealContext, root: Root, ms: number): Promise<boolean> {
   const sql = targetOf(ctx, NAME)
-  const until = Date.now() + ms
-  while (true) {
-    if ((await liveSessions(sql, [root])).length === 0) return true
-    if (Date.now() >= until) return false
-    await pause(POLL_MS, ctx.signal, `waiting for pid ${root.pid} to exit`)
-  }
+  const alive = await awaitExit(sql, [root], ms, ctx.signal, `waiting for pid ${root.pid} to exit`)
+  return alive.length === 0
 }
 
 async function verify(
@@ -347,33 +345,33 @@ async function verify(
   const { roots } = Target.parse(plan.target)
   const before = Before.parse(plan.before)
   const planned = roots.flatMap((r) => r.waiters)
-  const until = Date.now() + config.verify_wait_ms
-  while (true) {
-    const graph = await readLocks(ctx, ctx)
-    const blocked = planned.filter((w) =>
-      graph.waiters.some((x) => x.pid === w.pid && x.backend_start === w.backend_start)
-    )
-    const behindRoots = roots.filter((r) => behind(graph, r).length > 0)
-    const settled = behindRoots.length === 0 && blocked.length === 0
-    if (settled || Date.now() >= until) {
-      const improved = behindRoots.length === 0 && blocked.length < planned.length
-      const after = {
-        blocked_sessions: graph.waiters.length,
-        longest_wait_seconds: graph.waiters[0]?.wait_seconds ?? 0,
-        waiters_still_blocked: blocked.map((w) => w.pid),
-        roots_still_blocking: behindRoots.map((r) => r.pid),
-      }
-      const moved = planned.length - blocked.length
-      const detail = behindRoots.length > 0
-        ? `Root blocker ${
-          behindRoots.map((r) => `pid ${r.pid}`).join(', ')
-        } still holds up sessions.`
-        : `${moved} of ${plural(planned.length, 'waiter')} got their locks or finished; ` +
-          `${plural(graph.waiters.length, 'session')} now wait on locks.`
-      return { improved, worse: graph.waiters.length > before.blocked_sessions, after, detail }
-    }
-    await pause(POLL_MS, ctx.signal, 'verifying that the waiters moved on')
+  const { graph, blocked, behindRoots } = await pollUntil(
+    async () => {
+      const graph = await readLocks(ctx, ctx)
+      const blocked = planned.filter((w) =>
+        graph.waiters.some((x) => x.pid === w.pid && x.backend_start === w.backend_start)
+      )
+      const behindRoots = roots.filter((r) => behind(graph, r).length > 0)
+      return { graph, blocked, behindRoots }
+    },
+    (r) => r.behindRoots.length === 0 && r.blocked.length === 0,
+    config.verify_wait_ms,
+    ctx.signal,
+    'verifying that the waiters moved on',
+  )
+  const improved = behindRoots.length === 0 && blocked.length < planned.length
+  const after = {
+    blocked_sessions: graph.waiters.length,
+    longest_wait_seconds: graph.waiters[0]?.wait_seconds ?? 0,
+    waiters_still_blocked: blocked.map((w) => w.pid),
+    roots_still_blocking: behindRoots.map((r) => r.pid),
   }
+  const moved = planned.length - blocked.length
+  const detail = behindRoots.length > 0
+    ? `Root blocker ${behindRoots.map((r) => `pid ${r.pid}`).join(', ')} still holds up sessions.`
+    : `${moved} of ${plural(planned.length, 'waiter')} got their locks or finished; ` +
+      `${plural(graph.waiters.length, 'session')} now wait on locks.`
+  return { improved, worse: graph.waiters.length > before.blocked_sessions, after, detail }
 }
 
 export const terminateBlockerStrategy: Strategy<TerminateBlockerConfig> = {

@@ -1,0 +1,194 @@
+// Helpers shared by every strategy that acts through an external provider (restart_service,
+// purge_cdn, rollback_deploy, retry_deploy, renew_certificate, refresh_auth): the timing knobs,
+// reading the service's actions, the dry-run refusal, the re-probe loop that tells whether acting
+// helped, and the restart call itself.
+import { z } from 'zod'
+import type { CheckStatus } from '../../../../shared/kinds.ts'
+import {
+  type ActionKey,
+  readAction,
+  type RestartAction,
+  type ServiceActions,
+} from '../../../../shared/service-actions.ts'
+import { clip, errorMessage } from '../probes/support.ts'
+import type { ProbeResult } from '../probes/types.ts'
+import { restartProject } from './providers/supabase-management.ts'
+import { callProvider, callWebhook, shown } from './providers/webhook.ts'
+import { type HealContext, HealError } from './types.ts'
+
+/** How long to wait for a provider, and for the re-probes that tell whether acting helped. */
+export const timing = {
+  /** Re-probe until fixed or this long after acting (0: probe once). */
+  verify_timeout_ms: z.number().int().min(0).max(600_000).default(60_000),
+  verify_interval_ms: z.number().int().min(10).max(60_000).default(5_000),
+  /** One provider request; the heal's deadline applies as well. */
+  request_timeout_ms: z.number().int().min(100).max(120_000).default(15_000),
+}
+export const Timing = z.strictObject(timing)
+export type Timing = z.infer<typeof Timing>
+
+/** The part of the service's actions a strategy needs: undefined when absent, a HealError when invalid. */
+export function actionOf<K extends ActionKey>(ctx: HealContext, key: K): ServiceActions[K] {
+  const read = readAction(ctx.actions, key)
+  if (!read.ok) throw new HealError(`the service's actions are invalid: ${read.errors.join('; ')}`)
+  return read.value
+}
+
+/** act() changes nothing in dry-run mode, whatever the engine did before calling it. */
+export function refuseDryRun(ctx: HealContext, what: string): void {
+  if (ctx.dryRun) throw new HealError(`dry run: refusing to ${what}`)
+}
+
+/** One probe of the service now, or null when the probe itself failed (plan falls back on the evidence). */
+export async function probeNow(ctx: HealContext): Promise<ProbeResult | null> {
+  try {
+    return await untilAborted(ctx.reprobe(), ctx.signal)
+  } catch {
+    return null
+  }
+}
+
+export interface Reprobed {
+  /** The last probe result (null when none came back). */
+  last: ProbeResult | null
+  /** `done` held for the last result. */
+  done: boolean
+  probes: number
+  waitedMs: number
+  /** Why the last probe gave no result, if it did not. */
+  error?: string
+}
+
+/**
+ * Re-probes at once, then every verify_interval_ms, until `done` holds for a result, verify_timeout_ms
+ * has passed, or the heal's deadline (ctx.signal) is reached.
+ */
+export async function reprobeUntil(
+  ctx: HealContext,
+  config: Pick<Timing, 'verify_timeout_ms' | 'verify_interval_ms'>,
+  done: (result: ProbeResult) => boolean,
+): Promise<Reprobed> {
+  const started = performance.now()
+  const out: Reprobed = { last: null, done: false, probes: 0, waitedMs: 0 }
+  while (!ctx.signal.aborted) {
+    try {
+      out.last = await untilAborted(ctx.reprobe(), ctx.signal)
+      out.error = undefined
+      out.probes++
+      if (done(out.last)) {
+        out.done = true
+        break
+      }
+    } catch (error) {
+      out.error = ctx.signal.aborted
+        ? "the heal's deadline passed during a re-probe"
+        : clip(errorMessage(error), 200)
+    }
+    const left = config.verify_timeout_ms - (performance.now() - started)
+    if (left <= 0) break
+    await sleep(Math.min(config.verify_interval_ms, left), ctx.signal)
+  }
+  out.waitedMs = Math.round(performance.now() - started)
+  return out
+}
+
+/** What a verification records of the last re-probe. */
+export function afterOf(r: Reprobed, keys: string[] = []): Record<string, unknown> {
+  const m = r.last?.measurements ?? {}
+  return {
+    status: r.last?.status ?? 'unknown',
+    ...(r.last?.error ? { error: clip(r.last.error, 300) } : {}),
+    ...Object.fromEntries(keys.filter((k) => k in m).map((k) => [k, m[k]])),
+    probes: r.probes,
+    waited_ms: r.waitedMs,
+    ...(r.error ? { probe_error: r.error } : {}),
+  }
+}
+
+/** "still down after 60 s (12 probes): connection refused" and the like. */
+export function describeLast(r: Reprobed): string {
+  const when = `after ${(r.waitedMs / 1000).toFixed(1)} s (${r.probes} probe${
+    r.probes === 1 ? '' : 's'
+  })`
+  if (!r.last) return `no re-probe answered ${when}${r.error ? `: ${r.error}` : ''}`
+  return `${r.last.status} ${when}${r.last.error ? `: ${clip(r.last.error, 200)}` : ''}`
+}
+
+const RANK: Record<string, number> = { healthy: 0, degraded: 1, down: 2 }
+
+/** The status after is worse than the one before (unknown on either side is never worse). */
+export function gotWorse(before: unknown, after: CheckStatus | undefined): boolean {
+  const b = RANK[String(before)]
+  const a = after === undefined ? undefined : RANK[after]
+  return b !== undefined && a !== undefined && a > b
+}
+
+/** The promise's value, or a rejection as soon as the signal aborts (the promise is left to settle). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Error('aborted'))
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error('aborted'))
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
+
+// ---- restart ---------------------------------------------------------------------------------
+
+/** Where a restart goes, safe for the audit: no token, no query string. */
+export function restartTarget(restart: RestartAction): Record<string, unknown> {
+  switch (restart.type) {
+    case 'webhook':
+      return { via: 'webhook', method: restart.method, url: shown(restart.url) }
+    case 'supabase_management':
+      return {
+        via: 'supabase_management',
+        api_url: shown(restart.api_url),
+        project_ref: restart.project_ref,
+      }
+    case 'supervisor':
+      return { via: 'supervisor', url: shown(restart.url), service: restart.service }
+  }
+}
+
+/** Asks for the restart; resolves once the provider accepted it. Returns what was done, in words. */
+export async function performRestart(
+  ctx: HealContext,
+  restart: RestartAction,
+  timeoutMs: number,
+): Promise<string> {
+  switch (restart.type) {
+    case 'webhook':
+      await callWebhook(ctx, restart, 'the restart webhook', {
+        action: 'restart',
+        service: ctx.service.name,
+        service_id: ctx.service.id,
+        incident_id: ctx.incidentId,
+      }, timeoutMs)
+      return `the restart webhook (${shown(restart.url)}) accepted the restart`
+    case 'supabase_management':
+      await restartProject(ctx, restart, timeoutMs)
+      return `the Supabase Management API accepted the restart of project ${restart.project_ref}`
+    case 'supervisor':
+      await callProvider(ctx, {
+        what: `the supervisor (${shown(restart.url)})`,
+        method: 'POST',
+        url: restart.url,
+        body: { action: 'restart', service: restart.service },
+        timeoutMs,
+      })
+      return `the supervisor restarted ${restart.service}`
+  }
+}
