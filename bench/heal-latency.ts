@@ -32,25 +32,45 @@ export async function run({ stack }: BenchContext): Promise<BenchResult> {
       await sql`
         insert into vigil.services (name, kind, environment, config, failure_threshold)
         values (${name}, 'postgres', 'dev', '{"blocked_warning_seconds": 1, "blocked_critical_seconds": 1.5}', 1)`
-      const blocker = postgres(appUrl.href, { max: 1, onnotice: () => {}, connection: { application_name: 'bench-blocker' } })
-      const waiter = postgres(appUrl.href, { max: 1, onnotice: () => {}, connection: { application_name: 'bench-waiter' } })
+      const blocker = postgres(appUrl.href, {
+        max: 1,
+        onnotice: () => {},
+        connection: { application_name: 'bench-blocker' },
+      })
+      const waiter = postgres(appUrl.href, {
+        max: 1,
+        onnotice: () => {},
+        connection: { application_name: 'bench-waiter' },
+      })
       try {
         // One connection and a plain BEGIN: postgres.js crashes when the server ends a reserved one.
         await blocker`begin`
         await blocker.unsafe(`update ${table} set v = v + 1 where id = 1`)
         let waiterDone = 0
-        const waited = waiter.unsafe(`update ${table} set v = v + 1 where id = 1`).then(() => waiterDone = performance.now())
+        const waited = waiter.unsafe(`update ${table} set v = v + 1 where id = 1`).then(() =>
+          waiterDone = performance.now()
+        )
         await new Promise((r) => setTimeout(r, 1800))
 
         const res = await fetch(`${stack.apiUrl}/functions/v1/health-check`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${stack.keys.service_role}`, 'content-type': 'application/json' },
+          headers: {
+            authorization: `Bearer ${stack.keys.service_role}`,
+            'content-type': 'application/json',
+          },
           body: JSON.stringify({ services: [name] }),
         })
         const detected = performance.now()
         const report = await res.json()
-        if (report.down !== 1) throw new Error(`the probe did not see the chain: ${JSON.stringify(report)}`)
-        await Promise.race([waited, new Promise((_, reject) => setTimeout(() => reject(new Error('the waiter was never released')), 30_000))])
+        if (report.down !== 1) {
+          throw new Error(`the probe did not see the chain: ${JSON.stringify(report)}`)
+        }
+        await Promise.race([
+          waited,
+          new Promise((_, reject) =>
+            setTimeout(() => reject(new Error('the waiter was never released')), 30_000)
+          ),
+        ])
         const [db] = await sql`
           select extract(epoch from (r.created_at - c.checked_at)) * 1000 as ms
             from vigil.heal_actions r
@@ -75,11 +95,17 @@ export async function run({ stack }: BenchContext): Promise<BenchResult> {
   }
   const warm = rounds.slice(1)
   const worstWarm = Math.max(...warm.map((r) => r.detection_to_waiter_done_ms))
-  const median = [...warm.map((r) => r.detection_to_waiter_done_ms)].sort((a, b) => a - b)[Math.floor(warm.length / 2)]
+  const median =
+    [...warm.map((r) => r.detection_to_waiter_done_ms)].sort((a, b) =>
+      a - b
+    )[Math.floor(warm.length / 2)]
   return {
     name: 'heal-latency',
-    measures: 'detection of a real lock chain to its blocker terminated and waiter done, through trigger, relay and auto-heal',
-    result: `median ${median} ms, worst ${worstWarm} ms (cold first round ${rounds[0].detection_to_waiter_done_ms} ms)`,
+    measures:
+      'detection of a real lock chain to its blocker terminated and waiter done, through trigger, relay and auto-heal',
+    result: `median ${median} ms, worst ${worstWarm} ms (cold first round ${
+      rounds[0].detection_to_waiter_done_ms
+    } ms)`,
     goal: `< ${GOAL_MS} ms`,
     passed: worstWarm < GOAL_MS,
     rounds,

@@ -25,7 +25,11 @@ const START = '<!-- bench:start -->'
 const END = '<!-- bench:end -->'
 
 function machine() {
-  return { cores: navigator.hardwareConcurrency, memory_gib: Math.round(Deno.systemMemoryInfo().total / 2 ** 30), deno: Deno.version.deno }
+  return {
+    cores: navigator.hardwareConcurrency,
+    memory_gib: Math.round(Deno.systemMemoryInfo().total / 2 ** 30),
+    deno: Deno.version.deno,
+  }
 }
 
 async function updateReadme(results: BenchResult[]) {
@@ -34,19 +38,26 @@ async function updateReadme(results: BenchResult[]) {
   const table = [
     '| benchmark | measures | result | goal | met |',
     '| --- | --- | --- | --- | --- |',
-    ...results.map((r) => `| ${r.name} | ${r.measures} | ${r.result} | ${r.goal} | ${r.passed ? 'yes' : 'no'} |`),
+    ...results.map((r) =>
+      `| ${r.name} | ${r.measures} | ${r.result} | ${r.goal} | ${r.passed ? 'yes' : 'no'} |`
+    ),
   ].join('\n')
   const a = readme.indexOf(START)
   const b = readme.indexOf(END)
   if (a < 0 || b < a) throw new Error(`README.md lacks the ${START} … ${END} markers`)
-  await Deno.writeTextFile(path, `${readme.slice(0, a + START.length)}\n${table}\n${readme.slice(b)}`)
+  await Deno.writeTextFile(
+    path,
+    `${readme.slice(0, a + START.length)}\n${table}\n${readme.slice(b)}`,
+  )
 }
 
 async function readAll(): Promise<BenchResult[]> {
   const results: BenchResult[] = []
   for (const name of BENCHMARKS) {
     try {
-      results.push(JSON.parse(await Deno.readTextFile(join(ROOT, 'bench', 'results', `${name}.json`))))
+      results.push(
+        JSON.parse(await Deno.readTextFile(join(ROOT, 'bench', 'results', `${name}.json`))),
+      )
     } catch { /* not run yet */ }
   }
   return results
@@ -55,17 +66,33 @@ async function readAll(): Promise<BenchResult[]> {
 export async function runBenchmarks(args: string[]): Promise<void> {
   const names = args.length ? args : [...BENCHMARKS]
   const unknown = names.filter((n) => !(BENCHMARKS as readonly string[]).includes(n))
-  if (unknown.length) throw new Error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${BENCHMARKS.join(', ')}`)
+  if (unknown.length) {
+    throw new Error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${BENCHMARKS.join(', ')}`)
+  }
   const stateDir = await Deno.makeTempDir({ prefix: 'vigil-bench-' })
   await Deno.chmod(stateDir, 0o755)
-  const stack = await startStack({ stateDir, dbPort: freePort(), apiPort: freePort(), ephemeral: true })
+  const stack = await startStack({
+    stateDir,
+    dbPort: freePort(),
+    apiPort: freePort(),
+    ephemeral: true,
+  })
   try {
     for (const name of names) {
       console.log(`── ${name}`)
       const mod = await import(join(ROOT, 'bench', `${name}.ts`))
-      const result: BenchResult = { ...(await mod.run({ stack } satisfies BenchContext)), date: new Date().toISOString(), machine: machine() }
-      await Deno.writeTextFile(join(ROOT, 'bench', 'results', `${name}.json`), JSON.stringify(result, null, 2) + '\n')
-      console.log(`${name}: ${result.result} (goal ${result.goal}) ${result.passed ? 'met' : 'NOT met'}`)
+      const result: BenchResult = {
+        ...(await mod.run({ stack } satisfies BenchContext)),
+        date: new Date().toISOString(),
+        machine: machine(),
+      }
+      await Deno.writeTextFile(
+        join(ROOT, 'bench', 'results', `${name}.json`),
+        JSON.stringify(result, null, 2) + '\n',
+      )
+      console.log(
+        `${name}: ${result.result} (goal ${result.goal}) ${result.passed ? 'met' : 'NOT met'}`,
+      )
     }
   } finally {
     await stack.stop()

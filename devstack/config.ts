@@ -22,3 +22,6 @@ export const DB_NAME = 'postgres'
 export function dbUrl(port: number, host = '127.0.0.1'): string {
   return `postgresql://${DB_USER}:${DB_PASSWORD}@${host}:${port}/${DB_NAME}`
 }
+
+/** Signs heal approval links locally; a real project sets its own with `supabase secrets set`. */
+export const LOCAL_APPROVAL_SECRET = 'local-approval-secret-for-development-only'

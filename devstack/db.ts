@@ -36,7 +36,12 @@ function asServerUser(argv: string[]): string[] {
 }
 
 async function output(argv: string[], opts: Deno.CommandOptions = {}) {
-  const out = await new Deno.Command(argv[0], { args: argv.slice(1), stdout: 'piped', stderr: 'piped', ...opts })
+  const out = await new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdout: 'piped',
+    stderr: 'piped',
+    ...opts,
+  })
     .output()
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr)
   return { code: out.code, text }
@@ -71,7 +76,9 @@ export function clusterExists(dataDir: string): boolean {
 export async function initCluster(dataDir: string, password: string): Promise<void> {
   if (clusterExists(dataDir)) return
   if (existsSync(dataDir)) {
-    throw new StackError(`${dataDir} exists but is not a Postgres data folder; remove it or run npm run reset`)
+    throw new StackError(
+      `${dataDir} exists but is not a Postgres data folder; remove it or run npm run reset`,
+    )
   }
   const parent = dirname(dataDir)
   await Deno.mkdir(parent, { recursive: true })
@@ -85,8 +92,16 @@ export async function initCluster(dataDir: string, password: string): Promise<vo
   await chownToServerUser(pwfile)
   try {
     const { code, text } = await output(asServerUser([
-      `${PG_BIN}/initdb`, '-D', scratch, '-U', 'postgres', `--pwfile=${pwfile}`,
-      '--auth-local=trust', '--auth-host=scram-sha-256', '--encoding=UTF8', '--locale=C.UTF-8',
+      `${PG_BIN}/initdb`,
+      '-D',
+      scratch,
+      '-U',
+      'postgres',
+      `--pwfile=${pwfile}`,
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '--encoding=UTF8',
+      '--locale=C.UTF-8',
     ]))
     if (code !== 0) throw new StackError(`initdb failed:\n${text.trim()}`)
     await Deno.rename(scratch, dataDir)
@@ -164,7 +179,10 @@ export async function stopPostmaster(pid: number): Promise<void> {
   await waitForExit(pid, 10_000)
 }
 
-export async function startPostgres(opts: PostgresOptions, password: string): Promise<PostgresServer> {
+export async function startPostgres(
+  opts: PostgresOptions,
+  password: string,
+): Promise<PostgresServer> {
   const args = [`${PG_BIN}/postgres`, '-D', opts.dataDir]
   for (const [k, v] of Object.entries(serverSettings(opts))) args.push('-c', `${k}=${v}`)
   // Its own session: a Ctrl-C meant for `npm start` reaches the stack, which stops postgres last.
@@ -195,7 +213,9 @@ export async function startPostgres(opts: PostgresOptions, password: string): Pr
     return s.code
   })
 
-  const url = `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/postgres`
+  const url = `postgresql://postgres:${
+    encodeURIComponent(password)
+  }@127.0.0.1:${opts.port}/postgres`
   const ready = await Promise.race([
     waitUntilAccepting(url, 60_000).then(() => true),
     exited.then(() => false),
@@ -289,10 +309,21 @@ export async function bootstrap(url: string): Promise<void> {
 export async function applyMigrations(url: string, workdir = ROOT): Promise<string> {
   const cli = join(ROOT, 'node_modules', '.bin', 'supabase')
   const { code, text } = await output(
-    [cli, 'migration', 'up', `--remote=${url}?sslmode=disable`, '--include-all', '--workdir', workdir, '--yes'],
+    [
+      cli,
+      'migration',
+      'up',
+      `--remote=${url}?sslmode=disable`,
+      '--include-all',
+      '--workdir',
+      workdir,
+      '--yes',
+    ],
     { cwd: workdir, env: { SUPABASE_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' } },
   )
   const clean = text.replaceAll(url, '<db-url>').trim()
-  if (code !== 0) throw new StackError(`a migration failed (nothing after it was applied):\n${clean}`)
+  if (code !== 0) {
+    throw new StackError(`a migration failed (nothing after it was applied):\n${clean}`)
+  }
   return clean
 }

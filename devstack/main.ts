@@ -20,7 +20,9 @@ function portFromEnv(name: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback
   const port = Number(raw)
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    console.error(`vigil: ${name} must be a port number from 1 to 65535, got ${JSON.stringify(raw)}`)
+    console.error(
+      `vigil: ${name} must be a port number from 1 to 65535, got ${JSON.stringify(raw)}`,
+    )
     Deno.exit(2)
   }
   return port
@@ -81,7 +83,9 @@ async function acquireLock(apiUrl: string): Promise<void> {
     await Deno.writeTextFile(LOCK_FILE, JSON.stringify(info), { createNew: true })
   } catch (err) {
     if (err instanceof Deno.errors.AlreadyExists) {
-      throw new StackError('another `npm start` or `npm run reset` is starting at this moment; try again')
+      throw new StackError(
+        'another `npm start` or `npm run reset` is starting at this moment; try again',
+      )
     }
     throw err
   }
@@ -94,7 +98,9 @@ async function releaseLock() {
 
 function shutdownSignal(): Promise<string> {
   return new Promise((resolve) => {
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) Deno.addSignalListener(sig, () => resolve(sig))
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      Deno.addSignalListener(sig, () => resolve(sig))
+    }
   })
 }
 
@@ -129,7 +135,11 @@ async function start() {
   }
 }
 
-function banner(apiUrl: string, dbUrl: string, keys: { anon: string; service_role: string }): string {
+function banner(
+  apiUrl: string,
+  dbUrl: string,
+  keys: { anon: string; service_role: string },
+): string {
   return [
     '',
     'Vigil local stack is running. Ctrl-C stops it.',

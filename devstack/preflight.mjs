@@ -2,7 +2,7 @@
 // Entry of `npm start`, `npm test`, `npm run reset` and `npm run bench`.
 // Node without dependencies on purpose: it runs before anything is installed. It installs what
 // is missing (npm dependencies; Debian packages when root), then hands over to the Deno CLI.
-import { spawnSync, spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -74,7 +74,12 @@ ensureNpmDependencies()
 // Hand over to Deno. Ctrl-C reaches the whole foreground process group; this process only waits
 // for the Deno CLI to finish its orderly shutdown and exits with its status.
 const deno = join(root, 'node_modules', '.bin', 'deno')
-const child = spawn(deno, ['run', '-A', join(root, 'devstack', 'main.ts'), ...process.argv.slice(2)], {
+const child = spawn(deno, [
+  'run',
+  '-A',
+  join(root, 'devstack', 'main.ts'),
+  ...process.argv.slice(2),
+], {
   stdio: 'inherit',
   cwd: root,
 })

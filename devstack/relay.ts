@@ -31,7 +31,11 @@ export async function startInvokeRelay(opts: InvokeRelayOptions): Promise<Invoke
   const timeoutMs = opts.timeoutMs ?? 150_000
   const catchUpMs = opts.catchUpWindowMs ?? 5 * 60_000
   const log = opts.log ?? (() => {})
-  const sql = postgres(opts.dbUrl, { max: 4, onnotice: () => {}, connection: { application_name: 'vigil-relay' } })
+  const sql = postgres(opts.dbUrl, {
+    max: 4,
+    onnotice: () => {},
+    connection: { application_name: 'vigil-relay' },
+  })
   const inFlight = new Set<Promise<void>>()
   const shutdown = new AbortController()
   let stopped = false
@@ -64,12 +68,17 @@ export async function startInvokeRelay(opts: InvokeRelayOptions): Promise<Invoke
     try {
       const res = await fetch(`${opts.gatewayUrl}/functions/v1/${inv.fn}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${opts.serviceRoleKey}` },
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${opts.serviceRoleKey}`,
+        },
         body: JSON.stringify(inv.body),
         signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), shutdown.signal]),
       })
       const text = await res.text()
-      result = res.ok ? { status: res.status } : { status: res.status, error: text.slice(0, ERROR_EXCERPT) || res.statusText }
+      result = res.ok
+        ? { status: res.status }
+        : { status: res.status, error: text.slice(0, ERROR_EXCERPT) || res.statusText }
     } catch (err) {
       const reason = err instanceof DOMException && err.name === 'TimeoutError'
         ? `no answer within ${timeoutMs} ms`

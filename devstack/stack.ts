@@ -1,7 +1,7 @@
 // Composes the local stack: Postgres (bootstrapped and migrated), the functions gateway and the
 // invoke relay. `npm start` runs one on the default ports; `npm test` runs its own on free ports.
 import { join } from 'node:path'
-import { CONFIG_TOML, FUNCTIONS_DIR, LOCAL_JWT_SECRET } from './config.ts'
+import { CONFIG_TOML, FUNCTIONS_DIR, LOCAL_APPROVAL_SECRET, LOCAL_JWT_SECRET } from './config.ts'
 import {
   applyMigrations,
   bootstrap,
@@ -67,13 +67,20 @@ async function reclaimDataDir(dataDir: string, log: (line: string) => void) {
   await stopPostmaster(orphan)
 }
 
-export async function startDatabase(opts: StackOptions): Promise<{ postgres: PostgresServer; migrations: string }> {
+export async function startDatabase(
+  opts: StackOptions,
+): Promise<{ postgres: PostgresServer; migrations: string }> {
   const log = (line: string) => opts.log?.('db', line)
   const dataDir = join(opts.stateDir, 'db')
   await reclaimDataDir(dataDir, log)
   assertPortFree(opts.dbPort, 'Postgres')
   await initCluster(dataDir, 'postgres')
-  const postgres = await startPostgres({ dataDir, port: opts.dbPort, ephemeral: opts.ephemeral, log }, 'postgres')
+  const postgres = await startPostgres({
+    dataDir,
+    port: opts.dbPort,
+    ephemeral: opts.ephemeral,
+    log,
+  }, 'postgres')
   try {
     await bootstrap(postgres.url)
     const migrations = await applyMigrations(postgres.url)
@@ -106,6 +113,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         SUPABASE_DB_URL: postgres.url,
         SUPABASE_ANON_KEY: keys.anon,
         SUPABASE_SERVICE_ROLE_KEY: keys.service_role,
+        VIGIL_APPROVAL_SECRET: LOCAL_APPROVAL_SECRET,
       },
       log: (line) => opts.log?.('gateway', line),
     })
@@ -117,7 +125,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       log: (line) => opts.log?.('relay', line),
     })
     stoppers.push(() => relay.stop())
-    return { dbUrl: postgres.url, apiUrl, keys, postgres, gateway, relay, migrations, stop: stopAll }
+    return {
+      dbUrl: postgres.url,
+      apiUrl,
+      keys,
+      postgres,
+      gateway,
+      relay,
+      migrations,
+      stop: stopAll,
+    }
   } catch (err) {
     await stopAll()
     throw err

@@ -16,7 +16,11 @@ interface SuiteResult {
 
 type Suite = (stack: Stack) => Promise<SuiteResult>
 
-async function run(name: string, argv: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
+async function run(
+  name: string,
+  argv: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; out: string }> {
   console.log(`\n── ${name}: ${argv.map((a) => a.replace(ROOT + '/', '')).join(' ')}`)
   const child = new Deno.Command(argv[0], {
     args: argv.slice(1),
@@ -48,7 +52,9 @@ function testEnv(stack: Stack): Record<string, string> {
 
 async function sqlFiles(dir: string): Promise<string[]> {
   const files: string[] = []
-  for await (const e of Deno.readDir(dir)) if (e.isFile && e.name.endsWith('.sql')) files.push(join(dir, e.name))
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile && e.name.endsWith('.sql')) files.push(join(dir, e.name))
+  }
   return files.sort()
 }
 
@@ -56,10 +62,24 @@ const pgtap: Suite = async (stack) => {
   const url = new URL(stack.dbUrl)
   const files = await sqlFiles(join(ROOT, 'supabase', 'tests'))
   const { code, out } = await run('pgTAP', [
-    'pg_prove', '--ext', '.sql', '-h', url.hostname, '-p', url.port, '-U', 'postgres', '-d', 'postgres', ...files,
+    'pg_prove',
+    '--ext',
+    '.sql',
+    '-h',
+    url.hostname,
+    '-p',
+    url.port,
+    '-U',
+    'postgres',
+    '-d',
+    'postgres',
+    ...files,
   ], { PGPASSWORD: decodeURIComponent(url.password) })
   const total = Number(out.match(/Tests=(\d+)/)?.[1] ?? 0)
-  const failed = [...out.matchAll(/Failed (\d+)\/\d+ subtests/g)].reduce((n, m) => n + Number(m[1]), 0)
+  const failed = [...out.matchAll(/Failed (\d+)\/\d+ subtests/g)].reduce(
+    (n, m) => n + Number(m[1]),
+    0,
+  )
   // A file that died before its plan ran shows no subtest counts: count it as one failure.
   const broken = code !== 0 && failed === 0 ? 1 : 0
   return { name: 'pgTAP', passed: total - failed, failed: failed + broken, code }
@@ -67,7 +87,13 @@ const pgtap: Suite = async (stack) => {
 
 const deno: Suite = async (stack) => {
   const { code, out } = await run('Deno', [
-    Deno.execPath(), 'test', '-A', '--config', join(ROOT, 'deno.json'), 'tests/', 'supabase/functions/',
+    Deno.execPath(),
+    'test',
+    '-A',
+    '--config',
+    join(ROOT, 'deno.json'),
+    'tests/',
+    'supabase/functions/',
   ], testEnv(stack))
   const m = [...out.matchAll(/(\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed/g)].at(-1)
   const passed = Number(m?.[1] ?? 0)
@@ -76,7 +102,11 @@ const deno: Suite = async (stack) => {
 }
 
 const dashboard: Suite = async (stack) => {
-  const { code, out } = await run('dashboard', ['npm', 'test', '--prefix', join(ROOT, 'dashboard')], testEnv(stack))
+  const { code, out } = await run(
+    'dashboard',
+    ['npm', 'test', '--prefix', join(ROOT, 'dashboard')],
+    testEnv(stack),
+  )
   const passed = Number(out.match(/Tests\s+(\d+) passed/)?.[1] ?? 0)
   const failed = Number(out.match(/(\d+) failed/)?.[1] ?? 0) + (code !== 0 ? 1 : 0)
   return { name: 'dashboard', passed, failed, code }
@@ -87,7 +117,11 @@ const suites: Record<string, Suite> = { pgtap, deno, dashboard }
 function wanted(args: string[]): string[] {
   const names = args.length > 0 ? args : Object.keys(suites)
   const unknown = names.filter((n) => !(n in suites))
-  if (unknown.length) throw new Error(`unknown test suite(s): ${unknown.join(', ')}; known: ${Object.keys(suites).join(', ')}`)
+  if (unknown.length) {
+    throw new Error(
+      `unknown test suite(s): ${unknown.join(', ')}; known: ${Object.keys(suites).join(', ')}`,
+    )
+  }
   const dashboardHasTests = existsSync(join(ROOT, 'dashboard', 'package.json'))
   return names.filter((n) => n !== 'dashboard' || dashboardHasTests)
 }
@@ -102,7 +136,9 @@ export async function runTests(args: string[]): Promise<void> {
   // Interrupted (Ctrl-C, a CI timeout): still stop the stack, whose postgres runs in its own session.
   const interrupted = () => {
     console.error('\nvigil: tests interrupted; stopping the test stack…')
-    Promise.resolve(stack?.stop()).finally(() => Deno.remove(stateDir, { recursive: true }).catch(() => {}))
+    Promise.resolve(stack?.stop()).finally(() =>
+      Deno.remove(stateDir, { recursive: true }).catch(() => {})
+    )
       .finally(() => Deno.exit(130))
   }
   for (const sig of ['SIGINT', 'SIGTERM'] as const) Deno.addSignalListener(sig, interrupted)
@@ -114,7 +150,9 @@ export async function runTests(args: string[]): Promise<void> {
       ephemeral: true,
       log: (source, line) => serverLog.push(`[${source}] ${line}`),
     })
-    console.log(`test stack: ${stack.apiUrl}, postgres on port ${stack.postgres.port}, data in ${stateDir}`)
+    console.log(
+      `test stack: ${stack.apiUrl}, postgres on port ${stack.postgres.port}, data in ${stateDir}`,
+    )
     for (const name of names) results.push(await suites[name](stack))
   } finally {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) Deno.removeSignalListener(sig, interrupted)
@@ -125,9 +163,17 @@ export async function runTests(args: string[]): Promise<void> {
     console.log('\n── stack log (last 40 lines)\n' + serverLog.slice(-40).join('\n'))
   }
   console.log('\n── summary')
-  for (const r of results) console.log(`${r.name.padEnd(10)} ${r.passed} passed, ${r.failed} failed${r.code ? ` (exit ${r.code})` : ''}`)
+  for (const r of results) {
+    console.log(
+      `${r.name.padEnd(10)} ${r.passed} passed, ${r.failed} failed${
+        r.code ? ` (exit ${r.code})` : ''
+      }`,
+    )
+  }
   const passed = results.reduce((n, r) => n + r.passed, 0)
   const failed = results.reduce((n, r) => n + r.failed, 0)
   console.log(`${passed} passed, ${failed} failed`)
-  if (failed > 0 || results.some((r) => r.code !== 0) || results.length !== names.length) Deno.exitCode = 1
+  if (failed > 0 || results.some((r) => r.code !== 0) || results.length !== names.length) {
+    Deno.exitCode = 1
+  }
 }

@@ -29,7 +29,14 @@ export const HEAL_OUTCOMES = [
   'awaiting_approval',
 ] as const
 export const ALERT_CHANNELS = ['sms', 'email', 'slack', 'discord', 'pagerduty'] as const
-export const ALERT_STATUSES = ['pending', 'sending', 'sent', 'failed', 'dead', 'suppressed'] as const
+export const ALERT_STATUSES = [
+  'pending',
+  'sending',
+  'sent',
+  'failed',
+  'dead',
+  'suppressed',
+] as const
 
 /** What probes measure over time (vigil.metrics.name). The spec's names first. */
 export const METRIC_NAMES = [
@@ -77,7 +84,11 @@ export const PROBLEM_KINDS = [
 ] as const
 
 /** Problems no strategy touches: they go straight to humans. */
-export const HUMAN_ONLY_PROBLEMS = ['security_incident', 'data_corruption', 'system_outage'] as const
+export const HUMAN_ONLY_PROBLEMS = [
+  'security_incident',
+  'data_corruption',
+  'system_outage',
+] as const
 
 /** SQL enum type (in schema vigil) → the tuple that mirrors it. */
 export const SQL_ENUMS = {

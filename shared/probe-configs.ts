@@ -7,7 +7,10 @@ import { z } from 'zod'
 import type { ServiceKind } from './kinds.ts'
 
 /** The name of an environment variable holding a secret (set with `supabase secrets set`). */
-export const SecretName = z.string().regex(/^[A-Z][A-Z0-9_]{0,127}$/, 'must name an environment variable (A-Z, 0-9, _)')
+export const SecretName = z.string().regex(
+  /^[A-Z][A-Z0-9_]{0,127}$/,
+  'must name an environment variable (A-Z, 0-9, _)',
+)
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 const wsOrHttpUrl = z.url({ protocol: /^(https?|wss?)$/, error: 'must be an http(s) or ws(s) URL' })
@@ -139,7 +142,8 @@ export type SupabaseManagementConfig = z.infer<typeof SupabaseManagementConfig>
 export const PrometheusConfig = z.strictObject({
   url: httpUrl,
   /** Supabase's metrics endpoint takes basic auth: service_role and the service role key. */
-  basic_auth: z.strictObject({ username: z.string().min(1).max(256), password_secret: SecretName }).optional(),
+  basic_auth: z.strictObject({ username: z.string().min(1).max(256), password_secret: SecretName })
+    .optional(),
   bearer_secret: SecretName.optional(),
   /** Override the environment's cpu/memory thresholds; disk has its own. */
   cpu_warning_pct: pct.optional(),
@@ -192,6 +196,9 @@ export type ProbeConfig<K extends ServiceKind> = z.infer<(typeof PROBE_CONFIGS)[
 
 /** The JSON Schema SQL enforces for a kind (the accepted input, before defaults apply). */
 export function probeConfigJsonSchema(kind: ServiceKind): Record<string, unknown> {
-  const { $schema: _, ...schema } = z.toJSONSchema(PROBE_CONFIGS[kind], { io: 'input' }) as Record<string, unknown>
+  const { $schema: _, ...schema } = z.toJSONSchema(PROBE_CONFIGS[kind], { io: 'input' }) as Record<
+    string,
+    unknown
+  >
   return schema
 }

@@ -84,7 +84,6 @@ export function resolveThresholds(overrides: unknown = {}): Thresholds {
   return Thresholds.parse({ ...DEFAULT_THRESHOLDS, ...ThresholdOverrides.parse(overrides) })
 }
 
-
 /** Which level a measured value falls in for a band. */
 export function classify(value: number, band: Band): 'good' | 'warning' | 'critical' {
   if (value > band.critical) return 'critical'

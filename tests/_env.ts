@@ -11,7 +11,11 @@ export interface TestStack {
 export function testStack(): TestStack {
   const get = (name: string) => {
     const value = Deno.env.get(name)
-    if (!value) throw new Error(`${name} is not set: run the tests with \`npm test\`, which starts a private stack`)
+    if (!value) {
+      throw new Error(
+        `${name} is not set: run the tests with \`npm test\`, which starts a private stack`,
+      )
+    }
     return value
   }
   return {
@@ -28,7 +32,11 @@ export function testSql(max = 2) {
 }
 
 /** Polls until `probe` returns a value other than undefined, or fails after timeoutMs. */
-export async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     const value = await probe()

@@ -29,7 +29,14 @@ async function setup(): Promise<Setup> {
 
 function cli(s: Setup, command: string): Cli {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ['run', '-A', '--config', join(ROOT, 'deno.json'), join(ROOT, 'devstack', 'main.ts'), command],
+    args: [
+      'run',
+      '-A',
+      '--config',
+      join(ROOT, 'deno.json'),
+      join(ROOT, 'devstack', 'main.ts'),
+      command,
+    ],
     env: {
       VIGIL_STATE_DIR: s.stateDir,
       VIGIL_DB_PORT: String(s.dbPort),
@@ -42,7 +49,9 @@ function cli(s: Setup, command: string): Cli {
   }).spawn()
   let text = ''
   const pump = (stream: ReadableStream<Uint8Array>) =>
-    stream.pipeThrough(new TextDecoderStream()).pipeTo(new WritableStream({ write: (c) => void (text += c) }))
+    stream.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (c) => void (text += c) }),
+    )
   const pumped = Promise.all([pump(child.stdout), pump(child.stderr)])
   const exit = child.status.then(async (st) => {
     await pumped
@@ -53,7 +62,11 @@ function cli(s: Setup, command: string): Cli {
     output: () => text,
     exit,
     waitFor: (pattern, timeoutMs = 60_000) =>
-      eventually(() => (pattern.test(text) ? text : undefined), timeoutMs, `${pattern} in:\n${text}`),
+      eventually(
+        () => (pattern.test(text) ? text : undefined),
+        timeoutMs,
+        `${pattern} in:\n${text}`,
+      ),
   }
 }
 
@@ -79,7 +92,8 @@ async function stopAndClean(s: Setup, running: Cli[]) {
 }
 
 Deno.test({
-  name: 'npm start: prints keys, serves functions, refuses a second start, and Ctrl-C stops everything',
+  name:
+    'npm start: prints keys, serves functions, refuses a second start, and Ctrl-C stops everything',
   sanitizeResources: false,
   async fn() {
     const s = await setup()
@@ -96,7 +110,10 @@ Deno.test({
       assert.equal(res.status, 200, await res.clone().text())
       assert.equal((await res.json()).status, 'ok')
       const workerEnv = `SUPABASE_URL=http://127.0.0.1:${s.apiPort}`
-      assert.ok((await processesWithEnv(workerEnv)).length > 0, 'the status function runs in a worker')
+      assert.ok(
+        (await processesWithEnv(workerEnv)).length > 0,
+        'the status function runs in a worker',
+      )
 
       const second = cli(s, 'start')
       assert.equal(await second.exit, 1)
@@ -111,7 +128,11 @@ Deno.test({
       assert.match(first.output(), /vigil: stopped/)
       assert.ok(!existsSync(join(s.stateDir, 'stack.json')), 'the lock is released')
       assert.ok(!existsSync(join(s.stateDir, 'db', 'postmaster.pid')), 'postgres shut down cleanly')
-      assert.deepEqual(await processesWithEnv(workerEnv), [], 'no function worker outlives the stack')
+      assert.deepEqual(
+        await processesWithEnv(workerEnv),
+        [],
+        'no function worker outlives the stack',
+      )
     } finally {
       await stopAndClean(s, [first])
     }
@@ -203,7 +224,11 @@ Deno.test({
         select (select count(*)::int from vigil.services) as services,
                (select count(*)::int from vigil.settings) as settings`
       await sql.end()
-      assert.deepEqual({ services, settings }, { services: 1, settings: 3 }, 'only Vigil\'s own heartbeat service')
+      assert.deepEqual(
+        { services, settings },
+        { services: 1, settings: 3 },
+        "only Vigil's own heartbeat service",
+      )
     } finally {
       await stopAndClean(s, runs)
     }

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { ROOT } from '../../devstack/config.ts'
-import { applyMigrations, bootstrap, initCluster, StackError, startPostgres } from '../../devstack/db.ts'
+import {
+  applyMigrations,
+  bootstrap,
+  initCluster,
+  StackError,
+  startPostgres,
+} from '../../devstack/db.ts'
 import { freePort } from '../../devstack/stack.ts'
 
 async function tempState() {
@@ -15,9 +21,15 @@ Deno.test('a broken migration stops with the SQL error and the file, leaving the
   const state = await tempState()
   const workdir = join(state, 'project')
   await Deno.mkdir(join(workdir, 'supabase', 'migrations'), { recursive: true })
-  await Deno.copyFile(join(ROOT, 'supabase', 'config.toml'), join(workdir, 'supabase', 'config.toml'))
+  await Deno.copyFile(
+    join(ROOT, 'supabase', 'config.toml'),
+    join(workdir, 'supabase', 'config.toml'),
+  )
   for await (const e of Deno.readDir(join(ROOT, 'supabase', 'migrations'))) {
-    await Deno.copyFile(join(ROOT, 'supabase', 'migrations', e.name), join(workdir, 'supabase', 'migrations', e.name))
+    await Deno.copyFile(
+      join(ROOT, 'supabase', 'migrations', e.name),
+      join(workdir, 'supabase', 'migrations', e.name),
+    )
   }
   await Deno.writeTextFile(
     join(workdir, 'supabase', 'migrations', '29991231000000_broken.sql'),
@@ -33,7 +45,11 @@ Deno.test('a broken migration stops with the SQL error and the file, leaving the
       assert.match(err.message, /a migration failed/)
       assert.match(err.message, /29991231000000_broken\.sql/)
       assert.match(err.message, /syntax error/)
-      assert.doesNotMatch(err.message, /postgres:postgres@/, 'the database URL and password are not echoed')
+      assert.doesNotMatch(
+        err.message,
+        /postgres:postgres@/,
+        'the database URL and password are not echoed',
+      )
       return true
     })
     const sql = postgres(pg.url, { max: 1, onnotice: () => {} })
@@ -56,8 +72,15 @@ Deno.test('initCluster refuses a folder that exists but is not a Postgres data f
     const dataDir = join(state, 'db')
     await Deno.mkdir(dataDir)
     await Deno.writeTextFile(join(dataDir, 'notes.txt'), 'precious')
-    await assert.rejects(initCluster(dataDir, 'postgres'), /exists but is not a Postgres data folder/)
-    assert.equal(await Deno.readTextFile(join(dataDir, 'notes.txt')), 'precious', 'nothing was touched')
+    await assert.rejects(
+      initCluster(dataDir, 'postgres'),
+      /exists but is not a Postgres data folder/,
+    )
+    assert.equal(
+      await Deno.readTextFile(join(dataDir, 'notes.txt')),
+      'precious',
+      'nothing was touched',
+    )
   } finally {
     await Deno.remove(state, { recursive: true })
   }

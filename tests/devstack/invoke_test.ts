@@ -12,11 +12,15 @@ interface Invocation {
 }
 
 async function outcome(sql: ReturnType<typeof testSql>, id: string): Promise<Invocation> {
-  return await eventually(async () => {
-    const [row] = await sql<Invocation[]>`
+  return await eventually(
+    async () => {
+      const [row] = await sql<Invocation[]>`
       select state, status_code, error, duration_ms, transport from vigil.invocations where id = ${id}`
-    return row && !['pending', 'sent'].includes(row.state) ? row : undefined
-  }, 30_000, `invocation ${id} to finish`)
+      return row && !['pending', 'sent'].includes(row.state) ? row : undefined
+    },
+    30_000,
+    `invocation ${id} to finish`,
+  )
 }
 
 Deno.test('select vigil.invoke reaches the function and records its status code', async () => {
@@ -57,7 +61,9 @@ Deno.test('an invocation in a transaction that rolls back is never sent', async 
     // A later invocation completes, so the relay has had its chance to see the first one.
     const [{ id }] = await sql`select vigil.invoke('status', '{}')::text as id`
     await outcome(sql, id)
-    const rows = await sql`select id from vigil.invocations where id > ${before[0].max} and id <> ${id}`
+    const rows = await sql`select id from vigil.invocations where id > ${
+      before[0].max
+    } and id <> ${id}`
     assert.equal(rows.length, 0)
   } finally {
     await sql.end()

@@ -7,7 +7,10 @@ import { ROOT } from '../../devstack/config.ts'
 async function scratchProject(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: 'vigil-preflight-test-' })
   await Deno.mkdir(join(dir, 'devstack'))
-  await Deno.copyFile(join(ROOT, 'devstack', 'preflight.mjs'), join(dir, 'devstack', 'preflight.mjs'))
+  await Deno.copyFile(
+    join(ROOT, 'devstack', 'preflight.mjs'),
+    join(dir, 'devstack', 'preflight.mjs'),
+  )
   const list = JSON.parse(await Deno.readTextFile(join(ROOT, 'devstack', 'debian-packages.json')))
   list.stack.push(['vigil-test-absent-package', '/nonexistent/vigil-test-absent-package'])
   await Deno.writeTextFile(join(dir, 'devstack', 'debian-packages.json'), JSON.stringify(list))
@@ -23,7 +26,11 @@ Deno.test('as a non-root user, a missing Debian package stops preflight with the
     const argv = Deno.uid() === 0
       ? ['/usr/bin/setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '--', ...node]
       : node
-    const out = await new Deno.Command(argv[0], { args: argv.slice(1), stdout: 'piped', stderr: 'piped' }).output()
+    const out = await new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      stdout: 'piped',
+      stderr: 'piped',
+    }).output()
     const stderr = new TextDecoder().decode(out.stderr)
     assert.equal(out.code, 1, stderr)
     assert.match(stderr, /missing Debian packages: vigil-test-absent-package\n/)
@@ -43,5 +50,8 @@ Deno.test('preflight refuses an unknown command with its usage', async () => {
     stderr: 'piped',
   }).output()
   assert.equal(out.code, 2)
-  assert.match(new TextDecoder().decode(out.stderr), /usage: node devstack\/preflight\.mjs <start\|test\|reset\|bench>/)
+  assert.match(
+    new TextDecoder().decode(out.stderr),
+    /usage: node devstack\/preflight\.mjs <start\|test\|reset\|bench>/,
+  )
 })

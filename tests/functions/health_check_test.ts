@@ -18,7 +18,10 @@ class Target {
     return target
   }
   up() {
-    this.#server = Deno.serve({ hostname: '127.0.0.1', port: this.port, onListen() {} }, () => new Response('{"ok":true}'))
+    this.#server = Deno.serve(
+      { hostname: '127.0.0.1', port: this.port, onListen() {} },
+      () => new Response('{"ok":true}'),
+    )
   }
   async down() {
     await this.#server?.shutdown()
@@ -78,7 +81,11 @@ Deno.test('a killed target turns down after three failed cycles, opens an incide
       const [incident] = await sql`
         select i.status::text, i.severity::text, i.title from vigil.incidents i
           join vigil.services s on s.id = i.service_id where s.name = ${name}`
-      assert.deepEqual({ ...incident }, { status: 'open', severity: 'critical', title: `${name} is down` })
+      assert.deepEqual({ ...incident }, {
+        status: 'open',
+        severity: 'critical',
+        title: `${name} is down`,
+      })
       const [check] = await sql`
         select c.error from vigil.checks c join vigil.services s on s.id = c.service_id
          where s.name = ${name} order by c.id desc limit 1`
@@ -96,7 +103,11 @@ Deno.test('a killed target turns down after three failed cycles, opens an incide
       const transitions = await sql`
         select t.from_status::text || '→' || t.to_status::text as t from vigil.status_transitions t
           join vigil.services s on s.id = t.service_id where s.name = ${name} order by t.id`
-      assert.deepEqual(transitions.map((r) => r.t), ['unknown→healthy', 'healthy→down', 'down→healthy'])
+      assert.deepEqual(transitions.map((r) => r.t), [
+        'unknown→healthy',
+        'healthy→down',
+        'down→healthy',
+      ])
     })
   } finally {
     await target.down()
@@ -112,12 +123,20 @@ Deno.test('the cron path: vigil.invoke(health-check) runs a cycle and its outcom
   const name = 'e2e-invoked-api'
   try {
     await withCronPaused(sql, async () => {
-      await sql`insert into vigil.services (name, kind, config) values (${name}, 'http', ${sql.json({ url: target.url })})`
-      const [{ id }] = await sql`select vigil.invoke('health-check', ${sql.json({ services: [name] })})::text as id`
-      const done = await eventually(async () => {
-        const [row] = await sql`select state, status_code from vigil.invocations where id = ${id}`
-        return ['succeeded', 'failed', 'timed_out'].includes(row.state) ? row : undefined
-      }, 30_000, 'the invocation to finish')
+      await sql`insert into vigil.services (name, kind, config) values (${name}, 'http', ${
+        sql.json({ url: target.url })
+      })`
+      const [{ id }] = await sql`select vigil.invoke('health-check', ${
+        sql.json({ services: [name] })
+      })::text as id`
+      const done = await eventually(
+        async () => {
+          const [row] = await sql`select state, status_code from vigil.invocations where id = ${id}`
+          return ['succeeded', 'failed', 'timed_out'].includes(row.state) ? row : undefined
+        },
+        30_000,
+        'the invocation to finish',
+      )
       assert.deepEqual({ ...done }, { state: 'succeeded', status_code: 200 })
       const [check] = await sql`
         select c.status::text, c.cycle_id is not null as in_cycle from vigil.checks c
@@ -134,18 +153,29 @@ Deno.test('the cron path: vigil.invoke(health-check) runs a cycle and its outcom
 Deno.test('health-check refuses a bad body with the field named, and GET', async () => {
   const { apiUrl, serviceRoleKey } = testStack()
   const headers = { authorization: `Bearer ${serviceRoleKey}`, 'content-type': 'application/json' }
-  const bad = await fetch(`${apiUrl}/functions/v1/health-check`, { method: 'POST', headers, body: '{"services": "all", "extra": 1}' })
+  const bad = await fetch(`${apiUrl}/functions/v1/health-check`, {
+    method: 'POST',
+    headers,
+    body: '{"services": "all", "extra": 1}',
+  })
   assert.equal(bad.status, 400)
   const text = await bad.text()
   assert.match(text, /services/)
   assert.match(text, /extra/)
-  const notJson = await fetch(`${apiUrl}/functions/v1/health-check`, { method: 'POST', headers, body: '{oops' })
+  const notJson = await fetch(`${apiUrl}/functions/v1/health-check`, {
+    method: 'POST',
+    headers,
+    body: '{oops',
+  })
   assert.equal(notJson.status, 400)
   await notJson.body?.cancel()
   const get = await fetch(`${apiUrl}/functions/v1/health-check`, { headers })
   assert.equal(get.status, 405)
   await get.body?.cancel()
-  const anonymous = await fetch(`${apiUrl}/functions/v1/health-check`, { method: 'POST', body: '{}' })
+  const anonymous = await fetch(`${apiUrl}/functions/v1/health-check`, {
+    method: 'POST',
+    body: '{}',
+  })
   assert.equal(anonymous.status, 401, 'verify_jwt holds for health-check')
   await anonymous.body?.cancel()
 })
@@ -159,7 +189,10 @@ Deno.test('a job pinging its heartbeat keeps its service healthy; an unknown tok
     const [{ token }] = await sql`
       select t.token from vigil.heartbeat_tokens t join vigil.services s on s.id = t.service_id where s.name = ${name}`
     const { apiUrl } = testStack()
-    const ping = await fetch(`${apiUrl}/functions/v1/heartbeat/${token}`, { method: 'POST', body: 'done' })
+    const ping = await fetch(`${apiUrl}/functions/v1/heartbeat/${token}`, {
+      method: 'POST',
+      body: 'done',
+    })
     assert.equal(ping.status, 200)
     assert.deepEqual(await ping.json(), { ok: true, service: name })
     const [{ pings }] = await sql`

@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict'
 import { z } from 'zod'
 import { healIncident, type HealOptions } from '../../supabase/functions/_shared/heal/engine.ts'
-import { STRATEGIES_BY_PROBLEM, type StrategyRegistry } from '../../supabase/functions/_shared/heal/registry.ts'
+import {
+  STRATEGIES_BY_PROBLEM,
+  type StrategyRegistry,
+} from '../../supabase/functions/_shared/heal/registry.ts'
 import type { Strategy } from '../../supabase/functions/_shared/heal/types.ts'
 import { testSql } from '../_env.ts'
 
@@ -22,14 +25,25 @@ function scripted(script: Script, name = 'restart_service'): StrategyRegistry {
     name,
     problem: 'service_unhealthy',
     config: z.strictObject({ tries: z.number().int().min(1).default(1) }),
-    plan: (problem) => Promise.resolve({ action: 'restart', target: { service: 'x' }, reason: 'restart it', before: { evidence: problem.evidence } }),
+    plan: (problem) =>
+      Promise.resolve({
+        action: 'restart',
+        target: { service: 'x' },
+        reason: 'restart it',
+        before: { evidence: problem.evidence },
+      }),
     act(_plan, ctx) {
       if (ctx.dryRun) throw new Error('acted in dry run')
       if (script.acts) script.acts.count++
       if (script.actThrows) return Promise.reject(new Error(script.actThrows))
       return Promise.resolve({ detail: 'restarted', undo: { was: 'running' } })
     },
-    verify: () => Promise.resolve({ ...(script.verify ?? { improved: true, worse: false }), after: { status: 'checked' }, detail: 'checked after' }),
+    verify: () =>
+      Promise.resolve({
+        ...(script.verify ?? { improved: true, worse: false }),
+        after: { status: 'checked' },
+        detail: 'checked after',
+      }),
     undo() {
       if (script.undone) script.undone.count++
       return Promise.resolve('put back')
@@ -63,7 +77,12 @@ async function withIncident(base: string, fn: (f: Fixture) => Promise<void>) {
       sql,
       serviceId,
       incidentId: id,
-      options: (strategies) => ({ sql, strategies, secret: () => undefined, projectUrl: 'http://127.0.0.1:1' }),
+      options: (strategies) => ({
+        sql,
+        strategies,
+        secret: () => undefined,
+        projectUrl: 'http://127.0.0.1:1',
+      }),
     })
   } finally {
     await sql`alter table vigil.incidents enable trigger incidents_request_heal`
@@ -78,7 +97,16 @@ async function withIncident(base: string, fn: (f: Fixture) => Promise<void>) {
 }
 
 async function auditRows(sql: Sql, incidentId: number) {
-  return await sql<{ phase: string; outcome: string; strategy: string; attempt: number; detail: string | null; dry_run: boolean }[]>`
+  return await sql<
+    {
+      phase: string
+      outcome: string
+      strategy: string
+      attempt: number
+      detail: string | null
+      dry_run: boolean
+    }[]
+  >`
     select phase::text, outcome::text, strategy, attempt, detail, dry_run from vigil.heal_actions
      where incident_id = ${incidentId} order by seq`
 }
@@ -90,9 +118,14 @@ Deno.test('a heal that works: an intent row before, a result row after, silent o
     assert.equal(report.outcome, 'succeeded')
     assert.equal(acts.count, 1)
     const rows = await auditRows(sql, incidentId)
-    assert.deepEqual(rows.map((r) => [r.phase, r.outcome, r.attempt]), [['intent', 'pending', 1], ['result', 'succeeded', 1]])
+    assert.deepEqual(rows.map((r) => [r.phase, r.outcome, r.attempt]), [['intent', 'pending', 1], [
+      'result',
+      'succeeded',
+      1,
+    ]])
     assert.match(rows[1].detail!, /restarted; checked after/)
-    const [inc] = await sql`select heal_attempts, escalation_level, heal_claimed_by from vigil.incidents where id = ${incidentId}`
+    const [inc] =
+      await sql`select heal_attempts, escalation_level, heal_claimed_by from vigil.incidents where id = ${incidentId}`
     assert.deepEqual({ ...inc }, { heal_attempts: 1, escalation_level: 0, heal_claimed_by: null })
     const [audit] = await sql`select intact from vigil.verify_heal_audit()`
     assert.equal(audit.intact, true)
@@ -123,7 +156,10 @@ Deno.test('dry run decides and records but acts on nothing; the kill switch stop
 Deno.test('a heal that makes things worse is undone, recorded as undone, and counts as a failure', async () => {
   await withIncident('engine-test-worse', async ({ sql, incidentId, options }) => {
     const undone = { count: 0 }
-    const report = await healIncident({ incidentId }, options(scripted({ verify: { improved: false, worse: true }, undone })))
+    const report = await healIncident(
+      { incidentId },
+      options(scripted({ verify: { improved: false, worse: true }, undone })),
+    )
     assert.equal(report.outcome, 'undone')
     assert.equal(undone.count, 1)
     assert.match(report.detail, /made things worse .* so it was undone: put back/)
@@ -139,13 +175,20 @@ Deno.test('the ladder: attempt 2 warns, attempt 3 pages on-call, a failure after
       ('engine-test-senior', 'senior', 'email', 'senior@example.org', null)`
     const strategies = scripted({ actThrows: 'webhook answered 500: upstream unavailable' })
     const outcomes = []
-    for (let i = 0; i < 4; i++) outcomes.push((await healIncident({ incidentId }, options(strategies))).outcome)
+    for (let i = 0; i < 4; i++) {
+      outcomes.push((await healIncident({ incidentId }, options(strategies))).outcome)
+    }
     assert.deepEqual(outcomes, ['failed', 'failed', 'failed', 'exhausted'])
-    const log = await sql`select level, message from vigil.incident_log where incident_id = ${incidentId} order by id`
+    const log =
+      await sql`select level, message from vigil.incident_log where incident_id = ${incidentId} order by id`
     assert.deepEqual(log.map((l) => l.level), ['info', 'warning', 'error', 'error'])
     assert.match(log[0].message, /attempt 1 of 3 failed: webhook answered 500/)
-    const alerts = await sql`select channel::text, recipient, severity::text from vigil.alerts where incident_id = ${incidentId} order by id`
-    assert.deepEqual(alerts.map((a) => [a.channel, a.recipient]), [['sms', '+15550001111'], ['email', 'senior@example.org']])
+    const alerts =
+      await sql`select channel::text, recipient, severity::text from vigil.alerts where incident_id = ${incidentId} order by id`
+    assert.deepEqual(alerts.map((a) => [a.channel, a.recipient]), [['sms', '+15550001111'], [
+      'email',
+      'senior@example.org',
+    ]])
     const results = (await auditRows(sql, incidentId)).filter((r) => r.phase === 'result')
     assert.equal(results.length, 3, 'no fourth heal after the ladder is finished')
   })
@@ -167,7 +210,10 @@ Deno.test('a flapping service does not cause a heal storm: the breaker opens and
       current = next.id
     }
     assert.deepEqual(outcomes.slice(0, 3), ['failed', 'failed', 'failed'])
-    assert.ok(outcomes.slice(3).every((o) => o === 'skipped'), `after three failures the breaker holds: ${outcomes}`)
+    assert.ok(
+      outcomes.slice(3).every((o) => o === 'skipped'),
+      `after three failures the breaker holds: ${outcomes}`,
+    )
     assert.equal(acts.count, 3)
     const [guard] = await sql`select vigil.heal_guard(${serviceId}, 'restart_service') as g`
     assert.match(guard.g.reason, /circuit open: 3 of the last 3/)
@@ -195,10 +241,17 @@ Deno.test('an invalid strategy policy is a failed attempt with the reason, and t
     await sql`insert into vigil.heal_policies (environment, strategy, mode, config) values ('qa', 'restart_service', 'auto', '{"tries": 0, "bogus": 1}')`
     const report = await healIncident({ incidentId }, options(scripted({})))
     assert.equal(report.outcome, 'failed')
-    assert.match(report.detail, /policy config is invalid: .*tries.*bogus|policy config is invalid: .*bogus.*tries/)
+    assert.match(
+      report.detail,
+      /policy config is invalid: .*tries.*bogus|policy config is invalid: .*bogus.*tries/,
+    )
     const rows = await auditRows(sql, incidentId)
-    assert.deepEqual(rows.map((r) => [r.phase, r.outcome]), [['intent', 'pending'], ['result', 'failed']])
-    const [inc] = await sql`select heal_attempts, escalation_level from vigil.incidents where id = ${incidentId}`
+    assert.deepEqual(rows.map((r) => [r.phase, r.outcome]), [['intent', 'pending'], [
+      'result',
+      'failed',
+    ]])
+    const [inc] =
+      await sql`select heal_attempts, escalation_level from vigil.incidents where id = ${incidentId}`
     assert.deepEqual({ ...inc }, { heal_attempts: 1, escalation_level: 1 })
   })
 })
@@ -207,15 +260,41 @@ Deno.test('approval mode waits for a human, and runs once approved', async () =>
   await withIncident('engine-test-approval', async ({ sql, incidentId, options }) => {
     const acts = { count: 0 }
     await sql`insert into vigil.heal_policies (environment, strategy, mode) values ('qa', 'restart_service', 'approval')`
-    const waiting = await healIncident({ incidentId }, options(scripted({ acts })))
+    await sql`insert into vigil.contacts (name, role, channel, address, environment) values
+      ('engine-test-approver', 'on_call', 'email', 'oncall@example.org', 'qa')`
+    const waiting = await healIncident(
+      { incidentId },
+      {
+        ...options(scripted({ acts })),
+        projectUrl: 'https://abcdefghijklmnopqrst.supabase.co',
+        approvalSecret: 'a-test-approval-secret-0123456789',
+      },
+    )
     assert.equal(waiting.outcome, 'awaiting_approval')
     assert.equal(acts.count, 0)
-    const bogus = await healIncident({ incidentId, approval: crypto.randomUUID() }, options(scripted({ acts })))
-    assert.equal(bogus.outcome, 'awaiting_approval', 'an approval id that was never granted is not an approval')
+    const [alert] = await sql`select body from vigil.alerts where incident_id = ${incidentId}`
+    assert.match(
+      alert.body,
+      /Approve: https:\/\/abcdefghijklmnopqrst\.supabase\.co\/functions\/v1\/heal-approval\/[0-9a-f-]{36}\?decision=approved&expires=\d+&sig=[0-9a-f]{64}/,
+    )
+    assert.match(alert.body, /Reject: .*decision=rejected/)
+    const bogus = await healIncident(
+      { incidentId, approval: crypto.randomUUID() },
+      options(scripted({ acts })),
+    )
+    assert.equal(
+      bogus.outcome,
+      'awaiting_approval',
+      'an approval id that was never granted is not an approval',
+    )
     await sql`alter table vigil.heal_approvals disable trigger heal_approvals_decide`
-    await sql`update vigil.heal_approvals set decision = 'approved', decided_at = now() where action_id = ${waiting.action_id!}`
+    await sql`update vigil.heal_approvals set decision = 'approved', decided_at = now() where action_id = ${waiting
+      .action_id!}`
     await sql`alter table vigil.heal_approvals enable trigger heal_approvals_decide`
-    const done = await healIncident({ incidentId, approval: waiting.action_id }, options(scripted({ acts })))
+    const done = await healIncident(
+      { incidentId, approval: waiting.action_id },
+      options(scripted({ acts })),
+    )
     assert.equal(done.outcome, 'succeeded')
     assert.equal(acts.count, 1)
   })
@@ -228,7 +307,13 @@ Deno.test('two invocations for one incident never both act', async () => {
     const gate = new Promise<void>((r) => release = r)
     const slow = scripted({ acts })
     const strategy = slow.service_unhealthy[0]
-    slow.service_unhealthy = [{ ...strategy, act: async (...args) => { await gate; return await strategy.act(...args) } }]
+    slow.service_unhealthy = [{
+      ...strategy,
+      act: async (...args) => {
+        await gate
+        return await strategy.act(...args)
+      },
+    }]
     const first = healIncident({ incidentId }, options(slow))
     await new Promise((r) => setTimeout(r, 300))
     const second = await healIncident({ incidentId }, options(slow))

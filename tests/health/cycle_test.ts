@@ -2,12 +2,16 @@
 // needs one that throws, hangs or leaks a secret. Real probes are tested in tests/probes/.
 import assert from 'node:assert/strict'
 import { runCycle } from '../../supabase/functions/_shared/health/cycle.ts'
-import { PROBES, type ProbeRegistry } from '../../supabase/functions/_shared/probes/registry.ts'
+import { type ProbeRegistry, PROBES } from '../../supabase/functions/_shared/probes/registry.ts'
 import type { Probe } from '../../supabase/functions/_shared/probes/types.ts'
 import type { HttpConfig } from '../../shared/probe-configs.ts'
 import { testSql } from '../_env.ts'
 
-type Behaviour = (config: HttpConfig, signal: AbortSignal, secret: (n: string) => string | undefined) => Promise<unknown>
+type Behaviour = (
+  config: HttpConfig,
+  signal: AbortSignal,
+  secret: (n: string) => string | undefined,
+) => Promise<unknown>
 
 /** An http-kind probe whose behaviour is chosen by the target URL's path. */
 function scriptedHttp(behaviours: Record<string, Behaviour>): ProbeRegistry {
@@ -29,7 +33,9 @@ async function withServices<T>(
   try {
     for (const r of rows) {
       await sql`insert into vigil.services (name, kind, config, timeout_ms)
-                values (${r.name}, 'http', ${sql.json({ url: `http://127.0.0.1:9${r.path}` })}, ${r.timeout_ms ?? 10000})`
+                values (${r.name}, 'http', ${sql.json({ url: `http://127.0.0.1:9${r.path}` })}, ${
+        r.timeout_ms ?? 10000
+      })`
     }
     return await fn(sql)
   } finally {
@@ -38,18 +44,41 @@ async function withServices<T>(
   }
 }
 
-function options(sql: ReturnType<typeof testSql>, probes: ProbeRegistry, only: string[], extra = {}) {
-  return { sql, probes, only, projectUrl: 'http://127.0.0.1:1', secret: (n: string) => Deno.env.get(n), ...extra }
+function options(
+  sql: ReturnType<typeof testSql>,
+  probes: ProbeRegistry,
+  only: string[],
+  extra = {},
+) {
+  return {
+    sql,
+    probes,
+    only,
+    projectUrl: 'http://127.0.0.1:1',
+    secret: (n: string) => Deno.env.get(n),
+    ...extra,
+  }
 }
 
 Deno.test('a throwing, a hanging and a healthy probe: one cycle, three rows, the hang bounded by its own timeout', async () => {
   const names = ['cycle-ok', 'cycle-throws', 'cycle-hangs', 'cycle-garbage']
   const probes = scriptedHttp({
-    '/ok': () => Promise.resolve({ status: 'healthy', responseMs: 3, measurements: { status_code: 200 }, metrics: [{ name: 'http_request_duration', value: 3 }] }),
+    '/ok': () =>
+      Promise.resolve({
+        status: 'healthy',
+        responseMs: 3,
+        measurements: { status_code: 200 },
+        metrics: [{ name: 'http_request_duration', value: 3 }],
+      }),
     '/throws': () => Promise.reject(new TypeError('kaboom in the probe')),
     // Ignores its signal on purpose: the runner must not wait for it.
     '/hangs': () => new Promise(() => {}),
-    '/garbage': () => Promise.resolve({ status: 'sideways', measurements: 'not an object', metrics: [{ name: 'nope', value: 1 }, { name: 'error_rate', value: Number.NaN }] }),
+    '/garbage': () =>
+      Promise.resolve({
+        status: 'sideways',
+        measurements: 'not an object',
+        metrics: [{ name: 'nope', value: 1 }, { name: 'error_rate', value: Number.NaN }],
+      }),
   })
   await withServices([
     { name: names[0], path: '/ok' },
@@ -60,8 +89,18 @@ Deno.test('a throwing, a hanging and a healthy probe: one cycle, three rows, the
     const report = await runCycle(options(sql, probes, names))
     assert.equal(report.services, 4)
     assert.deepEqual([report.healthy, report.degraded, report.down], [1, 0, 3])
-    assert.ok(report.duration_ms < 10_000, 'the hanging probe did not hold the cycle to the default timeout')
-    const rows = await sql<{ name: string; status: string; error: string | null; measurements: Record<string, unknown> }[]>`
+    assert.ok(
+      report.duration_ms < 10_000,
+      'the hanging probe did not hold the cycle to the default timeout',
+    )
+    const rows = await sql<
+      {
+        name: string
+        status: string
+        error: string | null
+        measurements: Record<string, unknown>
+      }[]
+    >`
       select s.name, c.status, c.error, c.measurements
         from vigil.checks c join vigil.services s on s.id = c.service_id
        where c.cycle_id = ${report.cycle_id} order by s.name`
@@ -74,18 +113,34 @@ Deno.test('a throwing, a hanging and a healthy probe: one cycle, three rows, the
     assert.equal(byName['cycle-garbage'].status, 'down')
     assert.match(byName['cycle-garbage'].error!, /no valid status/)
     assert.deepEqual(byName['cycle-garbage'].measurements, {})
-    const metrics = await sql`select name::text from vigil.metrics m join vigil.checks c on c.id = m.check_id where c.cycle_id = ${report.cycle_id}`
-    assert.deepEqual(metrics.map((m) => m.name), ['http_request_duration'], 'invalid metrics are dropped')
-    const [cycle] = await sql`select services, healthy, down from vigil.cycles where id = ${report.cycle_id}`
+    const metrics =
+      await sql`select name::text from vigil.metrics m join vigil.checks c on c.id = m.check_id where c.cycle_id = ${report.cycle_id}`
+    assert.deepEqual(
+      metrics.map((m) => m.name),
+      ['http_request_duration'],
+      'invalid metrics are dropped',
+    )
+    const [cycle] =
+      await sql`select services, healthy, down from vigil.cycles where id = ${report.cycle_id}`
     assert.deepEqual({ ...cycle }, { services: 4, healthy: 1, down: 3 })
   })
 })
 
 Deno.test('a config the probe schema refuses is a down row naming the field, not a failed cycle', async () => {
-  const strict: ProbeRegistry = { ...PROBES, http: { ...PROBES.http, config: PROBES.http.config.refine((c) => c.url.endsWith('/never'), { path: ['url'], message: 'must end in /never' }) } }
+  const strict: ProbeRegistry = {
+    ...PROBES,
+    http: {
+      ...PROBES.http,
+      config: PROBES.http.config.refine((c) => c.url.endsWith('/never'), {
+        path: ['url'],
+        message: 'must end in /never',
+      }),
+    },
+  }
   await withServices([{ name: 'cycle-badconfig', path: '/x' }], async (sql) => {
     const report = await runCycle(options(sql, strict, ['cycle-badconfig']))
-    const [row] = await sql`select status, error from vigil.checks where cycle_id = ${report.cycle_id}`
+    const [row] =
+      await sql`select status, error from vigil.checks where cycle_id = ${report.cycle_id}`
     assert.equal(row.status, 'down')
     assert.match(row.error, /invalid config: url: must end in \/never/)
   })
@@ -97,24 +152,34 @@ Deno.test('secret values a probe read never reach the stored row', async () => {
   const probes = scriptedHttp({
     '/leaky': (_c, _s, secret) => {
       const value = secret(secretName)
-      return Promise.resolve({ status: 'down', measurements: { echoed: `token=${value}` }, error: `server said: bad token ${value}` })
+      return Promise.resolve({
+        status: 'down',
+        measurements: { echoed: `token=${value}` },
+        error: `server said: bad token ${value}`,
+      })
     },
   })
   await withServices([{ name: 'cycle-leaky', path: '/leaky' }], async (sql) => {
-    const report = await runCycle({ ...options(sql, probes, ['cycle-leaky']), secret: (n: string) => (n === secretName ? secretValue : undefined) })
-    const [row] = await sql`select error, measurements::text as m from vigil.checks where cycle_id = ${report.cycle_id}`
+    const report = await runCycle({
+      ...options(sql, probes, ['cycle-leaky']),
+      secret: (n: string) => (n === secretName ? secretValue : undefined),
+    })
+    const [row] =
+      await sql`select error, measurements::text as m from vigil.checks where cycle_id = ${report.cycle_id}`
     assert.doesNotMatch(row.error + row.m, /sk-live/)
     assert.match(row.error, /bad token \[redacted\]/)
   })
 })
 
-Deno.test('each cycle pings the dead man\'s switch after recording, and the outcome is kept', async () => {
+Deno.test("each cycle pings the dead man's switch after recording, and the outcome is kept", async () => {
   const received: { method: string; path: string; body: string }[] = []
   const server = Deno.serve({ hostname: '127.0.0.1', port: 0, onListen() {} }, async (req) => {
     received.push({ method: req.method, path: new URL(req.url).pathname, body: await req.text() })
     return new Response('OK')
   })
-  const probes = scriptedHttp({ '/ok': () => Promise.resolve({ status: 'healthy', measurements: {} }) })
+  const probes = scriptedHttp({
+    '/ok': () => Promise.resolve({ status: 'healthy', measurements: {} }),
+  })
   try {
     await withServices([{ name: 'cycle-deadman', path: '/ok' }], async (sql) => {
       const deadmanUrl = `http://127.0.0.1:${server.addr.port}/ping/5f3c`

@@ -13,7 +13,11 @@ Deno.test('every kind list in shared/kinds.ts equals its SQL enum, value for val
        where n.nspname = 'vigil'
        group by t.typname`
     const inSql = Object.fromEntries(rows.map((r) => [r.name, r.labels]))
-    assert.deepEqual(Object.keys(inSql).sort(), Object.keys(SQL_ENUMS).sort(), 'the same enum types on both sides')
+    assert.deepEqual(
+      Object.keys(inSql).sort(),
+      Object.keys(SQL_ENUMS).sort(),
+      'the same enum types on both sides',
+    )
     for (const [name, values] of Object.entries(SQL_ENUMS)) {
       assert.deepEqual(inSql[name], [...values], `vigil.${name}`)
     }

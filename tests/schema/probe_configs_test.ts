@@ -23,7 +23,7 @@ Deno.test('SQL enforces exactly the config schema each probe kind declares in sh
   }
 })
 
-Deno.test('every kind has a probe whose config schema is its kind\'s', () => {
+Deno.test("every kind has a probe whose config schema is its kind's", () => {
   for (const kind of SERVICE_KINDS) {
     assert.equal(PROBES[kind].kind, kind)
     assert.equal(PROBES[kind].config, PROBE_CONFIGS[kind], kind)
@@ -34,7 +34,16 @@ Deno.test('a config SQL accepts, zod accepts too (and the other way round) for r
   const sql = testSql()
   const cases: [string, string, unknown][] = [
     ['http minimal', 'http', { url: 'https://example.org/' }],
-    ['http full', 'http', { url: 'http://x.test/h', method: 'POST', body: '{}', expected_status: [200, 201], json_path: '$.a[0].b', json_equals: 'ok', expected_version: { value: '1.2.3', header: 'x-version' }, header_secrets: { Authorization: 'API_TOKEN' } }],
+    ['http full', 'http', {
+      url: 'http://x.test/h',
+      method: 'POST',
+      body: '{}',
+      expected_status: [200, 201],
+      json_path: '$.a[0].b',
+      json_equals: 'ok',
+      expected_version: { value: '1.2.3', header: 'x-version' },
+      header_secrets: { Authorization: 'API_TOKEN' },
+    }],
     ['http without url', 'http', { method: 'GET' }],
     ['http bad status', 'http', { url: 'https://example.org/', expected_status: [700] }],
     ['http unknown field', 'http', { url: 'https://example.org/', retries: 3 }],
@@ -47,8 +56,13 @@ Deno.test('a config SQL accepts, zod accepts too (and the other way round) for r
     ['heartbeat unknown source', 'heartbeat', { source: 'email', period_seconds: 60 }],
     ['management ref', 'supabase_management', { project_ref: 'abcdefghijklmnopqrst' }],
     ['management short ref', 'supabase_management', { project_ref: 'abc' }],
-    ['auth login bad email', 'supabase_auth', { synthetic_login: { email: 'nope', password_secret: 'PW' } }],
-    ['prometheus', 'prometheus', { url: 'https://x.test/metrics', basic_auth: { username: 'service_role', password_secret: 'KEY' } }],
+    ['auth login bad email', 'supabase_auth', {
+      synthetic_login: { email: 'nope', password_secret: 'PW' },
+    }],
+    ['prometheus', 'prometheus', {
+      url: 'https://x.test/metrics',
+      basic_auth: { username: 'service_role', password_secret: 'KEY' },
+    }],
   ]
   try {
     for (const [name, kind, config] of cases) {
@@ -57,7 +71,11 @@ Deno.test('a config SQL accepts, zod accepts too (and the other way round) for r
         const [{ errors }] = await sql`
           select vigil.json_schema_errors(schema, ${sql.json(config as never)}, 'config') as errors
             from vigil.probe_config_schemas where kind = ${kind}`
-        assert.equal(errors.length === 0, zodOk, `zod ${zodOk ? 'accepts' : 'refuses'}, SQL says ${JSON.stringify(errors)}`)
+        assert.equal(
+          errors.length === 0,
+          zodOk,
+          `zod ${zodOk ? 'accepts' : 'refuses'}, SQL says ${JSON.stringify(errors)}`,
+        )
       })
     }
   } finally {

@@ -15,17 +15,29 @@ Deno.test('the column defaults of vigil.settings are the spec defaults in shared
   const sql = testSql()
   try {
     const rows = await sql<Record<string, string>[]>`
-      select environment::text, ${sql(Object.keys(DEFAULT_THRESHOLDS))} from vigil.settings s order by s.environment`
+      select environment::text, ${
+      sql(Object.keys(DEFAULT_THRESHOLDS))
+    } from vigil.settings s order by s.environment`
     assert.deepEqual(rows.map((r) => r.environment), ['dev', 'qa', 'prod'])
     for (const row of rows) {
-      const asNumbers = Object.fromEntries(Object.keys(DEFAULT_THRESHOLDS).map((k) => [k, Number(row[k])]))
+      const asNumbers = Object.fromEntries(
+        Object.keys(DEFAULT_THRESHOLDS).map((k) => [k, Number(row[k])]),
+      )
       assert.deepEqual(asNumbers, DEFAULT_THRESHOLDS, `settings row ${row.environment}`)
     }
     const columns = await sql<{ column_name: string; column_default: string }[]>`
       select column_name, column_default from information_schema.columns
-       where table_schema = 'vigil' and table_name = 'settings' and column_name in ${sql(Object.keys(DEFAULT_THRESHOLDS))}`
-    const defaults = Object.fromEntries(columns.map((c) => [c.column_name, Number(c.column_default)]))
-    assert.deepEqual(defaults, DEFAULT_THRESHOLDS, 'a new environment row starts from the spec defaults')
+       where table_schema = 'vigil' and table_name = 'settings' and column_name in ${
+      sql(Object.keys(DEFAULT_THRESHOLDS))
+    }`
+    const defaults = Object.fromEntries(
+      columns.map((c) => [c.column_name, Number(c.column_default)]),
+    )
+    assert.deepEqual(
+      defaults,
+      DEFAULT_THRESHOLDS,
+      'a new environment row starts from the spec defaults',
+    )
   } finally {
     await sql.end()
   }
@@ -45,7 +57,11 @@ Deno.test('zod and SQL agree on which thresholds are valid', async (t) => {
         if ((err as Error).message !== 'rollback') throw err
       })
     } catch (err) {
-      assert.equal((err as { code?: string }).code, '23514', `check violation for ${JSON.stringify(overrides)}`)
+      assert.equal(
+        (err as { code?: string }).code,
+        '23514',
+        `check violation for ${JSON.stringify(overrides)}`,
+      )
       sqlOk = false
     }
     return { zodOk, sqlOk }
@@ -72,7 +88,10 @@ Deno.test('zod and SQL agree on which thresholds are valid', async (t) => {
 })
 
 Deno.test('resolveThresholds applies overrides and reports every bad field by name', () => {
-  assert.deepEqual(resolveThresholds({ api_p95_warning_ms: 300 }), { ...DEFAULT_THRESHOLDS, api_p95_warning_ms: 300 })
+  assert.deepEqual(resolveThresholds({ api_p95_warning_ms: 300 }), {
+    ...DEFAULT_THRESHOLDS,
+    api_p95_warning_ms: 300,
+  })
   assert.deepEqual(resolveThresholds(), DEFAULT_THRESHOLDS)
   try {
     resolveThresholds({ api_p95_warning_ms: 'fast', memory_critical_pct: 150, bogus: 1 })
@@ -88,7 +107,10 @@ Deno.test('resolveThresholds applies overrides and reports every bad field by na
     resolveThresholds({ cpu_warning_pct: 95 })
     assert.fail('expected a band error')
   } catch (err) {
-    assert.match(describeIssues(err as z.ZodError), /cpu_critical_pct: cpu: critical \(90\) must be above warning \(95\)/)
+    assert.match(
+      describeIssues(err as z.ZodError),
+      /cpu_critical_pct: cpu: critical \(90\) must be above warning \(95\)/,
+    )
   }
 })
 

@@ -28,12 +28,19 @@ Deno.serve(async (req) => {
   }
   const body = Body.safeParse(raw)
   if (!body.success) {
-    return json({ error: body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') }, 400)
+    return json({
+      error: body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '),
+    }, 400)
   }
   try {
     const report = await healIncident(
       { incidentId: body.data.incident_id, approval: body.data.approval },
-      { sql: sql(), secret: (name) => Deno.env.get(name), projectUrl: env.data.SUPABASE_URL },
+      {
+        sql: sql(),
+        secret: (name) => Deno.env.get(name),
+        projectUrl: env.data.SUPABASE_URL,
+        approvalSecret: Deno.env.get('VIGIL_APPROVAL_SECRET'),
+      },
     )
     return json(report)
   } catch (error) {

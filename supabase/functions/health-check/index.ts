@@ -48,7 +48,9 @@ Deno.serve(async (req) => {
   }
 })
 
-async function parseBody(req: Request): Promise<{ value: z.infer<typeof Body> } | { error: string }> {
+async function parseBody(
+  req: Request,
+): Promise<{ value: z.infer<typeof Body> } | { error: string }> {
   const text = await req.text()
   let raw: unknown = {}
   if (text.trim()) {
@@ -60,7 +62,11 @@ async function parseBody(req: Request): Promise<{ value: z.infer<typeof Body> } 
   }
   const parsed = Body.safeParse(raw)
   if (!parsed.success) {
-    return { error: parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') }
+    return {
+      error: parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join(
+        '; ',
+      ),
+    }
   }
   return { value: parsed.data }
 }

@@ -16,11 +16,15 @@ Deno.serve(async (req) => {
   // An unknown and a malformed token look the same, so tokens cannot be probed for shape.
   if (!TOKEN.test(token)) return json({ error: 'unknown heartbeat' }, 404)
   try {
-    const [{ service }] = await sql()<{ service: string | null }[]>`select vigil.record_heartbeat(${token}) as service`
+    const [{ service }] = await sql()<
+      { service: string | null }[]
+    >`select vigil.record_heartbeat(${token}) as service`
     if (!service) return json({ error: 'unknown heartbeat' }, 404)
     return json({ ok: true, service })
   } catch (error) {
-    console.error(`heartbeat: recording failed (${(error as { code?: string })?.code ?? 'unknown'})`)
+    console.error(
+      `heartbeat: recording failed (${(error as { code?: string })?.code ?? 'unknown'})`,
+    )
     return json({ error: 'database unavailable' }, 503)
   }
 })

@@ -12,12 +12,20 @@ export interface LatestCheck {
 
 export type Diagnosis =
   | { humanOnly: false; problems: Problem[] }
-  | { humanOnly: true; kind: 'security_incident' | 'data_corruption' | 'system_outage'; reason: string }
+  | {
+    humanOnly: true
+    kind: 'security_incident' | 'data_corruption' | 'system_outage'
+    reason: string
+  }
 
 /** Log lines that mean data may be damaged or the server is being killed: never healed blindly. */
 const CRITICAL_PATTERNS: [RegExp, 'data_corruption' | 'system_outage', string][] = [
   [/PANIC:.*corrupt/i, 'data_corruption', 'a PANIC mentioning corruption'],
-  [/invalid page in block|could not read block|checksum mismatch/i, 'data_corruption', 'a damaged data page'],
+  [
+    /invalid page in block|could not read block|checksum mismatch/i,
+    'data_corruption',
+    'a damaged data page',
+  ],
   [/FATAL:.*database/i, 'data_corruption', 'a FATAL database error'],
   [/out of memory: kill(ed)? process|oom[- ]killer|oom-kill/i, 'system_outage', 'the OOM killer'],
 ]
@@ -37,7 +45,11 @@ export function diagnose(input: {
   fleet: { enabled: number; down: number }
 }): Diagnosis {
   if (['security_incident', 'data_corruption', 'system_outage'].includes(input.incidentKind)) {
-    return { humanOnly: true, kind: input.incidentKind as 'security_incident', reason: `the incident is a ${input.incidentKind}` }
+    return {
+      humanOnly: true,
+      kind: input.incidentKind as 'security_incident',
+      reason: `the incident is a ${input.incidentKind}`,
+    }
   }
   const text = `${input.check?.error ?? ''} ${JSON.stringify(input.check?.measurements ?? {})}`
   for (const [pattern, kind, what] of CRITICAL_PATTERNS) {
@@ -47,7 +59,8 @@ export function diagnose(input: {
     return {
       humanOnly: true,
       kind: 'system_outage',
-      reason: `${input.fleet.down} of ${input.fleet.enabled} services are down: a system-wide outage`,
+      reason:
+        `${input.fleet.down} of ${input.fleet.enabled} services are down: a system-wide outage`,
     }
   }
   const check = input.check
@@ -62,7 +75,11 @@ export function diagnose(input: {
     ? hostProblems(check)
     : []
   if (problems.length === 0 && check.status === 'down') {
-    problems.push(problem('service_unhealthy', `the service is down: ${check.error ?? 'no reason given'}`, { error: check.error }))
+    problems.push(
+      problem('service_unhealthy', `the service is down: ${check.error ?? 'no reason given'}`, {
+        error: check.error,
+      }),
+    )
   }
   return { humanOnly: false, problems }
 }
@@ -77,7 +94,9 @@ function postgresProblems(m: Record<string, unknown>): Problem[] {
   if (n(blocking.blocked_sessions) > 0) {
     out.push(problem(
       'lock_contention',
-      `${n(blocking.blocked_sessions)} sessions blocked, the longest for ${n(blocking.longest_wait_seconds)} s`,
+      `${n(blocking.blocked_sessions)} sessions blocked, the longest for ${
+        n(blocking.longest_wait_seconds)
+      } s`,
       { blocking },
     ))
   }
@@ -85,7 +104,9 @@ function postgresProblems(m: Record<string, unknown>): Problem[] {
   if (n(connections.usage_percent) >= 90) {
     out.push(problem(
       'connection_exhaustion',
-      `${n(connections.used)} of ${n(connections.max)} connections in use (${n(connections.usage_percent)} %)`,
+      `${n(connections.used)} of ${n(connections.max)} connections in use (${
+        n(connections.usage_percent)
+      } %)`,
       { connections },
     ))
   }
@@ -93,17 +114,31 @@ function postgresProblems(m: Record<string, unknown>): Problem[] {
   if (n(longRunning.count) > 0) {
     out.push(problem(
       'runaway_query',
-      `${n(longRunning.count)} statements running longer than ${n(longRunning.threshold_seconds)} s`,
+      `${n(longRunning.count)} statements running longer than ${
+        n(longRunning.threshold_seconds)
+      } s`,
       { long_running: longRunning },
     ))
   }
   const dead = obj(m.dead_tuples)
   if (n(dead.worst_ratio) >= 0.2) {
-    out.push(problem('dead_tuples', `dead tuples reach ${Math.round(n(dead.worst_ratio) * 100)} % of a table`, { dead_tuples: dead }))
+    out.push(
+      problem(
+        'dead_tuples',
+        `dead tuples reach ${Math.round(n(dead.worst_ratio) * 100)} % of a table`,
+        { dead_tuples: dead },
+      ),
+    )
   }
   const statements = obj(m.statements)
   if (Array.isArray(statements.slow) && statements.slow.length > 0) {
-    out.push(problem('slow_query', `${statements.slow.length} statements slower than the slow-query threshold`, { statements }))
+    out.push(
+      problem(
+        'slow_query',
+        `${statements.slow.length} statements slower than the slow-query threshold`,
+        { statements },
+      ),
+    )
   }
   return out
 }
@@ -112,10 +147,16 @@ function httpProblems(check: LatestCheck): Problem[] {
   const m = check.measurements
   const out: Problem[] = []
   if (typeof m.served_version === 'string' && /serving version/.test(check.error ?? '')) {
-    out.push(problem('stale_frontend', check.error!, { served_version: m.served_version, url: m.url }))
+    out.push(
+      problem('stale_frontend', check.error!, { served_version: m.served_version, url: m.url }),
+    )
   }
   if (typeof m.tls_days_left === 'number' && /certificate|tls/i.test(check.error ?? '')) {
-    out.push(problem('certificate_expiring', `the TLS certificate expires in ${m.tls_days_left} days`, { tls_days_left: m.tls_days_left }))
+    out.push(
+      problem('certificate_expiring', `the TLS certificate expires in ${m.tls_days_left} days`, {
+        tls_days_left: m.tls_days_left,
+      }),
+    )
   }
   return out
 }
@@ -123,7 +164,13 @@ function httpProblems(check: LatestCheck): Problem[] {
 function authProblems(check: LatestCheck): Problem[] {
   const m = check.measurements
   if (m.login_ok === false) {
-    return [problem('auth_failures', `the synthetic sign-in failed: ${check.error ?? 'no reason given'}`, { login_ok: false, error: check.error })]
+    return [
+      problem(
+        'auth_failures',
+        `the synthetic sign-in failed: ${check.error ?? 'no reason given'}`,
+        { login_ok: false, error: check.error },
+      ),
+    ]
   }
   return []
 }
@@ -132,10 +179,20 @@ function hostProblems(check: LatestCheck): Problem[] {
   const m = check.measurements
   const out: Problem[] = []
   if (/disk/i.test(check.error ?? '')) {
-    out.push(problem('disk_low', `disk usage ${m.disk_usage_percent ?? '?'} %`, { disk_usage_percent: m.disk_usage_percent }))
+    out.push(
+      problem('disk_low', `disk usage ${m.disk_usage_percent ?? '?'} %`, {
+        disk_usage_percent: m.disk_usage_percent,
+      }),
+    )
   }
   if (/memory/i.test(check.error ?? '')) {
-    out.push(problem('service_unhealthy', `memory usage ${m.memory_usage_percent ?? '?'} %: restarting frees a leak`, { memory_usage_percent: m.memory_usage_percent }))
+    out.push(
+      problem(
+        'service_unhealthy',
+        `memory usage ${m.memory_usage_percent ?? '?'} %: restarting frees a leak`,
+        { memory_usage_percent: m.memory_usage_percent },
+      ),
+    )
   }
   return out
 }

@@ -5,11 +5,20 @@ import postgres from 'postgres'
 import type { ProblemKind, ServiceKind } from '../../../../shared/kinds.ts'
 import { describeIssues, resolveThresholds } from '../../../../shared/thresholds.ts'
 import { loadThresholds, type ProbeEnvironment, runProbe } from '../health/cycle.ts'
-import { PROBES, type ProbeRegistry } from '../probes/registry.ts'
+import { type ProbeRegistry, PROBES } from '../probes/registry.ts'
 import { redact } from '../probes/types.ts'
+import { approvalLinks } from './approval-links.ts'
 import { diagnose, type LatestCheck } from './diagnose.ts'
-import { STRATEGIES_BY_PROBLEM, type StrategyRegistry } from './registry.ts'
-import type { ActResult, HealContext, HealService, Plan, Problem, Strategy, Verification } from './types.ts'
+import { ALERT_ON_SUCCESS, STRATEGIES_BY_PROBLEM, type StrategyRegistry } from './registry.ts'
+import type {
+  ActResult,
+  HealContext,
+  HealService,
+  Plan,
+  Problem,
+  Strategy,
+  Verification,
+} from './types.ts'
 
 /** The ladder: a heal is tried at most this many times per incident before the senior is paged. */
 export const MAX_ATTEMPTS = 3
@@ -30,6 +39,8 @@ export interface HealOptions {
   probes?: ProbeRegistry
   /** Who holds the claim; unique per invocation. */
   worker?: string
+  /** Signs the approve/reject links put in an approval request (VIGIL_APPROVAL_SECRET). */
+  approvalSecret?: string
 }
 
 export type HealOutcome =
@@ -65,13 +76,20 @@ interface ServiceRow extends HealService {
   actions: Record<string, unknown>
 }
 
-export async function healIncident(request: HealRequest, options: HealOptions): Promise<HealReport> {
+export async function healIncident(
+  request: HealRequest,
+  options: HealOptions,
+): Promise<HealReport> {
   const { sql } = options
   const worker = options.worker ?? `auto-heal-${crypto.randomUUID()}`
   const [incident] = await sql<IncidentRow[]>`
     select id::int, service_id, kind, heal_attempts from vigil.claim_incident(${request.incidentId}, ${worker})`
   if (!incident) {
-    return { incident_id: request.incidentId, outcome: 'claimed_elsewhere', detail: 'the incident is not open or another heal holds it' }
+    return {
+      incident_id: request.incidentId,
+      outcome: 'claimed_elsewhere',
+      detail: 'the incident is not open or another heal holds it',
+    }
   }
   try {
     return await healClaimed(incident, request, options)
@@ -80,7 +98,11 @@ export async function healIncident(request: HealRequest, options: HealOptions): 
   }
 }
 
-async function healClaimed(incident: IncidentRow, request: HealRequest, options: HealOptions): Promise<HealReport> {
+async function healClaimed(
+  incident: IncidentRow,
+  request: HealRequest,
+  options: HealOptions,
+): Promise<HealReport> {
   const { sql } = options
   const [service] = await sql<ServiceRow[]>`
     select id, name, kind, environment, config, timeout_ms, actions from vigil.services where id = ${incident.service_id}`
@@ -90,14 +112,23 @@ async function healClaimed(incident: IncidentRow, request: HealRequest, options:
   const [fleet] = await sql<{ enabled: number; down: number }[]>`
     select count(*)::int as enabled, count(*) filter (where status = 'down')::int as down
       from vigil.services where enabled`
-  const report = (outcome: HealOutcome, detail: string, extra: Partial<HealReport> = {}): HealReport => ({
+  const report = (
+    outcome: HealOutcome,
+    detail: string,
+    extra: Partial<HealReport> = {},
+  ): HealReport => ({
     incident_id: incident.id,
     outcome,
     detail,
     ...extra,
   })
 
-  const diagnosis = diagnose({ incidentKind: incident.kind, serviceKind: service.kind as ServiceKind, check: check ?? null, fleet })
+  const diagnosis = diagnose({
+    incidentKind: incident.kind,
+    serviceKind: service.kind as ServiceKind,
+    check: check ?? null,
+    fleet,
+  })
   if (diagnosis.humanOnly) {
     const summary = `not healed automatically: ${diagnosis.reason}`
     await sql`select vigil.escalate(${incident.id}, 3, ${summary})`
@@ -113,7 +144,10 @@ async function healClaimed(incident: IncidentRow, request: HealRequest, options:
 
   const registry = options.strategies ?? STRATEGIES_BY_PROBLEM
   const controller = new AbortController()
-  const deadline = setTimeout(() => controller.abort(new DOMException('heal deadline', 'TimeoutError')), HEAL_DEADLINE_MS)
+  const deadline = setTimeout(
+    () => controller.abort(new DOMException('heal deadline', 'TimeoutError')),
+    HEAL_DEADLINE_MS,
+  )
   const target = service.kind === 'postgres' ? connectTarget(service, options) : undefined
   try {
     for (const problem of diagnosis.problems) {
@@ -177,9 +211,15 @@ interface Guard {
 }
 
 /** One strategy on one problem. Null when it has nothing to do, so the next may try. */
-async function tryStrategy(strategy: Strategy, problem: Problem, a: Attempt): Promise<HealReport | null> {
+async function tryStrategy(
+  strategy: Strategy,
+  problem: Problem,
+  a: Attempt,
+): Promise<HealReport | null> {
   const { sql } = a.options
-  const [{ guard }] = await sql<{ guard: Guard }[]>`select vigil.heal_guard(${a.service.id}, ${strategy.name}) as guard`
+  const [{ guard }] = await sql<
+    { guard: Guard }[]
+  >`select vigil.heal_guard(${a.service.id}, ${strategy.name}) as guard`
   const [policy] = await sql<{ mode: string; config: Record<string, unknown> }[]>`
     select mode::text, config from vigil.heal_policies where environment = ${a.service.environment} and strategy = ${strategy.name}`
   const mode = policy?.mode ?? strategy.defaultMode ?? 'auto'
@@ -187,7 +227,9 @@ async function tryStrategy(strategy: Strategy, problem: Problem, a: Attempt): Pr
 
   const parsedConfig = strategy.config.safeParse(policy?.config ?? {})
   if (!parsedConfig.success) {
-    return await audit.failedBeforeActing(`the ${strategy.name} policy config is invalid: ${describeIssues(parsedConfig.error)}`)
+    return await audit.failedBeforeActing(
+      `the ${strategy.name} policy config is invalid: ${describeIssues(parsedConfig.error)}`,
+    )
   }
   const config = parsedConfig.data
   const ctx = healContext(a, guard)
@@ -218,10 +260,21 @@ async function tryStrategy(strategy: Strategy, problem: Problem, a: Attempt): Pr
   }
   if (mode === 'approval' && !(await approved(sql, a, strategy.name))) {
     await audit.write('intent', plan, 'awaiting_approval')
-    await sql`
+    const [{ expires_at }] = await sql<{ expires_at: Date }[]>`
       insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan)
-      values (${audit.actionId}, ${a.incident.id}, ${a.service.id}, ${strategy.name}, ${sql.json(plan as never)})`
-    await sql`select vigil.escalate(${a.incident.id}, 3, ${`approval needed to ${plan.action}: ${plan.reason}`})`
+      values (${audit.actionId}, ${a.incident.id}, ${a.service.id}, ${strategy.name}, ${
+      sql.json(plan as never)
+    })
+      returning expires_at`
+    const secret = a.options.approvalSecret
+    const links = secret && secret.length >= 16
+      ? await approvalLinks(a.options.projectUrl, audit.actionId, expires_at, secret)
+      : null
+    const ask = `approval needed to ${plan.action}: ${plan.reason}` +
+      (links
+        ? `. Approve: ${links.approved} — Reject: ${links.rejected}`
+        : '. Approve it from the dashboard.')
+    await sql`select vigil.escalate(${a.incident.id}, 3, ${ask})`
     return audit.report('awaiting_approval', `waiting for a human to approve ${plan.action}`)
   }
 
@@ -241,7 +294,8 @@ async function tryStrategy(strategy: Strategy, problem: Problem, a: Attempt): Pr
     if (verification.worse && strategy.undo) {
       const undone = await strategy.undo(plan, acted, ctx, config)
       outcome = 'undone'
-      detail = `${acted.detail}; it made things worse (${verification.detail}), so it was undone: ${undone}`
+      detail =
+        `${acted.detail}; it made things worse (${verification.detail}), so it was undone: ${undone}`
     } else {
       outcome = verification.improved ? 'succeeded' : 'failed'
       detail = `${acted.detail}; ${verification.detail}`
@@ -251,7 +305,11 @@ async function tryStrategy(strategy: Strategy, problem: Problem, a: Attempt): Pr
     detail = `${acted ? `${acted.detail}; ` : ''}${errorText(error, a.options)}`
   }
   await audit.write('result', plan, outcome, { detail, after: verification?.after })
-  await climbLadder(sql, a, outcome, `${strategy.name} attempt ${a.attempt} of ${MAX_ATTEMPTS} ${outcome}: ${detail}`)
+  const summary = `${strategy.name} attempt ${a.attempt} of ${MAX_ATTEMPTS} ${outcome}: ${detail}`
+  await climbLadder(sql, a, outcome, summary)
+  if (outcome === 'succeeded' && ALERT_ON_SUCCESS.has(strategy.name)) {
+    await sql`select vigil.escalate(${a.incident.id}, 3, ${`done, and worth knowing: ${summary}`})`
+  }
   return audit.report(outcome, detail, a.attempt)
 }
 
@@ -271,7 +329,9 @@ async function climbLadder(sql: postgres.Sql, a: Attempt, outcome: string, summa
     await sql`insert into vigil.incident_log (incident_id, level, message) values (${a.incident.id}, 'info', ${summary})`
     return
   }
-  await sql`select vigil.escalate(${a.incident.id}, ${Math.min(a.attempt, MAX_ATTEMPTS)}, ${summary})`
+  await sql`select vigil.escalate(${a.incident.id}, ${
+    Math.min(a.attempt, MAX_ATTEMPTS)
+  }, ${summary})`
   if (a.attempt >= MAX_ATTEMPTS) await sql`select vigil.escalate(${a.incident.id}, 4, ${summary})`
 }
 
@@ -305,10 +365,24 @@ function healContext(a: Attempt, guard: Guard): HealContext {
     async reprobe() {
       const thresholds = await loadThresholds(a.options.sql)
       const row = await runProbe(
-        { id: a.service.id, name: a.service.name, kind: a.service.kind, environment: a.service.environment, config: a.service.config, timeout_ms: a.service.timeout_ms, previous: null },
+        {
+          id: a.service.id,
+          name: a.service.name,
+          kind: a.service.kind,
+          environment: a.service.environment,
+          config: a.service.config,
+          timeout_ms: a.service.timeout_ms,
+          previous: null,
+        },
         { ...probeEnv, thresholds: thresholds.get(a.service.environment) ?? probeEnv.thresholds },
       )
-      return { status: row.status, responseMs: row.response_ms, measurements: row.measurements, metrics: row.metrics, error: row.error ?? undefined }
+      return {
+        status: row.status,
+        responseMs: row.response_ms,
+        measurements: row.measurements,
+        metrics: row.metrics,
+        error: row.error ?? undefined,
+      }
     },
   }
 }
@@ -351,9 +425,15 @@ class Audit {
       insert into vigil.heal_actions (action_id, phase, incident_id, service_id, strategy, attempt, target, reason,
                                       measurements_before, measurements_after, outcome, detail, actor, dry_run)
       values (${this.actionId}, ${phase}, ${a.incident.id}, ${a.service.id}, ${this.strategy}, ${a.attempt},
-              ${sql.json((plan.target ?? {}) as never)}, ${`${this.problem.reason}. ${plan.reason}`},
-              ${sql.json((plan.before ?? {}) as never)}, ${extra.after ? sql.json(extra.after as never) : null},
-              ${outcome}, ${extra.detail ?? null}, ${a.request.approval ? 'vigil (approved by a human)' : 'vigil'},
+              ${
+      sql.json((plan.target ?? {}) as never)
+    }, ${`${this.problem.reason}. ${plan.reason}`},
+              ${sql.json((plan.before ?? {}) as never)}, ${
+      extra.after ? sql.json(extra.after as never) : null
+    },
+              ${outcome}, ${extra.detail ?? null}, ${
+      a.request.approval ? 'vigil (approved by a human)' : 'vigil'
+    },
               ${outcome === 'dry_run'})`
   }
 
@@ -362,8 +442,14 @@ class Audit {
     const plan: Plan = { action: 'none', target: {}, reason: 'no plan could be made', before: {} }
     await this.write('intent', plan, 'pending')
     await this.write('result', plan, 'failed', { detail: reason })
-    await this.sql`update vigil.incidents set heal_attempts = ${this.a.attempt} where id = ${this.a.incident.id}`
-    await climbLadder(this.sql, this.a, 'failed', `${this.strategy} attempt ${this.a.attempt} failed: ${reason}`)
+    await this
+      .sql`update vigil.incidents set heal_attempts = ${this.a.attempt} where id = ${this.a.incident.id}`
+    await climbLadder(
+      this.sql,
+      this.a,
+      'failed',
+      `${this.strategy} attempt ${this.a.attempt} failed: ${reason}`,
+    )
     return this.report('failed', reason, this.a.attempt)
   }
 

@@ -155,10 +155,12 @@ export async function loadThresholds(sql: postgres.Sql): Promise<Map<string, Thr
   return byEnvironment
 }
 
-export type ProbeEnvironment = Omit<ProbeContext, 'service' | 'signal' | 'previous' | 'thresholds'> & {
-  probes: ProbeRegistry
-  thresholds: Thresholds
-}
+export type ProbeEnvironment =
+  & Omit<ProbeContext, 'service' | 'signal' | 'previous' | 'thresholds'>
+  & {
+    probes: ProbeRegistry
+    thresholds: Thresholds
+  }
 
 /** Runs one service's probe under its timeout; whatever happens, the result obeys the contract. */
 export async function runProbe(service: ServiceRow, env: ProbeEnvironment): Promise<ResultRow> {

@@ -1,0 +1,119 @@
+// heal-approval: where the approve/reject links in an alert lead. GET shows what would be done and
+// asks for confirmation (mail and chat previews follow links, so a GET never decides); POST
+// records the decision, and an approval makes auto-heal act. The signed link is the credential.
+import { z } from 'zod'
+import { sql } from '../_shared/db.ts'
+import { type Decision, verifyApproval } from '../_shared/heal/approval-links.ts'
+
+const Query = z.object({
+  decision: z.enum(['approved', 'rejected']),
+  expires: z.coerce.number().int().positive(),
+  sig: z.string().regex(/^[0-9a-f]{64}$/),
+})
+
+const secret = Deno.env.get('VIGIL_APPROVAL_SECRET') ?? ''
+
+function page(status: number, title: string, body: string): Response {
+  const html =
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title>` +
+    `<meta name="viewport" content="width=device-width"></head><body><main><h1>${
+      escape(title)
+    }</h1>${body}</main></body></html>`
+  return new Response(html, {
+    status,
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+      'referrer-policy': 'no-referrer',
+    },
+  })
+}
+
+function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+}
+
+interface Approval {
+  strategy: string
+  plan: { action?: string; reason?: string }
+  decision: string | null
+  expires_at: Date
+  service: string
+}
+
+Deno.serve(async (req) => {
+  if (req.method !== 'GET' && req.method !== 'POST') {
+    return page(405, 'Not allowed', '<p>Use the link from the alert.</p>')
+  }
+  if (secret.length < 16) {
+    console.error('heal-approval: VIGIL_APPROVAL_SECRET is not set (16 characters at least)')
+    return page(
+      503,
+      'Approvals by link are not set up',
+      '<p>Approve from the dashboard instead.</p>',
+    )
+  }
+  const url = new URL(req.url)
+  const actionId = url.pathname.split('/').filter(Boolean)[1] ?? ''
+  const query = Query.safeParse(Object.fromEntries(url.searchParams))
+  if (!z.uuid().safeParse(actionId).success || !query.success) {
+    return page(400, 'This link is incomplete', '<p>Open the whole link from the alert.</p>')
+  }
+  const { decision, expires, sig } = query.data
+  if (!(await verifyApproval(actionId, decision as Decision, expires, sig, secret))) {
+    return page(
+      403,
+      'This link is not valid',
+      '<p>It may have been altered. Use the link from the alert.</p>',
+    )
+  }
+  if (expires * 1000 < Date.now()) {
+    return page(410, 'This link has expired', '<p>The heal was not approved in time.</p>')
+  }
+
+  const [approval] = await sql()<Approval[]>`
+    select a.strategy, a.plan, a.decision, a.expires_at, s.name as service
+      from vigil.heal_approvals a join vigil.services s on s.id = a.service_id
+     where a.action_id = ${actionId}`
+  if (!approval) return page(404, 'No such heal', '<p>It may have been removed.</p>')
+  const what = `${approval.plan.action ?? approval.strategy} on ${approval.service}`
+  if (approval.decision) {
+    return page(
+      409,
+      'Already decided',
+      `<p>${escape(what)} was already ${escape(approval.decision)}.</p>`,
+    )
+  }
+
+  if (req.method === 'GET') {
+    const verb = decision === 'approved' ? 'Approve' : 'Reject'
+    return page(
+      200,
+      `${verb} ${what}?`,
+      `<p>${escape(approval.plan.reason ?? '')}</p>` +
+        `<form method="post"><button type="submit">${verb}</button></form>`,
+    )
+  }
+  try {
+    const updated = await sql()`
+      update vigil.heal_approvals set decision = ${decision} where action_id = ${actionId} and decision is null returning 1`
+    if (updated.length === 0) {
+      return page(409, 'Already decided', `<p>${escape(what)} was decided meanwhile.</p>`)
+    }
+  } catch (error) {
+    if ((error as { code?: string }).code === '23514') {
+      return page(410, 'This heal can no longer be decided', '<p>It expired.</p>')
+    }
+    console.error(
+      `heal-approval: recording the decision failed (${
+        (error as { code?: string }).code ?? 'unknown'
+      })`,
+    )
+    return page(503, 'Not recorded', '<p>The decision could not be recorded; try again.</p>')
+  }
+  return page(
+    200,
+    decision === 'approved' ? 'Approved' : 'Rejected',
+    `<p>${escape(what)}: ${escape(decision)}. Thank you.</p>`,
+  )
+})
