@@ -106,18 +106,23 @@ grant execute on function vigil.is_operator() to anon, authenticated, service_ro
 grant execute on function vigil.invoke(text, jsonb) to service_role;
 grant execute on function vigil.sweep_invocations(interval, interval) to service_role;
 
--- Realtime: the dashboard watches these tables. Adding a table twice is an error, hence the guard.
-do $$
+-- Realtime: the dashboard watches these tables. Adding a table twice is an error, hence the guard;
+-- later migrations publish their tables through the same function.
+create function vigil.publish_for_realtime(tables text[])
+returns void
+language plpgsql
+set search_path = ''
+as $$
 declare
   t text;
 begin
-  if not exists (select from pg_publication where pubname = 'supabase_realtime') then
+  if not exists (select from pg_catalog.pg_publication where pubname = 'supabase_realtime') then
     raise notice 'publication supabase_realtime is missing; the dashboard will not update live';
     return;
   end if;
-  foreach t in array array['services', 'checks', 'incidents', 'heal_actions', 'alerts', 'settings'] loop
+  foreach t in array tables loop
     if not exists (
-      select from pg_publication_tables
+      select from pg_catalog.pg_publication_tables
        where pubname = 'supabase_realtime' and schemaname = 'vigil' and tablename = t
     ) then
       execute format('alter publication supabase_realtime add table vigil.%I', t);
@@ -125,3 +130,6 @@ begin
   end loop;
 end
 $$;
+revoke execute on function vigil.publish_for_realtime(text[]) from public;
+
+select vigil.publish_for_realtime(array['services', 'checks', 'incidents', 'heal_actions', 'alerts', 'settings']);

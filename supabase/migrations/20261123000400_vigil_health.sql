@@ -690,20 +690,4 @@ grant execute on function vigil.heartbeat_verdict(uuid) to service_role;
 grant execute on function vigil.uptime(uuid, interval) to service_role, authenticated;
 grant execute on function vigil.json_schema_errors(jsonb, jsonb, text) to service_role, authenticated;
 
-do $$
-declare
-  t text;
-begin
-  if not exists (select from pg_publication where pubname = 'supabase_realtime') then
-    return;
-  end if;
-  foreach t in array array['status_transitions', 'cycles'] loop
-    if not exists (
-      select from pg_publication_tables
-       where pubname = 'supabase_realtime' and schemaname = 'vigil' and tablename = t
-    ) then
-      execute format('alter publication supabase_realtime add table vigil.%I', t);
-    end if;
-  end loop;
-end
-$$;
+select vigil.publish_for_realtime(array['status_transitions', 'cycles']);

@@ -449,20 +449,4 @@ grant execute on function vigil.retry_heals(interval) to service_role;
 -- Called by triggers that run with the rights of whoever writes the row.
 grant execute on function vigil.heal_action_hash(vigil.heal_actions) to service_role, authenticated;
 
-do $$
-declare
-  t text;
-begin
-  if not exists (select from pg_publication where pubname = 'supabase_realtime') then
-    return;
-  end if;
-  foreach t in array array['heal_approvals', 'incident_log'] loop
-    if not exists (
-      select from pg_publication_tables
-       where pubname = 'supabase_realtime' and schemaname = 'vigil' and tablename = t
-    ) then
-      execute format('alter publication supabase_realtime add table vigil.%I', t);
-    end if;
-  end loop;
-end
-$$;
+select vigil.publish_for_realtime(array['heal_approvals', 'incident_log']);

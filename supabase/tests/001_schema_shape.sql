@@ -22,7 +22,8 @@ select functions_are(
         'json_schema_errors', 'validate_service_config', 'sync_service_incident', 'apply_check', 'rollup_checks',
         'uptime', 'record_cycle', 'ensure_heartbeat_token', 'record_heartbeat', 'heartbeat_verdict',
         'watch_cycles', 'apply_retention', 'heal_guard', 'claim_incident', 'release_incident', 'heal_action_hash',
-        'chain_heal_action', 'verify_heal_audit', 'decide_heal_approval', 'escalate', 'request_heal', 'retry_heals'],
+        'chain_heal_action', 'verify_heal_audit', 'decide_heal_approval', 'escalate', 'request_heal', 'retry_heals',
+        'publish_for_realtime'],
   'schema vigil has exactly the known functions'
 );
 
