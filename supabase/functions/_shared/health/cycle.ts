@@ -128,7 +128,9 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
 }
 
 async function loadServices(options: CycleOptions): Promise<ServiceRow[]> {
-  const only = options.only ?? null
+  // One text parameter, not an array: postgres.js needs fetched types to send arrays, and a fresh
+  // connection may not have them yet.
+  const only = options.only ? JSON.stringify(options.only) : null
   return await options.sql<ServiceRow[]>`
     select s.id, s.name, s.kind, s.environment, s.config, s.timeout_ms, c.measurements as previous
       from vigil.services s
@@ -136,7 +138,8 @@ async function loadServices(options: CycleOptions): Promise<ServiceRow[]> {
         select measurements from vigil.checks
          where service_id = s.id order by checked_at desc limit 1
       ) c on true
-     where s.enabled and (${only}::text[] is null or s.name = any(${only}::text[]))
+     where s.enabled
+       and (${only}::text is null or s.name in (select jsonb_array_elements_text(${only}::text::jsonb)))
      order by s.name`
 }
 

@@ -97,7 +97,10 @@ async function readLocks(ctx: HealContext, protect: Protection): Promise<LockGra
     )
     select current_database() as database, a.pid, a.datname,
            to_json(a.backend_start) #>> '{}' as backend_start, a.usename, a.application_name,
-           a.state, left(a.query, ${QUERY_CHARS}::int) as query, w.blocked_by,
+           a.state, left(a.query, ${QUERY_CHARS}::int) as query,
+           -- jsonb, not int[]: postgres.js parses arrays only once it has fetched their types,
+           -- and a fresh connection may not have yet.
+           to_jsonb(w.blocked_by) as blocked_by,
            extract(epoch from now() - coalesce(a.state_change, a.query_start))::float8 as wait_seconds,
            ${protectedBecause(sql, protect)} as protected_because
     from pg_stat_activity a join w on w.pid = a.pid
