@@ -4,7 +4,7 @@
 //   npm run bench -- health-cycle       only the named ones
 import { join } from 'node:path'
 import { ROOT } from './config.ts'
-import { freePort, type Stack, startStack } from './stack.ts'
+import { freePort, privateStateDir, type Stack, startStack } from './stack.ts'
 
 export interface BenchResult {
   name: string
@@ -69,8 +69,7 @@ export async function runBenchmarks(args: string[]): Promise<void> {
   if (unknown.length) {
     throw new Error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${BENCHMARKS.join(', ')}`)
   }
-  const stateDir = await Deno.makeTempDir({ prefix: 'vigil-bench-' })
-  await Deno.chmod(stateDir, 0o755)
+  const stateDir = await privateStateDir('vigil-bench-')
   const stack = await startStack({
     stateDir,
     dbPort: freePort(),

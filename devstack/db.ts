@@ -137,7 +137,8 @@ function serverSettings(opts: PostgresOptions): Record<string, string> {
   return settings
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 semantics, via SIGCONT which is harmless). */
+export function pidAlive(pid: number): boolean {
   try {
     Deno.kill(pid, 'SIGCONT')
     return true

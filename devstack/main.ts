@@ -5,7 +5,7 @@
 //   npm run bench   the benchmarks in bench/, results in bench/results and README.md
 import { join } from 'node:path'
 import { DEFAULT_API_PORT, DEFAULT_DB_PORT, STATE_DIR } from './config.ts'
-import { clusterExists, runningPostmaster, StackError, stopPostmaster } from './db.ts'
+import { clusterExists, pidAlive, runningPostmaster, StackError, stopPostmaster } from './db.ts'
 import { startDatabase, startStack } from './stack.ts'
 import { runBenchmarks } from './bench.ts'
 import { runTests } from './test.ts'
@@ -37,15 +37,6 @@ interface LockInfo {
 
 function say(line: string) {
   console.log(`vigil: ${line}`)
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    Deno.kill(pid, 'SIGCONT')
-    return true
-  } catch {
-    return false
-  }
 }
 
 async function readLock(): Promise<LockInfo | null> {

@@ -51,6 +51,13 @@ export function assertPortFree(port: number, what: string): void {
   }
 }
 
+/** A throwaway state folder the postgres OS user can reach (mkdtemp makes it 0700). */
+export async function privateStateDir(prefix: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix })
+  await Deno.chmod(dir, 0o755)
+  return dir
+}
+
 /** A port the OS says is free now (for test stacks that must not collide with `npm start`). */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: '127.0.0.1', port: 0 })

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from './config.ts'
-import { freePort, type Stack, startStack } from './stack.ts'
+import { freePort, privateStateDir, type Stack, startStack } from './stack.ts'
 
 interface SuiteResult {
   name: string
@@ -128,8 +128,7 @@ function wanted(args: string[]): string[] {
 
 export async function runTests(args: string[]): Promise<void> {
   const names = wanted(args)
-  const stateDir = await Deno.makeTempDir({ prefix: 'vigil-test-' })
-  await Deno.chmod(stateDir, 0o755) // the postgres OS user must reach the cluster inside
+  const stateDir = await privateStateDir('vigil-test-')
   const serverLog: string[] = []
   let stack: Stack | null = null
   const results: SuiteResult[] = []

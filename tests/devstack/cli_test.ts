@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { ROOT } from '../../devstack/config.ts'
-import { freePort } from '../../devstack/stack.ts'
+import { freePort, privateStateDir } from '../../devstack/stack.ts'
 import { eventually } from '../_env.ts'
 
 interface Cli {
@@ -22,8 +22,7 @@ interface Setup {
 }
 
 async function setup(): Promise<Setup> {
-  const stateDir = await Deno.makeTempDir({ prefix: 'vigil-cli-test-' })
-  await Deno.chmod(stateDir, 0o755)
+  const stateDir = await privateStateDir('vigil-cli-test-')
   return { stateDir, dbPort: freePort(), apiPort: freePort() }
 }
 

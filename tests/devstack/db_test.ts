@@ -9,12 +9,10 @@ import {
   StackError,
   startPostgres,
 } from '../../devstack/db.ts'
-import { freePort } from '../../devstack/stack.ts'
+import { freePort, privateStateDir } from '../../devstack/stack.ts'
 
 async function tempState() {
-  const dir = await Deno.makeTempDir({ prefix: 'vigil-db-test-' })
-  await Deno.chmod(dir, 0o755)
-  return dir
+  return await privateStateDir('vigil-db-test-')
 }
 
 Deno.test('a broken migration stops with the SQL error and the file, leaving the cluster sound', async () => {

@@ -6,7 +6,7 @@ import type { ProblemKind, ServiceKind } from '../../../../shared/kinds.ts'
 import { describeIssues, resolveThresholds } from '../../../../shared/thresholds.ts'
 import { loadThresholds, type ProbeEnvironment, runProbe } from '../health/cycle.ts'
 import { type ProbeRegistry, PROBES } from '../probes/registry.ts'
-import { redact } from '../probes/types.ts'
+import { connectionSecrets, redact } from '../probes/types.ts'
 import { approvalLinks } from './approval-links.ts'
 import { diagnose, type LatestCheck } from './diagnose.ts'
 import { ALERT_ON_SUCCESS, STRATEGIES_BY_PROBLEM, type StrategyRegistry } from './registry.ts'
@@ -389,17 +389,9 @@ function healContext(a: Attempt, guard: Guard): HealContext {
 
 function errorText(error: unknown, options: HealOptions): string {
   const message = error instanceof Error ? error.message : String(error)
-  const db = options.secret('SUPABASE_DB_URL')
-  return redact(message, [db, db && safePassword(db)]).slice(0, 2000)
+  return redact(message, connectionSecrets(options.secret('SUPABASE_DB_URL'))).slice(0, 2000)
 }
 
-function safePassword(url: string): string | undefined {
-  try {
-    return decodeURIComponent(new URL(url).password) || undefined
-  } catch {
-    return undefined
-  }
-}
 
 /** The intent and result rows of one action, sharing its id. */
 class Audit {

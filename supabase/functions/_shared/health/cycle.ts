@@ -16,7 +16,7 @@ import {
   type Thresholds,
 } from '../../../../shared/thresholds.ts'
 import { type ProbeRegistry, PROBES } from '../probes/registry.ts'
-import { type Metric, type ProbeContext, type ProbeResult, redact } from '../probes/types.ts'
+import { connectionSecrets, type Metric, type ProbeContext, type ProbeResult, redact } from '../probes/types.ts'
 
 /** The longest a single probe may run: the edge runtime ends a request at 150 s. */
 export const MAX_PROBE_TIMEOUT_MS = 120_000
@@ -92,7 +92,7 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
       fetch: options.fetch ?? fetch,
     })
   ))
-  const secrets = [...used, ...connectionSecrets(options)]
+  const secrets = [...used, ...connectionSecrets(options.secret('SUPABASE_DB_URL'))]
   const clean = results.map((r) => scrub(r, secrets))
   const finishedAt = new Date()
   const durationMs = Math.round(performance.now() - started)
@@ -276,17 +276,6 @@ function boundedMeasurements(measurements: unknown): Record<string, unknown> {
   return JSON.parse(text)
 }
 
-/** The database URL and its password, in case a driver error repeats them. */
-function connectionSecrets(options: CycleOptions): string[] {
-  const url = options.secret('SUPABASE_DB_URL')
-  if (!url) return []
-  try {
-    const password = decodeURIComponent(new URL(url).password)
-    return [url, password]
-  } catch {
-    return [url]
-  }
-}
 
 /** Every secret value the probes read is removed from what is stored. */
 function scrub(row: ResultRow, secrets: string[]): ResultRow {

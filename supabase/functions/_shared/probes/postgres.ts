@@ -6,7 +6,7 @@ import { z } from 'zod'
 import { PostgresConfig } from '../../../../shared/probe-configs.ts'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { errorMessage, round } from './support.ts'
-import { againstBand, againstFloor, redact, worst } from './types.ts'
+import { againstBand, againstFloor, connectionSecrets, redact, worst } from './types.ts'
 import type { Metric, Probe, ProbeContext, ProbeResult } from './types.ts'
 
 /** Marks the probe's statements so pg_stat_statements can tell them apart (the benchmark does). */
@@ -173,7 +173,7 @@ async function run(config: PostgresConfig, ctx: ProbeContext): Promise<ProbeResu
         `secret ${config.connection_secret} is not set: it must hold the connection string`,
       )
     }
-    secrets.push(url, ...passwordsOf(url))
+    secrets.push(...connectionSecrets(url))
     try {
       own = postgres(url, {
         max: 1,
@@ -756,12 +756,3 @@ function sentence(parts: string[]): string {
   return text.charAt(0).toUpperCase() + text.slice(1) + '.'
 }
 
-/** The password in a connection string, as written (percent-encoded) and decoded. */
-function passwordsOf(url: string): string[] {
-  try {
-    const { password } = new URL(url)
-    return password ? [password, decodeURIComponent(password)] : []
-  } catch {
-    return []
-  }
-}

@@ -80,3 +80,14 @@ export function redact(text: string, secrets: (string | undefined)[]): string {
   for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[redacted]')
   return out
 }
+
+/** A connection string and its password (as written and decoded): what a driver error may repeat. */
+export function connectionSecrets(url: string | undefined): string[] {
+  if (!url) return []
+  try {
+    const { password } = new URL(url)
+    return password ? [url, password, decodeURIComponent(password)] : [url]
+  } catch {
+    return [url]
+  }
+}
