@@ -28,7 +28,7 @@ export const HEAL_OUTCOMES = [
   'dry_run',
   'awaiting_approval',
 ] as const
-export const ALERT_CHANNELS = ['sms', 'email', 'slack', 'discord', 'pagerduty'] as const
+export const ALERT_CHANNELS = ['sms', 'email', 'slack', 'discord', 'pagerduty', 'webhook'] as const
 export const ALERT_STATUSES = [
   'pending',
   'sending',
@@ -65,8 +65,8 @@ export const METRIC_NAMES = [
 
 /** How a strategy may act in an environment (vigil.heal_policies.mode). */
 export const HEAL_MODES = ['auto', 'approval', 'suggest', 'off'] as const
-/** Who is paged at which rung of the ladder (vigil.contacts.role). */
-export const CONTACT_ROLES = ['on_call', 'senior'] as const
+/** Who hears what (vigil.contacts.role): on_call at the third rung, senior at the fourth, team every page and notice. */
+export const CONTACT_ROLES = ['on_call', 'senior', 'team'] as const
 
 /** Problems a heal strategy can address, each diagnosed from a service's checks. */
 export const PROBLEM_KINDS = [

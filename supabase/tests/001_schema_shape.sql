@@ -3,7 +3,7 @@
 -- later without RLS fails here even if nobody remembers to list it.
 begin;
 set search_path = extensions, public;
-select plan(59);
+select plan(62);
 
 select has_schema('vigil');
 
@@ -11,8 +11,8 @@ select tables_are(
   'vigil',
   array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations',
         'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens',
-        'heal_policies', 'heal_approvals', 'contacts', 'incident_log'],
-  'schema vigil has exactly the seventeen known tables (a new one needs its RLS and grants tested)'
+        'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts'],
+  'schema vigil has exactly the twenty known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime'],
                  'schema vigil has exactly two views, public_status and service_uptime');
@@ -23,7 +23,12 @@ select functions_are(
         'uptime', 'record_cycle', 'ensure_heartbeat_token', 'record_heartbeat', 'heartbeat_verdict',
         'watch_cycles', 'apply_retention', 'heal_guard', 'claim_incident', 'release_incident', 'heal_action_hash',
         'chain_heal_action', 'verify_heal_audit', 'decide_heal_approval', 'escalate', 'request_heal', 'retry_heals',
-        'publish_for_realtime'],
+        'publish_for_realtime',
+        -- alert delivery
+        'alert_priority', 'contact_errors', 'validate_contact', 'quiet_until', 'direct_dependencies', 'dependencies',
+        'validate_depends_on', 'name_acknowledger', 'active_silence', 'stamp_silence', 'alert_hold_until',
+        'alert_suppression', 'queue_alert', 'queue_followup', 'alert_on_incident_change', 'acknowledge_incident',
+        'detect_flapping', 'claim_alerts', 'alert_fallback', 'record_alert_attempt', 'wake_notify', 'sweep_alerts'],
   'schema vigil has exactly the known functions'
 );
 
@@ -57,18 +62,23 @@ select policies_are('vigil', 'heal_approvals',
   array['Operators can read heal approvals', 'Operators can decide heal approvals']);
 select policies_are('vigil', 'contacts', array['Operators can read contacts']);
 select policies_are('vigil', 'incident_log', array['Operators can read the incident log']);
+select policies_are('vigil', 'alert_routes', array['Operators can read alert routes']);
+select policies_are('vigil', 'silences',
+  array['Operators can read silences', 'Operators can add silences', 'Operators can end silences', 'Operators can remove silences']);
+select policies_are('vigil', 'alert_attempts', array['Operators can read alert attempts']);
 
--- Every policy is for authenticated only, and only SELECT or UPDATE: writes other than those
--- updates belong to service_role, which bypasses RLS.
+-- Every policy is for authenticated only, and only SELECT or UPDATE, but for the silences operators
+-- add and remove: other writes belong to service_role, which bypasses RLS.
 select is_empty(
   $$select tablename, policyname, cmd, roles from pg_policies
-     where schemaname = 'vigil' and (roles <> array['authenticated']::name[] or cmd not in ('SELECT', 'UPDATE'))$$,
-  'every vigil policy applies to authenticated only and is a SELECT or UPDATE policy'
+     where schemaname = 'vigil' and (roles <> array['authenticated']::name[]
+       or (cmd not in ('SELECT', 'UPDATE') and not (tablename = 'silences' and cmd in ('INSERT', 'DELETE'))))$$,
+  'every vigil policy applies to authenticated only and is a SELECT or UPDATE policy (or a silence added or removed)'
 );
 select set_eq(
   $$select tablename::text from pg_policies where schemaname = 'vigil' and cmd = 'UPDATE'$$,
-  array['settings', 'incidents', 'alerts', 'services', 'heal_approvals'],
-  'only settings, incidents, alerts, services and heal_approvals have an UPDATE policy'
+  array['settings', 'incidents', 'alerts', 'services', 'heal_approvals', 'silences'],
+  'only settings, incidents, alerts, services, heal_approvals and silences have an UPDATE policy'
 );
 -- Every SELECT policy is the operator test, nothing looser.
 select is_empty(
@@ -78,14 +88,16 @@ select is_empty(
 );
 
 select triggers_are('vigil', 'settings', array['settings_touch', 'settings_stamp_operator']);
-select triggers_are('vigil', 'services', array['services_touch', 'services_validate_config', 'services_heartbeat_token']);
+select triggers_are('vigil', 'services', array['services_touch', 'services_validate_config', 'services_heartbeat_token',
+                                               'services_validate_depends_on']);
 select triggers_are('vigil', 'checks', array['checks_apply', 'checks_rollup']);
-select triggers_are('vigil', 'incidents', array['incidents_touch', 'incidents_stamp_operator', 'incidents_request_heal']);
-select triggers_are('vigil', 'alerts', array['alerts_stamp_operator']);
+select triggers_are('vigil', 'incidents', array['incidents_touch', 'incidents_stamp_operator', 'incidents_request_heal',
+                                                'incidents_alert_lifecycle', 'incidents_name_acknowledger']);
+select triggers_are('vigil', 'alerts', array['alerts_stamp_operator', 'alerts_wake_notify']);
 select triggers_are('vigil', 'heal_actions', array['heal_actions_append_only', 'heal_actions_no_truncate', 'heal_actions_chain']);
 select triggers_are('vigil', 'heal_policies', array['heal_policies_touch']);
 select triggers_are('vigil', 'heal_approvals', array['heal_approvals_decide']);
-select triggers_are('vigil', 'contacts', array[]::name[]);
+select triggers_are('vigil', 'contacts', array['contacts_touch', 'contacts_validate']);
 select triggers_are('vigil', 'incident_log', array[]::name[]);
 select trigger_is('vigil', 'heal_actions', 'heal_actions_chain', 'vigil', 'chain_heal_action');
 select trigger_is('vigil', 'heal_approvals', 'heal_approvals_decide', 'vigil', 'decide_heal_approval');
@@ -153,7 +165,7 @@ select results_eq(
 );
 select col_is_unique('vigil', 'heal_actions', 'seq', 'heal_actions.seq is unique: two rows cannot hold one place in the chain');
 select enum_has_labels('vigil', 'heal_mode', array['auto', 'approval', 'suggest', 'off']);
-select enum_has_labels('vigil', 'contact_role', array['on_call', 'senior']);
+select enum_has_labels('vigil', 'contact_role', array['on_call', 'senior', 'team']);
 select has_index('vigil', 'incident_log', 'incident_log_incident', array['incident_id', 'created_at']);
 
 -- One kind list: every service kind has a config schema, and nothing else does.

@@ -4,7 +4,7 @@
 -- granted too widely fails here.
 begin;
 set search_path = extensions, public;
-select plan(65);
+select plan(66);
 
 -- anon: no table at all, and no view but public_status.
 select table_privs_are('vigil', t, 'anon', array[]::text[], format('anon has no privileges on vigil.%s', t))
@@ -60,18 +60,27 @@ select set_eq(
        and a.attnum > 0 and not a.attisdropped
        and has_column_privilege('authenticated', a.attrelid, a.attnum, 'UPDATE')$$,
   array['settings.kill_switch', 'settings.dry_run', 'incidents.acknowledged_at', 'alerts.acknowledged_at',
-        'services.heal_enabled', 'heal_approvals.decision'],
-  'authenticated may UPDATE exactly settings.kill_switch, settings.dry_run, the two acknowledged_at columns, services.heal_enabled and heal_approvals.decision'
+        'services.heal_enabled', 'heal_approvals.decision', 'silences.ends_at'],
+  'authenticated may UPDATE exactly settings.kill_switch, settings.dry_run, the two acknowledged_at columns, services.heal_enabled, heal_approvals.decision and silences.ends_at'
+);
+select set_eq(
+  $$select a.attname::text
+      from pg_attribute a join pg_class c on c.oid = a.attrelid
+     where c.relnamespace = 'vigil'::regnamespace and c.relname = 'silences'
+       and a.attnum > 0 and not a.attisdropped
+       and has_column_privilege('authenticated', a.attrelid, a.attnum, 'INSERT')$$,
+  array['kind', 'service_id', 'environment', 'starts_at', 'ends_at', 'reason'],
+  'authenticated may INSERT a silence''s kind, scope, window and reason, never its id or who made it'
 );
 select is_empty(
   $$select c.relname, a.attname
       from pg_attribute a join pg_class c on c.oid = a.attrelid
      where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p', 'v')
        and a.attnum > 0 and not a.attisdropped
-       and (has_column_privilege('authenticated', a.attrelid, a.attnum, 'INSERT')
+       and ((has_column_privilege('authenticated', a.attrelid, a.attnum, 'INSERT') and c.relname <> 'silences')
             or has_column_privilege('anon', a.attrelid, a.attnum, 'INSERT')
             or has_column_privilege('anon', a.attrelid, a.attnum, 'UPDATE'))$$,
-  'neither anon nor authenticated may INSERT any column, and anon may UPDATE none'
+  'neither anon nor authenticated may INSERT any column (but for an operator''s silence), and anon may UPDATE none'
 );
 select set_eq(
   $$select c.relname::text || '.' || a.attname::text

@@ -83,8 +83,9 @@ select set_eq(
 select set_eq(
   $$select p.proname::text from pg_proc p
      where p.pronamespace = 'vigil'::regnamespace and has_function_privilege('authenticated', p.oid, 'execute')$$,
-  array['is_operator', 'uptime', 'json_schema_errors', 'verify_heal_audit', 'heal_action_hash'],
-  'authenticated can execute exactly vigil.is_operator, uptime, json_schema_errors, verify_heal_audit and heal_action_hash'
+  array['is_operator', 'uptime', 'json_schema_errors', 'verify_heal_audit', 'heal_action_hash',
+        'alert_priority', 'dependencies', 'direct_dependencies', 'contact_errors'],
+  'authenticated can execute exactly vigil.is_operator, uptime, json_schema_errors, verify_heal_audit, heal_action_hash and the alerting read helpers'
 );
 -- (sync_service_incident is left out: service_role needs it, or a definer apply_check, for its
 -- check inserts to move a status; see 013_rls_service_role.)
@@ -94,8 +95,10 @@ select set_eq(
        and p.proname <> 'sync_service_incident'$$,
   array['is_operator', 'invoke', 'sweep_invocations', 'record_cycle', 'record_heartbeat', 'heartbeat_verdict',
         'uptime', 'json_schema_errors', 'heal_guard', 'claim_incident', 'release_incident', 'escalate', 'retry_heals',
-        'verify_heal_audit', 'heal_action_hash'],
-  'service_role can execute exactly invoke, sweep_invocations, record_cycle, record_heartbeat, heartbeat_verdict, uptime, json_schema_errors, is_operator and the heal functions'
+        'verify_heal_audit', 'heal_action_hash',
+        'alert_priority', 'dependencies', 'direct_dependencies', 'contact_errors', 'queue_alert', 'claim_alerts',
+        'record_alert_attempt', 'acknowledge_incident', 'sweep_alerts'],
+  'service_role can execute exactly invoke, sweep_invocations, record_cycle, record_heartbeat, heartbeat_verdict, uptime, json_schema_errors, is_operator, the heal functions and the alerting entry points'
 );
 
 -- New functions get EXECUTE for PUBLIC by Postgres' global default, which a per-schema default

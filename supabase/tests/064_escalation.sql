@@ -25,12 +25,12 @@ select (select id from vigil.incidents where title = 't064 prod saturated') as p
        (select id from vigil.incidents where title = 't064 qa saturated') as qa,
        (select id from vigil.incidents where title = 't064 dev saturated') as dev;
 
-insert into vigil.contacts (name, role, channel, address, environment, enabled) values
-  ('t064 prod on call phone', 'on_call', 'sms', '+15550641', 'prod', true),
-  ('t064 prod on call mail', 'on_call', 'email', 't064-oncall@example.com', 'prod', true),
-  ('t064 senior', 'senior', 'pagerduty', 'T064_PAGERDUTY_KEY', null, true),
-  ('t064 away', 'on_call', 'sms', '+15550649', 'prod', false),
-  ('t064 qa on call', 'on_call', 'email', 't064-qa@example.com', 'qa', true);
+insert into vigil.contacts (name, role, channel, address, secret_name, environment, enabled) values
+  ('t064 prod on call phone', 'on_call', 'sms', '+15550641', null, 'prod', true),
+  ('t064 prod on call mail', 'on_call', 'email', 't064-oncall@example.com', null, 'prod', true),
+  ('t064 senior', 'senior', 'pagerduty', 'Ops senior', 'T064_PAGERDUTY_KEY', null, true),
+  ('t064 away', 'on_call', 'sms', '+15550649', null, 'prod', false),
+  ('t064 qa on call', 'on_call', 'email', 't064-qa@example.com', null, 'qa', true);
 
 select is((select escalation_level from vigil.incidents where id = (select prod from inc)), 0, 'a new incident is at level 0');
 
@@ -55,8 +55,8 @@ select set_eq(
 );
 select results_eq(
   $$select distinct subject, body from vigil.alerts where incident_id = (select prod from inc)$$,
-  $$values ('[PROD] t064 prod saturated'::text, 't064 prod saturated. attempt 3 failed'::text)$$,
-  'the page names the environment and the incident, and carries the summary'
+  $$values ('[P0][PROD] t064 prod saturated'::text, 't064 prod saturated. attempt 3 failed'::text)$$,
+  'the page names the priority (P0: critical in prod), the environment and the incident, and carries the summary'
 );
 select is_empty(
   $$select recipient from vigil.alerts
@@ -114,7 +114,7 @@ select results_eq(
 );
 select is((select escalation_level from vigil.incidents where id = (select dev from inc)), 3,
           'the ladder still moves to 3 (the next rung is the senior)');
-update vigil.contacts set enabled = false where address = 'T064_PAGERDUTY_KEY';
+update vigil.contacts set enabled = false where secret_name = 'T064_PAGERDUTY_KEY';
 select is(vigil.escalate((select dev from inc), 4, 'dev still broken'), 0, 'with the senior disabled, level 4 pages nobody');
 select results_eq(
   $$select level, message from vigil.incident_log where incident_id = (select dev from inc) order by id desc limit 1$$,
@@ -125,7 +125,8 @@ select is_empty($$select 1 from vigil.alerts where incident_id = (select dev fro
 
 -- ─── Shapes ─────────────────────────────────────────────────────────────────────────────────
 select throws_ok($$insert into vigil.contacts (name, role, channel, address) values ('t064 short', 'senior', 'sms', '12')$$, '23514',
-  'new row for relation "contacts" violates check constraint "contact_address_present"', 'a contact needs an address of at least 3 characters');
+  'invalid contact "t064 short": address: must be a phone number in E.164 form, like +15551234567',
+  'an sms contact needs a phone number (the field is named)');
 select throws_ok($$insert into vigil.incident_log (incident_id, level, message) values ((select prod from inc), 'debug', 'x')$$, '23514',
   'new row for relation "incident_log" violates check constraint "incident_log_level"', 'an incident log level is info, warning or error');
 
