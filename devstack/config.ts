@@ -11,6 +11,8 @@ export const CONFIG_TOML = join(SUPABASE_DIR, 'config.toml')
 /** Same ports as `supabase start`, so configs are interchangeable. */
 export const DEFAULT_DB_PORT = 54322
 export const DEFAULT_API_PORT = 54321
+/** Where alerts land locally (Supabase's local mail catcher, Inbucket, uses the same port). */
+export const DEFAULT_PROVIDERS_PORT = 54324
 
 /** Supabase's well-known local JWT secret; the keys signed with it match `supabase start`'s. */
 export const LOCAL_JWT_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long'

@@ -4,7 +4,7 @@
 //   npm test        every test suite against a private stack on free ports
 //   npm run bench   the benchmarks in bench/, results in bench/results and README.md
 import { join } from 'node:path'
-import { DEFAULT_API_PORT, DEFAULT_DB_PORT, STATE_DIR } from './config.ts'
+import { DEFAULT_API_PORT, DEFAULT_DB_PORT, DEFAULT_PROVIDERS_PORT, STATE_DIR } from './config.ts'
 import { clusterExists, pidAlive, runningPostmaster, StackError, stopPostmaster } from './db.ts'
 import { startDatabase, startStack } from './stack.ts'
 import { runBenchmarks } from './bench.ts'
@@ -14,6 +14,7 @@ import { runTests } from './test.ts'
 const stateDir = Deno.env.get('VIGIL_STATE_DIR') ?? STATE_DIR
 const dbPort = portFromEnv('VIGIL_DB_PORT', DEFAULT_DB_PORT)
 const apiPort = portFromEnv('VIGIL_API_PORT', DEFAULT_API_PORT)
+const providersPort = portFromEnv('VIGIL_PROVIDERS_PORT', DEFAULT_PROVIDERS_PORT)
 
 function portFromEnv(name: string, fallback: number): number {
   const raw = Deno.env.get(name)
@@ -109,10 +110,11 @@ async function start() {
       stateDir,
       dbPort,
       apiPort,
+      providersPort,
       watch: true,
       log: logLine,
     })
-    console.log(banner(stack.apiUrl, stack.dbUrl, stack.keys))
+    console.log(banner(stack.apiUrl, stack.dbUrl, stack.keys, stack.providers.url))
     const reason = await Promise.race([
       stopRequested,
       stack.postgres.exited.then((code) => `postgres exited unexpectedly (code ${code})`),
@@ -130,6 +132,7 @@ function banner(
   apiUrl: string,
   dbUrl: string,
   keys: { anon: string; service_role: string },
+  providersUrl: string,
 ): string {
   return [
     '',
@@ -141,6 +144,7 @@ function banner(
     `        anon key: ${keys.anon}`,
     `service_role key: ${keys.service_role}`,
     `   Postgres logs: ${join(stateDir, 'db', 'log')}`,
+    `   Alerts inbox: ${providersUrl}/  (stand-ins for Twilio, SendGrid, Slack, Discord, PagerDuty, webhooks)`,
     '',
     `Try: curl -H "Authorization: Bearer ${keys.service_role}" ${apiUrl}/functions/v1/status`,
     `     psql ${dbUrl} -c "select vigil.invoke('status', '{}')"`,

@@ -13,6 +13,7 @@ import {
   stopPostmaster,
 } from './db.ts'
 import { type Gateway, startGateway } from './gateway.ts'
+import { type Providers, startProviders } from './providers.ts'
 import { localKeys } from './jwt.ts'
 import { type InvokeRelay, startInvokeRelay } from './relay.ts'
 
@@ -21,6 +22,8 @@ export interface StackOptions {
   stateDir: string
   dbPort: number
   apiPort: number
+  /** Where the stand-ins for Twilio, SendGrid, Slack, Discord, PagerDuty and webhooks listen (0 or absent: a free port). */
+  providersPort?: number
   ephemeral?: boolean
   watch?: boolean
   log?: (source: string, line: string) => void
@@ -33,6 +36,8 @@ export interface Stack {
   postgres: PostgresServer
   gateway: Gateway
   relay: InvokeRelay
+  /** Local stand-ins for the alert providers; the functions' VIGIL_*_API_URL secrets point here. */
+  providers: Providers
   migrations: string
   stop(): Promise<void>
 }
@@ -109,6 +114,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   try {
     const keys = await localKeys(LOCAL_JWT_SECRET)
     const apiUrl = `http://127.0.0.1:${opts.apiPort}`
+    if (opts.providersPort) assertPortFree(opts.providersPort, 'provider stand-ins')
+    const providers = await startProviders({
+      port: opts.providersPort ?? 0,
+      log: (line) => opts.log?.('providers', line),
+    })
+    stoppers.push(() => providers.stop())
     const gateway = await startGateway({
       port: opts.apiPort,
       functionsDir: FUNCTIONS_DIR,
@@ -121,6 +132,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         SUPABASE_ANON_KEY: keys.anon,
         SUPABASE_SERVICE_ROLE_KEY: keys.service_role,
         VIGIL_APPROVAL_SECRET: LOCAL_APPROVAL_SECRET,
+        // Alerts go to the local stand-ins unless supabase/functions/.env names real providers.
+        ...providers.env(),
       },
       log: (line) => opts.log?.('gateway', line),
     })
@@ -139,6 +152,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       postgres,
       gateway,
       relay,
+      providers,
       migrations,
       stop: stopAll,
     }

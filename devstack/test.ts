@@ -46,6 +46,7 @@ function testEnv(stack: Stack): Record<string, string> {
     VIGIL_TEST_API_URL: stack.apiUrl,
     VIGIL_TEST_ANON_KEY: stack.keys.anon,
     VIGIL_TEST_SERVICE_ROLE_KEY: stack.keys.service_role,
+    VIGIL_TEST_PROVIDERS_URL: stack.providers.url,
     NO_COLOR: '1',
   }
 }

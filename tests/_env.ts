@@ -6,6 +6,8 @@ export interface TestStack {
   apiUrl: string
   anonKey: string
   serviceRoleKey: string
+  /** The stack's stand-ins for the alert providers (devstack/providers.ts), with their control API. */
+  providersUrl: string
 }
 
 export function testStack(): TestStack {
@@ -23,6 +25,7 @@ export function testStack(): TestStack {
     apiUrl: get('VIGIL_TEST_API_URL'),
     anonKey: get('VIGIL_TEST_ANON_KEY'),
     serviceRoleKey: get('VIGIL_TEST_SERVICE_ROLE_KEY'),
+    providersUrl: get('VIGIL_TEST_PROVIDERS_URL'),
   }
 }
 

@@ -19,11 +19,12 @@ interface Setup {
   stateDir: string
   dbPort: number
   apiPort: number
+  providersPort: number
 }
 
 async function setup(): Promise<Setup> {
   const stateDir = await privateStateDir('vigil-cli-test-')
-  return { stateDir, dbPort: freePort(), apiPort: freePort() }
+  return { stateDir, dbPort: freePort(), apiPort: freePort(), providersPort: freePort() }
 }
 
 function cli(s: Setup, command: string): Cli {
@@ -40,6 +41,7 @@ function cli(s: Setup, command: string): Cli {
       VIGIL_STATE_DIR: s.stateDir,
       VIGIL_DB_PORT: String(s.dbPort),
       VIGIL_API_PORT: String(s.apiPort),
+      VIGIL_PROVIDERS_PORT: String(s.providersPort),
       NO_COLOR: '1',
     },
     stdin: 'null',

@@ -38,7 +38,8 @@ export interface AlertView {
   suggestion: string | null
   /** Dependent services folded into this incident ("auth, storage"). */
   affected: string[]
-  links: { dashboard?: string; acknowledge?: string }
+  /** approve/reject: signed heal-approval links, when a planned heal waits for a human. */
+  links: { dashboard?: string; acknowledge?: string; approve?: string; reject?: string }
   /** PagerDuty's dedup_key: one stable key per incident ("vigil-incident-42"). */
   dedupKey: string | null
   createdAt: Date

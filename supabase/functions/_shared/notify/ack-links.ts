@@ -1,0 +1,71 @@
+// Acknowledge links: short enough for an SMS, signed so they cannot be forged or altered, and
+// expiring. A token names one alert (and through it the incident and the contact who was told);
+// the signature is HMAC-SHA256 with VIGIL_APPROVAL_SECRET over a message of its own kind, cut to
+// 22 base64url characters (132 bits).
+const SIG_CHARS = 22
+const TOKEN = /^([1-9][0-9]{0,17})\.([0-9a-z]{1,10})\.([A-Za-z0-9_-]{22})$/
+
+async function hmac(secret: string, message: string): Promise<string> {
+  const key = await crypto.subtle.importKey(
+    'raw',
+    new TextEncoder().encode(secret),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  )
+  const mac = new Uint8Array(
+    await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(message)),
+  )
+  return btoa(String.fromCharCode(...mac)).replace(/\+/g, '-').replace(/\//g, '_').replace(
+    /=+$/,
+    '',
+  )
+}
+
+const message = (alertId: number, expires: number) => `vigil-ack.${alertId}.${expires}`
+
+/** The token for an alert, valid until `expiresAt`. */
+export async function signAck(alertId: number, expiresAt: Date, secret: string): Promise<string> {
+  const expires = Math.floor(expiresAt.getTime() / 1000)
+  const sig = (await hmac(secret, message(alertId, expires))).slice(0, SIG_CHARS)
+  return `${alertId}.${expires.toString(36)}.${sig}`
+}
+
+export type AckToken =
+  | { ok: true; alertId: number; expiresAt: Date; expired: boolean }
+  | { ok: false; reason: 'malformed' | 'forged' }
+
+/** Checks a token's shape and signature (constant time), then whether it expired. */
+export async function verifyAck(
+  token: string,
+  secret: string,
+  now = new Date(),
+): Promise<AckToken> {
+  const m = TOKEN.exec(token)
+  if (!m) return { ok: false, reason: 'malformed' }
+  const alertId = Number(m[1])
+  const expires = parseInt(m[2], 36)
+  if (!Number.isSafeInteger(alertId) || !Number.isSafeInteger(expires)) {
+    return { ok: false, reason: 'malformed' }
+  }
+  const expected = (await hmac(secret, message(alertId, expires))).slice(0, SIG_CHARS)
+  let diff = 0
+  for (let i = 0; i < SIG_CHARS; i++) diff |= expected.charCodeAt(i) ^ m[3].charCodeAt(i)
+  if (diff !== 0) return { ok: false, reason: 'forged' }
+  const expiresAt = new Date(expires * 1000)
+  return { ok: true, alertId, expiresAt, expired: expiresAt.getTime() <= now.getTime() }
+}
+
+/** The link a human follows: `<project>/functions/v1/ack/<token>`. */
+export async function ackLink(
+  projectUrl: string,
+  alertId: number,
+  expiresAt: Date,
+  secret: string,
+): Promise<string> {
+  return `${projectUrl.replace(/\/+$/, '')}/functions/v1/ack/${await signAck(
+    alertId,
+    expiresAt,
+    secret,
+  )}`
+}

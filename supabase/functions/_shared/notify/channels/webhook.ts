@@ -1,0 +1,127 @@
+// A plain signed webhook: the alerts as JSON to the endpoint's address, signed with the key in its
+// secret so the receiver can tell Vigil sent it and nothing changed it on the way:
+//   x-vigil-signature: v1=<hex HMAC-SHA256 of "<x-vigil-timestamp>.<raw body>">
+import type { AlertView } from '../types.ts'
+import { defineNotifier, jsonHeaders, permanent } from './http.ts'
+
+/** How old a timestamp verifyWebhookSignature accepts by default: a replayed request is refused. */
+export const SIGNATURE_TOLERANCE_SECONDS = 300
+
+/** One alert as the receiver sees it: snake_case, times as ISO 8601. */
+export function webhookAlert(alert: AlertView): Record<string, unknown> {
+  return {
+    id: alert.id,
+    incident_id: alert.incidentId,
+    event: alert.event,
+    priority: alert.priority,
+    severity: alert.severity,
+    environment: alert.environment,
+    service: alert.service,
+    title: alert.title,
+    summary: alert.summary,
+    since: alert.since?.toISOString() ?? null,
+    tried: alert.tried,
+    suggestion: alert.suggestion,
+    affected: alert.affected,
+    links: alert.links,
+    dedup_key: alert.dedupKey,
+    created_at: alert.createdAt.toISOString(),
+  }
+}
+
+export function webhookBody(alerts: AlertView[], sentAt: Date): string {
+  return JSON.stringify({
+    type: 'vigil.alerts',
+    sent_at: sentAt.toISOString(),
+    alerts: alerts.map(webhookAlert),
+  })
+}
+
+async function hmacKey(key: string, use: 'sign' | 'verify'): Promise<CryptoKey> {
+  return await crypto.subtle.importKey(
+    'raw',
+    new TextEncoder().encode(key),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    [use],
+  )
+}
+
+function signed(timestamp: string, rawBody: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(`${timestamp}.${rawBody}`)
+}
+
+/** The x-vigil-signature value for a body sent at `timestamp` (unix seconds). */
+export async function signWebhook(
+  rawBody: string,
+  timestamp: string,
+  key: string,
+): Promise<string> {
+  const mac = await crypto.subtle.sign(
+    'HMAC',
+    await hmacKey(key, 'sign'),
+    signed(timestamp, rawBody),
+  )
+  return `v1=${[...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, '0')).join('')}`
+}
+
+/**
+ * Whether `header` (x-vigil-signature) signs this raw body and timestamp with `key`, and the
+ * timestamp is recent. Constant-time: crypto.subtle.verify compares the whole MAC. A header may
+ * carry several `v1=` values (comma-separated) while a key is being rotated; one must match.
+ */
+export async function verifyWebhookSignature(
+  rawBody: string,
+  timestamp: string,
+  header: string,
+  key: string,
+  options: { toleranceSeconds?: number; now?: Date } = {},
+): Promise<boolean> {
+  // Receivers pass headers straight through; a missing one is a failed check, not a crash.
+  if (typeof header !== 'string' || typeof timestamp !== 'string' || !key) return false
+  if (!/^\d{1,12}$/.test(timestamp)) return false
+  const tolerance = options.toleranceSeconds ?? SIGNATURE_TOLERANCE_SECONDS
+  const now = (options.now ?? new Date()).getTime() / 1000
+  if (Math.abs(now - Number(timestamp)) > tolerance) return false
+  const cryptoKey = await hmacKey(key, 'verify')
+  let ok = false
+  for (const part of header.split(',')) {
+    const m = part.trim().match(/^v1=([0-9a-f]{64})$/i)
+    if (!m) continue
+    const mac = new Uint8Array(m[1].match(/../g)!.map((h) => parseInt(h, 16)))
+    // Every candidate is checked, so the time taken does not say which one matched.
+    if (await crypto.subtle.verify('HMAC', cryptoKey, mac, signed(timestamp, rawBody))) ok = true
+  }
+  return ok
+}
+
+/** The address, safe to show: no query, user or password, which may carry a token. */
+function shown(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`
+}
+
+export const webhook = defineNotifier('webhook', true, async (alerts, to, attempt) => {
+  const url = URL.parse(to.address)
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    throw permanent(`webhook endpoint of ${to.name}: address is not an http(s) URL`)
+  }
+  // The address is no secret, but a token in its query or user part would be.
+  attempt.hide(url.search, url.password, url.username)
+  if (url.href !== shown(url)) attempt.hide(url.href)
+  const key = attempt.endpointSecret(to, 'the webhook signing key')
+  const sentAt = new Date()
+  const timestamp = String(Math.floor(sentAt.getTime() / 1000))
+  const body = webhookBody(alerts, sentAt)
+  const answer = await attempt.exchange(shown(url), {
+    url: url.href,
+    headers: jsonHeaders({
+      'x-vigil-timestamp': timestamp,
+      'x-vigil-delivery': crypto.randomUUID(),
+      'x-vigil-signature': await signWebhook(body, timestamp, key),
+    }),
+    body,
+  })
+  return attempt.judge(shown(url), answer, {
+    accept: (a) => ({ kind: 'delivered', status: a.status }),
+  })
+})

@@ -1,0 +1,201 @@
+// The outbox's worker: claims due alerts (vigil.claim_alerts, FOR UPDATE SKIP LOCKED, so two
+// workers never hold the same row), groups those bound for one contact into one message, sends
+// through the contact's channel, and records each request (vigil.record_alert_attempt), which
+// decides in SQL what comes next: sent, a retry with backoff, or the person's next channel.
+import type postgres from 'postgres'
+import type { AlertChannel } from '../../../../shared/kinds.ts'
+import { redact } from '../probes/types.ts'
+import { NOTIFIERS } from './registry.ts'
+import type { AlertView, Endpoint, Notifier, NotifyEnv, SendResult } from './types.ts'
+import { ClaimedRow, type Links, viewOf } from './view.ts'
+
+export interface DeliverOptions {
+  sql: postgres.Sql
+  env: NotifyEnv
+  links: Links
+  /** Names the claims in vigil.alerts.claimed_by and the attempt rows. */
+  worker?: string
+  notifiers?: Record<AlertChannel, Notifier>
+  /** Rows per claim. */
+  batch?: number
+  /** Provider requests in flight at once. */
+  concurrency?: number
+  /** Claims no more after this long, and waits for no retry beyond it. */
+  budgetMs?: number
+  /** Alerts per message at most (a group beyond it becomes several messages). */
+  maxGroup?: number
+}
+
+export interface DeliverReport {
+  worker: string
+  claimed: number
+  requests: number
+  delivered: number
+  retrying: number
+  failed: number
+  ms: number
+}
+
+interface Job {
+  ids: number[]
+  views: AlertView[]
+  to: Endpoint
+  notifier: Notifier
+}
+
+/** Drains what is due now, and what falls due within the budget (a retry a few seconds off). */
+export async function deliverDue(options: DeliverOptions): Promise<DeliverReport> {
+  const started = performance.now()
+  const worker = options.worker ?? `notify-${crypto.randomUUID().slice(0, 8)}`
+  const budgetMs = options.budgetMs ?? 20_000
+  const report: DeliverReport = {
+    worker,
+    claimed: 0,
+    requests: 0,
+    delivered: 0,
+    retrying: 0,
+    failed: 0,
+    ms: 0,
+  }
+  const left = () => budgetMs - (performance.now() - started)
+  while (left() > 0) {
+    const rows = await options.sql<{ row: unknown }[]>`
+      select r as row from vigil.claim_alerts(${worker}, ${options.batch ?? 200}) r`
+    if (rows.length === 0) {
+      const wait = await nextDueInMs(options.sql)
+      if (wait === null || wait > Math.min(left(), 15_000)) break
+      await new Promise((r) => setTimeout(r, Math.max(wait, 50)))
+      continue
+    }
+    report.claimed += rows.length
+    const jobs = await jobsOf(rows.map((r) => r.row), options, worker, report)
+    await pool(jobs, options.concurrency ?? 8, (job) => run(job, options, worker, report))
+  }
+  report.ms = Math.round(performance.now() - started)
+  return report
+}
+
+async function nextDueInMs(sql: postgres.Sql): Promise<number | null> {
+  const [r] = await sql<{ ms: number | null }[]>`
+    select (extract(epoch from min(next_attempt_at) - now()) * 1000)::float8 as ms
+      from vigil.alerts where status in ('pending', 'failed')`
+  return r?.ms ?? null
+}
+
+/** Parses the rows, refuses those that cannot be sent, and groups the rest per contact. */
+async function jobsOf(
+  raw: unknown[],
+  options: DeliverOptions,
+  worker: string,
+  report: DeliverReport,
+): Promise<Job[]> {
+  const notifiers = options.notifiers ?? NOTIFIERS
+  const maxGroup = options.maxGroup ?? 20
+  const groups = new Map<string, Job>()
+  const jobs: Job[] = []
+  for (const item of raw) {
+    const parsed = ClaimedRow.safeParse(item)
+    const id = Number((item as { id?: unknown })?.id)
+    if (!parsed.success) {
+      const fields = parsed.error.issues.map((i) => i.path.join('.') || 'row').join(', ')
+      await record(options.sql, worker, [id], fail(`the alert row could not be read (${fields})`))
+      report.failed++
+      continue
+    }
+    const row = parsed.data
+    if (!row.contact.id) {
+      await record(options.sql, worker, [row.id], fail('the contact was deleted'))
+      report.failed++
+      continue
+    }
+    if (row.contact.channel !== row.channel) {
+      await record(
+        options.sql,
+        worker,
+        [row.id],
+        fail(
+          `the contact moved from ${row.channel} to ${row.contact.channel} after the alert was queued`,
+        ),
+      )
+      report.failed++
+      continue
+    }
+    const { view, to } = await viewOf(row, options.links)
+    const notifier = notifiers[row.channel]
+    const key = `${row.contact.id}|${row.channel}`
+    const open = notifier.groups ? groups.get(key) : undefined
+    if (open && open.ids.length < maxGroup) {
+      open.ids.push(row.id)
+      open.views.push(view)
+      continue
+    }
+    const job: Job = { ids: [row.id], views: [view], to, notifier }
+    jobs.push(job)
+    if (notifier.groups) groups.set(key, job)
+  }
+  return jobs
+}
+
+function fail(error: string): SendResult {
+  return { kind: 'permanent', error }
+}
+
+async function run(job: Job, options: DeliverOptions, worker: string, report: DeliverReport) {
+  // Every secret the channel read is struck from what is recorded, whatever the channel did.
+  const used: string[] = []
+  const env: NotifyEnv = {
+    ...options.env,
+    secret: (name) => {
+      const value = options.env.secret(name)
+      if (value) used.push(value)
+      return value
+    },
+  }
+  const startedAt = new Date()
+  const t0 = performance.now()
+  let result: SendResult
+  try {
+    result = await job.notifier.send(job.views, job.to, env)
+  } catch (error) {
+    result = {
+      kind: 'retryable',
+      error: `the ${job.to.channel} channel failed unexpectedly: ${String(error)}`,
+    }
+  }
+  report.requests++
+  if (result.kind === 'delivered') report.delivered += job.ids.length
+  else if (result.kind === 'retryable') report.retrying += job.ids.length
+  else report.failed += job.ids.length
+  await record(options.sql, worker, job.ids, result, {
+    started_at: startedAt.toISOString(),
+    duration_ms: Math.round(performance.now() - t0),
+  }, used)
+}
+
+async function record(
+  sql: postgres.Sql,
+  worker: string,
+  ids: number[],
+  result: SendResult,
+  timing: { started_at?: string; duration_ms?: number } = {},
+  secrets: string[] = [],
+) {
+  const payload = {
+    outcome: result.kind,
+    status_code: result.status ?? null,
+    error: result.kind === 'delivered' ? null : redact(result.error, secrets),
+    retry_after_ms: result.kind === 'retryable' ? result.retryAfterMs ?? null : null,
+    provider_id: result.kind === 'delivered' ? result.providerId ?? null : null,
+    request_id: crypto.randomUUID(),
+    ...timing,
+  }
+  await sql`select vigil.record_alert_attempt(${worker}, ${sql.json(ids)}, ${sql.json(payload)})`
+}
+
+async function pool<T>(items: T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const workers = Array.from({ length: Math.min(size, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++])
+  })
+  await Promise.all(workers)
+}
