@@ -28,7 +28,8 @@ select functions_are(
         'alert_priority', 'contact_errors', 'validate_contact', 'quiet_until', 'direct_dependencies', 'dependencies',
         'validate_depends_on', 'name_acknowledger', 'active_silence', 'stamp_silence', 'alert_hold_until',
         'alert_suppression', 'queue_alert', 'queue_followup', 'alert_on_incident_change', 'acknowledge_incident',
-        'detect_flapping', 'claim_alerts', 'alert_fallback', 'record_alert_attempt', 'wake_notify', 'sweep_alerts'],
+        'detect_flapping', 'claim_alerts', 'alert_fallback', 'record_alert_attempt', 'wake_notify', 'sweep_alerts',
+        'rename_dependency', 'purge_alerts'],
   'schema vigil has exactly the known functions'
 );
 
@@ -89,7 +90,7 @@ select is_empty(
 
 select triggers_are('vigil', 'settings', array['settings_touch', 'settings_stamp_operator']);
 select triggers_are('vigil', 'services', array['services_touch', 'services_validate_config', 'services_heartbeat_token',
-                                               'services_validate_depends_on']);
+                                               'services_validate_depends_on', 'services_rename_dependency']);
 select triggers_are('vigil', 'checks', array['checks_apply', 'checks_rollup']);
 select triggers_are('vigil', 'incidents', array['incidents_touch', 'incidents_stamp_operator', 'incidents_request_heal',
                                                 'incidents_alert_lifecycle', 'incidents_name_acknowledger']);
