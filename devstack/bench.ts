@@ -20,7 +20,14 @@ export interface BenchContext {
   stack: Stack
 }
 
-const BENCHMARKS = ['health-cycle', 'postgres-probe', 'uptime', 'heal-latency'] as const
+const BENCHMARKS = [
+  'health-cycle',
+  'postgres-probe',
+  'uptime',
+  'heal-latency',
+  'alert-latency',
+  'outbox-throughput',
+] as const
 const START = '<!-- bench:start -->'
 const END = '<!-- bench:end -->'
 

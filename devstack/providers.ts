@@ -98,7 +98,7 @@ export interface ProvidersOptions {
 }
 
 /** What a long-running `npm start` keeps; older requests are dropped. */
-const MAX_RECORDED = 5000
+const MAX_RECORDED = 20_000
 const MODES = ['ok', 'status', 'retry_after', 'hang', 'redirect', 'garbage']
 
 export async function startProviders(options: ProvidersOptions = {}): Promise<Providers> {

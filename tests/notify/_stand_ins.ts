@@ -82,10 +82,14 @@ export interface Scene {
 }
 
 /**
- * A prod HTTP service with no heal actions (so auto-heal has nothing to do and pages at once), its
- * failure threshold at 1, in an environment whose contacts are emptied for the test and put back.
+ * A prod HTTP service, with no heal actions unless given (then auto-heal has nothing to do and pages
+ * at once), its failure threshold at 1, in an environment whose contacts are emptied for the test and put back.
  */
-export async function withScene(prefix: string, fn: (s: Scene) => Promise<void>): Promise<void> {
+export async function withScene(
+  prefix: string,
+  fn: (s: Scene) => Promise<void>,
+  actions: Record<string, unknown> = {},
+): Promise<void> {
   // Services stay (the audit keeps them), so each run gets a name of its own.
   const name = `${prefix}-${Date.now().toString(36)}`
   const sql = testSql(4)
@@ -94,8 +98,10 @@ export async function withScene(prefix: string, fn: (s: Scene) => Promise<void>)
   await sql`update vigil.contacts set enabled = false where enabled`
   await sql`update vigil.settings set alert_group_seconds = 0, alert_retry_base_seconds = 1 where environment = 'prod'`
   const [svc] = await sql<{ id: string }[]>`
-    insert into vigil.services (name, kind, environment, config, failure_threshold)
-    values (${name}, 'http', 'prod', ${sql.json({ url: 'http://127.0.0.1:9/health' })}, 1)
+    insert into vigil.services (name, kind, environment, config, failure_threshold, actions)
+    values (${name}, 'http', 'prod', ${sql.json({ url: 'http://127.0.0.1:9/health' })}, 1, ${
+    sql.json(actions as never)
+  })
     returning id`
   const made: string[] = []
   try {

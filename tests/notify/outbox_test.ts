@@ -63,10 +63,18 @@ Deno.test('a service goes down: the webhook and Slack contacts get the page, sig
     assert.equal(slack.answered, 200)
     assert.match(JSON.stringify(slack.body), /connection refused/, 'the message says what is wrong')
 
-    const rows = await s.sql<{ channel: string; status: string; attempts: string[] }[]>`
-      select a.channel::text, a.status::text,
-             (select json_agg(t.outcome order by t.id) from vigil.alert_attempts t where t.alert_id = a.id) as attempts
-        from vigil.alerts a where a.incident_id = ${incidentId} order by a.channel`
+    // The stand-in saw the request before notify recorded the answer: wait for the record.
+    const rows = await eventually(
+      async () => {
+        const rows = await s.sql<{ channel: string; status: string; attempts: string[] }[]>`
+        select a.channel::text, a.status::text,
+               (select json_agg(t.outcome order by t.id) from vigil.alert_attempts t where t.alert_id = a.id) as attempts
+          from vigil.alerts a where a.incident_id = ${incidentId} order by a.channel`
+        return rows.every((r) => r.status !== 'sending') ? rows : undefined
+      },
+      10_000,
+      'both attempts recorded',
+    )
     assert.deepEqual(rows.map((r) => [r.channel, r.status, r.attempts]), [
       ['slack', 'sent', ['delivered']],
       ['webhook', 'sent', ['delivered']],
@@ -142,6 +150,50 @@ Deno.test('429 with Retry-After: the next try waits at least that long', async (
   })
 })
 
+Deno.test('a provider that redirects or answers garbage: a recorded failed attempt, then a retry', async () => {
+  const { providersUrl } = testStack()
+  await withScene('notify-e2e-garbage', async (s) => {
+    await behave({ provider: 'webhook', mode: 'redirect', times: 1 })
+    await behave({ provider: 'pagerduty', mode: 'garbage', times: 1 })
+    await s.contact({
+      role: 'on_call',
+      channel: 'webhook',
+      address: `${providersUrl}/webhook/e2e-garbage`,
+      secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
+    })
+    await s.contact({
+      role: 'on_call',
+      channel: 'pagerduty',
+      address: 'Ops',
+      secret_name: 'VIGIL_LOCAL_PAGERDUTY_ROUTING_KEY',
+    })
+    const incidentId = await s.goDown()
+    const attempts = await eventually(
+      async () => {
+        const rows = await s.sql<{ channel: string; outcomes: string[]; error: string | null }[]>`
+        select a.channel::text, json_agg(t.outcome order by t.id) as outcomes,
+               (array_agg(t.error order by t.id))[1] as error
+          from vigil.alerts a join vigil.alert_attempts t on t.alert_id = a.id
+         where a.incident_id = ${incidentId} group by a.channel order by a.channel`
+        return rows.length === 2 && rows.every((r) => r.outcomes.at(-1) === 'delivered')
+          ? rows
+          : undefined
+      },
+      20_000,
+      'both alerts delivered after one failed try',
+    )
+    assert.deepEqual(attempts.map((a) => [a.channel, a.outcomes]), [
+      ['pagerduty', ['retryable', 'delivered']],
+      ['webhook', ['retryable', 'delivered']],
+    ])
+    assert.match(
+      attempts[1].error ?? '',
+      /30[0-9]|redirect/i,
+      'the redirect is named, and not followed',
+    )
+  })
+})
+
 Deno.test("a permanent refusal marks the contact failing and falls back to the person's next channel", async () => {
   await withScene('notify-e2e-fallback', async (s) => {
     const since = new Date()
@@ -186,9 +238,16 @@ Deno.test("a permanent refusal marks the contact failing and falls back to the p
       log.some((l) => /could not go by sms .*trying email/.test(l.message)),
       JSON.stringify(log),
     )
-    const alerts = await s.sql<{ channel: string; status: string; fallback: boolean }[]>`
-      select channel::text, status::text, fallback_of is not null as fallback from vigil.alerts
-       where incident_id = ${incidentId} order by id`
+    const alerts = await eventually(
+      async () => {
+        const rows = await s.sql<{ channel: string; status: string; fallback: boolean }[]>`
+        select channel::text, status::text, fallback_of is not null as fallback from vigil.alerts
+         where incident_id = ${incidentId} order by id`
+        return rows.every((r) => r.status !== 'sending') ? rows : undefined
+      },
+      10_000,
+      'the fallback recorded',
+    )
     assert.deepEqual(alerts.map((a) => [a.channel, a.status, a.fallback]), [
       ['sms', 'dead', false],
       ['email', 'sent', true],
@@ -256,8 +315,10 @@ Deno.test("two notify workers at once, and the stack's own: every alert is sent 
   })
 })
 
-Deno.test('the ladder heard: page, reminder, acknowledged by link, PagerDuty told, resolved notice', async () => {
-  const { apiUrl } = testStack()
+Deno.test('the ladder heard: heals fail, on-call paged, reminder, acknowledged by link, PagerDuty told, resolved notice', async () => {
+  const { apiUrl, providersUrl, serviceRoleKey } = testStack()
+  // The restart webhook refuses (the stand-in wants a signature the restart does not carry): every heal fails.
+  const restart = { restart: { type: 'webhook', url: `${providersUrl}/webhook/restart-refused` } }
   await withScene('notify-e2e-ladder', async (s) => {
     const since = new Date()
     await s.contact({ name: 'Bo e2e', role: 'on_call', channel: 'sms', address: '+15550108888' })
@@ -269,6 +330,29 @@ Deno.test('the ladder heard: page, reminder, acknowledged by link, PagerDuty tol
       secret_name: 'VIGIL_LOCAL_PAGERDUTY_ROUTING_KEY',
     })
     const incidentId = await s.goDown()
+    // Attempt 1 runs on its own when the incident opens; 2 and 3 as the retry job would ask.
+    for (const attempt of [1, 2]) {
+      await eventually(
+        async () => {
+          const [i] = await s
+            .sql`select heal_attempts, heal_claimed_by from vigil.incidents where id = ${incidentId}`
+          return i.heal_attempts === attempt && i.heal_claimed_by === null ? true : undefined
+        },
+        15_000,
+        `heal attempt ${attempt} to end`,
+      )
+      assert.deepEqual(
+        await received('twilio', since),
+        [],
+        `nobody is paged after attempt ${attempt}`,
+      )
+      const res = await fetch(`${apiUrl}/functions/v1/auto-heal`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${serviceRoleKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ incident_id: incidentId, reason: 'retry' }),
+      })
+      assert.equal((await res.json()).outcome, 'failed')
+    }
     const forBo = (r: Recorded) => (r.body as { To?: string }).To === '+15550108888'
     const [page] = await awaitReceived('twilio', since, forBo)
     const sms = (page.body as { Body: string }).Body
@@ -279,7 +363,12 @@ Deno.test('the ladder heard: page, reminder, acknowledged by link, PagerDuty tol
     const pd = (action: string) => (r: Recorded) =>
       (r.body as { dedup_key?: string; event_action?: string }).dedup_key === dedup &&
       (r.body as { event_action?: string }).event_action === action
-    await awaitReceived('pagerduty', since, pd('trigger'))
+    const [trigger] = await awaitReceived('pagerduty', since, pd('trigger'))
+    assert.match(
+      JSON.stringify((trigger.body as { payload: unknown }).payload),
+      /restart_service failed \(attempt 3 of 3\)/,
+      'the page says what Vigil already tried',
+    )
 
     // Half an hour later and nobody has acknowledged: a reminder.
     await s
@@ -325,7 +414,7 @@ Deno.test('the ladder heard: page, reminder, acknowledged by link, PagerDuty tol
     await awaitReceived('pagerduty', since, pd('resolve'))
     const all = await awaitReceived('twilio', since, forBo, 3)
     assert.match((all[2].body as { Body: string }).Body, /resolved/i)
-  })
+  }, restart)
 })
 
 Deno.test('a silenced service: the page is recorded as suppressed and nothing is sent', async () => {

@@ -18,3 +18,39 @@ export function json(body: unknown, status = 200, headers: HeadersInit = {}): Re
 export function preflight(): Response {
   return new Response(null, { status: 204, headers: corsHeaders })
 }
+
+/** An environment parse that failed, as the 500 a function answers (names only, never values). */
+export function envInvalid(error: { issues: { path: PropertyKey[] }[] }): Response {
+  return json({
+    error: `function environment invalid: ${error.issues.map((i) => i.path.join('.')).join(', ')}`,
+  }, 500)
+}
+
+/**
+ * The request's JSON body checked against `schema`: the value, or the 400 to answer, naming every
+ * bad field. An empty body is `{}`.
+ */
+export async function readJsonBody<T>(
+  req: Request,
+  schema: {
+    safeParse(
+      v: unknown,
+    ): { success: true; data: T } | {
+      success: false
+      error: { issues: { path: PropertyKey[]; message: string }[] }
+    }
+  },
+): Promise<{ ok: true; data: T } | { ok: false; response: Response }> {
+  let raw: unknown
+  try {
+    raw = JSON.parse((await req.text()) || '{}')
+  } catch {
+    return { ok: false, response: json({ error: 'body must be JSON' }, 400) }
+  }
+  const parsed = schema.safeParse(raw)
+  if (parsed.success) return { ok: true, data: parsed.data }
+  const error = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join(
+    '; ',
+  )
+  return { ok: false, response: json({ error }, 400) }
+}

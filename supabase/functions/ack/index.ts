@@ -3,30 +3,10 @@
 // POST acknowledges in the name of the contact the alert went to. The signed, expiring token in
 // the path is the credential (VIGIL_APPROVAL_SECRET signs it).
 import { sql } from '../_shared/db.ts'
+import { escapeHtml as escape, htmlPage as page } from '../_shared/html.ts'
 import { verifyAck } from '../_shared/notify/ack-links.ts'
 
 const secret = Deno.env.get('VIGIL_APPROVAL_SECRET') ?? ''
-
-function escape(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-}
-
-function page(status: number, title: string, body: string): Response {
-  const html =
-    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title>` +
-    `<meta name="viewport" content="width=device-width"><style>body{font:16px/1.5 system-ui,sans-serif;` +
-    `max-width:36rem;margin:2rem auto;padding:0 1rem}button{font-size:1.1rem;padding:.6rem 1.4rem}</style>` +
-    `</head><body><main><h1>${escape(title)}</h1>${body}</main></body></html>`
-  return new Response(html, {
-    status,
-    headers: {
-      'content-type': 'text/html; charset=utf-8',
-      'cache-control': 'no-store',
-      'referrer-policy': 'no-referrer',
-      'x-frame-options': 'DENY',
-    },
-  })
-}
 
 interface Target {
   incident_id: number

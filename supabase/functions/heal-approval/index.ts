@@ -4,6 +4,7 @@
 import { z } from 'zod'
 import { sql } from '../_shared/db.ts'
 import { type Decision, verifyApproval } from '../_shared/heal/approval-links.ts'
+import { escapeHtml as escape, htmlPage as page } from '../_shared/html.ts'
 
 const Query = z.object({
   decision: z.enum(['approved', 'rejected']),
@@ -12,26 +13,6 @@ const Query = z.object({
 })
 
 const secret = Deno.env.get('VIGIL_APPROVAL_SECRET') ?? ''
-
-function page(status: number, title: string, body: string): Response {
-  const html =
-    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title>` +
-    `<meta name="viewport" content="width=device-width"></head><body><main><h1>${
-      escape(title)
-    }</h1>${body}</main></body></html>`
-  return new Response(html, {
-    status,
-    headers: {
-      'content-type': 'text/html; charset=utf-8',
-      'cache-control': 'no-store',
-      'referrer-policy': 'no-referrer',
-    },
-  })
-}
-
-function escape(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-}
 
 interface Approval {
   strategy: string

@@ -4,7 +4,7 @@
 import { z } from 'zod'
 import { refuseUnlessServiceRole } from '../_shared/caller.ts'
 import { sql } from '../_shared/db.ts'
-import { json } from '../_shared/http.ts'
+import { envInvalid, json, readJsonBody } from '../_shared/http.ts'
 import { deliverDue } from '../_shared/notify/deliver.ts'
 
 const Env = z.object({ SUPABASE_URL: z.url(), SUPABASE_DB_URL: z.string().min(1) })
@@ -18,22 +18,9 @@ Deno.serve(async (req) => {
   if (req.method !== 'POST') return json({ error: 'method not allowed' }, 405, { allow: 'POST' })
   const refused = refuseUnlessServiceRole(req)
   if (refused) return refused
-  if (!env.success) {
-    const names = env.error.issues.map((i) => i.path.join('.')).join(', ')
-    return json({ error: `function environment invalid: ${names}` }, 500)
-  }
-  let raw: unknown
-  try {
-    raw = JSON.parse((await req.text()) || '{}')
-  } catch {
-    return json({ error: 'body must be JSON' }, 400)
-  }
-  const body = Body.safeParse(raw)
-  if (!body.success) {
-    return json({
-      error: body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '),
-    }, 400)
-  }
+  if (!env.success) return envInvalid(env.error)
+  const body = await readJsonBody(req, Body)
+  if (!body.ok) return body.response
   try {
     const report = await deliverDue({
       sql: sql(),
