@@ -144,7 +144,7 @@ function banner(
     `        anon key: ${keys.anon}`,
     `service_role key: ${keys.service_role}`,
     `   Postgres logs: ${join(stateDir, 'db', 'log')}`,
-    `   Alerts inbox: ${providersUrl}/  (stand-ins for Twilio, SendGrid, Slack, Discord, PagerDuty, webhooks)`,
+    `    Alerts inbox: ${providersUrl}/  (stand-ins for Twilio, SendGrid, Slack, Discord, PagerDuty, webhooks)`,
     '',
     `Try: curl -H "Authorization: Bearer ${keys.service_role}" ${apiUrl}/functions/v1/status`,
     `     psql ${dbUrl} -c "select vigil.invoke('status', '{}')"`,

@@ -427,7 +427,12 @@ Deno.test('pagerduty: trigger, acknowledge and resolve under one dedup_key', asy
     const events = [
       page({ id: 1 }),
       page({ id: 2, event: 'reminder' }),
-      page({ id: 3, event: 'acknowledged', summary: 'by Ana' }),
+      page({
+        id: 3,
+        event: 'acknowledged',
+        summary: 'api is down: acknowledged by Ana',
+        acknowledgedBy: 'Ana',
+      }),
       page({ id: 4, event: 'resolved', summary: 'api answers again' }),
     ]
     for (const alert of events) {

@@ -82,7 +82,14 @@ Deno.test('each event has its own first line', () => {
     '✅ Resolved: P1 PROD api is healthy again after 14 min',
   )
   assert.equal(
-    firstLine(page({ event: 'acknowledged', summary: 'by Ana', links: {} })),
+    firstLine(
+      page({
+        event: 'acknowledged',
+        summary: 'api is down: acknowledged by Ana',
+        acknowledgedBy: 'Ana',
+        links: {},
+      }),
+    ),
     '👀 Acknowledged: P1 PROD api is down by Ana',
   )
   assert.equal(firstLine(page({ event: 'flapping' })), '🔁 Flapping: P1 PROD api is down')
@@ -192,7 +199,8 @@ Deno.test('sms: other events, and text outside GSM-7', () => {
     smsText([
       page({
         event: 'acknowledged',
-        summary: 'by Ana',
+        summary: 'api is down: acknowledged by Ana',
+        acknowledgedBy: 'Ana',
         links: {},
         tried: [],
         affected: [],

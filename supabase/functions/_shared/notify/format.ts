@@ -95,10 +95,9 @@ export function alertParts(alert: AlertView): AlertParts {
     case 'acknowledged': {
       emoji = '👀'
       lead = 'Acknowledged: '
-      // notify says who took it in the summary ("by Ana"); short, it belongs on the first line.
-      const by = summary.match(/^(?:acknowledged\s+)?by\s+(.{1,60})$/i)
-      if (by) {
-        what.push({ text: ' by ' }, { text: by[1], user: true })
+      // Who took it belongs on the first line; the sentence SQL wrote says no more than that.
+      if (alert.acknowledgedBy) {
+        what.push({ text: ' by ' }, { text: clean(alert.acknowledgedBy, 60), user: true })
         cause = null
       }
       causeLabel = null
@@ -256,9 +255,8 @@ function smsSingle(alert: AlertView): string {
       break
     case 'acknowledged': {
       lead = 'Acked: '
-      const by = cause.match(/^(?:acknowledged\s+)?by\s+(.{1,60})$/i)
-      if (by) {
-        what += ` by ${by[1]}`
+      if (alert.acknowledgedBy) {
+        what += ` by ${gsm(clean(alert.acknowledgedBy, 60))}`
         cause = ''
       }
       break

@@ -36,6 +36,8 @@ export interface AlertView {
   tried: string[]
   /** What a human should do next, if Vigil has an idea. */
   suggestion: string | null
+  /** Who took the incident, for an `acknowledged` notice. */
+  acknowledgedBy?: string | null
   /** Dependent services folded into this incident ("auth, storage"). */
   affected: string[]
   /** approve/reject: signed heal-approval links, when a planned heal waits for a human. */

@@ -160,6 +160,7 @@ export async function viewOf(
     tried: tried(row),
     suggestion: suggestion(row),
     affected: inc?.affected ?? [],
+    acknowledgedBy: row.event === 'acknowledged' ? inc?.acknowledged_by ?? null : null,
     links: {
       ...(dashboard && { dashboard }),
       ...(ack && { acknowledge: ack }),
