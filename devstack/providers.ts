@@ -357,6 +357,8 @@ function twilio(seen: Recorded, c: ProviderCredentials): Response {
   if (!/^\+[1-9]\d{6,14}$/.test(form.To)) {
     return twilioError(400, 21211, `The 'To' number ${form.To} is not a valid phone number.`)
   }
+  const refusal = TWILIO_MAGIC_TO[form.To]
+  if (refusal) return twilioError(400, refusal[0], refusal[1])
   if (!form.From && !form.MessagingServiceSid) {
     return twilioError(400, 21603, "A 'From' phone number is required.")
   }
@@ -389,6 +391,21 @@ function twilio(seen: Recorded, c: ProviderCredentials): Response {
     price: null,
     uri: `/2010-04-01/Accounts/${c.twilioAccountSid}/Messages/${sid}.json`,
   }, 201)
+}
+
+/**
+ * Twilio's own magic numbers for test credentials, refused as Twilio refuses them: a way to see
+ * each kind of bad number without a real one.
+ */
+export const TWILIO_MAGIC_TO: Record<string, [number, string]> = {
+  '+15005550001': [21211, "The 'To' number +15005550001 is not a valid phone number."],
+  '+15005550002': [21612, "The 'To' phone number is not currently reachable via SMS."],
+  '+15005550003': [
+    21408,
+    "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: +15005550003.",
+  ],
+  '+15005550004': [21610, 'Attempt to send to unsubscribed recipient'],
+  '+15005550009': [21614, "'To' number is not a valid mobile number"],
 }
 
 function twilioError(status: number, code: number, message: string): Response {
@@ -492,6 +509,11 @@ function validBlocks(blocks: unknown): boolean {
 
 function discord(seen: Recorded, c: ProviderCredentials): Response {
   if (seen.path !== c.discordPath || seen.method !== 'POST') {
+    // The right webhook with another token is refused as such; any other is unknown.
+    const webhookId = (path: string) => path.split('/').at(-2)
+    if (seen.method === 'POST' && webhookId(seen.path) === webhookId(c.discordPath)) {
+      return json({ message: 'Invalid Webhook Token', code: 50027 }, 401)
+    }
     return json({ message: 'Unknown Webhook', code: 10015 }, 404)
   }
   const doc = seen.body as any
@@ -573,7 +595,16 @@ async function webhook(seen: Recorded, c: ProviderCredentials): Promise<Response
     seen.headers['x-vigil-signature'] ?? '',
     c.webhookSecret,
   )
-  return ok ? json({ received: true }) : json({ error: 'invalid signature' }, 401)
+  if (!ok) return json({ error: 'invalid signature' }, 401)
+  // The signed body names the delivery; a header saying otherwise was not what Vigil sent.
+  const delivery = (seen.body as { delivery_id?: unknown } | null)?.delivery_id
+  if (delivery !== seen.headers['x-vigil-delivery']) {
+    return json(
+      { error: 'x-vigil-delivery does not match the delivery_id signed in the body' },
+      400,
+    )
+  }
+  return json({ received: true, delivery_id: delivery })
 }
 
 // ---- the page a developer opens ----

@@ -19,6 +19,7 @@ export const DEFAULT_ALERT_SETTINGS = {
   alert_retry_max_seconds: 600,
   alert_give_up_hours: 24,
   ack_link_hours: 24,
+  alert_urgent_fallback_minutes: 5,
 } as const
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max)
@@ -33,6 +34,7 @@ const settingFields = {
   alert_retry_max_seconds: int(1, 86_400),
   alert_give_up_hours: int(1, 168),
   ack_link_hours: int(1, 720),
+  alert_urgent_fallback_minutes: int(1, 1440),
 } satisfies Record<keyof typeof DEFAULT_ALERT_SETTINGS, z.ZodType<number>>
 
 /** A complete set of alerting knobs, as one vigil.settings row holds. */

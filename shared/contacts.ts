@@ -9,6 +9,10 @@ const PHONE = /^\+[1-9][0-9]{6,14}$/
 const EMAIL = /^[^@\s<>(),;:"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/
 const URL_ = /^https?:\/\/[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(\/[^\s]*)?$/
 const SECRET = /^[A-Z][A-Z0-9_]{0,127}$/
+/** Vigil's own secrets: a contact naming one would send it to whoever the contact points at. */
+const OWN_SECRET =
+  /^VIGIL_(APPROVAL_SECRET|DB_URL|TWILIO_|SENDGRID_|PAGERDUTY_API_URL|PUBLIC_URL|DASHBOARD_URL|DEADMAN_URL)/
+const CREDENTIAL_QUERY = /[?&](token|key|secret|sig|signature|password|auth)[^=&]*=/i
 
 /** What each channel's secret holds, for messages. */
 const HOLDS: Partial<Record<AlertChannel, string>> = {
@@ -54,6 +58,10 @@ export function contactErrors(c: Contact): string[] {
     errors.push('address: must be an email address, like oncall@example.org')
   } else if (c.channel === 'webhook' && (a.length > 2048 || !URL_.test(a))) {
     errors.push('address: must be an http(s) URL')
+  } else if (c.channel === 'webhook' && CREDENTIAL_QUERY.test(a)) {
+    errors.push(
+      'address: must not carry a credential in its query (the signing key is the secret_name)',
+    )
   } else if (
     (c.channel === 'slack' || c.channel === 'discord' || c.channel === 'pagerduty') &&
     (a.length < 1 || a.length > 320)
@@ -75,6 +83,10 @@ export function contactErrors(c: Contact): string[] {
       errors.push('secret_name: must name an environment variable (A-Z, 0-9, _)')
     } else if (c.secret_name.startsWith('SUPABASE_')) {
       errors.push("secret_name: must not be one of the project's SUPABASE_ keys")
+    } else if (OWN_SECRET.test(c.secret_name)) {
+      errors.push(
+        "secret_name: must not be one of Vigil's own secrets (signing keys, provider credentials)",
+      )
     }
   }
 

@@ -18,6 +18,7 @@ alter table vigil.settings
   add column alert_retry_max_seconds integer not null default 600,
   add column alert_give_up_hours integer not null default 24,
   add column ack_link_hours integer not null default 24,
+  add column alert_urgent_fallback_minutes integer not null default 5,
   add constraint alert_group_window check (alert_group_seconds between 0 and 3600),
   add constraint alert_reminder_interval check (alert_reminder_minutes between 1 and 1440),
   add constraint alert_ack_escalation check (alert_ack_escalate_minutes between 1 and 1440),
@@ -25,7 +26,8 @@ alter table vigil.settings
   add constraint alert_retry_backoff check (
     alert_retry_base_seconds between 1 and 3600 and alert_retry_max_seconds between alert_retry_base_seconds and 86400),
   add constraint alert_give_up check (alert_give_up_hours between 1 and 168),
-  add constraint ack_link_lifetime check (ack_link_hours between 1 and 720);
+  add constraint ack_link_lifetime check (ack_link_hours between 1 and 720),
+  add constraint alert_urgent_fallback check (alert_urgent_fallback_minutes between 1 and 1440);
 
 comment on column vigil.settings.alert_group_seconds is
   'Alerts for one contact within this many seconds of the last one sent go out together as one message (0: never grouped).';
@@ -34,6 +36,8 @@ comment on column vigil.settings.alert_ack_escalate_minutes is
   'An unacknowledged P0/P1 page reaches the senior contact after this many minutes.';
 comment on column vigil.settings.flap_threshold is
   'A service that changes status more than this many times within flap_window_minutes is flapping: one alert, then quiet.';
+comment on column vigil.settings.alert_urgent_fallback_minutes is
+  'A P0/P1 page still failing after this many minutes also goes to the person''s next channel (the first keeps being retried).';
 comment on column vigil.settings.alert_give_up_hours is
   'A provider that keeps failing is retried (exponential backoff with jitter) this long; then the next channel is tried.';
 
@@ -137,6 +141,8 @@ begin
   elsif p_channel = 'webhook' and (p_address is null or length(p_address) > 2048
         or p_address !~ '^https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/[^\s]*)?$') then
     errors := errors || 'address: must be an http(s) URL'::text;
+  elsif p_channel = 'webhook' and p_address ~* '[?&](token|key|secret|sig|signature|password|auth)[^=&]*=' then
+    errors := errors || 'address: must not carry a credential in its query (the signing key is the secret_name)'::text;
   elsif p_channel in ('slack', 'discord', 'pagerduty') and (p_address is null or length(p_address) not between 1 and 320) then
     errors := errors || 'address: must be a label of 1 to 320 characters (the secret holds the credential)'::text;
   end if;
@@ -156,6 +162,8 @@ begin
       errors := errors || 'secret_name: must name an environment variable (A-Z, 0-9, _)'::text;
     elsif p_secret_name like 'SUPABASE\_%' then
       errors := errors || 'secret_name: must not be one of the project''s SUPABASE_ keys'::text;
+    elsif p_secret_name ~ '^VIGIL_(APPROVAL_SECRET|DB_URL|TWILIO_|SENDGRID_|PAGERDUTY_API_URL|PUBLIC_URL|DASHBOARD_URL|DEADMAN_URL)' then
+      errors := errors || 'secret_name: must not be one of Vigil''s own secrets (signing keys, provider credentials)'::text;
     end if;
   end if;
 
@@ -451,6 +459,7 @@ alter table vigil.alerts
   add column suppressed_reason text,
   add column fallback_of bigint references vigil.alerts (id) on delete set null,
   add column provider_id text,
+  add column reason text,
   add constraint alert_event check (event in ('page', 'reminder', 'acknowledged', 'resolved', 'flapping', 'stable', 'notice', 'test')),
   add constraint alert_priority check (priority in ('P0', 'P1', 'P2', 'P3', 'info')),
   add constraint alert_suppressed_has_reason check ((status = 'suppressed') = (suppressed_reason is not null)),
@@ -458,6 +467,7 @@ alter table vigil.alerts
 alter table vigil.alerts alter column max_attempts set default 1000;
 create index alerts_contact_time on vigil.alerts (contact_id, created_at desc);
 create index alerts_sending on vigil.alerts (claimed_until) where status = 'sending';
+comment on column vigil.alerts.reason is 'Why this alert now, in the ladder''s words: "not acknowledged within 15 min".';
 comment on column vigil.alerts.status is
   'pending or failed (waiting for next_attempt_at), sending (claimed by a notify worker), sent, dead (given up), suppressed (recorded, never sent).';
 
@@ -511,10 +521,12 @@ as $$
 $$;
 
 /**
- * Why an alert about this incident or service must not go out now, or null. Folding into a root
- * incident is decided (and recorded) here, the first time it applies.
+ * Why an alert must not go out now, or null. Folding into a root incident is decided (and recorded)
+ * here, the first time it applies. A P0 or P1 page is never held back for flapping: flapping
+ * collapses noise, it does not hide an outage.
  */
-create function vigil.alert_suppression(p_incident vigil.incidents, p_service vigil.services, p_event text)
+create function vigil.alert_suppression(p_incident vigil.incidents, p_service vigil.services, p_event text,
+                                        p_priority text)
 returns text
 language plpgsql
 set search_path = ''
@@ -531,42 +543,48 @@ begin
     if p_incident.status = 'resolved' then
       return 'the incident was resolved before it was sent';
     end if;
-    -- A reminder says nobody acknowledged: a late one, or a retry of it, would be wrong.
-    if p_event = 'reminder' and p_incident.acknowledged_at is not null then
+    -- Someone has it: a late page (a retry, the next rung) or reminder would only be noise.
+    if p_incident.acknowledged_at is not null then
       return 'the incident was acknowledged before it was sent';
     end if;
-    if p_incident.folded_into is null then
+    if p_incident.folded_into is not null then
+      -- Still folded only while the root is open, its service still in trouble.
       select i.id, s.name, s.status into root
-        from vigil.dependencies(p_service.id) d
-        join vigil.services s on s.id = d.service_id
-        join vigil.incidents i on i.service_id = s.id and i.status = 'open'
-       where s.status in ('degraded', 'down')
-       order by d.depth desc, i.opened_at
-       limit 1;
+        from vigil.incidents i join vigil.services s on s.id = i.service_id
+       where i.id = p_incident.folded_into and i.status = 'open' and s.status in ('degraded', 'down');
       if found then
-        -- Recorded once: claim_alerts asks for each due alert of the incident, with the row as it
-        -- was before the first of them folded it.
-        update vigil.incidents set folded_into = root.id where id = p_incident.id and folded_into is null;
-        if found then
-          update vigil.incidents
-             set affected = affected || to_jsonb(p_service.name)
-           where id = root.id and not affected ? p_service.name;
-          insert into vigil.incident_log (incident_id, level, message) values
-            (p_incident.id, 'info', format('folded into incident %s: %s, which %s depends on, is %s', root.id, root.name, p_service.name, root.status)),
-            (root.id, 'info', format('%s is affected too (incident %s)', p_service.name, p_incident.id));
-        end if;
         return format('folded into incident %s (%s is %s)', root.id, root.name, root.status);
       end if;
-    else
-      select i.id, s.name into root
-        from vigil.incidents i join vigil.services s on s.id = i.service_id
-       where i.id = p_incident.folded_into and i.status = 'open';
+      update vigil.incidents set folded_into = null where id = p_incident.id;
+      insert into vigil.incident_log (incident_id, level, message)
+      values (p_incident.id, 'info', format('no longer folded into incident %s: it is over or its service recovered', p_incident.folded_into));
+    end if;
+    -- A root at least as urgent as this page, so its page says as much as this one would.
+    select i.id, s.name, s.status into root
+      from vigil.dependencies(p_service.id) d
+      join vigil.services s on s.id = d.service_id
+      join vigil.incidents i on i.service_id = s.id and i.status = 'open'
+     where s.status in ('degraded', 'down')
+       and vigil.alert_priority(i.severity, s.environment) <= p_priority
+     order by d.depth desc, i.severity desc, i.opened_at
+     limit 1;
+    if found then
+      -- Recorded once: claim_alerts asks for each due alert of the incident, with the row as it
+      -- was before the first of them folded it.
+      update vigil.incidents set folded_into = root.id where id = p_incident.id and folded_into is null;
       if found then
-        return format('folded into incident %s (%s)', root.id, root.name);
+        update vigil.incidents
+           set affected = affected || to_jsonb(p_service.name)
+         where id = root.id and not affected ? p_service.name;
+        insert into vigil.incident_log (incident_id, level, message) values
+          (p_incident.id, 'info', format('folded into incident %s: %s, which %s depends on, is %s', root.id, root.name, p_service.name, root.status)),
+          (root.id, 'info', format('%s is affected too (incident %s)', p_service.name, p_incident.id));
       end if;
+      return format('folded into incident %s (%s is %s)', root.id, root.name, root.status);
     end if;
   end if;
-  if p_service.flapping_since is not null and p_event not in ('flapping', 'stable') then
+  if p_service.flapping_since is not null and p_event not in ('flapping', 'stable')
+     and not (p_event in ('page', 'reminder') and p_priority in ('P0', 'P1')) then
     return format('%s is flapping since %s', p_service.name, to_char(p_service.flapping_since at time zone 'UTC', 'HH24:MI "UTC"'));
   end if;
   silence := vigil.active_silence(p_service.id, p_service.environment);
@@ -586,7 +604,7 @@ $$;
  */
 create function vigil.queue_alert(
   p_incident_id bigint, p_service_id uuid, p_event text, p_priority text, p_roles vigil.contact_role[],
-  p_subject text, p_body text, p_level integer default null
+  p_subject text, p_body text, p_level integer default null, p_reason text default null
 ) returns integer
 language plpgsql
 security definer
@@ -618,7 +636,7 @@ begin
     raise warning 'vigil.queue_alert: no alert route for % %', svc.environment, p_priority;
     return 0;
   end if;
-  why := vigil.alert_suppression(inc, svc, p_event);
+  why := vigil.alert_suppression(inc, svc, p_event, p_priority);
 
   with endpoints as (
     select c.*,
@@ -636,13 +654,15 @@ begin
       order by e.name, e.fallback_rank)
   ), ins as (
     insert into vigil.alerts (incident_id, service_id, contact_id, channel, recipient, severity, priority, event, level,
-                              subject, body, dedup_key, status, suppressed_reason, next_attempt_at)
+                              subject, body, reason, dedup_key, status, suppressed_reason, next_attempt_at)
     select p_incident_id, svc.id, c.id, c.channel, case when c.secret_name is null then c.address else c.secret_name end,
            coalesce(inc.severity, case when p_priority in ('P0', 'P1') then 'critical'::vigil.severity
                                        when p_priority = 'P2' then 'warning'::vigil.severity
                                        else 'info'::vigil.severity end),
-           p_priority, p_event, p_level, p_subject, p_body,
-           case when p_incident_id is null then null else format('vigil-incident-%s', p_incident_id) end,
+           p_priority, p_event, p_level, p_subject, p_body, left(p_reason, 500),
+           case when p_incident_id is not null then format('vigil-incident-%s', p_incident_id)
+                -- A flapping alert and its stable notice are one event to PagerDuty: trigger, resolve.
+                when p_event in ('flapping', 'stable') then format('vigil-service-%s-flapping', svc.id) end,
            case when why is null then 'pending'::vigil.alert_status else 'suppressed'::vigil.alert_status end,
            why,
            greatest(vigil.alert_hold_until(c.id, st.alert_group_seconds),
@@ -690,7 +710,7 @@ begin
     prio := vigil.alert_priority(inc.severity, svc.environment);
     queued := vigil.queue_alert(inc.id, svc.id, 'page', prio, array[wanted, 'team'::vigil.contact_role],
                                 format('[%s][%s] %s', prio, upper(svc.environment::text), inc.title),
-                                format('%s. %s', inc.title, p_summary), p_level);
+                                format('%s. %s', inc.title, p_summary), p_level, p_summary);
     if not exists (select from vigil.alerts a join vigil.contacts c on c.id = a.contact_id
                     where a.incident_id = inc.id and a.level = p_level and c.role = wanted) then
       insert into vigil.incident_log (incident_id, level, message)
@@ -698,6 +718,32 @@ begin
     end if;
   end if;
   return queued;
+end
+$$;
+
+/**
+ * Tells on-call and the team something they should know but need not act on (a rollback that
+ * worked, a renewed certificate): a P2 notice, logged, starting no acknowledgement timer.
+ */
+create function vigil.tell(p_incident_id bigint, p_summary text)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  inc vigil.incidents;
+  svc vigil.services;
+begin
+  select * into inc from vigil.incidents where id = p_incident_id;
+  if not found then
+    return 0;
+  end if;
+  select * into svc from vigil.services where id = inc.service_id;
+  insert into vigil.incident_log (incident_id, level, message) values (inc.id, 'info', p_summary);
+  return vigil.queue_alert(inc.id, svc.id, 'notice', 'P2', array['on_call', 'team']::vigil.contact_role[],
+                           format('[P2][%s] %s', upper(svc.environment::text), inc.title),
+                           format('%s. %s', inc.title, p_summary), null, p_summary);
 end
 $$;
 
@@ -771,10 +817,23 @@ begin
                                   case when i.escalation_level >= 4 then array['on_call', 'senior', 'team']::vigil.contact_role[]
                                        else array['on_call', 'team']::vigil.contact_role[] end,
                                   format('[%s][%s] %s', vigil.alert_priority(i.severity, s.environment), upper(s.environment::text), i.title),
-                                  format('%s. Still open after %s recovered.', i.title, svc.name), i.escalation_level)
+                                  format('%s. Still open after %s recovered.', i.title, svc.name), i.escalation_level,
+                                  format('still open after %s, which it depends on, recovered', svc.name))
            from vigil.incidents i join vigil.services s on s.id = i.service_id where i.id = dep.id;
       end if;
     end loop;
+  elsif new.status = 'open' and new.severity > old.severity and new.escalation_level >= 3
+        and new.acknowledged_at is null and new.folded_into is null
+        and vigil.alert_priority(new.severity, svc.environment) < vigil.alert_priority(old.severity, svc.environment) then
+    -- Worse since humans were paged at the lower priority: page again at the new one, and the
+    -- acknowledgement timer starts over with this page.
+    update vigil.incidents set escalated_at = now() where id = new.id;
+    perform vigil.queue_alert(new.id, new.service_id, 'page', vigil.alert_priority(new.severity, svc.environment),
+      case when new.escalation_level >= 4 then array['on_call', 'senior', 'team']::vigil.contact_role[]
+           else array['on_call', 'team']::vigil.contact_role[] end,
+      format('[%s][%s] %s', vigil.alert_priority(new.severity, svc.environment), upper(svc.environment::text), new.title),
+      format('%s. It got worse: %s, was %s.', new.title, new.severity, old.severity), new.escalation_level,
+      format('it got worse since the last page: now %s, was %s', new.severity, old.severity));
   elsif new.acknowledged_at is not null and old.acknowledged_at is null and new.status = 'open' then
     insert into vigil.incident_log (incident_id, level, message)
     values (new.id, 'info', format('acknowledged by %s', new.acknowledged_by_name));
@@ -787,7 +846,7 @@ begin
 end
 $$;
 
-create trigger incidents_alert_lifecycle after update of status, acknowledged_at on vigil.incidents
+create trigger incidents_alert_lifecycle after update of status, acknowledged_at, severity on vigil.incidents
   for each row execute function vigil.alert_on_incident_change();
 
 /** Acknowledges an open incident in someone's name (the ack link); false when it was not open or already taken. */
@@ -826,6 +885,7 @@ declare
   svc vigil.services;
   st vigil.settings;
   changes integer;
+  prio text;
 begin
   select * into svc from vigil.services where id = new.service_id for update;
   if svc.flapping_since is not null then
@@ -836,10 +896,14 @@ begin
    where service_id = svc.id and created_at > now() - make_interval(mins => st.flap_window_minutes);
   if changes > st.flap_threshold then
     update vigil.services set flapping_since = now() where id = svc.id;
-    perform vigil.queue_alert(null, svc.id, 'flapping', 'P2', array['on_call', 'team']::vigil.contact_role[],
-      format('[P2][%s] %s is flapping', upper(svc.environment::text), svc.name),
-      format('%s changed status %s times in %s min (now %s). Its alerts are held back until it is stable for %s min.',
-             svc.name, changes, st.flap_window_minutes, new.to_status, st.flap_window_minutes));
+    -- As urgent as the worst of its open incidents: a flapping prod database is a P0.
+    select coalesce(min(vigil.alert_priority(i.severity, svc.environment)), 'P2') into prio
+      from vigil.incidents i where i.service_id = svc.id and i.status = 'open';
+    perform vigil.queue_alert(null, svc.id, 'flapping', prio, array['on_call', 'team']::vigil.contact_role[],
+      format('[%s][%s] %s is flapping', prio, upper(svc.environment::text), svc.name),
+      format('%s changed status %s times in %s min (now %s). Its alerts, but P0 and P1 pages, are held back until it is stable for %s min.',
+             svc.name, changes, st.flap_window_minutes, new.to_status, st.flap_window_minutes), null,
+      format('%s status changes in %s min', changes, st.flap_window_minutes));
   end if;
   return null;
 end
@@ -873,7 +937,7 @@ begin
 
   update vigil.alerts a
      set status = 'suppressed', suppressed_reason = s.why
-    from (select a2.id, vigil.alert_suppression(i, v, a2.event) as why
+    from (select a2.id, vigil.alert_suppression(i, v, a2.event, a2.priority) as why
             from vigil.alerts a2
             join vigil.services v on v.id = a2.service_id
             left join vigil.incidents i on i.id = a2.incident_id
@@ -886,7 +950,9 @@ begin
   with due as (
     select a.id from vigil.alerts a
      where a.status in ('pending', 'failed') and a.next_attempt_at <= now()
-     order by a.next_attempt_at, a.id
+     -- A fresh P0 page goes before a backlog of P3 mail.
+     order by case a.priority when 'P0' then 0 when 'P1' then 1 when 'P2' then 2 when 'P3' then 3 else 4 end,
+              a.next_attempt_at, a.id
      limit p_limit
      for update skip locked
   ), claimed as (
@@ -899,8 +965,9 @@ begin
            'id', c.id, 'incident_id', c.incident_id, 'event', c.event, 'priority', c.priority,
            'severity', c.severity, 'subject', c.subject, 'body', c.body, 'dedup_key', c.dedup_key,
            'attempt', c.attempts, 'created_at', c.created_at, 'channel', c.channel,
-           'contact', jsonb_build_object('id', k.id, 'name', k.name, 'channel', k.channel, 'address', k.address,
-                                         'secret_name', k.secret_name),
+           'reason', c.reason,
+           'contact', jsonb_build_object('id', k.id, 'name', k.name, 'role', k.role, 'channel', k.channel,
+                                         'address', k.address, 'secret_name', k.secret_name),
            'service', v.name, 'environment', v.environment,
            'incident', case when i.id is null then null else jsonb_build_object(
               'title', i.title, 'opened_at', i.opened_at, 'resolved_at', i.resolved_at, 'status', i.status,
@@ -982,11 +1049,11 @@ begin
     return null;
   end if;
   insert into vigil.alerts (incident_id, service_id, contact_id, channel, recipient, severity, priority, event, level,
-                            subject, body, dedup_key, fallback_of)
+                            subject, body, reason, dedup_key, fallback_of)
   values (p_failed.incident_id, p_failed.service_id, next_contact.id, next_contact.channel,
           case when next_contact.secret_name is null then next_contact.address else next_contact.secret_name end,
           p_failed.severity, p_failed.priority, p_failed.event, p_failed.level, p_failed.subject, p_failed.body,
-          p_failed.dedup_key, p_failed.id)
+          p_failed.reason, p_failed.dedup_key, p_failed.id)
   returning id into new_id;
   if p_failed.incident_id is not null then
     insert into vigil.incident_log (incident_id, level, message)
@@ -1000,7 +1067,7 @@ $$;
 /**
  * Records one provider request that carried the alerts `p_alert_ids` (a jsonb array), for the worker
  * that claimed them: an attempt row each, then sent; or retried later with exponential backoff and
- * full jitter (never sooner than the provider's Retry-After); or, for a permanent error or after
+ * equal jitter (never sooner than the provider's Retry-After); or, for a permanent error or after
  * alert_give_up_hours, given up: the contact's channel is marked failing (permanent only) and the
  * person's next channel is tried.
  */
@@ -1012,6 +1079,7 @@ set search_path = ''
 as $$
 declare
   outcome text := p_result ->> 'outcome';
+  scope text := coalesce(p_result ->> 'scope', 'alert');
   err text := left(p_result ->> 'error', 1000);
   a vigil.alerts;
   st vigil.settings;
@@ -1025,6 +1093,9 @@ begin
   end if;
   if outcome <> 'delivered' and coalesce(err, '') = '' then
     err := 'failed without a reason';
+  end if;
+  if scope not in ('contact', 'provider', 'alert') then
+    raise exception 'record_alert_attempt: scope must be contact, provider or alert' using errcode = 'invalid_parameter_value';
   end if;
   for a in select al.* from vigil.alerts al
             where al.id in (select (x #>> '{}')::bigint from jsonb_array_elements(p_alert_ids) x)
@@ -1056,6 +1127,16 @@ begin
          set status = 'failed', claimed_by = null, claimed_until = null, last_error = err,
              next_attempt_at = now() + make_interval(secs => delay_s)
        where id = a.id;
+      -- A page that keeps failing does not wait a day for the next channel: after a few minutes the
+      -- person's next channel is tried as well, and this one keeps being retried.
+      if a.event in ('page', 'reminder') and a.priority in ('P0', 'P1')
+         and a.created_at < now() - make_interval(mins => coalesce(st.alert_urgent_fallback_minutes, 5))
+         and not exists (select from vigil.alerts f where f.fallback_of = a.id) then
+        if vigil.alert_fallback(a, format('still failing after %s min: %s',
+                                          round(extract(epoch from now() - a.created_at) / 60), err)) is not null then
+          fallbacks := fallbacks + 1;
+        end if;
+      end if;
       continue;
     end if;
     update vigil.alerts
@@ -1063,9 +1144,15 @@ begin
            last_error = case when outcome = 'permanent' then err
                              else format('gave up after %s attempts: %s', a.attempts, err) end
      where id = a.id;
-    if outcome = 'permanent' then
+    -- Only the contact's own fault takes it out of routing; the project's setup or this message's
+    -- content says nothing about the contact.
+    if outcome = 'permanent' and scope = 'contact' then
       update vigil.contacts set failing_since = now(), failing_reason = err
        where id = a.contact_id and failing_since is null;
+    elsif outcome = 'permanent' and scope = 'provider' and a.incident_id is not null then
+      insert into vigil.incident_log (incident_id, level, message)
+      values (a.incident_id, 'error', format('%s is refused for the whole project, not for one contact: %s (check the VIGIL_ secrets of the channel)',
+                                             a.channel, err));
     end if;
     if vigil.alert_fallback(a, err) is not null then
       fallbacks := fallbacks + 1;
@@ -1073,6 +1160,27 @@ begin
   end loop;
   return jsonb_build_object('recorded', updated, 'fallbacks', fallbacks);
 end
+$$;
+
+/**
+ * Hands back alerts a worker claimed and did not send (its time ran out): due again at once, the
+ * claim's attempt not counted.
+ */
+create function vigil.release_alerts(p_worker text, p_alert_ids jsonb)
+returns integer
+language sql
+security definer
+set search_path = ''
+as $$
+  with released as (
+    update vigil.alerts
+       set status = case when attempts > 1 then 'failed'::vigil.alert_status else 'pending'::vigil.alert_status end,
+           attempts = greatest(attempts - 1, 0), claimed_by = null, claimed_until = null
+     where id in (select (x #>> '{}')::bigint from jsonb_array_elements(p_alert_ids) x)
+       and status = 'sending' and claimed_by = p_worker
+    returning 1
+  )
+  select count(*)::integer from released
 $$;
 
 -- ─── Waking notify ──────────────────────────────────────────────────────────────────────────
@@ -1150,6 +1258,18 @@ begin
     perform vigil.queue_alert(null, r.id, 'stable', 'info', array['on_call', 'team']::vigil.contact_role[],
       format('[%s] %s is stable again', upper(r.environment::text), r.name),
       format('%s has not changed status for %s min; it is %s.', r.name, r.flap_window_minutes, r.status));
+    -- Whoever was told it flaps is told it stopped, whatever the route for notices (PagerDuty resolves).
+    insert into vigil.alerts (service_id, contact_id, channel, recipient, severity, priority, event, subject, body, dedup_key)
+    select r.id, c.id, c.channel, coalesce(c.secret_name, c.address), 'info', 'info', 'stable',
+           format('[%s] %s is stable again', upper(r.environment::text), r.name),
+           format('%s has not changed status for %s min; it is %s.', r.name, r.flap_window_minutes, r.status),
+           format('vigil-service-%s-flapping', r.id)
+      from vigil.contacts c
+     where c.enabled and c.failing_since is null
+       and exists (select from vigil.alerts f where f.service_id = r.id and f.contact_id = c.id and f.event = 'flapping'
+                     and f.status in ('sent', 'sending') and f.created_at >= r.flapping_since)
+       and not exists (select from vigil.alerts b where b.service_id = r.id and b.contact_id = c.id and b.event = 'stable'
+                         and b.created_at = now());
   end loop;
 
   select count(*) into due from vigil.alerts where status in ('pending', 'failed') and next_attempt_at <= now();
@@ -1160,7 +1280,20 @@ begin
 end
 $$;
 
-select cron.schedule('vigil-notify-sweep', '* * * * *', 'select vigil.sweep_alerts()');
+/** '30 seconds' where pg_cron can (1.5+, as on Supabase), else every minute (Debian's 1.4). */
+create function vigil.every_30_seconds()
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+  select case when array[(regexp_match(extversion, '^(\d+)\.(\d+)'))[1]::integer,
+                         (regexp_match(extversion, '^(\d+)\.(\d+)'))[2]::integer] >= array[1, 5]
+              then '30 seconds' else '* * * * *' end
+    from pg_catalog.pg_extension where extname = 'pg_cron'
+$$;
+
+select cron.schedule('vigil-notify-sweep', vigil.every_30_seconds(), 'select vigil.sweep_alerts()');
 
 /**
  * Forgets finished alerts (sent, dead, suppressed) and their attempts after `keep` (90 days): the
@@ -1219,7 +1352,9 @@ create policy "Operators can read alert attempts" on vigil.alert_attempts
 revoke execute on all functions in schema vigil from public;
 grant execute on function vigil.claim_alerts(text, integer, interval) to service_role;
 grant execute on function vigil.record_alert_attempt(text, jsonb, jsonb) to service_role;
-grant execute on function vigil.queue_alert(bigint, uuid, text, text, vigil.contact_role[], text, text, integer) to service_role;
+grant execute on function vigil.release_alerts(text, jsonb) to service_role;
+grant execute on function vigil.tell(bigint, text) to service_role;
+grant execute on function vigil.queue_alert(bigint, uuid, text, text, vigil.contact_role[], text, text, integer, text) to service_role;
 grant execute on function vigil.acknowledge_incident(bigint, text) to service_role;
 grant execute on function vigil.sweep_alerts() to service_role;
 grant execute on function vigil.purge_alerts(interval) to service_role;

@@ -29,7 +29,7 @@ select functions_are(
         'validate_depends_on', 'name_acknowledger', 'active_silence', 'stamp_silence', 'alert_hold_until',
         'alert_suppression', 'queue_alert', 'queue_followup', 'alert_on_incident_change', 'acknowledge_incident',
         'detect_flapping', 'claim_alerts', 'alert_fallback', 'record_alert_attempt', 'wake_notify', 'sweep_alerts',
-        'rename_dependency', 'purge_alerts'],
+        'rename_dependency', 'purge_alerts', 'release_alerts', 'every_30_seconds', 'tell'],
   'schema vigil has exactly the known functions'
 );
 

@@ -12,7 +12,7 @@
 -- transaction (rolled back): only this file's contacts exist while it runs.
 begin;
 set search_path = extensions, public;
-select plan(67);
+select plan(68);
 
 lock table vigil.contacts in exclusive mode;
 delete from vigil.contacts;
@@ -173,7 +173,7 @@ select results_eq(
 );
 select is(vigil.escalate((select auth from dep), 4, 'still down'), 0, 'auth''s level 4 page is held back too');
 select set_eq($$select distinct suppressed_reason from vigil.alerts where incident_id = (select auth from dep) and level = 4$$,
-  $$select format('folded into incident %s (t072-db)', db) from dep$$,
+  $$select format('folded into incident %s (t072-db is down)', db) from dep$$,
   'while the root is open, a folded incident''s pages name it');
 select is((select count(*)::int from vigil.incident_log where incident_id = (select auth from dep) and message like 'folded into%'), 1,
           'folding is decided and logged once');
@@ -299,16 +299,20 @@ select set_eq(
       from vigil.alerts a join vigil.contacts c on c.id = a.contact_id
      where a.service_id = '00000000-0000-4000-8000-000000000729' and a.event = 'flapping'$$,
   $$values ('Ana email', 'P2', 'pending', null::bigint, '[P2][PROD] t072-flap is flapping',
-            't072-flap changed status 6 times in 30 min (now healthy). Its alerts are held back until it is stable for 30 min.'),
+            't072-flap changed status 6 times in 30 min (now healthy). Its alerts, but P0 and P1 pages, are held back until it is stable for 30 min.'),
            ('Ops slack', 'P2', 'pending', null::bigint, '[P2][PROD] t072-flap is flapping',
-            't072-flap changed status 6 times in 30 min (now healthy). Its alerts are held back until it is stable for 30 min.')$$,
+            't072-flap changed status 6 times in 30 min (now healthy). Its alerts, but P0 and P1 pages, are held back until it is stable for 30 min.')$$,
   'exactly one flapping alert per contact (P2: Ana by email, the team on slack), however many changes follow'
 );
-select pg_temp.open_incident('00000000-0000-4000-8000-000000000729', 'down', 't072 flap down');
-select is(vigil.escalate(pg_temp.inc('t072 flap down'), 3, 'x'), 0, 'a page of a flapping service is held back');
-select is((select distinct suppressed_reason from vigil.alerts where incident_id = pg_temp.inc('t072 flap down')),
+select pg_temp.open_incident('00000000-0000-4000-8000-000000000729', 'degraded', 't072 flap degraded', 'warning');
+select is(vigil.escalate(pg_temp.inc('t072 flap degraded'), 3, 'x'), 0, 'a P2 page of a flapping service is held back');
+select is((select distinct suppressed_reason from vigil.alerts where incident_id = pg_temp.inc('t072 flap degraded')),
           format('t072-flap is flapping since %s', to_char(now() at time zone 'UTC', 'HH24:MI "UTC"')),
           'its reason says since when the service is flapping');
+update vigil.incidents set status = 'resolved', resolved_at = now() where id = pg_temp.inc('t072 flap degraded');
+select pg_temp.open_incident('00000000-0000-4000-8000-000000000729', 'down', 't072 flap down');
+select is(vigil.escalate(pg_temp.inc('t072 flap down'), 3, 'x'), 2,
+          'a P0 page of a flapping service still goes out (Ana''s sms, the team''s Slack): flapping collapses noise, it does not hide an outage');
 
 select is((vigil.sweep_alerts() ->> 'settled')::int, 0, 'sweep_alerts leaves a service that changed status recently flapping');
 select isnt((select flapping_since from vigil.services where name = 't072-flap'), null, 'it is still flapping');

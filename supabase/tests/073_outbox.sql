@@ -53,7 +53,9 @@ select is(pg_temp.wakes(), 1, 'the INSERT that queued three due alerts woke noti
 -- Rows claim_alerts must leave alone, and one failed row due a minute ago (first in line).
 insert into vigil.alerts (contact_id, service_id, channel, recipient, severity, priority, event, subject, body,
                           status, sent_at, next_attempt_at, attempts, last_error, suppressed_reason)
-select '00000000-0000-4000-8000-0000000007b5', '00000000-0000-4000-8000-000000000731', 'email', 'ben@example.org', 'info', 'P2', 'notice',
+select '00000000-0000-4000-8000-0000000007b5', '00000000-0000-4000-8000-000000000731', 'email', 'ben@example.org', 'info',
+       -- The retry is as urgent as the pages (claims go by priority first, then by when due).
+       case when s = 't073 retry' then 'P0' else 'P2' end, 'notice',
        s, 'b', st::vigil.alert_status, case when st = 'sent' then now() end, now() + due, att, err, why
   from (values ('t073 sent', 'sent', interval '0', 1, null, null),
                ('t073 later', 'pending', interval '1 minute', 0, null, null),
@@ -84,8 +86,8 @@ select is(
   (select jsonb_build_object(
      'id', a.id, 'incident_id', a.incident_id, 'event', 'page', 'priority', 'P0', 'severity', 'critical',
      'subject', '[P0][PROD] t073 api down', 'body', 't073 api down. attempt 3 failed', 'dedup_key', 'vigil-incident-' || a.incident_id,
-     'attempt', 1, 'created_at', now(), 'channel', 'sms',
-     'contact', jsonb_build_object('id', '00000000-0000-4000-8000-0000000007b1', 'name', 'Ana', 'channel', 'sms',
+     'attempt', 1, 'created_at', now(), 'channel', 'sms', 'reason', 'attempt 3 failed',
+     'contact', jsonb_build_object('id', '00000000-0000-4000-8000-0000000007b1', 'name', 'Ana', 'role', 'on_call', 'channel', 'sms',
                                    'address', '+15550730001', 'secret_name', null),
      'service', 't073-api', 'environment', 'prod',
      'incident', jsonb_build_object('title', 't073 api down', 'opened_at', now() - interval '12 minutes', 'resolved_at', null,
@@ -95,7 +97,7 @@ select is(
                                             'action', 'promote the replica', 'expires_at', now() + interval '1 hour'),
      'ack_link_hours', 24)
      from pg_temp.alert('Ana', 'sms') a),
-  'a claimed page carries the contact, the incident, the service, the heal results tried and the approval waiting'
+  'a claimed page carries why it was sent, the contact, the incident, the service, the heal results tried and the approval waiting'
 );
 select is((select c -> 'incident' from claim1 where c->>'subject' = 't073 retry'), 'null'::jsonb,
           'an alert about no incident has a null incident');
@@ -149,7 +151,7 @@ select throws_ok($$select vigil.record_alert_attempt('w1', '[]', '{}')$$, '22023
 create temp table sms as select id from pg_temp.alert('Ana', 'sms');
 select is(
   vigil.record_alert_attempt('w1', jsonb_build_array((select id from sms)),
-    '{"outcome": "permanent", "error": "21211: invalid To number", "status_code": 400}'),
+    '{"outcome": "permanent", "error": "21211: invalid To number", "status_code": 400, "scope": "contact"}'),
   '{"recorded": 1, "fallbacks": 1}'::jsonb, 'a permanent failure is recorded, with one fallback queued');
 select results_eq($$select status::text, last_error, claimed_by from vigil.alerts where id = (select id from sms)$$,
   $$values ('dead'::text, '21211: invalid To number'::text, null::text)$$, 'the sms alert is dead, with the provider''s error');
@@ -250,7 +252,7 @@ select results_eq(
 -- ─── Permanent with nobody left ─────────────────────────────────────────────────────────────
 create temp table chat as select id from pg_temp.alert('Ana', 'slack');
 select vigil.claim_alerts('w8');
-select is(vigil.record_alert_attempt('w8', jsonb_build_array((select id from chat)), '{"outcome": "permanent", "error": "channel_not_found"}'),
+select is(vigil.record_alert_attempt('w8', jsonb_build_array((select id from chat)), '{"outcome": "permanent", "error": "channel_not_found", "scope": "contact"}'),
           '{"recorded": 1, "fallbacks": 0}'::jsonb, 'a permanent failure on the last channel queues no fallback');
 select is_empty($$select 1 from vigil.alerts where fallback_of = (select id from chat)$$, 'no alert follows it');
 select results_eq(

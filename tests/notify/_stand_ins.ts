@@ -74,8 +74,8 @@ export interface Scene {
   sql: postgres.Sql
   serviceId: string
   name: string
-  /** Opens the service's incident the way a cycle does (failed checks) and returns its id. */
-  goDown(): Promise<number>
+  /** Opens the service's incident the way a cycle does (a failed check) and returns its id. */
+  goDown(error?: string): Promise<number>
   contact(
     row: { role: string; channel: string; address: string; secret_name?: string; name?: string },
   ): Promise<string>
@@ -109,9 +109,8 @@ export async function withScene(
       sql,
       serviceId: svc.id,
       name,
-      goDown: async () => {
-        await sql`insert into vigil.checks (service_id, status, error)
-                  values (${svc.id}, 'down', 'connection refused on GET http://127.0.0.1:9/health')`
+      goDown: async (error = 'connection refused on GET http://127.0.0.1:9/health') => {
+        await sql`insert into vigil.checks (service_id, status, error) values (${svc.id}, 'down', ${error})`
         const [inc] = await sql<{ id: number }[]>`
           select id from vigil.incidents where service_id = ${svc.id} and status = 'open'`
         return Number(inc.id)

@@ -12,8 +12,11 @@ import {
   startProviders,
 } from '../../devstack/providers.ts'
 import { ALERT_CHANNELS, type AlertChannel } from '../../shared/kinds.ts'
-import { retryAfterMs } from '../../supabase/functions/_shared/notify/channels/http.ts'
-import { verifyWebhookSignature } from '../../supabase/functions/_shared/notify/channels/webhook.ts'
+import { retryAfterMs, type Scope } from '../../supabase/functions/_shared/notify/channels/http.ts'
+import {
+  deliveryId,
+  verifyWebhookSignature,
+} from '../../supabase/functions/_shared/notify/channels/webhook.ts'
 import { smsText } from '../../supabase/functions/_shared/notify/format.ts'
 import { notifierFor, NOTIFIERS } from '../../supabase/functions/_shared/notify/registry.ts'
 import type {
@@ -32,6 +35,10 @@ interface Case {
   to(p: Providers): Endpoint
   /** Variables without which the channel cannot send. */
   required: string[]
+  /** Whose fault it is when one of them is unset: the project's, or the contact's own secret. */
+  requiredScope: Scope
+  /** Whose fault a bare 401 is: the project's credentials, or the contact's webhook or key. */
+  unauthorisedScope: Scope
   /** The variables and endpoint that send this channel to `base` instead of the stand-in. */
   pointAt(
     vars: Record<string, string>,
@@ -46,6 +53,8 @@ const CASES: Case[] = [
     provider: 'twilio',
     to: () => endpoint('sms', PHONE),
     required: ['VIGIL_TWILIO_ACCOUNT_SID', 'VIGIL_TWILIO_AUTH_TOKEN', 'VIGIL_TWILIO_FROM'],
+    requiredScope: 'provider',
+    unauthorisedScope: 'provider',
     pointAt: (vars, base) => ({
       vars: { ...vars, VIGIL_TWILIO_API_URL: base },
       to: endpoint('sms', PHONE),
@@ -56,6 +65,8 @@ const CASES: Case[] = [
     provider: 'sendgrid',
     to: () => endpoint('email', MAILBOX),
     required: ['VIGIL_SENDGRID_API_KEY', 'VIGIL_SENDGRID_FROM'],
+    requiredScope: 'provider',
+    unauthorisedScope: 'provider',
     pointAt: (vars, base) => ({
       vars: { ...vars, VIGIL_SENDGRID_API_URL: base },
       to: endpoint('email', MAILBOX),
@@ -66,6 +77,8 @@ const CASES: Case[] = [
     provider: 'slack',
     to: () => endpoint('slack', '#ops', 'VIGIL_LOCAL_SLACK_WEBHOOK_URL'),
     required: ['VIGIL_LOCAL_SLACK_WEBHOOK_URL'],
+    requiredScope: 'contact',
+    unauthorisedScope: 'contact',
     pointAt: (vars, base, p) => ({
       vars: { ...vars, VIGIL_LOCAL_SLACK_WEBHOOK_URL: base + p.credentials.slackPath },
       to: endpoint('slack', '#ops', 'VIGIL_LOCAL_SLACK_WEBHOOK_URL'),
@@ -76,6 +89,8 @@ const CASES: Case[] = [
     provider: 'discord',
     to: () => endpoint('discord', '#ops', 'VIGIL_LOCAL_DISCORD_WEBHOOK_URL'),
     required: ['VIGIL_LOCAL_DISCORD_WEBHOOK_URL'],
+    requiredScope: 'contact',
+    unauthorisedScope: 'contact',
     pointAt: (vars, base, p) => ({
       vars: { ...vars, VIGIL_LOCAL_DISCORD_WEBHOOK_URL: base + p.credentials.discordPath },
       to: endpoint('discord', '#ops', 'VIGIL_LOCAL_DISCORD_WEBHOOK_URL'),
@@ -86,6 +101,8 @@ const CASES: Case[] = [
     provider: 'pagerduty',
     to: () => endpoint('pagerduty', 'on-call', 'VIGIL_LOCAL_PAGERDUTY_ROUTING_KEY'),
     required: ['VIGIL_LOCAL_PAGERDUTY_ROUTING_KEY'],
+    requiredScope: 'contact',
+    unauthorisedScope: 'alert',
     pointAt: (vars, base) => ({
       vars: { ...vars, VIGIL_PAGERDUTY_API_URL: base },
       to: endpoint('pagerduty', 'on-call', 'VIGIL_LOCAL_PAGERDUTY_ROUTING_KEY'),
@@ -96,6 +113,8 @@ const CASES: Case[] = [
     provider: 'webhook',
     to: (p) => endpoint('webhook', `${p.url}/webhook/local`, 'VIGIL_LOCAL_WEBHOOK_SECRET'),
     required: ['VIGIL_LOCAL_WEBHOOK_SECRET'],
+    requiredScope: 'contact',
+    unauthorisedScope: 'contact',
     pointAt: (vars, base) => ({
       vars,
       to: endpoint('webhook', `${base}/webhook/local`, 'VIGIL_LOCAL_WEBHOOK_SECRET'),
@@ -146,6 +165,7 @@ function closedPort(): number {
 }
 
 const errorOf = (r: SendResult) => (r.kind === 'delivered' ? '' : r.error)
+const scopeOf = (r: SendResult) => (r.kind === 'permanent' ? r.scope : undefined)
 
 // ---- the registry ----
 
@@ -188,13 +208,16 @@ for (const c of CASES) {
         assert.equal(r.kind === 'retryable' && r.retryAfterMs, 7000)
       })
 
-      await t.step('400 and 401 → permanent', async () => {
+      await t.step('400 and 401 → permanent, each with its scope', async () => {
         only({ mode: 'status', status: 400 })
-        expectKind(await send(c, p), 'permanent', 400)
+        const refused = await send(c, p)
+        expectKind(refused, 'permanent', 400)
+        assert.equal(scopeOf(refused), 'alert', 'a bare 400 is about the message')
         only({ mode: 'status', status: 401 })
         const r = await send(c, p)
         expectKind(r, 'permanent', 401)
         assert.match(errorOf(r), new RegExp(`^${c.channel}: .* 401`))
+        assert.equal(scopeOf(r), c.unauthorisedScope)
       })
 
       await t.step('no answer → retryable within about timeoutMs', async () => {
@@ -255,11 +278,13 @@ for (const c of CASES) {
           const r = await send(c, p, { vars })
           expectKind(r, 'permanent')
           assert.match(errorOf(r), new RegExp(`^${name} is not set`))
+          assert.equal(scopeOf(r), c.requiredScope, name)
         }
         if (c.to(p).secretName) {
           const r = await send(c, p, { to: { ...c.to(p), secretName: null } })
           expectKind(r, 'permanent')
           assert.match(errorOf(r), /names no secret/)
+          assert.equal(scopeOf(r), 'contact')
         }
         assert.equal(p.requests().length, 0, 'nothing is sent without credentials')
       })
@@ -280,7 +305,9 @@ Deno.test('no channel throws, whatever its environment does', async () => {
     const r = await notifierFor(channel).send([page()], to, env)
     assert.equal(r.kind, 'retryable', channel)
     assert.match(errorOf(r), /the vault is on fire/)
-    assert.equal((await notifierFor(channel).send([], to, env)).kind, 'permanent')
+    const empty = await notifierFor(channel).send([], to, env)
+    assert.equal(empty.kind, 'permanent')
+    assert.equal(scopeOf(empty), 'alert')
   }
 })
 
@@ -488,7 +515,49 @@ Deno.test('pagerduty: trigger, acknowledge and resolve under one dedup_key', asy
   })
 })
 
-Deno.test('webhook: signed JSON the receiver can verify, a fresh delivery id per send', async () => {
+Deno.test('pagerduty: stable resolves what flapping triggered, under its dedup_key', async () => {
+  await withProviders(async (p) => {
+    const key = 'vigil-flapping-api'
+    const flapping = page({ id: 20, event: 'flapping', dedupKey: key, links: {} })
+    const stable = page({ id: 21, event: 'stable', title: 'api is stable', dedupKey: key })
+    for (const alert of [flapping, stable]) {
+      const r = await send(PAGERDUTY, p, { alerts: [alert] })
+      expectKind(r, 'delivered', 202)
+      assert.equal(r.kind === 'delivered' && r.providerId, key)
+    }
+    const sent = p.requests({ provider: 'pagerduty' }).map((r) => r.body as any)
+    assert.deepEqual(sent.map((e) => [e.event_action, e.dedup_key]), [
+      ['trigger', key],
+      ['resolve', key],
+    ])
+    assert.equal(sent[0].payload.class, 'flapping')
+    assert.equal(sent[1].payload, undefined)
+  })
+})
+
+Deno.test('pagerduty: no approve or reject link, and why the alert came in the details', async () => {
+  await withProviders(async (p) => {
+    const alert = page({
+      reason: 'not acknowledged within 15 min',
+      links: {
+        acknowledge: ACK_LINK,
+        approve: 'https://p.supabase.co/functions/v1/heal-approval?d=approved',
+        reject: 'https://p.supabase.co/functions/v1/heal-approval?d=rejected',
+        dashboard: DASHBOARD_LINK,
+      },
+    })
+    expectKind(await send(PAGERDUTY, p, { alerts: [alert] }), 'delivered', 202)
+    const [event] = p.requests({ provider: 'pagerduty' }).map((r) => r.body as any)
+    assert.deepEqual(event.links, [
+      { href: ACK_LINK, text: 'Acknowledge in Vigil' },
+      { href: DASHBOARD_LINK, text: 'Dashboard in Vigil' },
+    ])
+    assert.ok(!JSON.stringify(event).includes('heal-approval'), 'nowhere else either')
+    assert.equal(event.payload.custom_details.reason, 'not acknowledged within 15 min')
+  })
+})
+
+Deno.test('webhook: signed JSON the receiver can verify', async () => {
   await withProviders(async (p) => {
     expectKind(await send(WEBHOOK, p), 'delivered', 200)
     expectKind(await send(WEBHOOK, p), 'delivered', 200)
@@ -496,8 +565,7 @@ Deno.test('webhook: signed JSON the receiver can verify, a fresh delivery id per
     const key = p.credentials.webhookSecret
     assert.equal(first.headers['content-type'], 'application/json')
     assert.equal(first.headers['user-agent'], 'Vigil')
-    assert.match(first.headers['x-vigil-delivery'], /^[0-9a-f-]{36}$/)
-    assert.notEqual(first.headers['x-vigil-delivery'], second.headers['x-vigil-delivery'])
+    assert.equal(second.headers['x-vigil-delivery'], first.headers['x-vigil-delivery'])
     const ts = first.headers['x-vigil-timestamp']
     assert.ok(Math.abs(Number(ts) - Date.now() / 1000) < 10)
     const sig = first.headers['x-vigil-signature']
@@ -521,6 +589,8 @@ Deno.test('webhook: signed JSON the receiver can verify, a fresh delivery id per
 
     const body = first.body as any
     assert.equal(body.type, 'vigil.alerts')
+    assert.deepEqual(Object.keys(body), ['type', 'delivery_id', 'sent_at', 'alerts'])
+    assert.equal(body.delivery_id, first.headers['x-vigil-delivery'])
     assert.deepEqual(Object.keys(body.alerts[0]), [
       'id',
       'incident_id',
@@ -530,6 +600,7 @@ Deno.test('webhook: signed JSON the receiver can verify, a fresh delivery id per
       'environment',
       'service',
       'title',
+      'reason',
       'summary',
       'since',
       'tried',
@@ -541,6 +612,7 @@ Deno.test('webhook: signed JSON the receiver can verify, a fresh delivery id per
     ])
     assert.equal(body.alerts[0].since, '2026-01-01T03:12:00.000Z')
     assert.equal(body.alerts[0].dedup_key, 'vigil-incident-42')
+    assert.equal(body.alerts[0].reason, null)
 
     const wrongKey = await send(WEBHOOK, p, {
       vars: { ...p.env(), VIGIL_LOCAL_WEBHOOK_SECRET: 'not-the-receivers-key' },
@@ -554,6 +626,399 @@ Deno.test('webhook: signed JSON the receiver can verify, a fresh delivery id per
     assert.match(errorOf(notUrl), /not an http\(s\) URL/)
   })
 })
+
+/** The hex SHA-256 of `text`. */
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+Deno.test('webhook: the delivery id is the same for the same alerts, and signed in the body', async () => {
+  await withProviders(async (p) => {
+    const [a, b, c] = [page({ id: 7 }), page({ id: 12 }), page({ id: 100 })]
+    const sends = [[a], [a], [a, b], [b, a], [a, b, c], [b]]
+    for (const alerts of sends) expectKind(await send(WEBHOOK, p, { alerts }), 'delivered', 200)
+    const ids = p.requests({ provider: 'webhook' }).map((r) => {
+      assert.equal((r.body as any).delivery_id, r.headers['x-vigil-delivery'])
+      return r.headers['x-vigil-delivery']
+    })
+    // A retry of the same alerts says the same, whatever their order; other alerts, another id.
+    assert.equal(ids[1], ids[0])
+    assert.equal(ids[3], ids[2])
+    assert.equal(new Set(ids).size, 4, JSON.stringify(ids))
+    // The first 128 bits of the SHA-256 of the sorted ids, as a UUID (ids sort as numbers).
+    const hex = (await sha256('7,12')).slice(0, 32)
+    assert.equal(
+      ids[2],
+      `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
+        hex.slice(20)
+      }`,
+    )
+    assert.equal(await deliveryId([c, b, a]), ids[4])
+    assert.match(ids[0], /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+
+    // A request replayed under a new header still names its delivery in the signed body; the
+    // stand-in, as a receiver, takes the body's word and refuses the disagreement.
+    const [original] = p.requests({ provider: 'webhook' })
+    const replay = await fetch(`${p.url}/webhook/local`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-vigil-timestamp': original.headers['x-vigil-timestamp'],
+        'x-vigil-signature': original.headers['x-vigil-signature'],
+        'x-vigil-delivery': crypto.randomUUID(),
+      },
+      body: original.raw,
+    })
+    assert.equal(replay.status, 400)
+    assert.match(await replay.text(), /does not match the delivery_id signed in the body/)
+    const ts = original.headers['x-vigil-timestamp']
+    const edited = original.raw.replace(ids[0], crypto.randomUUID())
+    assert.equal(
+      await verifyWebhookSignature(
+        edited,
+        ts,
+        original.headers['x-vigil-signature'],
+        p.credentials.webhookSecret,
+      ),
+      false,
+      'the id in the body cannot be changed without the key',
+    )
+  })
+})
+
+// ---- whose fault a permanent refusal is ----
+
+/** One way a send fails for good, and whose fault it is. */
+interface Refusal {
+  what: string
+  scope: Scope
+  status?: number
+  error?: RegExp
+  /** The provider's answer to this one request, instead of its own. */
+  answer?: { status: number; body: unknown }
+  vars?: (p: Providers) => Record<string, string>
+  to?: (p: Providers) => Endpoint
+  /** Refused before any request. */
+  unsent?: boolean
+}
+
+const twilioError = (status: number, code: number, message: string) => ({
+  status,
+  body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status },
+})
+const sendGridError = (status: number, message: string, field: string | null) => ({
+  status,
+  body: { errors: [{ message, field, help: null }] },
+})
+const smsTo = (address: string) => () => endpoint('sms', address)
+const without = (name: string) => (p: Providers) => ({ ...p.env(), [name]: '' })
+const withVar = (name: string, value: string) => (p: Providers) => ({ ...p.env(), [name]: value })
+
+const REFUSALS: Record<AlertChannel, Refusal[]> = {
+  sms: [
+    { what: 'invalid To (21211)', to: smsTo('+15005550001'), scope: 'contact', error: /21211/ },
+    { what: 'region not enabled (21408)', to: smsTo('+15005550003'), scope: 'contact' },
+    { what: 'unsubscribed, STOP (21610)', to: smsTo('+15005550004'), scope: 'contact' },
+    { what: 'not a mobile number (21614)', to: smsTo('+15005550009'), scope: 'contact' },
+    { what: 'no number at all (21604)', to: smsTo(''), scope: 'contact', error: /21604/ },
+    {
+      what: 'authentication refused (401, 20003)',
+      vars: withVar('VIGIL_TWILIO_AUTH_TOKEN', 'f'.repeat(32)),
+      status: 401,
+      scope: 'provider',
+      error: /20003/,
+    },
+    {
+      what: 'account suspended (20005)',
+      answer: twilioError(403, 20005, 'Account not active'),
+      status: 403,
+      scope: 'provider',
+    },
+    {
+      what: 'account not active (10001)',
+      answer: twilioError(400, 10001, 'Account is not active'),
+      scope: 'provider',
+    },
+    {
+      what: 'the sender is not a Twilio number (21606)',
+      answer: twilioError(400, 21606, "The 'From' phone number is not a valid, SMS-capable number"),
+      scope: 'provider',
+    },
+    {
+      what: 'VIGIL_TWILIO_FROM unset',
+      vars: without('VIGIL_TWILIO_FROM'),
+      scope: 'provider',
+      unsent: true,
+    },
+    {
+      what: 'an SID that is not an account’s',
+      vars: withVar('VIGIL_TWILIO_ACCOUNT_SID', 'SK' + '0'.repeat(32)),
+      scope: 'provider',
+      unsent: true,
+    },
+    {
+      what: 'VIGIL_TWILIO_API_URL not a URL',
+      vars: withVar('VIGIL_TWILIO_API_URL', 'ftp://twilio'),
+      scope: 'provider',
+      unsent: true,
+    },
+    {
+      what: 'body too long (21617)',
+      answer: twilioError(400, 21617, 'The concatenated message body exceeds the 1600 limit'),
+      status: 400,
+      scope: 'alert',
+    },
+    {
+      what: 'the SDK refuses a parameter',
+      to: smsTo(undefined as unknown as string),
+      scope: 'alert',
+      error: /SDK refused/,
+      unsent: true,
+    },
+  ],
+  email: [
+    {
+      what: 'a recipient the stand-in refuses',
+      to: () => endpoint('email', 'not-an-address'),
+      status: 400,
+      scope: 'contact',
+    },
+    {
+      what: 'SendGrid’s own words for a bad recipient',
+      answer: sendGridError(
+        400,
+        'Does not contain a valid address.',
+        'personalizations.0.to.0.email',
+      ),
+      scope: 'contact',
+    },
+    {
+      what: 'a refused key (401)',
+      vars: withVar('VIGIL_SENDGRID_API_KEY', 'SG.x.y'),
+      status: 401,
+      scope: 'provider',
+    },
+    {
+      what: 'an unverified sender (403)',
+      answer: sendGridError(
+        403,
+        'The from address does not match a verified Sender Identity.',
+        'from',
+      ),
+      status: 403,
+      scope: 'provider',
+    },
+    {
+      what: 'a sender SendGrid refuses (400 from.email)',
+      answer: sendGridError(400, 'The from email does not contain a valid address.', 'from.email'),
+      scope: 'provider',
+    },
+    {
+      what: 'VIGIL_SENDGRID_API_KEY unset',
+      vars: without('VIGIL_SENDGRID_API_KEY'),
+      scope: 'provider',
+      unsent: true,
+    },
+    {
+      what: 'VIGIL_SENDGRID_FROM not an address',
+      vars: withVar('VIGIL_SENDGRID_FROM', 'Vigil'),
+      scope: 'provider',
+      unsent: true,
+    },
+    {
+      what: 'too large (413)',
+      answer: sendGridError(413, 'Payload Too Large', null),
+      status: 413,
+      scope: 'alert',
+    },
+    {
+      what: 'content refused (400)',
+      answer: sendGridError(400, 'The content value must be a string.', 'content.0.value'),
+      scope: 'alert',
+    },
+    {
+      what: 'the SDK refuses a parameter',
+      to: () => endpoint('email', undefined as unknown as string),
+      scope: 'alert',
+      error: /SDK refused/,
+      unsent: true,
+    },
+  ],
+  slack: [
+    {
+      what: 'a revoked webhook (404 no_service)',
+      vars: (p) => ({ ...p.env(), VIGIL_LOCAL_SLACK_WEBHOOK_URL: `${p.url}/slack/services/T/B/x` }),
+      status: 404,
+      scope: 'contact',
+      error: /no_service/,
+    },
+    { what: '403 invalid_token', answer: { status: 403, body: 'invalid_token' }, scope: 'contact' },
+    {
+      what: '410 channel_is_archived',
+      answer: { status: 410, body: 'channel_is_archived' },
+      scope: 'contact',
+    },
+    {
+      what: '404 channel_not_found',
+      answer: { status: 404, body: 'channel_not_found' },
+      scope: 'contact',
+    },
+    {
+      what: '403 action_prohibited',
+      answer: { status: 403, body: 'action_prohibited' },
+      scope: 'contact',
+    },
+    {
+      what: 'its secret unset',
+      vars: without('VIGIL_LOCAL_SLACK_WEBHOOK_URL'),
+      scope: 'contact',
+      unsent: true,
+    },
+    {
+      what: 'its secret not a URL',
+      vars: withVar('VIGIL_LOCAL_SLACK_WEBHOOK_URL', 'hooks.slack.com/services/T/B/x'),
+      scope: 'contact',
+      error: /does not hold an http\(s\) URL/,
+      unsent: true,
+    },
+    {
+      what: '400 invalid_payload',
+      answer: { status: 400, body: 'invalid_payload' },
+      scope: 'alert',
+      error: /invalid_payload/,
+    },
+    { what: '400 invalid_blocks', answer: { status: 400, body: 'invalid_blocks' }, scope: 'alert' },
+  ],
+  discord: [
+    {
+      what: 'an unknown webhook (404, 10015)',
+      vars: (p) => ({
+        ...p.env(),
+        VIGIL_LOCAL_DISCORD_WEBHOOK_URL: `${p.url}/discord/api/webhooks/1/gone`,
+      }),
+      status: 404,
+      scope: 'contact',
+      error: /Unknown Webhook/,
+    },
+    {
+      what: 'an invalid token (401, 50027)',
+      vars: (p) => ({
+        ...p.env(),
+        VIGIL_LOCAL_DISCORD_WEBHOOK_URL: `${p.url}${
+          p.credentials.discordPath.replace(/[^/]+$/, 'revoked')
+        }`,
+      }),
+      status: 401,
+      scope: 'contact',
+      error: /Invalid Webhook Token/,
+    },
+    {
+      what: 'its secret unset',
+      vars: without('VIGIL_LOCAL_DISCORD_WEBHOOK_URL'),
+      scope: 'contact',
+      unsent: true,
+    },
+    {
+      what: 'its secret not a URL',
+      vars: withVar('VIGIL_LOCAL_DISCORD_WEBHOOK_URL', 'not a url'),
+      scope: 'contact',
+      unsent: true,
+    },
+    {
+      what: 'an invalid form body (400, 50035)',
+      answer: { status: 400, body: { message: 'Invalid Form Body', code: 50035, errors: {} } },
+      status: 400,
+      scope: 'alert',
+      error: /Invalid Form Body/,
+    },
+  ],
+  pagerduty: [
+    {
+      what: 'an unknown routing key',
+      vars: withVar('VIGIL_LOCAL_PAGERDUTY_ROUTING_KEY', 'r'.repeat(32)),
+      status: 400,
+      scope: 'contact',
+      error: /Invalid routing key/,
+    },
+    {
+      what: 'its secret unset',
+      vars: without('VIGIL_LOCAL_PAGERDUTY_ROUTING_KEY'),
+      scope: 'contact',
+      unsent: true,
+    },
+    {
+      what: 'an invalid payload',
+      answer: {
+        status: 400,
+        body: {
+          status: 'invalid event',
+          message: 'Event object is invalid',
+          errors: ["'payload.summary' is missing or blank"],
+        },
+      },
+      status: 400,
+      scope: 'alert',
+      error: /payload\.summary/,
+    },
+    {
+      what: 'VIGIL_PAGERDUTY_API_URL not a URL',
+      vars: withVar('VIGIL_PAGERDUTY_API_URL', 'events.pagerduty.com'),
+      scope: 'provider',
+      unsent: true,
+    },
+  ],
+  webhook: [
+    {
+      what: 'the receiver does not take the signature (401)',
+      vars: withVar('VIGIL_LOCAL_WEBHOOK_SECRET', 'not-the-receivers-key'),
+      status: 401,
+      scope: 'contact',
+    },
+    { what: '403', answer: { status: 403, body: { error: 'forbidden' } }, scope: 'contact' },
+    { what: '404', answer: { status: 404, body: { error: 'no such hook' } }, scope: 'contact' },
+    { what: '410', answer: { status: 410, body: { error: 'gone' } }, scope: 'contact' },
+    {
+      what: 'an address that is not http(s)',
+      to: () => endpoint('webhook', 'ftp://x', 'VIGIL_LOCAL_WEBHOOK_SECRET'),
+      scope: 'contact',
+      unsent: true,
+    },
+    {
+      what: 'its signing key unset',
+      vars: without('VIGIL_LOCAL_WEBHOOK_SECRET'),
+      scope: 'contact',
+      unsent: true,
+    },
+    { what: '400', answer: { status: 400, body: { error: 'bad' } }, scope: 'alert' },
+    { what: '413', answer: { status: 413, body: { error: 'too large' } }, scope: 'alert' },
+    { what: '422', answer: { status: 422, body: { error: 'unprocessable' } }, scope: 'alert' },
+  ],
+}
+
+for (const c of CASES) {
+  Deno.test(`${c.channel}: every permanent refusal says whose fault it is`, async (t) => {
+    const scopes = new Set(REFUSALS[c.channel].map((r) => r.scope))
+    // Every scope that can happen on the channel is tried (a provider setup only with a VIGIL_*).
+    assert.ok(scopes.has('contact') && scopes.has('alert'), c.channel)
+    await withProviders(async (p) => {
+      for (const refusal of REFUSALS[c.channel]) {
+        await t.step(`${refusal.what} → ${refusal.scope}`, async () => {
+          p.clear()
+          if (refusal.answer) {
+            p.behave({ provider: c.provider, mode: 'status', times: 1, ...refusal.answer })
+          }
+          const r = await send(c, p, { vars: refusal.vars?.(p), to: refusal.to?.(p) })
+          expectKind(r, 'permanent', refusal.status ?? refusal.answer?.status)
+          assert.equal(scopeOf(r), refusal.scope, JSON.stringify(r))
+          if (refusal.error) assert.match(errorOf(r), refusal.error)
+          assert.equal(p.requests().length, refusal.unsent ? 0 : 1)
+          p.behave({ mode: 'ok' })
+        })
+      }
+    })
+  })
+}
 
 Deno.test('Retry-After: seconds, fractions and HTTP dates', () => {
   const now = Date.parse('2026-01-01T00:00:00Z')

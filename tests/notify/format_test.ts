@@ -8,6 +8,7 @@ import {
   pagerDutyEvent,
 } from '../../supabase/functions/_shared/notify/channels/pagerduty.ts'
 import { slackPayload } from '../../supabase/functions/_shared/notify/channels/slack.ts'
+import { webhookAlert } from '../../supabase/functions/_shared/notify/channels/webhook.ts'
 import {
   clean,
   duration,
@@ -135,6 +136,96 @@ Deno.test('approval links come with the alert that asks for one', () => {
     ['Approve', 'primary'],
     ['Reject', 'danger'],
   ])
+})
+
+// ---- why the alert came now ----
+
+const REASON = 'not acknowledged within 15 min'
+
+Deno.test('why: a line before the cause in every full format', () => {
+  const alert = page({ reason: REASON })
+  assert.deepEqual(renderMessage([alert], PLAIN).split('\n').slice(0, 3), [
+    '🚨 P1 PROD api is down (since 03:12 UTC)',
+    `Why: ${REASON}`,
+    'Cause: connection refused on GET https://api.example.org/health',
+  ])
+  const { text, html } = emailContent([alert])
+  assert.ok(text.includes(`\nWhy: ${REASON}\nCause: `), text)
+  assert.ok(html.includes(`<strong>Why:</strong> ${REASON}<br>\n<strong>Cause:</strong>`), html)
+  const section = (slackPayload([alert]).blocks as any[])[0].text.text
+  assert.ok(section.includes(`\n*Why:* ${REASON}\n*Cause:*`), section)
+  assert.ok(discordContent([alert]).includes(`\n**Why:** ${REASON}\n**Cause:**`))
+  assert.equal(webhookAlert(alert).reason, REASON)
+  assert.equal((pagerDutyEvent(alert, 'k').payload as any).custom_details.reason, REASON)
+
+  // Unsaid, nothing: no line, null in the structured formats.
+  assert.ok(!renderMessage([page()], PLAIN).includes('Why'))
+  assert.equal(webhookAlert(page()).reason, null)
+  assert.equal(webhookAlert(page({ reason: ' \n ' })).reason, null)
+  assert.equal((pagerDutyEvent(page(), 'k').payload as any).custom_details.reason, null)
+
+  // Before the cause too where the cause has no label.
+  const resolved = renderMessage(
+    [page({ event: 'resolved', reason: 'the check passed 3 times', summary: 'api answers again' })],
+    PLAIN,
+  ).split('\n')
+  assert.deepEqual(resolved.slice(1, 3), ['Why: the check passed 3 times', 'api answers again'])
+})
+
+Deno.test('why: outside text, escaped like the rest and capped', () => {
+  const hostile = page({ reason: `${HOSTILE.title} <script>x</script> ${'y'.repeat(400)}` })
+  const why = renderMessage([hostile], PLAIN).split('\n')[1]
+  assert.ok(why.startsWith('Why: @everyone'), why)
+  assert.ok(why.length <= 'Why: '.length + 200, `${why.length}`)
+  assert.ok(why.endsWith('…'))
+
+  const slack = JSON.stringify(slackPayload([hostile]))
+  for (const raw of ['<@U123>', '<!here>', '<script>']) assert.ok(!slack.includes(raw), raw)
+  assert.ok(slack.includes('*Why:* @\u200beveryone'))
+  const discord = discordContent([hostile])
+  assert.ok(discord.includes('**Why:** @\u200beveryone \\*pwned\\* \\<@U123\\>'), discord)
+  const { html } = emailContent([hostile])
+  assert.ok(!html.includes('<script>'))
+  assert.ok(html.includes('&#60;script&#62;x&#60;/script&#62;'))
+  assert.ok(String(webhookAlert(hostile).reason).length <= 200)
+  assert.ok(
+    (pagerDutyEvent(hostile, 'k').payload as any).custom_details.reason.length <= 200,
+  )
+  // One line, whatever it held.
+  const multiline = renderMessage([page({ reason: 'late\n# heading' })], PLAIN)
+  assert.ok(multiline.includes('\nWhy: late # heading\n'), multiline)
+})
+
+Deno.test('sms: why comes only when everything else fits beside it', () => {
+  const short = { acknowledge: 'https://vig.il/a/7' }
+  const bare = {
+    event: 'reminder' as const,
+    tried: [],
+    suggestion: null,
+    affected: [],
+    links: short,
+    createdAt: new Date('2026-01-01T03:27:00Z'),
+  }
+  const text = smsText([page({ ...bare, reason: REASON })])
+  assert.equal(
+    text,
+    'Still open: P1 PROD api down since 03:12Z: connection refused on GET ' +
+      `https://api.example.org/health. Why: ${REASON}. Ack https://vig.il/a/7`,
+  )
+  assert.equal(smsLength(text), 160)
+  // One character more and it goes, leaving the rest as it was.
+  assert.equal(
+    smsText([page({ ...bare, reason: `${REASON}s` })]),
+    smsText([page(bare)]),
+  )
+  // It never takes the place of anything: what was tried, the typical page, a group.
+  for (const links of [short, page().links]) {
+    assert.equal(smsText([page({ links, reason: REASON })]), smsText([page({ links })]))
+  }
+  assert.equal(
+    smsText(trio().map((a) => ({ ...a, reason: REASON }))),
+    smsText(trio()),
+  )
 })
 
 // ---- SMS ----
@@ -302,6 +393,14 @@ Deno.test('pagerduty: action by event, severity by priority, summary within 1024
   assert.equal(eventAction(page({ event: 'notice' })), 'trigger')
   assert.equal(eventAction(page({ event: 'acknowledged' })), 'acknowledge')
   assert.equal(eventAction(page({ event: 'resolved' })), 'resolve')
+  // Flapping opens an incident; stable, under the same dedup_key, closes it.
+  assert.equal(eventAction(page({ event: 'flapping' })), 'trigger')
+  assert.equal(eventAction(page({ event: 'stable' })), 'resolve')
+  const stable = pagerDutyEvent(page({ event: 'stable', dedupKey: 'vigil-flapping-api' }), 'k')
+  assert.deepEqual(
+    [stable.event_action, stable.dedup_key, stable.payload],
+    ['resolve', 'vigil-flapping-api', undefined],
+  )
   const severity = (priority: AlertView['priority']) =>
     (pagerDutyEvent(page({ priority }), 'k').payload as any).severity
   assert.deepEqual(
@@ -315,6 +414,22 @@ Deno.test('pagerduty: action by event, severity by priority, summary within 1024
       (pagerDutyEvent(page({ service: null }), 'k').payload as any).source,
     'vigil',
   )
+})
+
+Deno.test('pagerduty: a team’s service gets no approve or reject link', () => {
+  const approve = 'https://p.supabase.co/functions/v1/heal-approval?d=approved'
+  const reject = 'https://p.supabase.co/functions/v1/heal-approval?d=rejected'
+  const event = pagerDutyEvent(
+    page({ links: { acknowledge: ACK_LINK, approve, reject, dashboard: DASHBOARD_LINK } }),
+    'k',
+  )
+  assert.deepEqual((event.links as any[]).map((l) => l.text), [
+    'Acknowledge in Vigil',
+    'Dashboard in Vigil',
+  ])
+  const onlyApproval = pagerDutyEvent(page({ links: { approve, reject } }), 'k')
+  assert.equal(onlyApproval.links, undefined)
+  assert.ok(!JSON.stringify(onlyApproval).includes('heal-approval'))
 })
 
 // ---- small parts ----

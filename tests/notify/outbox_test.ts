@@ -6,6 +6,8 @@ import assert from 'node:assert/strict'
 import { LOCAL_PROVIDER_CREDENTIALS } from '../../devstack/providers.ts'
 import { verifyWebhookSignature } from '../../supabase/functions/_shared/notify/channels/webhook.ts'
 import { deliverDue } from '../../supabase/functions/_shared/notify/deliver.ts'
+import { NOTIFIERS } from '../../supabase/functions/_shared/notify/registry.ts'
+import type { Notifier } from '../../supabase/functions/_shared/notify/types.ts'
 import { eventually, testStack } from '../_env.ts'
 import { awaitReceived, behave, received, type Recorded, withScene } from './_stand_ins.ts'
 
@@ -578,4 +580,159 @@ Deno.test('ack links: malformed, forged and expired tokens acknowledge nothing',
   const unknown = await signAck(987654321, new Date(Date.now() + 60_000), LOCAL_APPROVAL_SECRET)
   assert.equal(await get(unknown), 404)
   assert.equal(await get(unknown, 'PUT'), 405)
+})
+
+Deno.test('ack for the static page: JSON answers, CORS, and the link that leads there', async () => {
+  const { apiUrl } = testStack()
+  await withScene('notify-e2e-ackjson', async (s) => {
+    const since = new Date()
+    await s.contact({ name: 'Cy e2e', role: 'on_call', channel: 'sms', address: '+15550106666' })
+    const incidentId = await s.goDown()
+    const [page] = await awaitReceived(
+      'twilio',
+      since,
+      (r) => (r.body as { To?: string }).To === '+15550106666',
+    )
+    const link = (page.body as { Body: string }).Body.match(ACK_LINK)![0]
+    const token = link.split('/').at(-1)!
+    const endpoint = `${apiUrl}/functions/v1/ack/${token}`
+
+    const pre = await fetch(endpoint, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://status.example.org' },
+    })
+    await pre.body?.cancel()
+    assert.equal(
+      pre.headers.get('access-control-allow-origin'),
+      '*',
+      'a static page elsewhere may ask',
+    )
+    const asked = await fetch(endpoint, { headers: { accept: 'application/json' } })
+    assert.equal(asked.status, 200)
+    const open = await asked.json()
+    assert.equal(open.state, 'open')
+    assert.equal(open.incident.id, incidentId)
+    assert.equal(open.incident.service, s.name)
+    const [still] = await s
+      .sql`select acknowledged_at from vigil.incidents where id = ${incidentId}`
+    assert.equal(still.acknowledged_at, null, 'asking acknowledges nothing')
+    const done =
+      await (await fetch(endpoint, { method: 'POST', headers: { accept: 'application/json' } }))
+        .json()
+    assert.deepEqual([done.state, done.by], ['acknowledged', 'Cy e2e (alert link)'])
+    const forged = await fetch(`${apiUrl}/functions/v1/ack/1.zzzzzz.AAAAAAAAAAAAAAAAAAAAAA`, {
+      method: 'POST',
+      headers: { accept: 'application/json' },
+    })
+    assert.equal(forged.status, 403)
+    assert.deepEqual(await forged.json(), { title: 'This link is not valid', state: 'forged' })
+  })
+  // Where functions may not serve pages, the link leads to the static page, the token in its fragment.
+  const { ackLink } = await import('../../supabase/functions/_shared/notify/ack-links.ts')
+  const link = await ackLink(
+    'https://ref.supabase.co',
+    42,
+    new Date(Date.now() + 60_000),
+    'a-secret-of-16-chars+',
+    'https://status.example.org/ack.html',
+  )
+  const url = new URL(link)
+  assert.equal(url.origin + url.pathname, 'https://status.example.org/ack.html')
+  assert.equal(url.searchParams.get('api'), 'https://ref.supabase.co')
+  assert.match(url.hash, /^#42\.[0-9a-z]+\.[A-Za-z0-9_-]{22}$/)
+  const page = await Deno.readTextFile(new URL('../../dashboard/public/ack.html', import.meta.url))
+  assert.ok(
+    page.includes("'/functions/v1/ack/'") || page.includes('/functions/v1/ack/${'),
+    'the page asks the ack function',
+  )
+  assert.ok(page.includes("accept: 'application/json'"), 'in JSON')
+})
+
+Deno.test('a worker past its budget hands back what it claimed, unsent and not counted', async () => {
+  const { providersUrl } = testStack()
+  await withScene('notify-e2e-budget', async (s) => {
+    // Nothing else may claim these rows while the test's worker runs.
+    await s.sql`update cron.job set active = false where jobname = 'vigil-notify-sweep'`
+    try {
+      const contact = await s.contact({
+        role: 'on_call',
+        channel: 'webhook',
+        address: `${providersUrl}/webhook/e2e-budget`,
+        secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
+      })
+      // Queued as not yet due, so the insert wakes nobody; then made due.
+      const ids = (await s.sql<{ id: number }[]>`
+        insert into vigil.alerts (service_id, contact_id, channel, recipient, severity, priority, event, subject, body, next_attempt_at)
+        select ${s.serviceId}, ${contact}, 'webhook', 'x', 'info', 'P3', 'notice', 'budget ' || g, 'b', now() + interval '1 hour'
+          from generate_series(1, 5) g returning id`).map((r) => Number(r.id))
+      await s.sql`update vigil.alerts set next_attempt_at = now() where id = any(${ids}::bigint[])`
+      const slow: Notifier = {
+        channel: 'webhook',
+        groups: false,
+        send: () =>
+          new Promise((r) => setTimeout(() => r({ kind: 'delivered', status: 200 }), 300)),
+      }
+      const report = await deliverDue({
+        sql: s.sql,
+        env: { secret: () => undefined, fetch, timeoutMs: 1_000 },
+        links: { projectUrl: 'http://127.0.0.1:1' },
+        notifiers: { ...NOTIFIERS, webhook: slow },
+        worker: 'budget-w',
+        budgetMs: 150,
+        concurrency: 1,
+      })
+      assert.deepEqual([report.claimed, report.requests, report.released], [5, 1, 4])
+      const rows = await s.sql<{ status: string; attempts: number; claimed_by: string | null }[]>`
+        select status::text, attempts, claimed_by from vigil.alerts where id = any(${ids}::bigint[]) order by id`
+      assert.deepEqual(rows.map((r) => r.status).sort(), [
+        'pending',
+        'pending',
+        'pending',
+        'pending',
+        'sent',
+      ])
+      assert.ok(rows.every((r) => r.claimed_by === null))
+      assert.deepEqual(rows.filter((r) => r.status === 'pending').map((r) => r.attempts), [
+        0,
+        0,
+        0,
+        0,
+      ])
+    } finally {
+      await s.sql`update cron.job set active = true where jobname = 'vigil-notify-sweep'`
+    }
+  })
+})
+
+Deno.test('a secret quoted by a check error is struck from every message', async () => {
+  const { providersUrl, serviceRoleKey } = testStack()
+  await withScene('notify-e2e-strike', async (s) => {
+    const since = new Date()
+    await s.contact({
+      role: 'on_call',
+      channel: 'webhook',
+      address: `${providersUrl}/webhook/e2e-strike`,
+      secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
+    })
+    await s.contact({
+      role: 'team',
+      channel: 'slack',
+      address: '#ops',
+      secret_name: 'VIGIL_LOCAL_SLACK_WEBHOOK_URL',
+    })
+    await s.goDown(`401 from upstream: bad key ${serviceRoleKey} (token ${creds.twilioAuthToken})`)
+    const [hook] = await awaitReceived('webhook', since, (r) => r.raw.includes(s.name))
+    const [slack] = await awaitReceived('slack', since, (r) => r.raw.includes(s.name))
+    for (const r of [hook, slack]) {
+      assert.match(r.raw, /401 from upstream/, 'the cause is told')
+      assert.ok(
+        !r.raw.includes(serviceRoleKey),
+        `the service role key left in a ${r.provider} message`,
+      )
+      assert.ok(
+        !r.raw.includes(creds.twilioAuthToken),
+        `the Twilio token left in a ${r.provider} message`,
+      )
+    }
+  })
 })

@@ -14,6 +14,14 @@ const Body = z.strictObject({
 
 const env = Env.safeParse(Deno.env.toObject())
 
+// What must never leave in a message, whatever a check error or heal detail quoted: the values of
+// the function's own credentials.
+const secretValues = Object.entries(Deno.env.toObject())
+  .filter(([name, value]) =>
+    /KEY|TOKEN|SECRET|PASSWORD|DB_URL|WEBHOOK|SID/.test(name) && value.length >= 8
+  )
+  .map(([, value]) => value)
+
 Deno.serve(async (req) => {
   if (req.method !== 'POST') return json({ error: 'method not allowed' }, 405, { allow: 'POST' })
   const refused = refuseUnlessServiceRole(req)
@@ -24,6 +32,7 @@ Deno.serve(async (req) => {
   try {
     const report = await deliverDue({
       sql: sql(),
+      secretValues,
       env: {
         secret: (name) => Deno.env.get(name) || undefined,
         fetch,
@@ -33,12 +42,14 @@ Deno.serve(async (req) => {
         projectUrl: Deno.env.get('VIGIL_PUBLIC_URL') || env.data.SUPABASE_URL,
         linkSecret: Deno.env.get('VIGIL_APPROVAL_SECRET'),
         dashboardUrl: Deno.env.get('VIGIL_DASHBOARD_URL') || undefined,
+        ackPageUrl: Deno.env.get('VIGIL_ACK_PAGE_URL') || undefined,
       },
     })
     if (report.claimed > 0) {
       console.log(
         `notify (${body.data.trigger}): ${report.claimed} claimed, ${report.requests} requests, ` +
-          `${report.delivered} delivered, ${report.retrying} to retry, ${report.failed} failed, ${report.ms} ms`,
+          `${report.delivered} delivered, ${report.retrying} to retry, ${report.failed} failed, ` +
+          `${report.released} handed back, ${report.unrecorded} unrecorded, ${report.ms} ms`,
       )
     }
     return json(report)

@@ -308,7 +308,8 @@ async function tryStrategy(
   const summary = `${strategy.name} attempt ${a.attempt} of ${MAX_ATTEMPTS} ${outcome}: ${detail}`
   await climbLadder(sql, a, outcome, summary)
   if (outcome === 'succeeded' && ALERT_ON_SUCCESS.has(strategy.name)) {
-    await sql`select vigil.escalate(${a.incident.id}, 3, ${`done, and worth knowing: ${summary}`})`
+    // Worth knowing, not a page: nobody has to act, and no acknowledgement timer starts.
+    await sql`select vigil.tell(${a.incident.id}, ${`done, and worth knowing: ${summary}`})`
   }
   return audit.report(outcome, detail, a.attempt)
 }
@@ -391,7 +392,6 @@ function errorText(error: unknown, options: HealOptions): string {
   const message = error instanceof Error ? error.message : String(error)
   return redact(message, connectionSecrets(options.secret('SUPABASE_DB_URL'))).slice(0, 2000)
 }
-
 
 /** The intent and result rows of one action, sharing its id. */
 class Audit {

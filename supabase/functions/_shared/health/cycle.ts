@@ -16,7 +16,13 @@ import {
   type Thresholds,
 } from '../../../../shared/thresholds.ts'
 import { type ProbeRegistry, PROBES } from '../probes/registry.ts'
-import { connectionSecrets, type Metric, type ProbeContext, type ProbeResult, redact } from '../probes/types.ts'
+import {
+  connectionSecrets,
+  type Metric,
+  type ProbeContext,
+  type ProbeResult,
+  redact,
+} from '../probes/types.ts'
 
 /** The longest a single probe may run: the edge runtime ends a request at 150 s. */
 export const MAX_PROBE_TIMEOUT_MS = 120_000
@@ -275,7 +281,6 @@ function boundedMeasurements(measurements: unknown): Record<string, unknown> {
   }
   return JSON.parse(text)
 }
-
 
 /** Every secret value the probes read is removed from what is stored. */
 function scrub(row: ResultRow, secrets: string[]): ResultRow {

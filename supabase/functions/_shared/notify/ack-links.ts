@@ -56,16 +56,23 @@ export async function verifyAck(
   return { ok: true, alertId, expiresAt, expired: expiresAt.getTime() <= now.getTime() }
 }
 
-/** The link a human follows: `<project>/functions/v1/ack/<token>`. */
+/**
+ * The link a human follows: `<project>/functions/v1/ack/<token>`, or, where functions may not serve
+ * pages (hosted Supabase), the static ack page with the project's URL and the token in the fragment
+ * (a fragment never reaches the static host's logs).
+ */
 export async function ackLink(
   projectUrl: string,
   alertId: number,
   expiresAt: Date,
   secret: string,
+  ackPageUrl?: string,
 ): Promise<string> {
-  return `${projectUrl.replace(/\/+$/, '')}/functions/v1/ack/${await signAck(
-    alertId,
-    expiresAt,
-    secret,
-  )}`
+  const token = await signAck(alertId, expiresAt, secret)
+  const project = projectUrl.replace(/\/+$/, '')
+  if (!ackPageUrl) return `${project}/functions/v1/ack/${token}`
+  const page = new URL(ackPageUrl)
+  page.searchParams.set('api', project)
+  page.hash = token
+  return page.href
 }

@@ -20,8 +20,13 @@ export interface DeliverOptions {
   batch?: number
   /** Provider requests in flight at once. */
   concurrency?: number
-  /** Claims no more after this long, and waits for no retry beyond it. */
+  /**
+   * Starts no send after this long (what is claimed and not yet sent is handed back) and waits for
+   * nothing due beyond it. With one request's timeout it must stay under the claim's lease (2 min).
+   */
   budgetMs?: number
+  /** Values struck from every message before it leaves (the function's own secrets). */
+  secretValues?: string[]
   /** Alerts per message at most (a group beyond it becomes several messages). */
   maxGroup?: number
 }
@@ -33,6 +38,10 @@ export interface DeliverReport {
   delivered: number
   retrying: number
   failed: number
+  /** Claimed, then handed back unsent because the budget ran out. */
+  released: number
+  /** Sent, but the outcome could not be recorded (the lease will send them again). */
+  unrecorded: number
   ms: number
 }
 
@@ -43,11 +52,11 @@ interface Job {
   notifier: Notifier
 }
 
-/** Drains what is due now, and what falls due within the budget (a retry a few seconds off). */
+/** Drains what is due now, and what falls due within the budget (a retry, a grouping window). */
 export async function deliverDue(options: DeliverOptions): Promise<DeliverReport> {
   const started = performance.now()
   const worker = options.worker ?? `notify-${crypto.randomUUID().slice(0, 8)}`
-  const budgetMs = options.budgetMs ?? 20_000
+  const budgetMs = options.budgetMs ?? 40_000
   const report: DeliverReport = {
     worker,
     claimed: 0,
@@ -55,21 +64,33 @@ export async function deliverDue(options: DeliverOptions): Promise<DeliverReport
     delivered: 0,
     retrying: 0,
     failed: 0,
+    released: 0,
+    unrecorded: 0,
     ms: 0,
   }
   const left = () => budgetMs - (performance.now() - started)
   while (left() > 0) {
     const rows = await options.sql<{ row: unknown }[]>`
-      select r as row from vigil.claim_alerts(${worker}, ${options.batch ?? 200}) r`
+      select r as row from vigil.claim_alerts(${worker}, ${options.batch ?? 100}) r`
     if (rows.length === 0) {
+      // Something due soon (a retry's backoff, the end of a grouping window) is worth waiting for.
       const wait = await nextDueInMs(options.sql)
-      if (wait === null || wait > Math.min(left(), 15_000)) break
+      if (wait === null || wait > Math.min(left(), 35_000)) break
       await new Promise((r) => setTimeout(r, Math.max(wait, 50)))
       continue
     }
     report.claimed += rows.length
     const jobs = await jobsOf(rows.map((r) => r.row), options, worker, report)
-    await pool(jobs, options.concurrency ?? 8, (job) => run(job, options, worker, report))
+    const unsent: number[] = []
+    await pool(jobs, options.concurrency ?? 8, async (job) => {
+      // Past the budget a send could outlive the claim's lease and go out twice: hand it back.
+      if (left() <= 0) unsent.push(...job.ids)
+      else await run(job, options, worker, report)
+    })
+    if (unsent.length) {
+      await options.sql`select vigil.release_alerts(${worker}, ${options.sql.json(unsent)})`
+      report.released += unsent.length
+    }
   }
   report.ms = Math.round(performance.now() - started)
   return report
@@ -121,6 +142,7 @@ async function jobsOf(
       continue
     }
     const { view, to } = await viewOf(row, options.links)
+    if (options.secretValues?.length) strike(view, options.secretValues)
     const notifier = notifiers[row.channel]
     const key = `${row.contact.id}|${row.channel}`
     const open = notifier.groups ? groups.get(key) : undefined
@@ -136,8 +158,20 @@ async function jobsOf(
   return jobs
 }
 
+/** notify's own refusals are about the row, never the contact. */
 function fail(error: string): SendResult {
-  return { kind: 'permanent', error }
+  return { kind: 'permanent', error, scope: 'alert' }
+}
+
+/** Strikes secret values from everything in a message that came from outside Vigil's own words. */
+function strike(view: AlertView, secrets: string[]) {
+  const r = (t: string) => redact(t, secrets)
+  view.title = r(view.title)
+  view.summary = r(view.summary)
+  if (view.suggestion) view.suggestion = r(view.suggestion)
+  if (view.reason) view.reason = r(view.reason)
+  view.tried = view.tried.map(r)
+  view.affected = view.affected.map(r)
 }
 
 async function run(job: Job, options: DeliverOptions, worker: string, report: DeliverReport) {
@@ -166,10 +200,21 @@ async function run(job: Job, options: DeliverOptions, worker: string, report: De
   if (result.kind === 'delivered') report.delivered += job.ids.length
   else if (result.kind === 'retryable') report.retrying += job.ids.length
   else report.failed += job.ids.length
-  await record(options.sql, worker, job.ids, result, {
+  const timing = {
     started_at: startedAt.toISOString(),
     duration_ms: Math.round(performance.now() - t0),
-  }, used)
+  }
+  // One more try after a hiccup; then the rows stay claimed and go out again when the lease ends
+  // (at least once, never lost), and the run goes on with the others.
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      await record(options.sql, worker, job.ids, result, timing, used)
+      return
+    } catch {
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+  report.unrecorded += job.ids.length
 }
 
 async function record(
@@ -182,6 +227,7 @@ async function record(
 ) {
   const payload = {
     outcome: result.kind,
+    scope: result.kind === 'permanent' ? result.scope ?? 'alert' : null,
     status_code: result.status ?? null,
     error: result.kind === 'delivered' ? null : redact(result.error, secrets),
     retry_after_ms: result.kind === 'retryable' ? result.retryAfterMs ?? null : null,

@@ -5,7 +5,14 @@
 import type { AlertView, Priority } from './types.ts'
 
 /** Caps on text from outside, so one runaway error message cannot crowd out the rest. */
-export const LIMITS = { title: 150, summary: 500, suggestion: 300, tried: 5, affected: 10 }
+export const LIMITS = {
+  title: 150,
+  summary: 500,
+  reason: 200,
+  suggestion: 300,
+  tried: 5,
+  affected: 10,
+}
 
 /** A stretch of a line: Vigil's own words, or text from outside (`user`) that markup must escape. */
 export interface Piece {
@@ -117,6 +124,8 @@ export function alertParts(alert: AlertView): AlertParts {
   }
 
   const details: AlertParts['details'] = []
+  const reason = reasonText(alert)
+  if (reason) details.push({ label: 'Why', text: reason })
   if (cause) details.push({ label: causeLabel, text: cause })
   const tried = triedText(alert.tried)
   if (tried) details.push({ label: 'Tried', text: tried })
@@ -129,6 +138,11 @@ export function alertParts(alert: AlertView): AlertParts {
   const links = LINKS.filter(([key]) => isHttpUrl(alert.links[key]))
     .map(([key, label]) => ({ label, url: alert.links[key]! }))
   return { emoji, lead, tag: tagOf(alert), what, tail, details, links }
+}
+
+/** Why this alert now ("not acknowledged within 15 min"), on one clean line; '' when unsaid. */
+export function reasonText(alert: AlertView, max = LIMITS.reason): string {
+  return clean(alert.reason ?? '', max)
 }
 
 /** "P1 PROD"; info-priority alerts carry only the environment. */
@@ -225,7 +239,8 @@ export const SMS_LIMIT = 160
 /**
  * `P1 PROD api down since 03:12Z: connection refused. Tried restart_service failed x2. Ack <link>`:
  * no emoji (one forces UCS-2 and 70-character segments), and what does not fit in 160 characters
- * goes, least useful first; the ack link stays even if that means a second segment.
+ * goes, least useful first (why the alert came now before anything else); the ack link stays even
+ * if that means a second segment.
  */
 export function smsText(alerts: AlertView[]): string {
   const sorted = newestFirst(alerts)
@@ -285,6 +300,13 @@ function smsSingle(alert: AlertView): string {
     return sentences([causeText ? `${core}: ${causeText}` : core, ...extra, ack])
   }
   const fits = (text: string) => smsLength(text) <= SMS_LIMIT
+  // Why the alert came now matters least of all: it goes in only when everything else fits whole
+  // beside it, and then right after the cause, where it reads best.
+  const why = gsm(reasonText(alert, 100)).replace(/[.\s]+$/, '')
+  if (why) {
+    const text = compose(what, cause, [`Why: ${why}`, ...optional])
+    if (fits(text)) return text
+  }
   // The whole cause, with as many of the optional parts as fit.
   for (let keep = optional.length; keep >= 0; keep--) {
     const text = compose(what, cause, optional.slice(0, keep))

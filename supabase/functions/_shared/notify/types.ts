@@ -36,6 +36,8 @@ export interface AlertView {
   tried: string[]
   /** What a human should do next, if Vigil has an idea. */
   suggestion: string | null
+  /** Why this alert now, in the ladder's words ("not acknowledged within 15 min", "attempt 3 of 3 failed"). */
+  reason?: string | null
   /** Who took the incident, for an `acknowledged` notice. */
   acknowledgedBy?: string | null
   /** Dependent services folded into this incident ("auth, storage"). */
@@ -67,8 +69,16 @@ export type SendResult =
   | { kind: 'delivered'; status?: number; providerId?: string }
   /** Try again later (5xx, 408, 425, 429, network error, timeout, redirect, garbage). */
   | { kind: 'retryable'; status?: number; error: string; retryAfterMs?: number }
-  /** Trying again cannot help (bad credentials, missing secret, most 4xx, invalid address). */
-  | { kind: 'permanent'; status?: number; error: string }
+  /**
+   * Trying again cannot help. `scope` says whose fault it is, which decides what follows:
+   * - `contact`: this contact's address or credential (an invalid number, a revoked Slack webhook,
+   *   a wrong routing key, the secret it names unset): the contact is marked failing;
+   * - `provider`: the project's setup for the channel (Twilio or SendGrid credentials refused, a
+   *   VIGIL_* secret unset): nobody's contact is blamed, operators are told;
+   * - `alert` (the default): this message (content refused, too large): only this alert gives up.
+   * In every case the person's next channel is tried.
+   */
+  | { kind: 'permanent'; status?: number; error: string; scope?: 'contact' | 'provider' | 'alert' }
 
 export interface NotifyEnv {
   /** An environment variable (edge-function secret), undefined when unset or empty. */

@@ -35,9 +35,11 @@ export const ClaimedRow = z.object({
   attempt: z.number().int(),
   created_at: z.string(),
   channel: AlertChannel,
+  reason: z.string().nullable().optional(),
   contact: z.object({
     id: z.string().nullable(),
     name: z.string().nullable(),
+    role: z.string().nullable().optional(),
     channel: AlertChannel.nullable(),
     address: z.string().nullable(),
     secret_name: z.string().nullable(),
@@ -71,6 +73,8 @@ export interface Links {
   linkSecret?: string
   /** The dashboard's base URL; incidents are `<dashboardUrl>/#/incidents/<id>`. */
   dashboardUrl?: string
+  /** The static ack page (dashboard/public/ack.html) where functions cannot serve pages. */
+  ackPageUrl?: string
 }
 
 /** What to do next, by the last strategy that did not work, or the kind of trouble. */
@@ -98,7 +102,7 @@ function suggestion(row: ClaimedRow): string | null {
   if (row.pending_approval) {
     return `approve or reject the planned ${
       row.pending_approval.action ?? row.pending_approval.strategy
-    } (links below, or the dashboard)`
+    } (the on-call's own sms or email has the links; or the dashboard)`
   }
   const last = row.tried.at(-1)
   if (last && last.outcome !== 'succeeded' && NEXT_STEP[last.strategy]) {
@@ -134,15 +138,20 @@ export async function viewOf(
       links.linkSecret,
     )
     : undefined
-  const approval = row.pending_approval && row.event !== 'resolved' && links.linkSecret &&
+  // An approval link runs a heal: only a person's own sms or email carries one, never a channel
+  // the whole team (or a PagerDuty service, or a webhook's receiver) can read.
+  const personal = (row.contact.role === 'on_call' || row.contact.role === 'senior') &&
+    (row.channel === 'sms' || row.channel === 'email')
+  const approval =
+    personal && row.pending_approval && row.event !== 'resolved' && links.linkSecret &&
       links.linkSecret.length >= 16
-    ? await approvalLinks(
-      links.projectUrl,
-      row.pending_approval.action_id,
-      new Date(row.pending_approval.expires_at),
-      links.linkSecret,
-    )
-    : undefined
+      ? await approvalLinks(
+        links.projectUrl,
+        row.pending_approval.action_id,
+        new Date(row.pending_approval.expires_at),
+        links.linkSecret,
+      )
+      : undefined
   const dashboard = links.dashboardUrl && row.incident_id !== null
     ? `${links.dashboardUrl.replace(/\/+$/, '')}/#/incidents/${row.incident_id}`
     : links.dashboardUrl
@@ -161,6 +170,7 @@ export async function viewOf(
     suggestion: suggestion(row),
     affected: inc?.affected ?? [],
     acknowledgedBy: row.event === 'acknowledged' ? inc?.acknowledged_by ?? null : null,
+    reason: row.reason ?? null,
     links: {
       ...(dashboard && { dashboard }),
       ...(ack && { acknowledge: ack }),

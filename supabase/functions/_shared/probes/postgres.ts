@@ -755,4 +755,3 @@ function sentence(parts: string[]): string {
   const text = parts.join('; ')
   return text.charAt(0).toUpperCase() + text.slice(1) + '.'
 }
-

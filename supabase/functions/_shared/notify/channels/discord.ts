@@ -2,11 +2,26 @@
 // A message is at most 2000 characters, always: alerts that do not fit are counted, not sent.
 import { alertParts, countLine, type Markup, newestFirst, renderAlert } from '../format.ts'
 import type { AlertView } from '../types.ts'
-import { defineNotifier, json, jsonHeaders } from './http.ts'
+import { defineNotifier, json, jsonHeaders, type Scope } from './http.ts'
 
 export const DISCORD_LIMIT = 2000
 /** Suppress embeds: an ack link should not unfold into a preview card. */
 const SUPPRESS_EMBEDS = 1 << 2
+
+/**
+ * Discord's codes for a webhook that is gone: 10015 unknown webhook, 50027 invalid webhook token,
+ * 10003 unknown channel (the webhook's channel was deleted).
+ */
+const CONTACT_CODES = new Set([10003, 10015, 50027])
+
+/**
+ * Whose fault a refusal is: the webhook's (401, 403, 404, or its code says so; the URL is the
+ * credential), else the message's (400: 50035 invalid form body, 50006 empty; 413).
+ */
+export function discordScope(status: number, text: string): Scope {
+  if (CONTACT_CODES.has(Number(json(text)?.code))) return 'contact'
+  return [401, 403, 404].includes(status) ? 'contact' : 'alert'
+}
 
 /**
  * Discord's markdown takes a backslash before any marker; `<` escaped keeps `<@id>`, `<@&role>`
@@ -86,5 +101,6 @@ export const discord = defineNotifier('discord', true, async (alerts, to, attemp
       const seconds = Number(json(a.text)?.retry_after)
       return Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds * 1000) : undefined
     },
+    scope: (a) => discordScope(a.status, a.text),
   })
 })

@@ -25,6 +25,7 @@ import {
   Outcome,
   permanent,
   retryable,
+  type Scope,
 } from './http.ts'
 
 export const SENDGRID_API_KEY = 'VIGIL_SENDGRID_API_KEY'
@@ -67,6 +68,24 @@ export function parseSender(value: string): { email: string; name?: string } | u
   return /^[^\s<>@]+@[^\s<>@]+$/.test(value.trim()) ? { email: value.trim() } : undefined
 }
 
+/**
+ * Whose fault a refusal is. SendGrid names the field at fault in each error: a recipient
+ * (`personalizations.0.to.0.email`) is the contact's address, the sender (`from.email`, set by
+ * VIGIL_SENDGRID_FROM) the project's, as is a key refused (401, or 403: a key without the mail.send
+ * scope, a sender not verified). Anything else (413, a content error) is the message's.
+ */
+export function sendGridScope(status: number, text: string): Scope {
+  if (status === 401 || status === 403) return 'provider'
+  if (status !== 400) return 'alert'
+  const errors = json(text)?.errors
+  const fields: string[] = Array.isArray(errors)
+    ? errors.map((e: { field?: unknown }) => (typeof e?.field === 'string' ? e.field : ''))
+    : []
+  if (fields.some((f) => /^personalizations(\.\d+)?\.(to|cc|bcc)\b/.test(f))) return 'contact'
+  if (fields.some((f) => /^(from|reply_to)\b/.test(f))) return 'provider'
+  return 'alert'
+}
+
 /** The parts of SendGrid's client the send uses; its type declarations do not show `client`. */
 interface SendGridClient {
   setDefaultRequest(options: Record<string, unknown>): unknown
@@ -105,9 +124,11 @@ function adapter(attempt: Attempt, seen: { answer?: Answer }) {
 export const email = defineNotifier('email', true, async (alerts, to, attempt) => {
   const key = attempt.secret(SENDGRID_API_KEY, 'the SendGrid API key')
   const fromValue = attempt.setting(SENDGRID_FROM)
-  if (!fromValue) throw permanent(`${SENDGRID_FROM} is not set (the sender address)`)
+  if (!fromValue) throw permanent(`${SENDGRID_FROM} is not set (the sender address)`, 'provider')
   const from = parseSender(fromValue)
-  if (!from) throw permanent(`${SENDGRID_FROM} is not an email address ("Name <addr>" or addr)`)
+  if (!from) {
+    throw permanent(`${SENDGRID_FROM} is not an email address ("Name <addr>" or addr)`, 'provider')
+  }
   const base = baseUrl(attempt, SENDGRID_API_URL, 'https://api.sendgrid.com')
   attempt.hide(`Bearer ${key}`)
 
@@ -145,7 +166,10 @@ export const email = defineNotifier('email', true, async (alerts, to, attempt) =
   } catch (error) {
     if (error instanceof Outcome) throw error
     if (!seen.answer) {
-      throw permanent(`email: the SendGrid SDK refused the message: ${errorMessage(error)}`)
+      throw permanent(
+        `email: the SendGrid SDK refused the message: ${errorMessage(error)}`,
+        'alert',
+      )
     }
   }
   if (!seen.answer) throw retryable('email: SendGrid SDK made no request')
@@ -165,5 +189,6 @@ export const email = defineNotifier('email', true, async (alerts, to, attempt) =
         ? errors.map((e: { message?: string }) => e.message).join('; ')
         : undefined
     },
+    scope: (a) => sendGridScope(a.status, a.text),
   })
 })

@@ -17,8 +17,11 @@ export class Outcome extends Error {
   }
 }
 
-export const permanent = (error: string, status?: number) =>
-  new Outcome({ kind: 'permanent', error, ...(status === undefined ? {} : { status }) })
+/** Whose fault a permanent failure is (see SendResult): every permanent result names one. */
+export type Scope = NonNullable<Extract<SendResult, { kind: 'permanent' }>['scope']>
+
+export const permanent = (error: string, scope: Scope, status?: number) =>
+  new Outcome({ kind: 'permanent', error, scope, ...(status === undefined ? {} : { status }) })
 
 export const retryable = (error: string, status?: number, retryAfterMs?: number) =>
   new Outcome({
@@ -50,10 +53,15 @@ export class Attempt {
     readonly env: NotifyEnv,
   ) {}
 
-  /** A credential; unset, the send fails for good naming the variable, never a value. */
-  secret(name: string, what: string): string {
+  /**
+   * A credential; unset, the send fails for good naming the variable, never a value. `scope`: a
+   * project's VIGIL_* secret is its setup (`provider`); endpointSecret() passes `contact`.
+   */
+  secret(name: string, what: string, scope: Scope = 'provider'): string {
     const value = this.env.secret(name)
-    if (value === undefined || value.trim() === '') throw permanent(`${name} is not set (${what})`)
+    if (value === undefined || value.trim() === '') {
+      throw permanent(`${name} is not set (${what})`, scope)
+    }
     // A credential is hidden however short (redact() itself skips under 4 characters).
     for (const v of [value, value.trim()]) this.#hidden.add(v)
     return value.trim()
@@ -65,24 +73,26 @@ export class Attempt {
     return value ? value : undefined
   }
 
-  /** The credential an endpoint names in its secret_name. */
+  /** The credential an endpoint names in its secret_name; missing, it is the contact's fault. */
   endpointSecret(to: Endpoint, what: string): string {
     if (!to.secretName) {
       throw permanent(
         `${this.channel} endpoint of ${to.name} names no secret (secret_name: ${what})`,
+        'contact',
       )
     }
-    return this.secret(to.secretName, `${what} for ${to.name}`)
+    return this.secret(to.secretName, `${what} for ${to.name}`, 'contact')
   }
 
   /**
-   * A secret URL (an incoming webhook holds its credential in the path): checked to be http(s),
-   * and hidden whole, as parsed, and by its path and last segment, which an error may quote alone.
+   * An endpoint's secret URL (an incoming webhook holds its credential in the path): checked to be
+   * http(s), a failure the contact's, and hidden whole, as parsed, and by its path and last
+   * segment, which an error may quote alone.
    */
   secretUrl(name: string, value: string): URL {
     const url = URL.parse(value)
     if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-      throw permanent(`${name} does not hold an http(s) URL`)
+      throw permanent(`${name} does not hold an http(s) URL`, 'contact')
     }
     this.hide(url.href, url.pathname, url.pathname.split('/').at(-1), url.search, url.password)
     return url
@@ -148,6 +158,7 @@ export class Attempt {
   /**
    * The SendResult for an answer. `accept` looks at a 2xx: the delivered result, or undefined when
    * the body is not what the provider answers (a proxy's page, say), which is worth another try.
+   * A permanent result's scope is the channel's to say (`scope`); `alert` when it does not.
    */
   judge(provider: string, answer: Answer, how: Judging): SendResult {
     const { status } = answer
@@ -179,7 +190,12 @@ export class Attempt {
       }
     }
     const hint = status === 401 || status === 403 ? ' (check the credentials)' : ''
-    return { kind: 'permanent', status, error: say(`${status}${hint}: ${detail}`) }
+    return {
+      kind: 'permanent',
+      status,
+      error: say(`${status}${hint}: ${detail}`),
+      scope: how.scope?.(answer) ?? 'alert',
+    }
   }
 }
 
@@ -189,6 +205,11 @@ export interface Judging {
   explain?(answer: Answer): string | undefined
   /** A provider's own way of saying when to come back, besides Retry-After. */
   retryAfterMs?(answer: Answer): number | undefined
+  /**
+   * Whose fault a permanent answer (a 4xx other than 408, 425 and 429) is; undefined means the
+   * message's (`alert`). Only a wrong address or credential of this contact is `contact`.
+   */
+  scope?(answer: Answer): Scope | undefined
 }
 
 /** An error's message and its causes': fetch says "fetch failed" and puts the reason in `cause`. */
@@ -220,7 +241,7 @@ export function baseUrl(attempt: Attempt, name: string, fallback: string): strin
   const value = attempt.setting(name) ?? fallback
   const url = URL.parse(value)
   if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-    throw permanent(`${name} is not an http(s) URL`)
+    throw permanent(`${name} is not an http(s) URL`, 'provider')
   }
   return value.replace(/\/+$/, '')
 }
@@ -240,7 +261,7 @@ export function defineNotifier(
     async send(alerts, to, env) {
       const attempt = new Attempt(channel, env)
       try {
-        if (alerts.length === 0) throw permanent(`${channel}: no alerts to send`)
+        if (alerts.length === 0) throw permanent(`${channel}: no alerts to send`, 'alert')
         return scrub(await send(alerts, to, attempt), attempt)
       } catch (error) {
         if (error instanceof Outcome) return scrub(error.result, attempt)

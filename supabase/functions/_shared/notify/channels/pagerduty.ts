@@ -1,9 +1,8 @@
 // PagerDuty, through the Events API v2: one event per alert, all of an incident's events under one
 // dedup_key, so PagerDuty opens one incident, and acknowledges and resolves that same one.
-import { clean, isHttpUrl, LINKS, tagOf, truncate } from '../format.ts'
-import type { AlertView, Priority } from '../types.ts'
-import { baseUrl, defineNotifier, json, jsonHeaders } from './http.ts'
-import type { SendResult } from '../types.ts'
+import { clean, isHttpUrl, LINKS, reasonText, tagOf, truncate } from '../format.ts'
+import type { AlertView, Priority, SendResult } from '../types.ts'
+import { baseUrl, defineNotifier, json, jsonHeaders, type Scope } from './http.ts'
 
 export const PAGERDUTY_API_URL = 'VIGIL_PAGERDUTY_API_URL'
 
@@ -16,10 +15,33 @@ const SEVERITY: Record<Priority, 'critical' | 'error' | 'warning' | 'info'> = {
   info: 'info',
 }
 
+/**
+ * `stable` resolves: it closes the incident `flapping` triggered, under the same dedup_key (the
+ * outbox gives both the same one), so a service that settled leaves nothing open in PagerDuty.
+ */
 export function eventAction(alert: AlertView): 'trigger' | 'acknowledge' | 'resolve' {
   if (alert.event === 'acknowledged') return 'acknowledge'
-  if (alert.event === 'resolved') return 'resolve'
+  if (alert.event === 'resolved' || alert.event === 'stable') return 'resolve'
   return 'trigger'
+}
+
+/**
+ * The links an event carries: a PagerDuty service belongs to a team, so no heal-approval link
+ * (approve, reject) goes there even when the alert has one: whoever sees the incident is not
+ * whoever was asked.
+ */
+const PAGERDUTY_LINKS = LINKS.filter(([key]) => key !== 'approve' && key !== 'reject')
+
+/**
+ * Whose fault a refusal is: an unknown or malformed routing key is the contact's (its secret holds
+ * the key); any other invalid event is the message's.
+ */
+export function pagerDutyScope(text: string): Scope {
+  const doc = json(text)
+  const said = [doc?.message, ...(Array.isArray(doc?.errors) ? doc.errors : [])]
+    .filter((e) => typeof e === 'string')
+    .join(' ')
+  return /routing[ _]?key|integration key/i.test(said) ? 'contact' : 'alert'
 }
 
 export function dedupKey(alert: AlertView): string {
@@ -51,13 +73,14 @@ export function pagerDutyEvent(alert: AlertView, routingKey: string): Record<str
     class: alert.event,
     custom_details: {
       priority: alert.priority,
+      reason: reasonText(alert) || null,
       since: alert.since?.toISOString() ?? null,
       tried: alert.tried,
       suggestion: alert.suggestion,
       affected: alert.affected,
     },
   }
-  const links = LINKS.filter(([key]) => isHttpUrl(alert.links[key]))
+  const links = PAGERDUTY_LINKS.filter(([key]) => isHttpUrl(alert.links[key]))
     .map(([key, label]) => ({ href: alert.links[key], text: `${label} in Vigil` }))
   if (links.length > 0) event.links = links
   return event
@@ -68,7 +91,11 @@ export const pagerduty = defineNotifier('pagerduty', false, async (alerts, to, a
   const url = `${baseUrl(attempt, PAGERDUTY_API_URL, 'https://events.pagerduty.com')}/v2/enqueue`
   // notify sends one alert at a time; were it ever several, each goes, and a retry repeating the
   // first is harmless: PagerDuty folds events with the same dedup_key.
-  let result: SendResult = { kind: 'permanent', error: 'pagerduty: no alerts to send' }
+  let result: SendResult = {
+    kind: 'permanent',
+    error: 'pagerduty: no alerts to send',
+    scope: 'alert',
+  }
   for (const alert of alerts) {
     const answer = await attempt.exchange('PagerDuty', {
       url,
@@ -89,6 +116,7 @@ export const pagerduty = defineNotifier('pagerduty', false, async (alerts, to, a
         if (!doc?.message) return undefined
         return Array.isArray(doc.errors) ? `${doc.message}: ${doc.errors.join('; ')}` : doc.message
       },
+      scope: (a) => pagerDutyScope(a.text),
     })
     if (result.kind !== 'delivered') return result
   }

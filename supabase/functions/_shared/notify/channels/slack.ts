@@ -10,7 +10,7 @@ import {
   renderAlert,
 } from '../format.ts'
 import type { AlertView } from '../types.ts'
-import { defineNotifier, json, jsonHeaders } from './http.ts'
+import { defineNotifier, json, jsonHeaders, type Scope } from './http.ts'
 
 /** Slack allows 50 blocks; an alert takes up to three (divider, section, buttons). */
 const MAX_ALERTS_SHOWN = 15
@@ -20,6 +20,31 @@ const BUTTON_STYLE: Partial<Record<LinkLabel, 'primary' | 'danger'>> = {
   Acknowledge: 'primary',
   Approve: 'primary',
   Reject: 'danger',
+}
+
+/**
+ * Slack's errors that say the webhook itself is gone or barred: revoked or never valid
+ * (no_service, invalid_token), its workspace gone (no_team, team_disabled), its channel archived,
+ * deleted or locked (channel_is_archived, channel_not_found, action_prohibited,
+ * posting_to_general_channel_denied). invalid_payload, invalid_blocks and the like are the message's.
+ */
+const CONTACT_ERRORS = new Set([
+  'no_service',
+  'no_service_id',
+  'invalid_token',
+  'no_team',
+  'team_disabled',
+  'channel_is_archived',
+  'channel_not_found',
+  'action_prohibited',
+  'posting_to_general_channel_denied',
+])
+
+/** Whose fault a refusal is: Slack's word, else its status (the URL is the credential). */
+export function slackScope(status: number, text: string): Scope {
+  const word = json(text)?.error ?? text.trim()
+  if (typeof word === 'string' && CONTACT_ERRORS.has(word)) return 'contact'
+  return [401, 403, 404, 410].includes(status) ? 'contact' : 'alert'
 }
 
 /**
@@ -117,5 +142,6 @@ export const slack = defineNotifier('slack', true, async (alerts, to, attempt) =
       a.text.trim() === 'ok' || json(a.text)?.ok === true
         ? { kind: 'delivered', status: a.status }
         : undefined,
+    scope: (a) => slackScope(a.status, a.text),
   })
 })

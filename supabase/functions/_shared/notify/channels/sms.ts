@@ -16,6 +16,7 @@ import {
   Outcome,
   permanent,
   retryable,
+  type Scope,
 } from './http.ts'
 
 export const TWILIO_ACCOUNT_SID = 'VIGIL_TWILIO_ACCOUNT_SID'
@@ -24,6 +25,27 @@ export const TWILIO_AUTH_TOKEN = 'VIGIL_TWILIO_AUTH_TOKEN'
 export const TWILIO_FROM = 'VIGIL_TWILIO_FROM'
 export const TWILIO_API_URL = 'VIGIL_TWILIO_API_URL'
 const TWILIO_DEFAULT_URL = 'https://api.twilio.com'
+
+/**
+ * Twilio's error codes that say the number itself cannot be texted: 21211 invalid 'To', 21614 not
+ * a mobile number, 21610 the recipient replied STOP, 21408 its region is not enabled for texts,
+ * 21604 no number at all (the contact's address is empty).
+ */
+const CONTACT_CODES = new Set([21211, 21408, 21604, 21610, 21614])
+/**
+ * The project's Twilio setup: 20003 authentication refused, 20005 and 10001 the account is not
+ * active (suspended, closed); 21212, 21603, 21606 and 21659 the sender (VIGIL_TWILIO_FROM) is
+ * missing, invalid or not a Twilio number that can text.
+ */
+const PROVIDER_CODES = new Set([10001, 20003, 20005, 21212, 21603, 21606, 21659])
+
+/** Whose fault a refusal is, by Twilio's code; credentials refused are the project's. */
+export function twilioScope(status: number, code: unknown): Scope {
+  const n = Number(code)
+  if (CONTACT_CODES.has(n)) return 'contact'
+  if (PROVIDER_CODES.has(n) || status === 401 || status === 403) return 'provider'
+  return 'alert'
+}
 
 /** What the SDK hands its httpClient (twilio/lib/base/RequestClient's RequestOptions). */
 interface SdkRequest {
@@ -80,9 +102,11 @@ export const sms = defineNotifier('sms', true, async (alerts, to, attempt) => {
   const sid = attempt.secret(TWILIO_ACCOUNT_SID, 'the Twilio account SID')
   const token = attempt.secret(TWILIO_AUTH_TOKEN, 'the Twilio auth token')
   const from = attempt.setting(TWILIO_FROM)
-  if (!from) throw permanent(`${TWILIO_FROM} is not set (the sender number or MG… service SID)`)
+  if (!from) {
+    throw permanent(`${TWILIO_FROM} is not set (the sender number or MG… service SID)`, 'provider')
+  }
   if (!sid.startsWith('AC')) {
-    throw permanent(`${TWILIO_ACCOUNT_SID} does not hold an account SID (AC…)`)
+    throw permanent(`${TWILIO_ACCOUNT_SID} does not hold an account SID (AC…)`, 'provider')
   }
   const base = attempt.setting(TWILIO_API_URL) === undefined
     ? undefined
@@ -109,7 +133,7 @@ export const sms = defineNotifier('sms', true, async (alerts, to, attempt) => {
     if (error instanceof Outcome) throw error
     // Refused before any request (a parameter it will not send): trying again cannot help.
     if (!seen.answer) {
-      throw permanent(`sms: the Twilio SDK refused the message: ${errorMessage(error)}`)
+      throw permanent(`sms: the Twilio SDK refused the message: ${errorMessage(error)}`, 'alert')
     }
     // Otherwise the SDK threw over an answer we have: judged below, in our words.
   }
@@ -126,5 +150,6 @@ export const sms = defineNotifier('sms', true, async (alerts, to, attempt) => {
       if (typeof doc?.message !== 'string') return undefined
       return `${doc.message.replace(/\.$/, '')}${doc.code ? ` (code ${doc.code})` : ''}`
     },
+    scope: (a) => twilioScope(a.status, json(a.text)?.code),
   })
 })

@@ -1,8 +1,10 @@
 // A plain signed webhook: the alerts as JSON to the endpoint's address, signed with the key in its
 // secret so the receiver can tell Vigil sent it and nothing changed it on the way:
 //   x-vigil-signature: v1=<hex HMAC-SHA256 of "<x-vigil-timestamp>.<raw body>">
+//   x-vigil-delivery:  the delivery id, also in the signed body as `delivery_id` (trust that one)
+import { reasonText } from '../format.ts'
 import type { AlertView } from '../types.ts'
-import { defineNotifier, jsonHeaders, permanent } from './http.ts'
+import { defineNotifier, jsonHeaders, permanent, type Scope } from './http.ts'
 
 /** How old a timestamp verifyWebhookSignature accepts by default: a replayed request is refused. */
 export const SIGNATURE_TOLERANCE_SECONDS = 300
@@ -18,6 +20,7 @@ export function webhookAlert(alert: AlertView): Record<string, unknown> {
     environment: alert.environment,
     service: alert.service,
     title: alert.title,
+    reason: reasonText(alert) || null,
     summary: alert.summary,
     since: alert.since?.toISOString() ?? null,
     tried: alert.tried,
@@ -29,12 +32,43 @@ export function webhookAlert(alert: AlertView): Record<string, unknown> {
   }
 }
 
-export function webhookBody(alerts: AlertView[], sentAt: Date): string {
+/**
+ * The delivery id: the same for the same set of alerts, whatever their order, so a retry of a
+ * delivery carries the id of the first try. The first 128 bits of the SHA-256 of the sorted alert
+ * ids joined by commas, written as a UUID (`4f1c…-…`; not a random one, no version bits set).
+ *
+ * Receivers should dedupe on `alerts[].id` all the same: the outbox may group a retried alert with
+ * others (or alone) the next time, which makes another delivery id for an alert already received.
+ */
+export async function deliveryId(alerts: AlertView[]): Promise<string> {
+  const ids = alerts.map((a) => a.id).sort((a, b) => a - b).join(',')
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(ids))
+  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
+    hex.slice(20, 32)
+  }`
+}
+
+/**
+ * The signed body. `delivery_id` is in it so that a captured request replayed with another
+ * x-vigil-delivery header still names the delivery it was: the header cannot be signed, the body is.
+ */
+export function webhookBody(alerts: AlertView[], sentAt: Date, delivery: string): string {
   return JSON.stringify({
     type: 'vigil.alerts',
+    delivery_id: delivery,
     sent_at: sentAt.toISOString(),
     alerts: alerts.map(webhookAlert),
   })
+}
+
+/**
+ * Whose fault a refusal is: 401 and 403 (the receiver does not take our signature: the signing key
+ * differs) and 404 and 410 (no receiver at the address) are the contact's; any other 4xx (400, 413,
+ * 422…) is the message's.
+ */
+export function webhookScope(status: number): Scope {
+  return [401, 403, 404, 410].includes(status) ? 'contact' : 'alert'
 }
 
 async function hmacKey(key: string, use: 'sign' | 'verify'): Promise<CryptoKey> {
@@ -100,10 +134,20 @@ function shown(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}`
 }
 
+/**
+ * The webhook channel. Each request carries x-vigil-timestamp, x-vigil-signature and
+ * x-vigil-delivery (see the top of this file); a receiver checks the signature with
+ * verifyWebhookSignature() and reads the delivery id from the body's `delivery_id`.
+ *
+ * Deliveries are at least once: a request whose answer was lost is sent again, with the same
+ * delivery id if it holds the same alerts. Receivers should dedupe on `alerts[].id` (an alert's id
+ * never changes, and a retry may group it with other alerts than the first time), not on the
+ * delivery id alone.
+ */
 export const webhook = defineNotifier('webhook', true, async (alerts, to, attempt) => {
   const url = URL.parse(to.address)
   if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-    throw permanent(`webhook endpoint of ${to.name}: address is not an http(s) URL`)
+    throw permanent(`webhook endpoint of ${to.name}: address is not an http(s) URL`, 'contact')
   }
   // The address is no secret, but a token in its query or user part would be.
   attempt.hide(url.search, url.password, url.username)
@@ -111,17 +155,19 @@ export const webhook = defineNotifier('webhook', true, async (alerts, to, attemp
   const key = attempt.endpointSecret(to, 'the webhook signing key')
   const sentAt = new Date()
   const timestamp = String(Math.floor(sentAt.getTime() / 1000))
-  const body = webhookBody(alerts, sentAt)
+  const delivery = await deliveryId(alerts)
+  const body = webhookBody(alerts, sentAt, delivery)
   const answer = await attempt.exchange(shown(url), {
     url: url.href,
     headers: jsonHeaders({
       'x-vigil-timestamp': timestamp,
-      'x-vigil-delivery': crypto.randomUUID(),
+      'x-vigil-delivery': delivery,
       'x-vigil-signature': await signWebhook(body, timestamp, key),
     }),
     body,
   })
   return attempt.judge(shown(url), answer, {
     accept: (a) => ({ kind: 'delivered', status: a.status }),
+    scope: (a) => webhookScope(a.status),
   })
 })
