@@ -136,6 +136,7 @@ export async function viewOf(
       row.id,
       new Date(Date.now() + hours * 3_600_000),
       links.linkSecret,
+      links.ackPageUrl,
     )
     : undefined
   // An approval link runs a heal: only a person's own sms or email carries one, never a channel
