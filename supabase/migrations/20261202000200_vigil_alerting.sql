@@ -73,6 +73,78 @@ select e, r.priority, r.channels::vigil.alert_channel[], r.fallback::vigil.alert
 create trigger alert_routes_touch before update on vigil.alert_routes
   for each row execute function vigil.touch_updated_at();
 
+/**
+ * A bad route or alerting knob is refused naming its field, before the CHECK constraints (which
+ * stay, as the last word) would name only themselves. The same rules are shared/alerting.ts.
+ */
+create function vigil.validate_alert_route() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  errors text[] := '{}';
+begin
+  if new.priority is null or new.priority not in ('P0', 'P1', 'P2', 'P3', 'info') then
+    errors := errors || 'priority: must be one of P0, P1, P2, P3, info'::text;
+  end if;
+  if new.channels is null or cardinality(new.channels) not between 1 and 6 then
+    errors := errors || 'channels: must name 1 to 6 channels'::text;
+  end if;
+  if new.fallback is null or cardinality(new.fallback) > 6 then
+    errors := errors || 'fallback: must name at most 6 channels'::text;
+  end if;
+  if new.respect_quiet_hours and new.priority in ('P0', 'P1') then
+    errors := errors || 'respect_quiet_hours: P0 and P1 wake people up: they cannot wait for quiet hours to end'::text;
+  end if;
+  if cardinality(errors) > 0 then
+    raise exception 'invalid alert route % %: %', new.environment, coalesce(new.priority, '?'), array_to_string(errors, '; ')
+      using errcode = 'check_violation';
+  end if;
+  return new;
+end
+$$;
+
+create trigger alert_routes_validate before insert or update on vigil.alert_routes
+  for each row execute function vigil.validate_alert_route();
+
+create function vigil.validate_alert_settings() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  errors text[] := '{}';
+  f record;
+begin
+  for f in select * from (values
+      ('alert_group_seconds', new.alert_group_seconds, 0, 3600),
+      ('alert_reminder_minutes', new.alert_reminder_minutes, 1, 1440),
+      ('alert_ack_escalate_minutes', new.alert_ack_escalate_minutes, 1, 1440),
+      ('flap_threshold', new.flap_threshold, 2, 100),
+      ('flap_window_minutes', new.flap_window_minutes, 1, 1440),
+      ('alert_retry_base_seconds', new.alert_retry_base_seconds, 1, 3600),
+      ('alert_retry_max_seconds', new.alert_retry_max_seconds, 1, 86400),
+      ('alert_give_up_hours', new.alert_give_up_hours, 1, 168),
+      ('ack_link_hours', new.ack_link_hours, 1, 720),
+      ('alert_urgent_fallback_minutes', new.alert_urgent_fallback_minutes, 1, 1440)) v(name, value, lo, hi)
+  loop
+    if f.value is not null and f.value not between f.lo and f.hi then
+      errors := errors || format('%s: must be from %s to %s, got %s', f.name, f.lo, f.hi, f.value);
+    end if;
+  end loop;
+  if new.alert_retry_max_seconds < new.alert_retry_base_seconds then
+    errors := errors || format('alert_retry_max_seconds: must be at least alert_retry_base_seconds (%s)', new.alert_retry_base_seconds);
+  end if;
+  if cardinality(errors) > 0 then
+    raise exception 'invalid alerting settings for %: %', new.environment, array_to_string(errors, '; ')
+      using errcode = 'check_violation';
+  end if;
+  return new;
+end
+$$;
+
+create trigger settings_validate_alerting before insert or update on vigil.settings
+  for each row execute function vigil.validate_alert_settings();
+
 /** P0 critical in prod, P1 critical elsewhere, P2 warning, P3 info. */
 create function vigil.alert_priority(p_severity vigil.severity, p_environment vigil.environment)
 returns text

@@ -29,7 +29,8 @@ select functions_are(
         'validate_depends_on', 'name_acknowledger', 'active_silence', 'stamp_silence', 'alert_hold_until',
         'alert_suppression', 'queue_alert', 'queue_followup', 'alert_on_incident_change', 'acknowledge_incident',
         'detect_flapping', 'claim_alerts', 'alert_fallback', 'record_alert_attempt', 'wake_notify', 'sweep_alerts',
-        'rename_dependency', 'purge_alerts', 'release_alerts', 'every_30_seconds', 'tell'],
+        'rename_dependency', 'purge_alerts', 'release_alerts', 'every_30_seconds', 'tell',
+        'validate_alert_route', 'validate_alert_settings'],
   'schema vigil has exactly the known functions'
 );
 
@@ -88,7 +89,7 @@ select is_empty(
   'every vigil SELECT policy reads (select vigil.is_operator())'
 );
 
-select triggers_are('vigil', 'settings', array['settings_touch', 'settings_stamp_operator']);
+select triggers_are('vigil', 'settings', array['settings_touch', 'settings_stamp_operator', 'settings_validate_alerting']);
 select triggers_are('vigil', 'services', array['services_touch', 'services_validate_config', 'services_heartbeat_token',
                                                'services_validate_depends_on', 'services_rename_dependency']);
 select triggers_are('vigil', 'checks', array['checks_apply', 'checks_rollup']);

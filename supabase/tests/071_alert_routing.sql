@@ -60,13 +60,13 @@ select results_eq(
 );
 select is((select count(*)::int from vigil.alert_routes), 15, 'every environment has a route for each of the five priorities');
 select throws_ok($$update vigil.alert_routes set respect_quiet_hours = true where environment = 'prod' and priority = 'P0'$$, '23514',
-  'new row for relation "alert_routes" violates check constraint "alert_route_urgent_wakes"', 'a P0 route cannot wait for quiet hours');
+  'invalid alert route prod P0: respect_quiet_hours: P0 and P1 wake people up: they cannot wait for quiet hours to end', 'a P0 route cannot wait for quiet hours');
 select throws_ok($$update vigil.alert_routes set respect_quiet_hours = true where environment = 'dev' and priority = 'P1'$$, '23514',
-  'new row for relation "alert_routes" violates check constraint "alert_route_urgent_wakes"', 'nor can a P1 route');
+  'invalid alert route dev P1: respect_quiet_hours: P0 and P1 wake people up: they cannot wait for quiet hours to end', 'nor can a P1 route');
 select throws_ok($$update vigil.alert_routes set channels = '{}' where environment = 'qa' and priority = 'P2'$$, '23514',
-  'new row for relation "alert_routes" violates check constraint "alert_route_has_channels"', 'a route needs at least one channel');
+  'invalid alert route qa P2: channels: must name 1 to 6 channels', 'a route needs at least one channel');
 select throws_ok($$insert into vigil.alert_routes (environment, priority, channels, respect_quiet_hours) values ('prod', 'P4', '{email}', true)$$, '23514',
-  'new row for relation "alert_routes" violates check constraint "alert_route_priority"', 'there is no P4');
+  'invalid alert route prod P4: priority: must be one of P0, P1, P2, P3, info', 'there is no P4');
 update vigil.alert_routes set updated_at = now() - interval '1 day', respect_quiet_hours = false where environment = 'dev' and priority = 'P3';
 update vigil.alert_routes set respect_quiet_hours = true where environment = 'dev' and priority = 'P3';
 select is((select updated_at from vigil.alert_routes where environment = 'dev' and priority = 'P3'), now(),

@@ -169,3 +169,38 @@ Deno.test('priorityOf agrees with vigil.alert_priority for every severity and en
     await sql.end()
   }
 })
+
+Deno.test('SQL refuses a bad knob or route naming every wrong field, as zod does', async () => {
+  const sql = testSql()
+  try {
+    await assert.rejects(
+      sql.begin((tx) =>
+        tx`update vigil.settings set flap_threshold = 1, alert_retry_base_seconds = 60,
+                                                  alert_retry_max_seconds = 30 where environment = 'qa'`
+      ),
+      (e: Error) =>
+        e.message ===
+          'invalid alerting settings for qa: flap_threshold: must be from 2 to 100, got 1; ' +
+            'alert_retry_max_seconds: must be at least alert_retry_base_seconds (60)',
+    )
+    const zod = AlertSettings.safeParse({
+      ...DEFAULT_ALERT_SETTINGS,
+      flap_threshold: 1,
+      alert_retry_base_seconds: 60,
+      alert_retry_max_seconds: 30,
+    })
+    assert.deepEqual(
+      zod.success ? [] : zod.error.issues.map((i) => i.path.join('.')).sort(),
+      ['alert_retry_max_seconds', 'flap_threshold'],
+      'zod names the same fields',
+    )
+    await assert.rejects(
+      sql`update vigil.alert_routes set channels = '{}', respect_quiet_hours = true where environment = 'qa' and priority = 'P1'`,
+      (e: Error) =>
+        e.message === 'invalid alert route qa P1: channels: must name 1 to 6 channels; ' +
+            'respect_quiet_hours: P0 and P1 wake people up: they cannot wait for quiet hours to end',
+    )
+  } finally {
+    await sql.end()
+  }
+})
