@@ -12,7 +12,7 @@ const SECRET = /^[A-Z][A-Z0-9_]{0,127}$/
 /** Vigil's own secrets: a contact naming one would send it to whoever the contact points at. */
 const OWN_SECRET =
   /^VIGIL_(APPROVAL_SECRET|DB_URL|TWILIO_|SENDGRID_|PAGERDUTY_API_URL|PUBLIC_URL|DASHBOARD_URL|DEADMAN_URL)/
-const CREDENTIAL_QUERY = /[?&](token|key|secret|sig|signature|password|auth)[^=&]*=/i
+const CREDENTIAL_QUERY = /[?&][^=&#]*(token|key|secret|sig|password|auth|code)[^=&#]*=/i
 
 /** What each channel's secret holds, for messages. */
 const HOLDS: Partial<Record<AlertChannel, string>> = {

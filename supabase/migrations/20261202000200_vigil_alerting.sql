@@ -213,7 +213,7 @@ begin
   elsif p_channel = 'webhook' and (p_address is null or length(p_address) > 2048
         or p_address !~ '^https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/[^\s]*)?$') then
     errors := errors || 'address: must be an http(s) URL'::text;
-  elsif p_channel = 'webhook' and p_address ~* '[?&](token|key|secret|sig|signature|password|auth)[^=&]*=' then
+  elsif p_channel = 'webhook' and p_address ~* '[?&][^=&#]*(token|key|secret|sig|password|auth|code)[^=&#]*=' then
     errors := errors || 'address: must not carry a credential in its query (the signing key is the secret_name)'::text;
   elsif p_channel in ('slack', 'discord', 'pagerduty') and (p_address is null or length(p_address) not between 1 and 320) then
     errors := errors || 'address: must be a label of 1 to 320 characters (the secret holds the credential)'::text;
@@ -437,12 +437,15 @@ alter table vigil.incidents
   add column folded_into bigint references vigil.incidents (id) on delete set null,
   add column affected jsonb not null default '[]',
   add column acknowledged_by_name text,
+  add column paged_priority text,
   add constraint incident_affected_is_array check (jsonb_typeof(affected) = 'array'),
   add constraint incident_not_folded_into_itself check (folded_into is distinct from id);
 comment on column vigil.incidents.escalated_at is 'When a human was first paged (ladder level 3): the acknowledgement timer starts here.';
 comment on column vigil.incidents.folded_into is
   'The incident of a service this one depends on, open when this one paged: its alerts went into that one.';
 comment on column vigil.incidents.affected is 'Names of the dependent services folded into this incident.';
+comment on column vigil.incidents.paged_priority is
+  'The most urgent priority humans were paged at for this incident: it pages again only when it gets more urgent than that.';
 comment on column vigil.incidents.acknowledged_by_name is 'Who acknowledged: the operator''s email, or the contact who followed the link.';
 
 -- Who acknowledged, in words: an operator's email from their JWT (never what they typed), the name
@@ -532,6 +535,7 @@ alter table vigil.alerts
   add column fallback_of bigint references vigil.alerts (id) on delete set null,
   add column provider_id text,
   add column reason text,
+  add column urgent_fallback_at timestamptz,
   add constraint alert_event check (event in ('page', 'reminder', 'acknowledged', 'resolved', 'flapping', 'stable', 'notice', 'test')),
   add constraint alert_priority check (priority in ('P0', 'P1', 'P2', 'P3', 'info')),
   add constraint alert_suppressed_has_reason check ((status = 'suppressed') = (suppressed_reason is not null)),
@@ -593,6 +597,42 @@ as $$
 $$;
 
 /**
+ * Whether an incident is still folded into its root: the root open, its service still degraded or
+ * down, and at least as urgent as this incident. The reason when it is; otherwise the fold is undone
+ * (and logged) and null is returned.
+ */
+create function vigil.check_fold(p_incident vigil.incidents)
+returns text
+language plpgsql
+set search_path = ''
+as $$
+declare
+  root record;
+  prio text;
+begin
+  if p_incident.id is null or p_incident.folded_into is null then
+    return null;
+  end if;
+  select vigil.alert_priority(p_incident.severity, s.environment) into prio
+    from vigil.services s where s.id = p_incident.service_id;
+  select i.id, s.name, s.status into root
+    from vigil.incidents i join vigil.services s on s.id = i.service_id
+   where i.id = p_incident.folded_into and i.status = 'open' and s.status in ('degraded', 'down')
+     and vigil.alert_priority(i.severity, s.environment) <= prio;
+  if found then
+    return format('folded into incident %s (%s is %s)', root.id, root.name, root.status);
+  end if;
+  update vigil.incidents set folded_into = null where id = p_incident.id and folded_into is not null;
+  if found then
+    insert into vigil.incident_log (incident_id, level, message)
+    values (p_incident.id, 'warning', format('no longer folded into incident %s: it is over, its service recovered, or it is less urgent than this one',
+                                             p_incident.folded_into));
+  end if;
+  return null;
+end
+$$;
+
+/**
  * Why an alert must not go out now, or null. Folding into a root incident is decided (and recorded)
  * here, the first time it applies. A P0 or P1 page is never held back for flapping: flapping
  * collapses noise, it does not hide an outage.
@@ -605,9 +645,11 @@ set search_path = ''
 as $$
 declare
   root record;
+  folded text;
   silence vigil.silences;
 begin
-  if p_event in ('resolved', 'test') then
+  -- The end of something people were told about always reaches them (PagerDuty resolves its event).
+  if p_event in ('resolved', 'stable', 'test') then
     return null;
   end if;
   if p_incident.id is not null and p_event in ('page', 'reminder') then
@@ -619,17 +661,9 @@ begin
     if p_incident.acknowledged_at is not null then
       return 'the incident was acknowledged before it was sent';
     end if;
-    if p_incident.folded_into is not null then
-      -- Still folded only while the root is open, its service still in trouble.
-      select i.id, s.name, s.status into root
-        from vigil.incidents i join vigil.services s on s.id = i.service_id
-       where i.id = p_incident.folded_into and i.status = 'open' and s.status in ('degraded', 'down');
-      if found then
-        return format('folded into incident %s (%s is %s)', root.id, root.name, root.status);
-      end if;
-      update vigil.incidents set folded_into = null where id = p_incident.id;
-      insert into vigil.incident_log (incident_id, level, message)
-      values (p_incident.id, 'info', format('no longer folded into incident %s: it is over or its service recovered', p_incident.folded_into));
+    folded := vigil.check_fold(p_incident);
+    if folded is not null then
+      return folded;
     end if;
     -- A root at least as urgent as this page, so its page says as much as this one would.
     select i.id, s.name, s.status into root
@@ -749,6 +783,35 @@ end
 $$;
 
 /**
+ * Pages the incident's people again, at its priority now, for `p_reason`: on-call and the team (the
+ * senior too once the ladder reached them). The acknowledgement timer starts over.
+ */
+create function vigil.repage(p_incident_id bigint, p_reason text)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  inc vigil.incidents;
+  svc vigil.services;
+  prio text;
+begin
+  select * into inc from vigil.incidents where id = p_incident_id;
+  select * into svc from vigil.services where id = inc.service_id;
+  prio := vigil.alert_priority(inc.severity, svc.environment);
+  update vigil.incidents
+     set escalated_at = now(), paged_priority = least(coalesce(paged_priority, 'info'), prio)
+   where id = inc.id;
+  return vigil.queue_alert(inc.id, svc.id, 'page', prio,
+    case when inc.escalation_level >= 4 then array['on_call', 'senior', 'team']::vigil.contact_role[]
+         else array['on_call', 'team']::vigil.contact_role[] end,
+    format('[%s][%s] %s', prio, upper(svc.environment::text), inc.title),
+    format('%s. %s.', inc.title, p_reason), inc.escalation_level, p_reason);
+end
+$$;
+
+/**
  * The ladder, as before (never down, never twice), now routed: level 3 pages on-call and the team,
  * level 4 the senior and the team, at the incident's priority.
  */
@@ -783,6 +846,7 @@ begin
     queued := vigil.queue_alert(inc.id, svc.id, 'page', prio, array[wanted, 'team'::vigil.contact_role],
                                 format('[%s][%s] %s', prio, upper(svc.environment::text), inc.title),
                                 format('%s. %s', inc.title, p_summary), p_level, p_summary);
+    update vigil.incidents set paged_priority = least(coalesce(paged_priority, 'info'), prio) where id = inc.id;
     if not exists (select from vigil.alerts a join vigil.contacts c on c.id = a.contact_id
                     where a.incident_id = inc.id and a.level = p_level and c.role = wanted) then
       insert into vigil.incident_log (incident_id, level, message)
@@ -861,51 +925,45 @@ set search_path = ''
 as $$
 declare
   svc vigil.services;
-  dep record;
+  dep vigil.incidents;
   minutes integer;
 begin
   select * into svc from vigil.services where id = new.service_id;
   if new.status = 'resolved' and old.status = 'open' then
     -- A page that never went out is no longer news.
+    -- Rows a notify worker holds are skipped, never waited for (the cycle must not deadlock with a
+    -- claim): the claim's own check drops them when it next sees them.
     update vigil.alerts
        set status = 'suppressed', suppressed_reason = 'the incident was resolved before it was sent',
            claimed_by = null, claimed_until = null
-     where incident_id = new.id and status in ('pending', 'failed') and event in ('page', 'reminder');
+     where id in (select a.id from vigil.alerts a
+                   where a.incident_id = new.id and a.status in ('pending', 'failed') and a.event in ('page', 'reminder')
+                   for update skip locked);
     minutes := greatest(1, round(extract(epoch from (new.resolved_at - new.opened_at)) / 60));
     perform vigil.queue_followup(new, 'resolved',
       format('[RESOLVED][%s] %s', upper(svc.environment::text), new.title),
       format('Resolved after %s min: %s', minutes, new.title));
     -- Dependents still in trouble now page on their own.
-    for dep in select i.id, i.escalation_level from vigil.incidents i
-                where i.folded_into = new.id and i.status = 'open' loop
-      -- Nobody was paged while it was folded: the acknowledgement timer starts with the page below.
-      update vigil.incidents
-         set folded_into = null, escalated_at = case when escalation_level >= 3 then now() else escalated_at end
-       where id = dep.id;
-      insert into vigil.incident_log (incident_id, level, message)
-      values (dep.id, 'warning', format('incident %s, which this was folded into, is resolved; this one is still open', new.id));
-      if dep.escalation_level >= 3 then
-        perform vigil.queue_alert(i.id, i.service_id, 'page', vigil.alert_priority(i.severity, s.environment),
-                                  case when i.escalation_level >= 4 then array['on_call', 'senior', 'team']::vigil.contact_role[]
-                                       else array['on_call', 'team']::vigil.contact_role[] end,
-                                  format('[%s][%s] %s', vigil.alert_priority(i.severity, s.environment), upper(s.environment::text), i.title),
-                                  format('%s. Still open after %s recovered.', i.title, svc.name), i.escalation_level,
-                                  format('still open after %s, which it depends on, recovered', svc.name))
-           from vigil.incidents i join vigil.services s on s.id = i.service_id where i.id = dep.id;
+    for dep in select i.* from vigil.incidents i where i.folded_into = new.id and i.status = 'open' loop
+      if vigil.check_fold(dep) is null and dep.escalation_level >= 3 then
+        perform vigil.repage(dep.id, format('still open after %s, which it depends on, recovered', svc.name));
       end if;
     end loop;
   elsif new.status = 'open' and new.severity > old.severity and new.escalation_level >= 3
-        and new.acknowledged_at is null and new.folded_into is null
-        and vigil.alert_priority(new.severity, svc.environment) < vigil.alert_priority(old.severity, svc.environment) then
-    -- Worse since humans were paged at the lower priority: page again at the new one, and the
-    -- acknowledgement timer starts over with this page.
-    update vigil.incidents set escalated_at = now() where id = new.id;
-    perform vigil.queue_alert(new.id, new.service_id, 'page', vigil.alert_priority(new.severity, svc.environment),
-      case when new.escalation_level >= 4 then array['on_call', 'senior', 'team']::vigil.contact_role[]
-           else array['on_call', 'team']::vigil.contact_role[] end,
-      format('[%s][%s] %s', vigil.alert_priority(new.severity, svc.environment), upper(svc.environment::text), new.title),
-      format('%s. It got worse: %s, was %s.', new.title, new.severity, old.severity), new.escalation_level,
-      format('it got worse since the last page: now %s, was %s', new.severity, old.severity));
+        and vigil.alert_priority(new.severity, svc.environment) < coalesce(new.paged_priority, 'info') then
+    -- More urgent than anything humans were paged at for it. Folded into a root at least as urgent,
+    -- the root's page covers it; acknowledged at a lower priority, a P0 or P1 takes it back.
+    if vigil.check_fold(new) is null then
+      if new.acknowledged_at is not null and vigil.alert_priority(new.severity, svc.environment) in ('P0', 'P1') then
+        update vigil.incidents set acknowledged_at = null where id = new.id;
+        insert into vigil.incident_log (incident_id, level, message)
+        values (new.id, 'warning', format('acknowledged at %s by %s, now %s: paging again', new.paged_priority,
+                                          new.acknowledged_by_name, vigil.alert_priority(new.severity, svc.environment)));
+        perform vigil.repage(new.id, format('it got worse after it was acknowledged: now %s, was %s', new.severity, old.severity));
+      elsif new.acknowledged_at is null then
+        perform vigil.repage(new.id, format('it got worse since the last page: now %s, was %s', new.severity, old.severity));
+      end if;
+    end if;
   elsif new.acknowledged_at is not null and old.acknowledged_at is null and new.status = 'open' then
     insert into vigil.incident_log (incident_id, level, message)
     values (new.id, 'info', format('acknowledged by %s', new.acknowledged_by_name));
@@ -968,9 +1026,17 @@ begin
    where service_id = svc.id and created_at > now() - make_interval(mins => st.flap_window_minutes);
   if changes > st.flap_threshold then
     update vigil.services set flapping_since = now() where id = svc.id;
-    -- As urgent as the worst of its open incidents: a flapping prod database is a P0.
-    select coalesce(min(vigil.alert_priority(i.severity, svc.environment)), 'P2') into prio
-      from vigil.incidents i where i.service_id = svc.id and i.status = 'open';
+    -- As urgent as the worst it was within the window (the transition that crossed the threshold
+    -- may come before its incident opens, or after one closed): a flapping prod database is a P0.
+    select least(
+             (select min(case t.to_status when 'down' then vigil.alert_priority('critical', svc.environment)
+                                          when 'degraded' then 'P2' else 'P3' end)
+                from vigil.status_transitions t
+               where t.service_id = svc.id and t.created_at > now() - make_interval(mins => st.flap_window_minutes)),
+             (select min(vigil.alert_priority(i.severity, svc.environment))
+                from vigil.incidents i where i.service_id = svc.id and i.status = 'open'),
+             'P2')
+      into prio;
     perform vigil.queue_alert(null, svc.id, 'flapping', prio, array['on_call', 'team']::vigil.contact_role[],
       format('[%s][%s] %s is flapping', prio, upper(svc.environment::text), svc.name),
       format('%s changed status %s times in %s min (now %s). Its alerts, but P0 and P1 pages, are held back until it is stable for %s min.',
@@ -1014,7 +1080,7 @@ begin
             join vigil.services v on v.id = a2.service_id
             left join vigil.incidents i on i.id = a2.incident_id
            where a2.status in ('pending', 'failed') and a2.next_attempt_at <= now()
-             and a2.event not in ('resolved', 'test', 'acknowledged')
+             and a2.event not in ('resolved', 'stable', 'test', 'acknowledged')
            for update of a2 skip locked) s
    where a.id = s.id and s.why is not null;
 
@@ -1061,7 +1127,8 @@ begin
     left join vigil.services v on v.id = c.service_id
     left join vigil.incidents i on i.id = c.incident_id
     left join vigil.settings st on st.environment = v.environment
-   order by c.contact_id, c.id;
+   order by case c.priority when 'P0' then 0 when 'P1' then 1 when 'P2' then 2 when 'P3' then 3 else 4 end,
+            c.contact_id, c.id;
 end
 $$;
 
@@ -1199,16 +1266,6 @@ begin
          set status = 'failed', claimed_by = null, claimed_until = null, last_error = err,
              next_attempt_at = now() + make_interval(secs => delay_s)
        where id = a.id;
-      -- A page that keeps failing does not wait a day for the next channel: after a few minutes the
-      -- person's next channel is tried as well, and this one keeps being retried.
-      if a.event in ('page', 'reminder') and a.priority in ('P0', 'P1')
-         and a.created_at < now() - make_interval(mins => coalesce(st.alert_urgent_fallback_minutes, 5))
-         and not exists (select from vigil.alerts f where f.fallback_of = a.id) then
-        if vigil.alert_fallback(a, format('still failing after %s min: %s',
-                                          round(extract(epoch from now() - a.created_at) / 60), err)) is not null then
-          fallbacks := fallbacks + 1;
-        end if;
-      end if;
       continue;
     end if;
     update vigil.alerts
@@ -1290,10 +1347,17 @@ declare
   reminders integer := 0;
   escalated integer := 0;
   settled integer := 0;
+  urgent integer := 0;
   due integer;
 begin
   -- One sweep at a time (the job and a manual call): two would both see a reminder as due.
   perform pg_advisory_xact_lock(hashtext('vigil.sweep_alerts'));
+  -- A fold that no longer holds (the root resolved, recovered or eased) pages on its own.
+  for r in select i.* from vigil.incidents i where i.status = 'open' and i.folded_into is not null loop
+    if vigil.check_fold((select x from vigil.incidents x where x.id = r.id)) is null and r.escalation_level >= 3 then
+      perform vigil.repage(r.id, 'no longer covered by the incident it was folded into');
+    end if;
+  end loop;
   for r in
     select i.id, i.title, i.escalation_level, i.severity, s.id as service_id, s.environment, st.alert_reminder_minutes,
            st.alert_ack_escalate_minutes, i.escalated_at
@@ -1327,6 +1391,9 @@ begin
   loop
     settled := settled + 1;
     update vigil.services set flapping_since = null where id = r.id;
+    -- A flapping alert not out yet (its provider failing) would open what nothing closes.
+    update vigil.alerts set status = 'suppressed', suppressed_reason = 'the service settled before it was sent'
+     where service_id = r.id and event = 'flapping' and status in ('pending', 'failed');
     perform vigil.queue_alert(null, r.id, 'stable', 'info', array['on_call', 'team']::vigil.contact_role[],
       format('[%s] %s is stable again', upper(r.environment::text), r.name),
       format('%s has not changed status for %s min; it is %s.', r.name, r.flap_window_minutes, r.status));
@@ -1344,11 +1411,29 @@ begin
                          and b.created_at = now());
   end loop;
 
+  -- A P0/P1 page that keeps failing does not wait a day for the next channel: after a few minutes
+  -- the person's next channel is tried as well, once, and this one keeps being retried.
+  for r in
+    select a.* from vigil.alerts a
+      join vigil.services s on s.id = a.service_id
+      join vigil.settings st on st.environment = s.environment
+     where a.status = 'failed' and a.event in ('page', 'reminder') and a.priority in ('P0', 'P1')
+       and a.urgent_fallback_at is null
+       and a.created_at < now() - make_interval(mins => st.alert_urgent_fallback_minutes)
+     for update of a skip locked
+  loop
+    update vigil.alerts set urgent_fallback_at = now() where id = r.id;
+    perform vigil.alert_fallback((select x from vigil.alerts x where x.id = r.id),
+      format('still failing after %s min, still retried: %s', round(extract(epoch from now() - r.created_at) / 60), r.last_error));
+    urgent := urgent + 1;
+  end loop;
+
   select count(*) into due from vigil.alerts where status in ('pending', 'failed') and next_attempt_at <= now();
   if due > 0 or exists (select from vigil.alerts where status = 'sending' and claimed_until < now()) then
     perform vigil.invoke('notify', jsonb_build_object('trigger', 'cron'));
   end if;
-  return jsonb_build_object('reminders', reminders, 'escalated', escalated, 'settled', settled, 'due', due);
+  return jsonb_build_object('reminders', reminders, 'escalated', escalated, 'settled', settled,
+                            'urgent_fallbacks', urgent, 'due', due);
 end
 $$;
 
@@ -1426,6 +1511,7 @@ grant execute on function vigil.claim_alerts(text, integer, interval) to service
 grant execute on function vigil.record_alert_attempt(text, jsonb, jsonb) to service_role;
 grant execute on function vigil.release_alerts(text, jsonb) to service_role;
 grant execute on function vigil.tell(bigint, text) to service_role;
+grant execute on function vigil.repage(bigint, text) to service_role;
 grant execute on function vigil.queue_alert(bigint, uuid, text, text, vigil.contact_role[], text, text, integer, text) to service_role;
 grant execute on function vigil.acknowledge_incident(bigint, text) to service_role;
 grant execute on function vigil.sweep_alerts() to service_role;

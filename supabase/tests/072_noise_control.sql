@@ -228,16 +228,16 @@ select results_eq(
 select set_eq(
   $$select incident_id, level, message from vigil.incident_log
      where incident_id in (select auth from dep union all select storage from dep) and level = 'warning'$$,
-  $$select auth, 'warning'::text, format('incident %s, which this was folded into, is resolved; this one is still open', db) from dep union all
-    select storage, 'warning', format('incident %s, which this was folded into, is resolved; this one is still open', db) from dep$$,
+  $$select auth, 'warning'::text, format('no longer folded into incident %s: it is over, its service recovered, or it is less urgent than this one', db) from dep union all
+    select storage, 'warning', format('no longer folded into incident %s: it is over, its service recovered, or it is less urgent than this one', db) from dep$$,
   'each dependent''s timeline says the root resolved and it is still open'
 );
 select set_eq(
   $$select c.name || ' ' || a.channel, a.status::text, a.level, a.subject, a.body
       from vigil.alerts a join vigil.contacts c on c.id = a.contact_id
      where a.incident_id = (select auth from dep) and a.status <> 'suppressed'$$,
-  $$values ('Ana sms', 'pending', 4, '[P0][PROD] t072 auth down', 't072 auth down. Still open after t072-db recovered.'),
-           ('Ops slack', 'pending', 4, '[P0][PROD] t072 auth down', 't072 auth down. Still open after t072-db recovered.')$$,
+  $$values ('Ana sms', 'pending', 4, '[P0][PROD] t072 auth down', 't072 auth down. still open after t072-db, which it depends on, recovered.'),
+           ('Ops slack', 'pending', 4, '[P0][PROD] t072 auth down', 't072 auth down. still open after t072-db, which it depends on, recovered.')$$,
   'auth, at level 4, pages on-call and the team now, saying what recovered'
 );
 select is_empty($$select 1 from vigil.alerts where incident_id = (select storage from dep) and status <> 'suppressed'$$,

@@ -718,7 +718,11 @@ const withVar = (name: string, value: string) => (p: Providers) => ({ ...p.env()
 const REFUSALS: Record<AlertChannel, Refusal[]> = {
   sms: [
     { what: 'invalid To (21211)', to: smsTo('+15005550001'), scope: 'contact', error: /21211/ },
-    { what: 'region not enabled (21408)', to: smsTo('+15005550003'), scope: 'contact' },
+    {
+      what: "region not enabled (21408): the account's setting",
+      to: smsTo('+15005550003'),
+      scope: 'provider',
+    },
     { what: 'unsubscribed, STOP (21610)', to: smsTo('+15005550004'), scope: 'contact' },
     { what: 'not a mobile number (21614)', to: smsTo('+15005550009'), scope: 'contact' },
     { what: 'no number at all (21604)', to: smsTo(''), scope: 'contact', error: /21604/ },

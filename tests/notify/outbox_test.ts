@@ -651,9 +651,19 @@ Deno.test('ack for the static page: JSON answers, CORS, and the link that leads 
 Deno.test('a worker past its budget hands back what it claimed, unsent and not counted', async () => {
   const { providersUrl } = testStack()
   await withScene('notify-e2e-budget', async (s) => {
-    // Nothing else may claim these rows while the test's worker runs.
+    // Nothing else may claim these rows while the test's worker runs: no sweep starts a worker, and
+    // the workers earlier tests woke (they wait a while for work due soon) have all ended.
     await s.sql`update cron.job set active = false where jobname = 'vigil-notify-sweep'`
     try {
+      await eventually(
+        async () => {
+          const [busy] = await s.sql`select count(*)::int as n from vigil.invocations
+                                    where fn = 'notify' and state in ('pending', 'sent')`
+          return busy.n === 0 ? true : undefined
+        },
+        60_000,
+        'the notify workers of earlier tests to end',
+      )
       const contact = await s.contact({
         role: 'on_call',
         channel: 'webhook',

@@ -26,7 +26,6 @@ Deno.serve(async (req) => {
         sql: sql(),
         secret: (name) => Deno.env.get(name),
         projectUrl: env.data.SUPABASE_URL,
-        approvalSecret: Deno.env.get('VIGIL_APPROVAL_SECRET'),
       },
     )
     return json(report)

@@ -14,13 +14,37 @@ const Body = z.strictObject({
 
 const env = Env.safeParse(Deno.env.toObject())
 
-// What must never leave in a message, whatever a check error or heal detail quoted: the values of
-// the function's own credentials.
+// What must never leave in a message, whatever a check error or heal detail quoted: every value of
+// the function's environment but the few that are public, and the parts of those that are URLs or
+// connection strings (a path token, a password).
+const PUBLIC =
+  /^(SUPABASE_URL|SUPABASE_ANON_KEY|SUPABASE_PUBLISHABLE_KEYS|VIGIL_PUBLIC_URL|VIGIL_DASHBOARD_URL|VIGIL_ACK_PAGE_URL|VIGIL_\w+_API_URL|VIGIL_\w+_FROM|PATH|HOME|HOSTNAME|PWD|LANG|TERM|TZ|NO_COLOR|SHLVL|DENO_\w+|LC_\w+|XDG_\w+|TMPDIR)$/
 const secretValues = Object.entries(Deno.env.toObject())
-  .filter(([name, value]) =>
-    /KEY|TOKEN|SECRET|PASSWORD|DB_URL|WEBHOOK|SID/.test(name) && value.length >= 8
+  .filter(([name, value]) => !PUBLIC.test(name) && value.length >= 8)
+  // Parts shorter than 12 characters are words, not secrets (the local database's password is
+  // 'postgres', which every message about a postgres service would lose).
+  .flatMap(([, value]) => [value, ...urlParts(value).filter((part) => part.length >= 12)])
+  .filter((v, i, all) => all.indexOf(v) === i)
+
+function urlParts(value: string): string[] {
+  try {
+    const u = new URL(value)
+    const last = u.pathname.split('/').filter(Boolean).at(-1) ?? ''
+    return [u.pathname, last, u.search, u.password, decodeURIComponent(u.password)]
+  } catch {
+    return []
+  }
+}
+
+// A malformed VIGIL_ACK_PAGE_URL must not stop the outbox: links then lead to the function itself.
+const ackPage = z.url({ protocol: /^https?$/ }).safeParse(
+  Deno.env.get('VIGIL_ACK_PAGE_URL') || undefined,
+)
+if (Deno.env.get('VIGIL_ACK_PAGE_URL') && !ackPage.success) {
+  console.error(
+    'notify: VIGIL_ACK_PAGE_URL is not an http(s) URL; ack links lead to the ack function instead',
   )
-  .map(([, value]) => value)
+}
 
 Deno.serve(async (req) => {
   if (req.method !== 'POST') return json({ error: 'method not allowed' }, 405, { allow: 'POST' })
@@ -42,7 +66,7 @@ Deno.serve(async (req) => {
         projectUrl: Deno.env.get('VIGIL_PUBLIC_URL') || env.data.SUPABASE_URL,
         linkSecret: Deno.env.get('VIGIL_APPROVAL_SECRET'),
         dashboardUrl: Deno.env.get('VIGIL_DASHBOARD_URL') || undefined,
-        ackPageUrl: Deno.env.get('VIGIL_ACK_PAGE_URL') || undefined,
+        ackPageUrl: ackPage.success ? ackPage.data : undefined,
       },
     })
     if (report.claimed > 0) {

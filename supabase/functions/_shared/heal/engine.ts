@@ -7,7 +7,6 @@ import { describeIssues, resolveThresholds } from '../../../../shared/thresholds
 import { loadThresholds, type ProbeEnvironment, runProbe } from '../health/cycle.ts'
 import { type ProbeRegistry, PROBES } from '../probes/registry.ts'
 import { connectionSecrets, redact } from '../probes/types.ts'
-import { approvalLinks } from './approval-links.ts'
 import { diagnose, type LatestCheck } from './diagnose.ts'
 import { ALERT_ON_SUCCESS, STRATEGIES_BY_PROBLEM, type StrategyRegistry } from './registry.ts'
 import type {
@@ -39,8 +38,6 @@ export interface HealOptions {
   probes?: ProbeRegistry
   /** Who holds the claim; unique per invocation. */
   worker?: string
-  /** Signs the approve/reject links put in an approval request (VIGIL_APPROVAL_SECRET). */
-  approvalSecret?: string
 }
 
 export type HealOutcome =
@@ -260,20 +257,14 @@ async function tryStrategy(
   }
   if (mode === 'approval' && !(await approved(sql, a, strategy.name))) {
     await audit.write('intent', plan, 'awaiting_approval')
-    const [{ expires_at }] = await sql<{ expires_at: Date }[]>`
+    await sql`
       insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan)
       values (${audit.actionId}, ${a.incident.id}, ${a.service.id}, ${strategy.name}, ${
       sql.json(plan as never)
-    })
-      returning expires_at`
-    const secret = a.options.approvalSecret
-    const links = secret && secret.length >= 16
-      ? await approvalLinks(a.options.projectUrl, audit.actionId, expires_at, secret)
-      : null
-    const ask = `approval needed to ${plan.action}: ${plan.reason}` +
-      (links
-        ? `. Approve: ${links.approved} — Reject: ${links.rejected}`
-        : '. Approve it from the dashboard.')
+    })`
+    // No links in the ask: it is logged and read by shared channels. notify signs the approve and
+    // reject links into the on-call's own SMS and email only.
+    const ask = `approval needed to ${plan.action}: ${plan.reason}`
     await sql`select vigil.escalate(${a.incident.id}, 3, ${ask})`
     return audit.report('awaiting_approval', `waiting for a human to approve ${plan.action}`)
   }

@@ -141,7 +141,21 @@ async function jobsOf(
       report.failed++
       continue
     }
-    const { view, to } = await viewOf(row, options.links)
+    let prepared: Awaited<ReturnType<typeof viewOf>>
+    try {
+      prepared = await viewOf(row, options.links)
+    } catch (error) {
+      // One row that cannot be made into a message must not hold back the batch.
+      await record(
+        options.sql,
+        worker,
+        [row.id],
+        fail(`the message could not be prepared: ${String(error)}`),
+      )
+      report.failed++
+      continue
+    }
+    const { view, to } = prepared
     if (options.secretValues?.length) strike(view, options.secretValues)
     const notifier = notifiers[row.channel]
     const key = `${row.contact.id}|${row.channel}`

@@ -28,16 +28,16 @@ const TWILIO_DEFAULT_URL = 'https://api.twilio.com'
 
 /**
  * Twilio's error codes that say the number itself cannot be texted: 21211 invalid 'To', 21614 not
- * a mobile number, 21610 the recipient replied STOP, 21408 its region is not enabled for texts,
- * 21604 no number at all (the contact's address is empty).
+ * a mobile number, 21610 the recipient replied STOP, 21604 no number at all (the contact's address
+ * is empty). 21408 (its region not enabled) is the account's setting, so the project's.
  */
-const CONTACT_CODES = new Set([21211, 21408, 21604, 21610, 21614])
+const CONTACT_CODES = new Set([21211, 21604, 21610, 21614])
 /**
  * The project's Twilio setup: 20003 authentication refused, 20005 and 10001 the account is not
  * active (suspended, closed); 21212, 21603, 21606 and 21659 the sender (VIGIL_TWILIO_FROM) is
  * missing, invalid or not a Twilio number that can text.
  */
-const PROVIDER_CODES = new Set([10001, 20003, 20005, 21212, 21603, 21606, 21659])
+const PROVIDER_CODES = new Set([10001, 20003, 20005, 21212, 21408, 21603, 21606, 21659])
 
 /** Whose fault a refusal is, by Twilio's code; credentials refused are the project's. */
 export function twilioScope(status: number, code: unknown): Scope {
