@@ -1068,10 +1068,23 @@ begin
   end if;
   -- Leases that ran out: the worker died mid-send. At least once: they go again.
   -- One that used its last attempt is dead: claiming it again would break attempts <= max_attempts.
-  update vigil.alerts set status = case when attempts < max_attempts then 'failed'::vigil.alert_status else 'dead'::vigil.alert_status end,
-                          claimed_by = null, claimed_until = null,
-                          last_error = coalesce(last_error, 'a notify worker stopped before recording the outcome')
-   where status = 'sending' and claimed_until < now();
+  -- The lost try is an attempt too: its row says what is known (it may or may not have arrived).
+  with lapsed as (
+    select id, claimed_by from vigil.alerts where status = 'sending' and claimed_until < now() for update skip locked
+  ), expired as (
+    update vigil.alerts a
+       set status = case when a.attempts < a.max_attempts then 'failed'::vigil.alert_status else 'dead'::vigil.alert_status end,
+           claimed_by = null, claimed_until = null,
+           last_error = 'a notify worker stopped before recording the outcome (its lease ran out)'
+      from lapsed l where a.id = l.id
+    returning a.id, a.channel, a.contact_id, a.attempts, l.claimed_by as worker
+  )
+  insert into vigil.alert_attempts (alert_id, request_id, channel, contact_id, attempt, started_at, duration_ms,
+                                    outcome, error, worker)
+  select e.id, gen_random_uuid(), e.channel, e.contact_id, e.attempts, now(), 0, 'retryable',
+         'a notify worker stopped before recording the outcome (its lease ran out); it may have arrived',
+         coalesce(e.worker, p_worker)
+    from expired e;
 
   update vigil.alerts a
      set status = 'suppressed', suppressed_reason = s.why

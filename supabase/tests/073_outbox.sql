@@ -11,7 +11,7 @@
 -- transaction (rolled back): only this file's contacts exist while it runs.
 begin;
 set search_path = extensions, public;
-select plan(62);
+select plan(63);
 
 lock table vigil.contacts in exclusive mode;
 delete from vigil.contacts;
@@ -179,8 +179,11 @@ select set_eq($$select (c->>'id')::bigint as id, (c->>'attempt')::int as attempt
   $$select id, 4 from retry union all select id, 1 from pg_temp.alert('Ana', 'email')$$,
   'after w1''s lease ran out its alert is due again and w4 claims it (4th attempt), with the new fallback');
 select results_eq($$select status::text, claimed_by, last_error from vigil.alerts where id = (select id from retry)$$,
-  $$values ('sending'::text, 'w4'::text, 'a notify worker stopped before recording the outcome'::text)$$,
+  $$values ('sending'::text, 'w4'::text, 'a notify worker stopped before recording the outcome (its lease ran out)'::text)$$,
   'the alert says the last worker stopped before recording the outcome');
+select results_eq($$select outcome, worker, error from vigil.alert_attempts where alert_id = (select id from retry) order by id desc limit 1$$,
+  $$values ('retryable'::text, 'w1'::text, 'a notify worker stopped before recording the outcome (its lease ran out); it may have arrived'::text)$$,
+  'the lost try is an attempt row too, in the name of the worker that lost it');
 select is(vigil.record_alert_attempt('w1', jsonb_build_array((select id from retry)), '{"outcome": "delivered"}'),
           '{"recorded": 0, "fallbacks": 0}'::jsonb, 'the worker whose lease ran out can no longer record it');
 
@@ -227,8 +230,8 @@ select vigil.claim_alerts('w6');
 select vigil.record_alert_attempt('w6', jsonb_build_array((select id from first)), '{"outcome": "retryable", "error": "ETIMEDOUT"}');
 select ok((select next_attempt_at between now() + interval '2.5 seconds' and now() + interval '5 seconds' from vigil.alerts where id = (select id from first)),
           'after the first attempt it waits between 2.5 and 5 s');
-select is((select array_agg(attempt order by id) from vigil.alert_attempts where alert_id = (select id from retry)), array[4, 20, 21],
-          'each attempt of the alert has its row, numbered');
+select is((select array_agg(attempt order by id) from vigil.alert_attempts where alert_id = (select id from retry)), array[3, 4, 20, 21],
+          'each attempt of the alert has its row, numbered: the one lost with w1''s lease (3) too');
 
 -- ─── Giving up after alert_give_up_hours ────────────────────────────────────────────────────
 create temp table mail as select id from pg_temp.alert('Ana', 'email');
