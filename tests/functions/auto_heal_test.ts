@@ -30,5 +30,6 @@ Deno.test('auto-heal for an incident that is not open does nothing and says why'
   assert.equal(res.status, 200)
   const report = await res.json()
   assert.equal(report.outcome, 'claimed_elsewhere')
-  assert.match(report.detail, /not open/)
+  assert.match(report.summary, /not open/)
+  assert.equal(report.detail, undefined, 'details stay in the audit')
 })

@@ -1,8 +1,19 @@
-// Who is calling: functions that act accept only the service role, whatever the gateway let
-// through (verify_jwt can be switched off, and the anon key ships in every frontend). The key is
-// compared whole, in constant time, against the project's service-role key and its secret keys.
+// Who is calling. Functions that act (health-check, auto-heal, notify) accept only the service
+// role, whatever the gateway let through: verify_jwt can be switched off, and the anon key ships in
+// every frontend. The service role is recognised by its key, compared whole and in constant time
+// with the project's service-role key and secret keys; nothing in a token's claims can stand in for
+// it. Other callers are told apart (with jose, never by hand) only to answer 401 or 403.
+import { decodeJwt } from 'jose'
 
-function keys(): string[] {
+export type Caller =
+  | { kind: 'service_role' }
+  | { kind: 'none' }
+  /** A token that is not a JWT, or not one of the project's keys. */
+  | { kind: 'unknown' }
+  | { kind: 'anon' }
+  | { kind: 'user'; operator: boolean }
+
+function serviceKeys(): string[] {
   const out: string[] = []
   const legacy = Deno.env.get('SUPABASE_SERVICE_ROLE_KEY')
   if (legacy) out.push(legacy)
@@ -35,18 +46,53 @@ function presented(req: Request): string | null {
   return bearer ?? req.headers.get('apikey')
 }
 
-/** null when the caller is the service role; otherwise the 401 or 403 to answer. */
-export function refuseUnlessServiceRole(req: Request): Response | null {
+export function identify(req: Request): Caller {
   const key = presented(req)
-  const body = (status: number, error: string) =>
-    new Response(JSON.stringify({ error }), {
-      status,
-      headers: { 'content-type': 'application/json; charset=utf-8', 'www-authenticate': 'Bearer' },
-    })
-  if (!key) return body(401, 'this function needs the service role key')
-  const known = keys()
-  if (known.length === 0) return body(500, 'the function has no service role key to compare with')
+  if (!key) return { kind: 'none' }
   let match = false
-  for (const k of known) match = sameText(key, k) || match
-  return match ? null : body(403, 'only the service role may call this function')
+  for (const k of serviceKeys()) match = sameText(key, k) || match
+  if (match) return { kind: 'service_role' }
+  try {
+    // Unverified on purpose: it only picks the answer. Acceptance is the key comparison above.
+    const claims = decodeJwt(key) as { role?: unknown; app_metadata?: { role?: unknown } }
+    if (claims.role === 'anon') return { kind: 'anon' }
+    if (claims.role === 'authenticated') {
+      return { kind: 'user', operator: claims.app_metadata?.role === 'devops' }
+    }
+  } catch {
+    // Not a JWT.
+  }
+  return { kind: 'unknown' }
+}
+
+/** null when the caller is the service role; otherwise the 401 or 403 to answer, having read nothing. */
+export function refuseUnlessServiceRole(req: Request): Response | null {
+  if (serviceKeys().length === 0) {
+    return answer(500, 'the function has no service role key to compare with')
+  }
+  const caller = identify(req)
+  switch (caller.kind) {
+    case 'service_role':
+      return null
+    case 'none':
+      return answer(401, 'this function needs the service role key')
+    case 'unknown':
+      return answer(401, "this key is not one of the project's keys")
+    case 'anon':
+      return answer(403, 'only the service role may call this function, not the anon key')
+    case 'user':
+      return answer(
+        403,
+        `only the service role may call this function, not a signed-in ${
+          caller.operator ? 'operator' : 'user'
+        }`,
+      )
+  }
+}
+
+function answer(status: number, error: string): Response {
+  return new Response(JSON.stringify({ error }), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'www-authenticate': 'Bearer' },
+  })
 }

@@ -2,7 +2,8 @@
 // worsened), by the vigil-heal-retry job, and when a human approves a planned heal.
 import { z } from 'zod'
 import { sql } from '../_shared/db.ts'
-import { healIncident } from '../_shared/heal/engine.ts'
+import { refuseUnlessServiceRole } from '../_shared/caller.ts'
+import { healIncident, type HealOutcome, type HealReport } from '../_shared/heal/engine.ts'
 import { envInvalid, json, readJsonBody } from '../_shared/http.ts'
 
 const Env = z.object({ SUPABASE_URL: z.url(), SUPABASE_DB_URL: z.string().min(1) })
@@ -14,8 +15,38 @@ const Body = z.strictObject({
 
 const env = Env.safeParse(Deno.env.toObject())
 
+/**
+ * What the caller learns: the outcome in general words. The plan and its details (pids, users,
+ * query text) stay in vigil.heal_actions, where RLS decides who reads them.
+ */
+const SUMMARY: Record<HealOutcome, string> = {
+  claimed_elsewhere: 'not handled here: the incident is not open, or another worker holds it',
+  human_only: 'left to humans, who were paged',
+  nothing_to_do: 'no strategy had anything to do; a human was paged',
+  exhausted: 'the ladder is finished; the senior contact was paged',
+  skipped: 'held back by a failsafe (kill switch, policy, rate limit or circuit breaker)',
+  dry_run: 'decided and recorded, nothing done',
+  awaiting_approval: 'waiting for a human to approve the plan',
+  succeeded: 'healed, and verified',
+  failed: 'the heal did not work',
+  undone: 'the heal made things worse and was undone',
+}
+
+function summary(report: HealReport) {
+  return {
+    incident_id: report.incident_id,
+    outcome: report.outcome,
+    ...(report.strategy && { strategy: report.strategy }),
+    ...(report.attempt && { attempt: report.attempt }),
+    ...(report.action_id && { action_id: report.action_id }),
+    summary: SUMMARY[report.outcome],
+  }
+}
+
 Deno.serve(async (req) => {
   if (req.method !== 'POST') return json({ error: 'method not allowed' }, 405, { allow: 'POST' })
+  const refused = refuseUnlessServiceRole(req)
+  if (refused) return refused
   if (!env.success) return envInvalid(env.error)
   const body = await readJsonBody(req, Body)
   if (!body.ok) return body.response
@@ -28,7 +59,7 @@ Deno.serve(async (req) => {
         projectUrl: env.data.SUPABASE_URL,
       },
     )
-    return json(report)
+    return json(summary(report))
   } catch (error) {
     const code = (error as { code?: string })?.code ?? (error as Error)?.name ?? 'unknown'
     console.error(`auto-heal: incident ${body.data.incident_id} could not be handled (${code})`)

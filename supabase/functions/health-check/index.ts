@@ -3,6 +3,7 @@
 import { z } from 'zod'
 import { runCycle } from '../_shared/health/cycle.ts'
 import { sql } from '../_shared/db.ts'
+import { refuseUnlessServiceRole } from '../_shared/caller.ts'
 import { json } from '../_shared/http.ts'
 
 const Env = z.object({
@@ -24,6 +25,8 @@ const env = Env.safeParse(Deno.env.toObject())
 
 Deno.serve(async (req) => {
   if (req.method !== 'POST') return json({ error: 'method not allowed' }, 405, { allow: 'POST' })
+  const refused = refuseUnlessServiceRole(req)
+  if (refused) return refused
   if (!env.success) {
     const names = env.error.issues.map((i) => i.path.join('.')).join(', ')
     console.error(`health-check: environment invalid: ${names}`)
