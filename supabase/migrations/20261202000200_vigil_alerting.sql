@@ -1529,11 +1529,12 @@ grant execute on function vigil.queue_alert(bigint, uuid, text, text, vigil.cont
 grant execute on function vigil.acknowledge_incident(bigint, text) to service_role;
 grant execute on function vigil.sweep_alerts() to service_role;
 grant execute on function vigil.purge_alerts(interval) to service_role;
-grant execute on function vigil.alert_priority(vigil.severity, vigil.environment) to service_role, authenticated;
-grant execute on function vigil.dependencies(uuid) to service_role, authenticated;
-grant execute on function vigil.contact_errors(vigil.alert_channel, text, text, jsonb, text) to service_role, authenticated;
+-- Helpers are the service role's: operators read tables, they do not run the machinery.
+grant execute on function vigil.alert_priority(vigil.severity, vigil.environment) to service_role;
+grant execute on function vigil.dependencies(uuid) to service_role;
+grant execute on function vigil.contact_errors(vigil.alert_channel, text, text, jsonb, text) to service_role;
 -- Called by dependencies() and the contact and depends_on triggers, which run with the caller's rights.
-grant execute on function vigil.direct_dependencies(vigil.services) to service_role, authenticated;
+grant execute on function vigil.direct_dependencies(vigil.services) to service_role;
 -- quiet_until, active_silence and alert_hold_until serve the definer functions above only.
 
 select vigil.publish_for_realtime(array['silences', 'alert_attempts']);

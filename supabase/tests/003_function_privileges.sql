@@ -1,7 +1,7 @@
 -- Nothing in vigil is callable by PUBLIC; each function is granted to exactly the roles that
 -- need it. invoke, sweep_invocations, record_cycle, record_heartbeat and heartbeat_verdict are
 -- service_role only; is_operator is called inside the authenticated policies; uptime and
--- json_schema_errors serve the dashboard too; watch_cycles and apply_retention run from pg_cron as
+-- json_schema_errors is the service role's (operators read tables, they do not run the machinery); watch_cycles and apply_retention run from pg_cron as
 -- the owner; the trigger functions need no EXECUTE grant to fire. The heal half: heal_guard,
 -- claim_incident, release_incident, escalate and retry_heals are service_role only; the audit walk
 -- verify_heal_audit serves the dashboard too, and runs as the caller (like uptime), so what it
@@ -58,9 +58,13 @@ select function_privs_are('vigil', f, a, r, case when r = 'service_role' then ar
 select function_privs_are('vigil', f, a, r, case when r = 'anon' then array[]::text[] else array['EXECUTE'] end,
                           format('%s %s execute vigil.%s', r, case when r = 'anon' then 'cannot' else 'can' end, f))
   from (values ('uptime', array['uuid', 'interval']::name[]),
-               ('json_schema_errors', array['jsonb', 'jsonb', 'text']::name[]),
                ('verify_heal_audit', array[]::name[]), ('heal_action_hash', array['vigil.heal_actions']::name[])) f(f, a),
        unnest(array['anon', 'authenticated', 'service_role']) r;
+-- The schema validator is the machinery's: service_role only (the config trigger runs as the writer).
+select function_privs_are('vigil', 'json_schema_errors', array['jsonb', 'jsonb', 'text']::name[], r,
+                          case when r = 'service_role' then array['EXECUTE'] else array[]::text[] end,
+                          format('%s %s execute vigil.json_schema_errors', r, case when r = 'service_role' then 'can' else 'cannot' end))
+  from unnest(array['anon', 'authenticated', 'service_role']) r;
 
 -- pg_cron runs these as their owner; no API role calls them.
 select function_privs_are('vigil', f, a, r, array[]::text[], format('%s cannot execute vigil.%s', r, f))
@@ -83,9 +87,8 @@ select set_eq(
 select set_eq(
   $$select p.proname::text from pg_proc p
      where p.pronamespace = 'vigil'::regnamespace and has_function_privilege('authenticated', p.oid, 'execute')$$,
-  array['is_operator', 'uptime', 'json_schema_errors', 'verify_heal_audit', 'heal_action_hash',
-        'alert_priority', 'dependencies', 'direct_dependencies', 'contact_errors'],
-  'authenticated can execute exactly vigil.is_operator, uptime, json_schema_errors, verify_heal_audit, heal_action_hash and the alerting read helpers'
+  array['is_operator', 'uptime', 'verify_heal_audit', 'heal_action_hash'],
+  'authenticated can execute exactly vigil.is_operator, uptime, verify_heal_audit and heal_action_hash: no helper of the machinery'
 );
 -- (sync_service_incident is left out: service_role needs it, or a definer apply_check, for its
 -- check inserts to move a status; see 013_rls_service_role.)
@@ -149,8 +152,9 @@ select throws_ok($$select vigil.watch_cycles()$$, '42501', 'permission denied fo
                  'an operator gets permission denied calling vigil.watch_cycles');
 select throws_ok($$select vigil.apply_retention()$$, '42501', 'permission denied for function apply_retention',
                  'an operator gets permission denied calling vigil.apply_retention');
-select is(vigil.json_schema_errors('{"type":"integer"}', '"x"'), array['$: must be a whole number, got string'],
-          'an operator can call vigil.json_schema_errors');
+select throws_ok($$select vigil.json_schema_errors('{"type":"integer"}', '"x"')$$, '42501',
+                 'permission denied for function json_schema_errors',
+                 'an operator gets permission denied calling vigil.json_schema_errors');
 select throws_ok($$select vigil.heal_guard(gen_random_uuid(), 'restart')$$, '42501', 'permission denied for function heal_guard',
                  'an operator gets permission denied calling vigil.heal_guard');
 select throws_ok($$select * from vigil.claim_incident(1, 'operator')$$, '42501', 'permission denied for function claim_incident',

@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { runCycle } from '../_shared/health/cycle.ts'
 import { sql } from '../_shared/db.ts'
 import { refuseUnlessServiceRole } from '../_shared/caller.ts'
-import { json } from '../_shared/http.ts'
+import { json, readJsonBody } from '../_shared/http.ts'
 
 const Env = z.object({
   SUPABASE_URL: z.url(),
@@ -32,15 +32,15 @@ Deno.serve(async (req) => {
     console.error(`health-check: environment invalid: ${names}`)
     return json({ error: `function environment invalid: ${names}` }, 500)
   }
-  const body = await parseBody(req)
-  if ('error' in body) return json({ error: body.error }, 400)
+  const body = await readJsonBody(req, Body)
+  if (!body.ok) return body.response
   try {
     const report = await runCycle({
       sql: sql(),
       secret: (name) => (WITHHELD_SECRETS.has(name) ? undefined : Deno.env.get(name)),
       projectUrl: env.data.SUPABASE_URL,
       deadmanUrl: env.data.VIGIL_DEADMAN_URL,
-      only: body.value.services,
+      only: body.data.services,
     })
     return json(report)
   } catch (error) {
@@ -50,26 +50,3 @@ Deno.serve(async (req) => {
     return json({ error: `the cycle could not be recorded (${code})` }, 500)
   }
 })
-
-async function parseBody(
-  req: Request,
-): Promise<{ value: z.infer<typeof Body> } | { error: string }> {
-  const text = await req.text()
-  let raw: unknown = {}
-  if (text.trim()) {
-    try {
-      raw = JSON.parse(text)
-    } catch {
-      return { error: 'body must be JSON' }
-    }
-  }
-  const parsed = Body.safeParse(raw)
-  if (!parsed.success) {
-    return {
-      error: parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join(
-        '; ',
-      ),
-    }
-  }
-  return { value: parsed.data }
-}
