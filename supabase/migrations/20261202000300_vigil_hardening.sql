@@ -1,3 +1,76 @@
 -- Security hardening, first part: the schema-validation helper is the service role's and the
 -- owner's alone. An operator reads tables through RLS; running Vigil's machinery is not theirs.
 revoke execute on function vigil.json_schema_errors(jsonb, jsonb, text) from authenticated;
+
+-- ─── Approvals bound to the plan ────────────────────────────────────────────────────────────
+-- An approval covers one plan: the digest of what it would act on, taken when it was asked. It is
+-- used once, before it expires, and only if a fresh plan still acts on exactly that.
+alter table vigil.heal_approvals
+  add column plan_digest text,
+  add column consumed_at timestamptz,
+  add column decided_by_name text,
+  add constraint heal_approval_digest check (plan_digest is null or plan_digest ~ '^[0-9a-f]{64}$'),
+  add constraint heal_approval_consumed_when_approved check (consumed_at is null or decision = 'approved');
+comment on column vigil.heal_approvals.plan_digest is
+  'SHA-256 of the planned strategy, action and target: the approval holds only for a plan that matches.';
+comment on column vigil.heal_approvals.consumed_at is 'When the approved heal ran: an approval is used once.';
+comment on column vigil.heal_approvals.decided_by_name is
+  'Who decided, in words: the operator''s email, or the contact whose alert link was followed.';
+
+/**
+ * Uses an approval for this plan, once: null when it held (and is now consumed), otherwise why not.
+ * The check and the consumption are one statement, so two workers cannot both use it.
+ */
+create function vigil.consume_approval(p_action_id uuid, p_incident_id bigint, p_strategy text, p_digest text)
+returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  a vigil.heal_approvals;
+begin
+  update vigil.heal_approvals set consumed_at = now()
+   where action_id = p_action_id and incident_id = p_incident_id and strategy = p_strategy
+     and decision = 'approved' and consumed_at is null and expires_at > now() and plan_digest = p_digest;
+  if found then
+    return null;
+  end if;
+  select * into a from vigil.heal_approvals
+   where action_id = p_action_id and incident_id = p_incident_id and strategy = p_strategy;
+  return case
+    when not found then 'no such approval for this incident and strategy'
+    when a.decision is distinct from 'approved' then 'it was not approved'
+    when a.consumed_at is not null then format('it was already used at %s', a.consumed_at)
+    when a.expires_at <= now() then format('it expired at %s', a.expires_at)
+    else 'the situation changed since it was approved: the plan is not the one approved'
+  end;
+end
+$$;
+revoke execute on function vigil.consume_approval(uuid, bigint, text, text) from public;
+grant execute on function vigil.consume_approval(uuid, bigint, text, text) to service_role;
+
+-- Who decided, in words, from the operator's JWT; a link decision names its recipient itself.
+create or replace function vigil.decide_heal_approval() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if old.decision is not null then
+    raise exception 'heal approval % was already %', old.action_id, old.decision using errcode = 'check_violation';
+  end if;
+  if new.decision is not null and old.expires_at < now() then
+    raise exception 'heal approval % expired at %', old.action_id, old.expires_at using errcode = 'check_violation';
+  end if;
+  new.decided_at := case when new.decision is null then null else now() end;
+  new.decided_by := case when new.decision is null then null else coalesce(auth.uid(), new.decided_by) end;
+  new.decided_by_name := case when new.decision is null then null
+                              else coalesce(nullif(auth.jwt() ->> 'email', ''), new.decided_by_name, session_user::text) end;
+  if new.decision = 'approved' then
+    perform vigil.invoke('auto-heal', jsonb_build_object('incident_id', new.incident_id, 'approval', new.action_id));
+  end if;
+  return new;
+end
+$$;
+revoke execute on function vigil.decide_heal_approval() from public;

@@ -30,7 +30,9 @@ select functions_are(
         'alert_suppression', 'queue_alert', 'queue_followup', 'alert_on_incident_change', 'acknowledge_incident',
         'detect_flapping', 'claim_alerts', 'alert_fallback', 'record_alert_attempt', 'wake_notify', 'sweep_alerts',
         'rename_dependency', 'purge_alerts', 'release_alerts', 'every_30_seconds', 'tell',
-        'validate_alert_route', 'validate_alert_settings', 'check_fold', 'repage'],
+        'validate_alert_route', 'validate_alert_settings', 'check_fold', 'repage',
+        -- hardening
+        'consume_approval'],
   'schema vigil has exactly the known functions'
 );
 

@@ -20,7 +20,11 @@ interface Script {
 }
 
 /** A restart_service stand-in whose act/verify outcomes the test chooses. */
-function scripted(script: Script, name = 'restart_service'): StrategyRegistry {
+function scripted(
+  script: Script,
+  name = 'restart_service',
+  target: { service: string } = { service: 'x' },
+): StrategyRegistry {
   const strategy: Strategy<{ tries: number }> = {
     name,
     problem: 'service_unhealthy',
@@ -28,7 +32,7 @@ function scripted(script: Script, name = 'restart_service'): StrategyRegistry {
     plan: (problem) =>
       Promise.resolve({
         action: 'restart',
-        target: { service: 'x' },
+        target: { ...target },
         reason: 'restart it',
         before: { evidence: problem.evidence },
       }),
@@ -332,5 +336,79 @@ Deno.test('suspected corruption goes straight to humans, untouched', async () =>
     assert.equal(acts.count, 0)
     const [inc] = await sql`select escalation_level from vigil.incidents where id = ${incidentId}`
     assert.equal(inc.escalation_level, 4)
+  })
+})
+
+Deno.test('an approval covers one plan, once: a changed situation is asked again, a used approval acts on nothing', async () => {
+  await withIncident('engine-test-bound', async ({ sql, incidentId, options }) => {
+    const acts = { count: 0 }
+    await sql`insert into vigil.heal_policies (environment, strategy, mode) values ('qa', 'restart_service', 'approval')`
+    const target = { service: 'x' }
+    const waiting = await healIncident(
+      { incidentId },
+      options(scripted({ acts }, 'restart_service', target)),
+    )
+    assert.equal(waiting.outcome, 'awaiting_approval')
+    const [asked] =
+      await sql`select plan_digest from vigil.heal_approvals where action_id = ${waiting
+        .action_id!}`
+    assert.match(asked.plan_digest, /^[0-9a-f]{64}$/, 'the approval records what the plan acts on')
+    const approve = async (id: string) => {
+      await sql`alter table vigil.heal_approvals disable trigger heal_approvals_decide`
+      await sql`update vigil.heal_approvals set decision = 'approved', decided_at = now() where action_id = ${id}`
+      await sql`alter table vigil.heal_approvals enable trigger heal_approvals_decide`
+    }
+    await approve(waiting.action_id!)
+
+    // Meanwhile the plan changed (another blocker, another replica): the approval does not cover it.
+    target.service = 'y'
+    const changed = await healIncident(
+      { incidentId, approval: waiting.action_id },
+      options(scripted({ acts }, 'restart_service', target)),
+    )
+    assert.equal(
+      changed.outcome,
+      'awaiting_approval',
+      'a plan that is not the approved one waits for a new approval',
+    )
+    assert.equal(acts.count, 0)
+    const [log] =
+      await sql`select message from vigil.incident_log where incident_id = ${incidentId} and message like 'approval %' order by id desc limit 1`
+    assert.match(log.message, /the situation changed since it was approved/)
+
+    await approve(changed.action_id!)
+    const done = await healIncident(
+      { incidentId, approval: changed.action_id },
+      options(scripted({ acts }, 'restart_service', target)),
+    )
+    assert.equal(done.outcome, 'succeeded')
+    assert.equal(acts.count, 1)
+    const [used] =
+      await sql`select consumed_at from vigil.heal_approvals where action_id = ${changed
+        .action_id!}`
+    assert.ok(used.consumed_at, 'consumed when it ran')
+
+    // The same approval again (a repeated call): nothing is done twice.
+    await sql`update vigil.incidents set status = 'open', heal_claimed_until = null where id = ${incidentId}`
+    const again = await healIncident(
+      { incidentId, approval: changed.action_id },
+      options(scripted({ acts }, 'restart_service', target)),
+    )
+    assert.equal(again.outcome, 'skipped')
+    assert.match(again.detail, /already used/)
+    assert.equal(acts.count, 1)
+  })
+})
+
+Deno.test("an approval does not lift the ladder's limit of three attempts", async () => {
+  await withIncident('engine-test-bound-limit', async ({ sql, incidentId, options }) => {
+    const acts = { count: 0 }
+    await sql`update vigil.incidents set heal_attempts = 3 where id = ${incidentId}`
+    const report = await healIncident(
+      { incidentId, approval: crypto.randomUUID() },
+      options(scripted({ acts })),
+    )
+    assert.equal(report.outcome, 'exhausted')
+    assert.equal(acts.count, 0)
   })
 })

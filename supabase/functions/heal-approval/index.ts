@@ -10,6 +10,8 @@ const Query = z.object({
   decision: z.enum(['approved', 'rejected']),
   expires: z.coerce.number().int().positive(),
   sig: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The alert the link came in: who decided. */
+  by: z.coerce.number().int().positive().optional(),
 })
 
 const secret = Deno.env.get('VIGIL_APPROVAL_SECRET') ?? ''
@@ -40,8 +42,8 @@ Deno.serve(async (req) => {
   if (!z.uuid().safeParse(actionId).success || !query.success) {
     return page(400, 'This link is incomplete', '<p>Open the whole link from the alert.</p>')
   }
-  const { decision, expires, sig } = query.data
-  if (!(await verifyApproval(actionId, decision as Decision, expires, sig, secret))) {
+  const { decision, expires, sig, by } = query.data
+  if (!(await verifyApproval(actionId, decision as Decision, expires, sig, secret, by))) {
     return page(
       403,
       'This link is not valid',
@@ -76,8 +78,13 @@ Deno.serve(async (req) => {
     )
   }
   try {
+    const [recipient] = by === undefined ? [] : await sql()<{ name: string }[]>`
+      select c.name from vigil.alerts a join vigil.contacts c on c.id = a.contact_id
+       where a.id = ${by} and a.incident_id = (select incident_id from vigil.heal_approvals where action_id = ${actionId})`
+    const who = recipient ? `${recipient.name} (alert link)` : 'someone with the link'
     const updated = await sql()`
-      update vigil.heal_approvals set decision = ${decision} where action_id = ${actionId} and decision is null returning 1`
+      update vigil.heal_approvals set decision = ${decision}, decided_by_name = ${who}
+       where action_id = ${actionId} and decision is null returning 1`
     if (updated.length === 0) {
       return page(409, 'Already decided', `<p>${escape(what)} was decided meanwhile.</p>`)
     }

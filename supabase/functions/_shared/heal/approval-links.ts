@@ -16,8 +16,16 @@ async function key(secret: string): Promise<CryptoKey> {
   )
 }
 
-function message(actionId: string, decision: Decision, expires: number): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(`${actionId}.${decision}.${expires}`)
+/** `by`: the alert the link was sent in, so a decision names its recipient; signed with the rest. */
+function message(
+  actionId: string,
+  decision: Decision,
+  expires: number,
+  by?: number,
+): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(
+    `${actionId}.${decision}.${expires}${by === undefined ? '' : `.by${by}`}`,
+  )
 }
 
 const hex = (bytes: ArrayBuffer) =>
@@ -28,9 +36,10 @@ export async function signApproval(
   decision: Decision,
   expires: number,
   secret: string,
+  by?: number,
 ): Promise<string> {
   return hex(
-    await crypto.subtle.sign('HMAC', await key(secret), message(actionId, decision, expires)),
+    await crypto.subtle.sign('HMAC', await key(secret), message(actionId, decision, expires, by)),
   )
 }
 
@@ -41,6 +50,7 @@ export async function verifyApproval(
   expires: number,
   signature: string,
   secret: string,
+  by?: number,
 ): Promise<boolean> {
   if (!/^[0-9a-f]{64}$/.test(signature)) return false
   const bytes: Uint8Array<ArrayBuffer> = new Uint8Array(
@@ -50,7 +60,7 @@ export async function verifyApproval(
     'HMAC',
     await key(secret),
     bytes,
-    message(actionId, decision, expires),
+    message(actionId, decision, expires, by),
   )
 }
 
@@ -60,13 +70,15 @@ export async function approvalLinks(
   actionId: string,
   expiresAt: Date,
   secret: string,
+  by?: number,
 ): Promise<Record<Decision, string>> {
   const expires = Math.floor(expiresAt.getTime() / 1000)
   const link = async (decision: Decision) => {
     const url = new URL(`${projectUrl.replace(/\/$/, '')}/functions/v1/heal-approval/${actionId}`)
     url.searchParams.set('decision', decision)
     url.searchParams.set('expires', String(expires))
-    url.searchParams.set('sig', await signApproval(actionId, decision, expires, secret))
+    if (by !== undefined) url.searchParams.set('by', String(by))
+    url.searchParams.set('sig', await signApproval(actionId, decision, expires, secret, by))
     return url.href
   }
   return { approved: await link('approved'), rejected: await link('rejected') }

@@ -134,7 +134,8 @@ async function healClaimed(
   }
 
   const attempt = incident.heal_attempts + 1
-  if (attempt > MAX_ATTEMPTS && !request.approval) {
+  // An approval does not lift the ladder's limit: after three attempts the senior has it.
+  if (attempt > MAX_ATTEMPTS) {
     await sql`select vigil.escalate(${incident.id}, 4, ${`${MAX_ATTEMPTS} heal attempts did not fix it`})`
     return report('exhausted', `${MAX_ATTEMPTS} attempts made; the senior contact is paged`)
   }
@@ -255,13 +256,22 @@ async function tryStrategy(
     await audit.write('result', plan, 'dry_run', { detail: why })
     return audit.report('dry_run', why)
   }
-  if (mode === 'approval' && !(await approved(sql, a, strategy.name))) {
+  const digest = await planDigest(strategy.name, plan)
+  const approval = mode === 'approval' ? await useApproval(sql, a, strategy.name, digest) : null
+  if (approval?.used) {
+    return audit.report('skipped', `the approval was already used: ${approval.why}`)
+  }
+  if (mode === 'approval' && !approval?.ok) {
+    if (approval?.why) {
+      await sql`insert into vigil.incident_log (incident_id, level, message)
+                values (${a.incident.id}, 'warning', ${`approval ${a.request.approval} not used: ${approval.why}; asking again`})`
+    }
     await audit.write('intent', plan, 'awaiting_approval')
     await sql`
-      insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan)
+      insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan, plan_digest)
       values (${audit.actionId}, ${a.incident.id}, ${a.service.id}, ${strategy.name}, ${
       sql.json(plan as never)
-    })`
+    }, ${digest})`
     // No links in the ask: it is logged and read by shared channels. notify signs the approve and
     // reject links into the on-call's own SMS and email only.
     const ask = `approval needed to ${plan.action}: ${plan.reason}`
@@ -305,14 +315,40 @@ async function tryStrategy(
   return audit.report(outcome, detail, a.attempt)
 }
 
-/** A human approved this very heal (same incident and strategy), not some other one. */
-async function approved(sql: postgres.Sql, a: Attempt, strategy: string): Promise<boolean> {
-  if (!a.request.approval) return false
-  const rows = await sql`
-    select 1 from vigil.heal_approvals
-     where action_id = ${a.request.approval} and incident_id = ${a.incident.id}
-       and strategy = ${strategy} and decision = 'approved'`
-  return rows.length === 1
+/**
+ * Uses the request's approval for this very plan (same incident, strategy and target), once. ok:
+ * it held and is consumed now; used: it was consumed before (a repeated call acts on nothing);
+ * otherwise why it does not hold, and a human is asked again.
+ */
+async function useApproval(
+  sql: postgres.Sql,
+  a: Attempt,
+  strategy: string,
+  digest: string,
+): Promise<{ ok: boolean; used?: boolean; why?: string } | null> {
+  if (!a.request.approval) return null
+  const [{ why }] = await sql<{ why: string | null }[]>`
+    select vigil.consume_approval(${a.request.approval}, ${a.incident.id}, ${strategy}, ${digest}) as why`
+  if (why === null) return { ok: true }
+  return { ok: false, used: why.startsWith('it was already used'), why }
+}
+
+/** SHA-256 over the strategy, the action and its target, keys sorted: what an approval covers. */
+export async function planDigest(strategy: string, plan: Plan): Promise<string> {
+  const text = canonical({ strategy, action: plan.action, target: plan.target })
+  const hash = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))
+  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+  if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>
+    return `{${
+      Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')
+    }}`
+  }
+  return JSON.stringify(value ?? null)
 }
 
 /** Attempt 1 stays silent, 2 logs a warning, 3 pages on-call, a failure after it the senior. */

@@ -151,6 +151,7 @@ export async function viewOf(
         row.pending_approval.action_id,
         new Date(row.pending_approval.expires_at),
         links.linkSecret,
+        row.id,
       )
       : undefined
   const dashboard = links.dashboardUrl && row.incident_id !== null
