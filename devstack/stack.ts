@@ -132,6 +132,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         SUPABASE_ANON_KEY: keys.anon,
         SUPABASE_SERVICE_ROLE_KEY: keys.service_role,
         VIGIL_APPROVAL_SECRET: LOCAL_APPROVAL_SECRET,
+        // Every target and stand-in of the local stack listens on loopback.
+        VIGIL_ALLOW_PRIVATE_TARGETS: 'true',
         // Alerts go to the local stand-ins unless supabase/functions/.env names real providers.
         ...providers.env(),
       },

@@ -7,10 +7,22 @@ import { z } from 'zod'
 import type { ServiceKind } from './kinds.ts'
 
 /** The name of an environment variable holding a secret (set with `supabase secrets set`). */
+/**
+ * A secret a row may name: an environment variable meant for outbound use. Never the database's
+ * URL (a probe or action would carry it to a target) nor Vigil's own signing secrets.
+ */
 export const SecretName = z.string().regex(
-  /^[A-Z][A-Z0-9_]{0,127}$/,
-  'must name an environment variable (A-Z, 0-9, _)',
+  /^(?!(SUPABASE_DB_URL|VIGIL_DB_URL|VIGIL_APPROVAL_SECRET|VIGIL_AUDIT_SECRET)$)[A-Z][A-Z0-9_]{0,127}$/,
+  "must name an environment variable (A-Z, 0-9, _) meant for outbound use, not the database URL nor Vigil's signing secrets",
 )
+
+/** Secrets no probe receives, wherever it runs (health-check, auto-heal's re-probes). */
+export const WITHHELD_FROM_PROBES = new Set([
+  'SUPABASE_DB_URL',
+  'VIGIL_DB_URL',
+  'VIGIL_APPROVAL_SECRET',
+  'VIGIL_AUDIT_SECRET',
+])
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 const wsOrHttpUrl = z.url({ protocol: /^(https?|wss?)$/, error: 'must be an http(s) or ws(s) URL' })

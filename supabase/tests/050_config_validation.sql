@@ -4,7 +4,7 @@
 -- left out, and SQL stores the config as given.
 begin;
 set search_path = extensions, public;
-select plan(53);
+select plan(55);
 
 -- ─── Accepted ───────────────────────────────────────────────────────────────────────────────
 select lives_ok(
@@ -70,7 +70,7 @@ select throws_ok($$insert into vigil.services (name, kind, config) values ('t050
                    '{"slow_statements":2.5,"xid_age_warning":2147483648,"connection_secret":"db_url","connections_warning_pct":0,"blocked_warning_seconds":-1}')$$,
   '23514',
   'invalid config for postgres service "t050-x": config.slow_statements: must be a whole number, got number; '
-  'config.xid_age_warning: must be at most 2147483647; config.connection_secret: does not match ^[A-Z][A-Z0-9_]{0,127}$; '
+  'config.xid_age_warning: must be at most 2147483647; config.connection_secret: does not match ^(?!(SUPABASE_DB_URL|VIGIL_DB_URL|VIGIL_APPROVAL_SECRET|VIGIL_AUDIT_SECRET)$)[A-Z][A-Z0-9_]{0,127}$; '
   'config.blocked_warning_seconds: must be at least 0; config.connections_warning_pct: must be more than 0',
   'postgres: integer, maximum, secret-name pattern, minimum and exclusive minimum are all reported');
 
@@ -108,7 +108,7 @@ select throws_ok($$insert into vigil.services (name, kind, config) values ('t050
 select throws_ok($$insert into vigil.services (name, kind, config) values ('t050-x', 'prometheus',
                    '{"basic_auth":{"username":""},"bearer_secret":"token","cpu_critical_pct":100.5,"disk_warning_pct":0}')$$, '23514',
   'invalid config for prometheus service "t050-x": config.url: required; config.basic_auth.password_secret: required; '
-  'config.basic_auth.username: must be at least 1 characters; config.bearer_secret: does not match ^[A-Z][A-Z0-9_]{0,127}$; '
+  'config.basic_auth.username: must be at least 1 characters; config.bearer_secret: does not match ^(?!(SUPABASE_DB_URL|VIGIL_DB_URL|VIGIL_APPROVAL_SECRET|VIGIL_AUDIT_SECRET)$)[A-Z][A-Z0-9_]{0,127}$; '
   'config.cpu_critical_pct: must be at most 100; config.disk_warning_pct: must be more than 0',
   'prometheus: required url, nested required and minLength, secret pattern, maximum and exclusive minimum are all reported');
 select throws_ok($$insert into vigil.services (name, kind, config) values ('t050-x', 'supabase_auth', '{"synthetic_login":{"email":"probe","password_secret":"P"}}')$$, '23514',
@@ -184,5 +184,12 @@ select is(vigil.json_schema_errors('{"anyOf":[{"type":"string"},{"type":"number"
           'a plain anyOf accepts a value any branch accepts');
 select is(vigil.json_schema_errors('{}', '{"anything":[1,2,{"x":null}]}'), '{}'::text[], 'an empty schema accepts anything');
 
+-- A row may name only secrets meant for outbound use: never the database's URL nor Vigil's own.
+select throws_ok($$insert into vigil.services (name, kind, config) values ('t050-leak', 'http',
+                   '{"url": "https://api.example.org", "header_secrets": {"x-api-key": "SUPABASE_DB_URL"}}')$$,
+  '23514', null, 'an http probe may not send the database URL as a header');
+select throws_ok($$insert into vigil.services (name, kind, config) values ('t050-leak2', 'prometheus',
+                   '{"url": "https://m.example.org/metrics", "bearer_secret": "VIGIL_APPROVAL_SECRET"}')$$,
+  '23514', null, 'nor a prometheus probe the approval secret');
 select * from finish();
 rollback;

@@ -7,6 +7,7 @@ import { LOCAL_PROVIDER_CREDENTIALS } from '../../devstack/providers.ts'
 import { verifyWebhookSignature } from '../../supabase/functions/_shared/notify/channels/webhook.ts'
 import { deliverDue } from '../../supabase/functions/_shared/notify/deliver.ts'
 import { NOTIFIERS } from '../../supabase/functions/_shared/notify/registry.ts'
+import { guardedFetch } from '../../supabase/functions/_shared/outbound.ts'
 import type { Notifier } from '../../supabase/functions/_shared/notify/types.ts'
 import { eventually, testStack } from '../_env.ts'
 import { awaitReceived, behave, received, type Recorded, withScene } from './_stand_ins.ts'
@@ -743,6 +744,61 @@ Deno.test('a secret quoted by a check error is struck from every message', async
         !r.raw.includes(creds.twilioAuthToken),
         `the Twilio token left in a ${r.provider} message`,
       )
+    }
+  })
+})
+
+Deno.test('a webhook at a private address is refused before it is called, and the contact marked failing', async () => {
+  const { providersUrl } = testStack()
+  await withScene('notify-e2e-ssrf', async (s) => {
+    await s.sql`update cron.job set active = false where jobname = 'vigil-notify-sweep'`
+    try {
+      await eventually(
+        async () => {
+          const [busy] = await s.sql`select count(*)::int as n from vigil.invocations
+                                    where fn = 'notify' and state in ('pending', 'sent')`
+          return busy.n === 0 ? true : undefined
+        },
+        60_000,
+        'the notify workers of earlier tests to end',
+      )
+      const since = new Date()
+      const contact = await s.contact({
+        role: 'on_call',
+        channel: 'webhook',
+        address: `${providersUrl}/webhook/e2e-ssrf`,
+        secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
+      })
+      const [alert] = await s.sql<{ id: number }[]>`
+        insert into vigil.alerts (service_id, contact_id, channel, recipient, severity, priority, event, subject, body, next_attempt_at)
+        values (${s.serviceId}, ${contact}, 'webhook', 'x', 'warning', 'P2', 'notice', 'ssrf', 'b', now() + interval '1 hour')
+        returning id`
+      await s.sql`update vigil.alerts set next_attempt_at = now() where id = ${alert.id}`
+      // The deployment's policy on Supabase: private targets refused.
+      const report = await deliverDue({
+        sql: s.sql,
+        env: {
+          secret: (n) => (n === 'VIGIL_LOCAL_WEBHOOK_SECRET' ? creds.webhookSecret : undefined),
+          fetch: guardedFetch({ allowPrivate: false }),
+          timeoutMs: 2_000,
+        },
+        links: { projectUrl: testStack().apiUrl },
+        worker: 'ssrf-w',
+        budgetMs: 2_000,
+      })
+      assert.equal(report.failed, 1)
+      assert.deepEqual(await received('webhook', since), [], 'nothing reached the address')
+      const [row] = await s
+        .sql`select status::text, last_error from vigil.alerts where id = ${alert.id}`
+      assert.equal(row.status, 'dead')
+      assert.match(
+        row.last_error,
+        /refused to call http:\/\/127\.0\.0\.1:\d+: 127\.0\.0\.1 resolves to a loopback address/,
+      )
+      const [c] = await s.sql`select failing_since from vigil.contacts where id = ${contact}`
+      assert.ok(c.failing_since, "the contact's URL is at fault: it is marked failing")
+    } finally {
+      await s.sql`update cron.job set active = true where jobname = 'vigil-notify-sweep'`
     }
   })
 })

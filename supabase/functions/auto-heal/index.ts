@@ -5,6 +5,7 @@ import { sql } from '../_shared/db.ts'
 import { refuseUnlessServiceRole } from '../_shared/caller.ts'
 import { healIncident, type HealOutcome, type HealReport } from '../_shared/heal/engine.ts'
 import { envInvalid, json, readJsonBody } from '../_shared/http.ts'
+import { guardedFetch, policyFromEnv } from '../_shared/outbound.ts'
 
 const Env = z.object({ SUPABASE_URL: z.url(), SUPABASE_DB_URL: z.string().min(1) })
 const Body = z.strictObject({
@@ -57,6 +58,7 @@ Deno.serve(async (req) => {
         sql: sql(),
         secret: (name) => Deno.env.get(name),
         projectUrl: env.data.SUPABASE_URL,
+        fetch: guardedFetch(policyFromEnv((name) => Deno.env.get(name))),
       },
     )
     return json(summary(report))

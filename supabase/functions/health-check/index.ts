@@ -1,10 +1,12 @@
 // health-check: one watch cycle over every enabled service in vigil.services. pg_cron calls it
 // through vigil.invoke every 30 seconds (every minute on pg_cron 1.4); POST it to run one now.
 import { z } from 'zod'
+import { WITHHELD_FROM_PROBES } from '../../../shared/probe-configs.ts'
 import { runCycle } from '../_shared/health/cycle.ts'
 import { sql } from '../_shared/db.ts'
 import { refuseUnlessServiceRole } from '../_shared/caller.ts'
 import { json, readJsonBody } from '../_shared/http.ts'
+import { guardedFetch, policyFromEnv } from '../_shared/outbound.ts'
 
 const Env = z.object({
   SUPABASE_URL: z.url(),
@@ -16,9 +18,6 @@ const Body = z.strictObject({
   /** Run only these services (by name). */
   services: z.array(z.string().min(1).max(63)).min(1).max(1000).optional(),
 })
-
-/** Probes may read any secret but the database URL, which must never leave for a target. */
-const WITHHELD_SECRETS = new Set(['SUPABASE_DB_URL'])
 
 // Parsed once; a bad environment is reported on every call by variable name, never by value.
 const env = Env.safeParse(Deno.env.toObject())
@@ -37,9 +36,11 @@ Deno.serve(async (req) => {
   try {
     const report = await runCycle({
       sql: sql(),
-      secret: (name) => (WITHHELD_SECRETS.has(name) ? undefined : Deno.env.get(name)),
+      // Probes may read any secret but the database's URL and Vigil's own, which must never leave.
+      secret: (name) => (WITHHELD_FROM_PROBES.has(name) ? undefined : Deno.env.get(name)),
       projectUrl: env.data.SUPABASE_URL,
       deadmanUrl: env.data.VIGIL_DEADMAN_URL,
+      fetch: guardedFetch(policyFromEnv((name) => Deno.env.get(name))),
       only: body.data.services,
     })
     return json(report)

@@ -6,6 +6,7 @@ import { refuseUnlessServiceRole } from '../_shared/caller.ts'
 import { sql } from '../_shared/db.ts'
 import { envInvalid, json, readJsonBody } from '../_shared/http.ts'
 import { deliverDue } from '../_shared/notify/deliver.ts'
+import { guardedFetch, policyFromEnv } from '../_shared/outbound.ts'
 
 const Env = z.object({ SUPABASE_URL: z.url(), SUPABASE_DB_URL: z.string().min(1) })
 const Body = z.strictObject({
@@ -59,7 +60,7 @@ Deno.serve(async (req) => {
       secretValues,
       env: {
         secret: (name) => Deno.env.get(name) || undefined,
-        fetch,
+        fetch: guardedFetch(policyFromEnv((name) => Deno.env.get(name))),
         timeoutMs: 10_000,
       },
       links: {

@@ -1,6 +1,7 @@
 // Heals one incident: claim it, diagnose, pick a strategy, check the failsafes, write the intent
 // row, act, verify, undo when it made things worse, write the result row, climb the ladder.
 // Every way this can fail is recorded as a failed attempt with its reason; nothing is lost.
+import { WITHHELD_FROM_PROBES } from '../../../../shared/probe-configs.ts'
 import postgres from 'postgres'
 import type { ProblemKind, ServiceKind } from '../../../../shared/kinds.ts'
 import { describeIssues, resolveThresholds } from '../../../../shared/thresholds.ts'
@@ -367,7 +368,8 @@ function healContext(a: Attempt, guard: Guard): HealContext {
   const probeEnv: ProbeEnvironment = {
     probes: a.options.probes ?? PROBES,
     thresholds: resolveThresholds(),
-    secret: a.options.secret,
+    // A re-probe gets what health-check's probes get: never the database's URL nor Vigil's secrets.
+    secret: (name) => (WITHHELD_FROM_PROBES.has(name) ? undefined : a.options.secret(name)),
     projectUrl: a.options.projectUrl,
     db: a.options.sql,
     fetch: a.options.fetch ?? fetch,

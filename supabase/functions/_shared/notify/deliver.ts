@@ -4,6 +4,7 @@
 // decides in SQL what comes next: sent, a retry with backoff, or the person's next channel.
 import type postgres from 'postgres'
 import type { AlertChannel } from '../../../../shared/kinds.ts'
+import { TargetRefused } from '../outbound.ts'
 import { redact } from '../probes/types.ts'
 import { NOTIFIERS } from './registry.ts'
 import type { AlertView, Endpoint, Notifier, NotifyEnv, SendResult } from './types.ts'
@@ -191,8 +192,17 @@ function strike(view: AlertView, secrets: string[]) {
 async function run(job: Job, options: DeliverOptions, worker: string, report: DeliverReport) {
   // Every secret the channel read is struck from what is recorded, whatever the channel did.
   const used: string[] = []
+  let refused: TargetRefused | undefined
   const env: NotifyEnv = {
     ...options.env,
+    fetch: async (input, init) => {
+      try {
+        return await options.env.fetch(input, init)
+      } catch (error) {
+        if (error instanceof TargetRefused) refused = error
+        throw error
+      }
+    },
     secret: (name) => {
       const value = options.env.secret(name)
       if (value) used.push(value)
@@ -208,6 +218,17 @@ async function run(job: Job, options: DeliverOptions, worker: string, report: De
     result = {
       kind: 'retryable',
       error: `the ${job.to.channel} channel failed unexpectedly: ${String(error)}`,
+    }
+  }
+  // A target the outbound guard refused will be refused again: the URL is the contact's (webhook,
+  // chat) or the project's (a provider's base URL), and no retry can help.
+  if (refused && result.kind !== 'delivered') {
+    const contactsUrl = job.to.channel === 'webhook' || job.to.channel === 'slack' ||
+      job.to.channel === 'discord'
+    result = {
+      kind: 'permanent',
+      scope: contactsUrl ? 'contact' : 'provider',
+      error: refused.message,
     }
   }
   report.requests++

@@ -1,0 +1,154 @@
+// Where Vigil may send requests. Probe targets, heal provider URLs and alert webhooks come from
+// rows and secrets; without a guard they could point Vigil at the cloud's metadata service, the
+// database, or anything on the private network next to the function. Each request's host is
+// resolved and every address checked first; loopback, link-local, private, unspecified and
+// multicast addresses, and the database's own host, are refused unless the deployment allows them
+// (VIGIL_ALLOW_PRIVATE_TARGETS=true: the local stack, where every stand-in is on loopback).
+// Redirects are never followed blindly: every hop is a new request through the same guard.
+
+export interface OutboundPolicy {
+  allowPrivate: boolean
+  /** Hosts refused by name and by address (the database's). */
+  denyHosts?: string[]
+  /** Addresses of a host name; defaults to DNS (A and AAAA). */
+  resolve?: (host: string) => Promise<string[]>
+}
+
+/** A request refused before it was sent. */
+export class TargetRefused extends TypeError {
+  constructor(readonly url: string, reason: string) {
+    super(`refused to call ${url}: ${reason}`)
+    this.name = 'TargetRefused'
+  }
+}
+
+export type AddressClass =
+  | 'public'
+  | 'loopback'
+  | 'link-local'
+  | 'private'
+  | 'unspecified'
+  | 'multicast'
+  | 'reserved'
+
+function v4(ip: string): number[] | null {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip)
+  if (!m) return null
+  const parts = m.slice(1).map(Number)
+  return parts.every((p) => p <= 255) ? parts : null
+}
+
+function classifyV4([a, b]: number[]): AddressClass {
+  if (a === 0) return 'unspecified'
+  if (a === 127) return 'loopback'
+  if (a === 169 && b === 254) return 'link-local'
+  if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168)) return 'private'
+  if (a === 100 && b >= 64 && b <= 127) return 'private' // carrier-grade NAT
+  if (a === 198 && (b === 18 || b === 19)) return 'private'
+  if (a >= 224 && a <= 239) return 'multicast'
+  if (a >= 240) return 'reserved'
+  return 'public'
+}
+
+/** The eight hextets of an IPv6 address (an embedded IPv4 tail counts as two), or null. */
+function v6(ip: string): number[] | null {
+  let text = ip
+  const tail = /(\d{1,3}(?:\.\d{1,3}){3})$/.exec(text)
+  if (tail) {
+    const four = v4(tail[1])
+    if (!four) return null
+    text = text.slice(0, -tail[1].length) +
+      `${((four[0] << 8) | four[1]).toString(16)}:${((four[2] << 8) | four[3]).toString(16)}`
+  }
+  const halves = text.split('::')
+  if (halves.length > 2) return null
+  const part = (h: string) => (h === '' ? [] : h.split(':'))
+  const head = part(halves[0])
+  const rest = halves.length === 2 ? part(halves[1]) : []
+  const missing = 8 - head.length - rest.length
+  if (halves.length === 1 ? head.length !== 8 : missing < 1) return null
+  const all = [...head, ...Array(halves.length === 2 ? missing : 0).fill('0'), ...rest]
+  if (!all.every((h) => /^[0-9a-f]{1,4}$/.test(h))) return null
+  return all.map((h) => parseInt(h, 16))
+}
+
+/** The kind of an IPv4 or IPv6 address (IPv4-mapped IPv6 is judged as the IPv4 it carries). */
+export function classify(address: string): AddressClass {
+  const ip = address.replace(/^\[|\]$/g, '').toLowerCase()
+  const four = v4(ip)
+  if (four) return classifyV4(four)
+  const h = v6(ip)
+  if (!h) return 'reserved'
+  if (h.slice(0, 5).every((x) => x === 0) && h[5] === 0xffff) {
+    return classifyV4([h[6] >> 8, h[6] & 0xff, h[7] >> 8, h[7] & 0xff])
+  }
+  if (h.every((x) => x === 0)) return 'unspecified'
+  if (h.slice(0, 7).every((x) => x === 0) && h[7] === 1) return 'loopback'
+  if ((h[0] & 0xffc0) === 0xfe80) return 'link-local'
+  if ((h[0] & 0xfe00) === 0xfc00) return 'private'
+  if ((h[0] & 0xff00) === 0xff00) return 'multicast'
+  return 'public'
+}
+
+async function dns(host: string): Promise<string[]> {
+  const settled = await Promise.allSettled([
+    Deno.resolveDns(host, 'A'),
+    Deno.resolveDns(host, 'AAAA'),
+  ])
+  return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []))
+}
+
+/** Why a request to `url` must not be sent, or null. */
+export async function refusal(url: string | URL, policy: OutboundPolicy): Promise<string | null> {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return 'not a URL'
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return `${u.protocol} is not http(s)`
+  if (policy.allowPrivate) return null
+  const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase()
+  if (policy.denyHosts?.some((h) => h.toLowerCase() === host)) {
+    return `${host} is the database's host`
+  }
+  if (host === 'localhost' || host.endsWith('.localhost')) return `${host} is this machine`
+  const addresses = v4(host) || host.includes(':') ? [host] : await (policy.resolve ?? dns)(host)
+  if (addresses.length === 0) return `${host} does not resolve`
+  const denied = policy.denyHosts?.length
+    ? new Set(
+      (await Promise.all(policy.denyHosts.map((h) => (policy.resolve ?? dns)(h).catch(() => []))))
+        .flat(),
+    )
+    : new Set<string>()
+  for (const address of addresses) {
+    if (denied.has(address)) return `${host} resolves to the database's address ${address}`
+    const kind = classify(address)
+    if (kind !== 'public') return `${host} resolves to a ${kind} address (${address})`
+  }
+  return null
+}
+
+/** fetch, refusing what the policy refuses (a TargetRefused, before anything is sent). */
+export function guardedFetch(policy: OutboundPolicy, base: typeof fetch = fetch): typeof fetch {
+  return async (input, init) => {
+    const url = input instanceof Request ? input.url : String(input)
+    const why = await refusal(url, policy)
+    if (why) throw new TargetRefused(new URL(url).origin, why)
+    return await base(input, init)
+  }
+}
+
+/** The deployment's policy: VIGIL_ALLOW_PRIVATE_TARGETS, and the database's host from its URL. */
+export function policyFromEnv(get: (name: string) => string | undefined): OutboundPolicy {
+  const denyHosts: string[] = []
+  for (const name of ['SUPABASE_DB_URL', 'VIGIL_DB_URL']) {
+    try {
+      const host = new URL(get(name) ?? '').hostname
+      if (host) denyHosts.push(host)
+    } catch {
+      // unset or not a URL: nothing to deny by name
+    }
+  }
+  return { allowPrivate: get('VIGIL_ALLOW_PRIVATE_TARGETS') === 'true', denyHosts }
+}
