@@ -74,3 +74,37 @@ begin
 end
 $$;
 revoke execute on function vigil.decide_heal_approval() from public;
+
+-- ─── The audit chain's lock is waited for a bounded time; the database sets the time ─────────
+-- One session holding the chain's advisory lock (a stuck transaction, or someone on purpose) must
+-- not freeze every heal: after 5 s the write fails with lock_not_available, and auto-heal records
+-- the failure and pages, instead of hanging.
+create or replace function vigil.chain_heal_action() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  last record;
+  deadline timestamptz := clock_timestamp() + interval '5 seconds';
+begin
+  -- Held to commit: the next writer waits and then sees this row as the end of the chain.
+  while not pg_try_advisory_xact_lock(hashtext('vigil.heal_actions chain')) loop
+    if clock_timestamp() > deadline then
+      raise exception 'the heal audit chain has been locked by another session for over 5 s'
+        using errcode = 'lock_not_available',
+              hint = 'Find the session holding advisory lock hashtext(''vigil.heal_actions chain'') in pg_locks.';
+    end if;
+    perform pg_sleep(0.01);
+  end loop;
+  select a.seq, a.row_hash into last from vigil.heal_actions a order by a.seq desc limit 1;
+  new.seq := coalesce(last.seq, 0) + 1;
+  new.prev_hash := last.row_hash;
+  -- The writer does not choose when: the database does (a superuser, as in the tests, may backdate).
+  if not coalesce((select r.rolsuper from pg_catalog.pg_roles r where r.rolname = current_user), false) then
+    new.created_at := now();
+  end if;
+  new.row_hash := vigil.heal_action_hash(new);
+  return new;
+end
+$$;
+revoke execute on function vigil.chain_heal_action() from public;

@@ -209,8 +209,9 @@ select is(
      from vigil.heal_actions a where seq = 2),
   true, 'the hash leaves out row_hash itself');
 -- Writers queue on one lock, so two never take the same seq.
-select ok((select prosrc ~ 'pg_advisory_xact_lock' from pg_proc where oid = 'vigil.chain_heal_action()'::regprocedure),
-          'the chain trigger takes a transaction-scoped advisory lock before reading the tail');
+select ok((select prosrc ~ 'pg_try_advisory_xact_lock' and prosrc ~ 'lock_not_available'
+             from pg_proc where oid = 'vigil.chain_heal_action()'::regprocedure),
+          'the chain trigger takes a transaction-scoped advisory lock before reading the tail, waiting a bounded time');
 select is((select provolatile::text from pg_proc where oid = 'vigil.verify_heal_audit()'::regprocedure), 's',
           'verify_heal_audit only reads');
 

@@ -412,3 +412,30 @@ Deno.test("an approval does not lift the ladder's limit of three attempts", asyn
     assert.equal(acts.count, 0)
   })
 })
+
+Deno.test("a session holding the audit chain's lock does not freeze heals: the attempt fails in bounded time and pages", async () => {
+  await withIncident('engine-test-chain-lock', async ({ sql, incidentId, options }) => {
+    const acts = { count: 0 }
+    // Another session takes the chain's lock and keeps it.
+    const holder = testSql(1)
+    await holder`begin`
+    await holder`select pg_advisory_xact_lock(hashtext('vigil.heal_actions chain'))`
+    try {
+      const started = performance.now()
+      const report = await healIncident({ incidentId }, options(scripted({ acts })))
+      const took = performance.now() - started
+      assert.equal(report.outcome, 'skipped')
+      assert.match(report.detail, /audit is locked/)
+      assert.ok(
+        took < 30_000,
+        `it gave up instead of waiting for the lock (${Math.round(took)} ms)`,
+      )
+      assert.equal(acts.count, 0, 'nothing acts unrecorded')
+      const [inc] = await sql`select escalation_level from vigil.incidents where id = ${incidentId}`
+      assert.equal(inc.escalation_level, 3, 'a human is paged')
+    } finally {
+      await holder`rollback`
+      await holder.end()
+    }
+  })
+})

@@ -91,6 +91,14 @@ export async function healIncident(
   }
   try {
     return await healClaimed(incident, request, options)
+  } catch (error) {
+    // The audit could not be written (its chain held by another session): nothing may act
+    // unrecorded, so nothing acted. Say so where humans look, and page.
+    if ((error as { code?: string })?.code !== '55P03') throw error
+    const why = 'the heal audit is locked by another session: no heal can be recorded, so none ran'
+    await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'error', ${why})`
+    await sql`select vigil.escalate(${incident.id}, 3, ${why})`
+    return { incident_id: incident.id, outcome: 'skipped', detail: why }
   } finally {
     await sql`select vigil.release_incident(${incident.id}, ${worker})`
   }
