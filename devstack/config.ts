@@ -27,3 +27,6 @@ export function dbUrl(port: number, host = '127.0.0.1'): string {
 
 /** Signs heal approval links locally; a real project sets its own with `supabase secrets set`. */
 export const LOCAL_APPROVAL_SECRET = 'local-approval-secret-for-development-only'
+
+/** Keys the heal audit's anchors locally; a real project sets its own, kept outside the database. */
+export const LOCAL_AUDIT_SECRET = 'local-audit-secret-for-development-only'

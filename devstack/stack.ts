@@ -1,7 +1,13 @@
 // Composes the local stack: Postgres (bootstrapped and migrated), the functions gateway and the
 // invoke relay. `npm start` runs one on the default ports; `npm test` runs its own on free ports.
 import { join } from 'node:path'
-import { CONFIG_TOML, FUNCTIONS_DIR, LOCAL_APPROVAL_SECRET, LOCAL_JWT_SECRET } from './config.ts'
+import {
+  CONFIG_TOML,
+  FUNCTIONS_DIR,
+  LOCAL_APPROVAL_SECRET,
+  LOCAL_AUDIT_SECRET,
+  LOCAL_JWT_SECRET,
+} from './config.ts'
 import {
   applyMigrations,
   bootstrap,
@@ -132,6 +138,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         SUPABASE_ANON_KEY: keys.anon,
         SUPABASE_SERVICE_ROLE_KEY: keys.service_role,
         VIGIL_APPROVAL_SECRET: LOCAL_APPROVAL_SECRET,
+        VIGIL_AUDIT_SECRET: LOCAL_AUDIT_SECRET,
         // Every target and stand-in of the local stack listens on loopback.
         VIGIL_ALLOW_PRIVATE_TARGETS: 'true',
         // Alerts go to the local stand-ins unless supabase/functions/.env names real providers.

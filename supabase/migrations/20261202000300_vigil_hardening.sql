@@ -108,3 +108,33 @@ begin
 end
 $$;
 revoke execute on function vigil.chain_heal_action() from public;
+
+-- ─── The audit chain's head, anchored ───────────────────────────────────────────────────────
+-- After each audit row, auto-heal stores an anchor: HMAC-SHA256 of the row's seq and hash with
+-- VIGIL_AUDIT_SECRET, a key the database never sees. Rewriting the chain after an edit (every hash
+-- recomputed) breaks the anchors, which nobody without the key can remake; each health-check cycle
+-- checks the newest ones and pages on a mismatch. The newest anchor also goes out with the dead
+-- man's switch ping, so removing the newest rows shows against that outside record.
+create table vigil.audit_anchors (
+  seq bigint primary key,
+  row_hash text not null,
+  mac text not null,
+  created_at timestamptz not null default now(),
+  constraint audit_anchor_hash check (row_hash ~ '^[0-9a-f]{64}$'),
+  constraint audit_anchor_mac check (mac ~ '^[0-9a-f]{64}$')
+);
+comment on table vigil.audit_anchors is
+  'HMAC (VIGIL_AUDIT_SECRET, outside the database) of each audit row''s seq and hash: a rewritten chain no longer matches.';
+
+create trigger audit_anchors_append_only before update or delete on vigil.audit_anchors
+  for each row execute function vigil.reject_audit_change();
+create trigger audit_anchors_no_truncate before truncate on vigil.audit_anchors
+  for each statement execute function vigil.reject_audit_change();
+alter table vigil.audit_anchors enable always trigger audit_anchors_append_only;
+alter table vigil.audit_anchors enable always trigger audit_anchors_no_truncate;
+
+grant select, insert on vigil.audit_anchors to service_role;
+grant select on vigil.audit_anchors to authenticated;
+alter table vigil.audit_anchors enable row level security;
+create policy "Operators can read audit anchors" on vigil.audit_anchors
+  for select to authenticated using ((select vigil.is_operator()));

@@ -3,7 +3,7 @@
 -- later without RLS fails here even if nobody remembers to list it.
 begin;
 set search_path = extensions, public;
-select plan(62);
+select plan(63);
 
 select has_schema('vigil');
 
@@ -11,8 +11,8 @@ select tables_are(
   'vigil',
   array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations',
         'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens',
-        'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts'],
-  'schema vigil has exactly the twenty known tables (a new one needs its RLS and grants tested)'
+        'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts', 'audit_anchors'],
+  'schema vigil has exactly the twenty-one known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime'],
                  'schema vigil has exactly two views, public_status and service_uptime');
@@ -70,6 +70,7 @@ select policies_are('vigil', 'alert_routes', array['Operators can read alert rou
 select policies_are('vigil', 'silences',
   array['Operators can read silences', 'Operators can add silences', 'Operators can end silences', 'Operators can remove silences']);
 select policies_are('vigil', 'alert_attempts', array['Operators can read alert attempts']);
+select policies_are('vigil', 'audit_anchors', array['Operators can read audit anchors']);
 
 -- Every policy is for authenticated only, and only SELECT or UPDATE, but for the silences operators
 -- add and remove: other writes belong to service_role, which bypasses RLS.

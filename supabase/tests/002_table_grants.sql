@@ -4,7 +4,7 @@
 -- granted too widely fails here.
 begin;
 set search_path = extensions, public;
-select plan(66);
+select plan(67);
 
 -- anon: no table at all, and no view but public_status.
 select table_privs_are('vigil', t, 'anon', array[]::text[], format('anon has no privileges on vigil.%s', t))
@@ -95,12 +95,12 @@ select is_empty(
   $$select c.relname, a.attname
       from pg_attribute a join pg_class c on c.oid = a.attrelid
      where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p')
-       and c.relname <> 'probe_config_schemas' and c.relname <> 'heal_actions'
+       and c.relname not in ('probe_config_schemas', 'heal_actions', 'audit_anchors')
        and a.attnum > 0 and not a.attisdropped
        and not (has_column_privilege('service_role', a.attrelid, a.attnum, 'SELECT')
                 and has_column_privilege('service_role', a.attrelid, a.attnum, 'INSERT')
                 and has_column_privilege('service_role', a.attrelid, a.attnum, 'UPDATE'))$$,
-  'service_role may read, insert and update every column of every table but the audit and the config schemas'
+  'service_role may read, insert and update every column of every table but the audit, its anchors and the config schemas'
 );
 
 -- PUBLIC gets nothing in vigil: not the schema, not a table.
@@ -114,5 +114,10 @@ select is_empty(
   'PUBLIC has no privilege on any relation in schema vigil'
 );
 
+select is_empty(
+  $$select a.attname from pg_attribute a where a.attrelid = 'vigil.audit_anchors'::regclass and a.attnum > 0
+      and (has_column_privilege('service_role', a.attrelid, a.attnum, 'UPDATE')
+           or not has_column_privilege('service_role', a.attrelid, a.attnum, 'INSERT'))$$,
+  'service_role may only append audit anchors, never change one');
 select * from finish();
 rollback;

@@ -439,3 +439,28 @@ Deno.test("a session holding the audit chain's lock does not freeze heals: the a
     }
   })
 })
+
+Deno.test('with VIGIL_AUDIT_SECRET every audit row of a heal is anchored', async () => {
+  await withIncident('engine-test-anchor', async ({ sql, incidentId, options }) => {
+    // The stack's own key: the cycles of the test stack check every anchor with it.
+    const { LOCAL_AUDIT_SECRET } = await import('../../devstack/config.ts')
+    const { anchorMac } = await import('../../supabase/functions/_shared/heal/anchor.ts')
+    const report = await healIncident({ incidentId }, {
+      ...options(scripted({})),
+      secret: (name) => (name === 'VIGIL_AUDIT_SECRET' ? LOCAL_AUDIT_SECRET : undefined),
+    })
+    assert.equal(report.outcome, 'succeeded')
+    const rows = await sql<{ seq: number; row_hash: string; mac: string | null }[]>`
+      select h.seq::int, h.row_hash, a.mac
+        from vigil.heal_actions h left join vigil.audit_anchors a on a.seq = h.seq and a.row_hash = h.row_hash
+       where h.incident_id = ${incidentId} order by h.seq`
+    assert.equal(rows.length, 2, 'an intent and a result row')
+    for (const r of rows) {
+      assert.equal(
+        r.mac,
+        await anchorMac(LOCAL_AUDIT_SECRET, r.seq, r.row_hash),
+        `row ${r.seq} anchored with the key`,
+      )
+    }
+  })
+})

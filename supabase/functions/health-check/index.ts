@@ -40,6 +40,7 @@ Deno.serve(async (req) => {
       secret: (name) => (WITHHELD_FROM_PROBES.has(name) ? undefined : Deno.env.get(name)),
       projectUrl: env.data.SUPABASE_URL,
       deadmanUrl: env.data.VIGIL_DEADMAN_URL,
+      auditSecret: Deno.env.get('VIGIL_AUDIT_SECRET'),
       fetch: guardedFetch(policyFromEnv((name) => Deno.env.get(name))),
       only: body.data.services,
     })

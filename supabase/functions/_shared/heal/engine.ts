@@ -1,6 +1,7 @@
 // Heals one incident: claim it, diagnose, pick a strategy, check the failsafes, write the intent
 // row, act, verify, undo when it made things worse, write the result row, climb the ladder.
 // Every way this can fail is recorded as a failed attempt with its reason; nothing is lost.
+import { anchor } from './anchor.ts'
 import { WITHHELD_FROM_PROBES } from '../../../../shared/probe-configs.ts'
 import postgres from 'postgres'
 import type { ProblemKind, ServiceKind } from '../../../../shared/kinds.ts'
@@ -450,7 +451,7 @@ class Audit {
   ) {
     this.#plan = plan
     const { sql, a } = this
-    await sql`
+    const [row] = await sql<{ seq: number; row_hash: string }[]>`
       insert into vigil.heal_actions (action_id, phase, incident_id, service_id, strategy, attempt, target, reason,
                                       measurements_before, measurements_after, outcome, detail, actor, dry_run)
       values (${this.actionId}, ${phase}, ${a.incident.id}, ${a.service.id}, ${this.strategy}, ${a.attempt},
@@ -463,7 +464,10 @@ class Audit {
               ${outcome}, ${extra.detail ?? null}, ${
       a.request.approval ? 'vigil (approved by a human)' : 'vigil'
     },
-              ${outcome === 'dry_run'})`
+              ${outcome === 'dry_run'})
+      returning seq::int, row_hash`
+    const secret = a.options.secret('VIGIL_AUDIT_SECRET')
+    if (secret && secret.length >= 16) await anchor(sql, secret, row.seq, row.row_hash)
   }
 
   /** A failure before any plan exists: still an intent and a result row, and a step up the ladder. */

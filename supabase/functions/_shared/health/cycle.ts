@@ -2,6 +2,7 @@
 // timeout), record every result in one batch with vigil.record_cycle(), then ping the external
 // dead man's switch. A probe that throws, hangs or is misconfigured becomes a `down` result;
 // it never fails the cycle or delays the others past its own timeout.
+import { checkAnchors } from '../heal/anchor.ts'
 import type postgres from 'postgres'
 import {
   CHECK_STATUSES,
@@ -41,6 +42,8 @@ export interface CycleOptions {
   only?: string[]
   probes?: ProbeRegistry
   fetch?: typeof fetch
+  /** VIGIL_AUDIT_SECRET: each cycle checks the heal audit's anchors, and pings the newest out. */
+  auditSecret?: string
 }
 
 export interface CycleReport {
@@ -115,9 +118,10 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
   } catch (error) {
     recordError = error
   }
+  const audit = recordError === null ? await checkAudit(options) : null
   // The switch hears from every cycle: a failed recording pings …/fail instead of staying silent.
   const deadman = options.deadmanUrl
-    ? await pingDeadman(options, recordError === null, clean)
+    ? await pingDeadman(options, recordError === null, clean, audit)
     : null
   if (recordError !== null) throw recordError
   if (deadman) await options.sql`update vigil.cycles set deadman = ${deadman} where id = ${cycleId}`
@@ -289,10 +293,32 @@ function scrub(row: ResultRow, secrets: string[]): ResultRow {
   return { ...row, error: row.error && redact(row.error, secrets), measurements }
 }
 
+/**
+ * The heal audit's anchors, checked: a mismatch opens a security incident on Vigil's own service,
+ * which goes straight to humans. Returns the head to send out, or null.
+ */
+async function checkAudit(options: CycleOptions): Promise<string | null> {
+  const secret = options.auditSecret
+  if (!secret || secret.length < 16) return null
+  const verdict = await checkAnchors(options.sql, secret)
+  if (verdict.ok) {
+    return verdict.head ? `audit head ${verdict.head.seq} ${verdict.head.mac.slice(0, 16)}` : null
+  }
+  await options.sql`
+    insert into vigil.incidents (service_id, kind, severity, title, detail)
+    select id, 'security_incident', 'critical', 'the heal audit was tampered with', ${
+    options.sql.json({ seq: verdict.seq, problem: verdict.problem })
+  }
+      from vigil.services where name = 'vigil-health-check'
+    on conflict (service_id, kind) where status = 'open' do nothing`
+  return `audit CHECK FAILED at ${verdict.seq}`
+}
+
 async function pingDeadman(
   options: CycleOptions,
   recorded: boolean,
   results: ResultRow[],
+  audit: string | null = null,
 ): Promise<string> {
   const url = recorded ? options.deadmanUrl! : `${options.deadmanUrl!.replace(/\/$/, '')}/fail`
   try {
@@ -301,7 +327,7 @@ async function pingDeadman(
       headers: { 'content-type': 'text/plain' },
       body: `vigil cycle: ${results.length} services, ${
         results.filter((r) => r.status === 'down').length
-      } down`,
+      } down${audit ? `; ${audit}` : ''}`,
       signal: AbortSignal.timeout(DEADMAN_TIMEOUT_MS),
     })
     await res.body?.cancel()
