@@ -1,6 +1,7 @@
 // The postgres probe: how a database is doing, read from its statistics views in two statements
 // (one for sessions, locks and counters, one for pg_stat_statements when it is installed), so
 // that watching a database every 30 s costs it a few milliseconds. It never writes.
+import { scrubQuery } from './sql-text.ts'
 import postgres from 'postgres'
 import { z } from 'zod'
 import { PostgresConfig } from '../../../../shared/probe-configs.ts'
@@ -471,7 +472,11 @@ function judge(
   )
 
   // Blocking chains: waiters in this database, followed through their blockers to the roots.
-  const chains = blockingChains(s.lock_sessions, s.database)
+  // Other sessions' query text keeps its shape, never its literals (values, keys, personal data).
+  const chains = blockingChains(
+    s.lock_sessions.map((x) => ({ ...x, query: x.query && scrubQuery(x.query) })),
+    s.database,
+  )
   metrics.push({ name: 'blocked_sessions', value: chains.waiters.length })
   metrics.push({ name: 'longest_wait_seconds', value: chains.longest })
   if (chains.waiters.length > 0) {
@@ -743,7 +748,13 @@ function blockingChains(
 }
 
 function listed(rows: ListedSession[]) {
-  return { total: rows[0]?.total ?? 0, sessions: rows.map(({ total: _, ...rest }) => rest) }
+  return {
+    total: rows[0]?.total ?? 0,
+    sessions: rows.map(({ total: _, ...rest }) => ({
+      ...rest,
+      query: rest.query && scrubQuery(rest.query),
+    })),
+  }
 }
 
 function plural(n: number, word: string): string {
