@@ -328,6 +328,8 @@ Deno.test('suspected corruption goes straight to humans, untouched', async () =>
   await withIncident('engine-test-corrupt', async ({ sql, serviceId, incidentId, options }) => {
     await sql`insert into vigil.contacts (name, role, channel, address, environment) values
       ('engine-test-oncall2', 'on_call', 'sms', '+15550002222', 'qa')`
+    // What the database itself said, to a postgres probe: only that is trusted as evidence.
+    await sql`update vigil.services set kind = 'postgres', config = '{}' where id = ${serviceId}`
     await sql`insert into vigil.checks (service_id, status, error) values
       (${serviceId}, 'down', 'PANIC: could not locate a valid checkpoint record: data corruption suspected')`
     const acts = { count: 0 }
@@ -462,5 +464,18 @@ Deno.test('with VIGIL_AUDIT_SECRET every audit row of a heal is anchored', async
         `row ${r.seq} anchored with the key`,
       )
     }
+  })
+})
+
+Deno.test('corruption words in a remote body or a query are not evidence: the heal goes on', async () => {
+  await withIncident('engine-test-not-corrupt', async ({ sql, serviceId, incidentId, options }) => {
+    // An HTTP target answering with text that quotes a PANIC, a FATAL: the target said it, not a database.
+    await sql`insert into vigil.checks (service_id, status, error, measurements) values
+      (${serviceId}, 'down', 'expected 200, got 500: PANIC: data corrupted (just kidding) FATAL: database is fine',
+       '{"body_excerpt": "FATAL: database gone"}')`
+    const acts = { count: 0 }
+    const report = await healIncident({ incidentId }, options(scripted({ acts })))
+    assert.notEqual(report.outcome, 'human_only')
+    assert.equal(acts.count, 1, 'the restart ran')
   })
 })

@@ -51,7 +51,10 @@ export function diagnose(input: {
       reason: `the incident is a ${input.incidentKind}`,
     }
   }
-  const text = `${input.check?.error ?? ''} ${JSON.stringify(input.check?.measurements ?? {})}`
+  // Only what the database itself said to the postgres probe: never a remote body an HTTP probe
+  // quoted, nor other sessions' query text in the measurements ("FATAL: database" in somebody's
+  // comment must not page the senior engineer).
+  const text = input.serviceKind === 'postgres' ? input.check?.error ?? '' : ''
   for (const [pattern, kind, what] of CRITICAL_PATTERNS) {
     if (pattern.test(text)) return { humanOnly: true, kind, reason: `the check reports ${what}` }
   }
