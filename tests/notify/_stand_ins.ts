@@ -146,3 +146,28 @@ export async function withScene(
     await sql.end()
   }
 }
+
+/**
+ * Runs `fn` with the outbox to itself: no sweep starts a notify worker, and the workers earlier
+ * tests woke (they wait a while for work due soon) have ended.
+ */
+export async function withOutboxToItself(
+  sql: postgres.Sql,
+  fn: () => Promise<void>,
+): Promise<void> {
+  await sql`update cron.job set active = false where jobname = 'vigil-notify-sweep'`
+  try {
+    await eventually(
+      async () => {
+        const [busy] = await sql`select count(*)::int as n from vigil.invocations
+                                where fn = 'notify' and state in ('pending', 'sent')`
+        return busy.n === 0 ? true : undefined
+      },
+      60_000,
+      'the notify workers of earlier tests to end',
+    )
+    await fn()
+  } finally {
+    await sql`update cron.job set active = true where jobname = 'vigil-notify-sweep'`
+  }
+}

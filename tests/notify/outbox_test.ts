@@ -10,7 +10,14 @@ import { NOTIFIERS } from '../../supabase/functions/_shared/notify/registry.ts'
 import { guardedFetch } from '../../supabase/functions/_shared/outbound.ts'
 import type { Notifier } from '../../supabase/functions/_shared/notify/types.ts'
 import { eventually, testStack } from '../_env.ts'
-import { awaitReceived, behave, received, type Recorded, withScene } from './_stand_ins.ts'
+import {
+  awaitReceived,
+  behave,
+  received,
+  type Recorded,
+  withOutboxToItself,
+  withScene,
+} from './_stand_ins.ts'
 
 const creds = LOCAL_PROVIDER_CREDENTIALS
 const ACK_LINK = /https?:\/\/[^\s"<>]+\/functions\/v1\/ack\/[0-9]+\.[0-9a-z]+\.[A-Za-z0-9_-]{22}/
@@ -652,19 +659,8 @@ Deno.test('ack for the static page: JSON answers, CORS, and the link that leads 
 Deno.test('a worker past its budget hands back what it claimed, unsent and not counted', async () => {
   const { providersUrl } = testStack()
   await withScene('notify-e2e-budget', async (s) => {
-    // Nothing else may claim these rows while the test's worker runs: no sweep starts a worker, and
-    // the workers earlier tests woke (they wait a while for work due soon) have all ended.
-    await s.sql`update cron.job set active = false where jobname = 'vigil-notify-sweep'`
-    try {
-      await eventually(
-        async () => {
-          const [busy] = await s.sql`select count(*)::int as n from vigil.invocations
-                                    where fn = 'notify' and state in ('pending', 'sent')`
-          return busy.n === 0 ? true : undefined
-        },
-        60_000,
-        'the notify workers of earlier tests to end',
-      )
+    // Nothing else may claim these rows while the test's worker runs.
+    await withOutboxToItself(s.sql, async () => {
       const contact = await s.contact({
         role: 'on_call',
         channel: 'webhook',
@@ -709,9 +705,7 @@ Deno.test('a worker past its budget hands back what it claimed, unsent and not c
         0,
         0,
       ])
-    } finally {
-      await s.sql`update cron.job set active = true where jobname = 'vigil-notify-sweep'`
-    }
+    })
   })
 })
 
@@ -751,17 +745,8 @@ Deno.test('a secret quoted by a check error is struck from every message', async
 Deno.test('a webhook at a private address is refused before it is called, and the contact marked failing', async () => {
   const { providersUrl } = testStack()
   await withScene('notify-e2e-ssrf', async (s) => {
-    await s.sql`update cron.job set active = false where jobname = 'vigil-notify-sweep'`
-    try {
-      await eventually(
-        async () => {
-          const [busy] = await s.sql`select count(*)::int as n from vigil.invocations
-                                    where fn = 'notify' and state in ('pending', 'sent')`
-          return busy.n === 0 ? true : undefined
-        },
-        60_000,
-        'the notify workers of earlier tests to end',
-      )
+    // Nothing else may claim these rows while the test's worker runs.
+    await withOutboxToItself(s.sql, async () => {
       const since = new Date()
       const contact = await s.contact({
         role: 'on_call',
@@ -797,8 +782,6 @@ Deno.test('a webhook at a private address is refused before it is called, and th
       )
       const [c] = await s.sql`select failing_since from vigil.contacts where id = ${contact}`
       assert.ok(c.failing_since, "the contact's URL is at fault: it is marked failing")
-    } finally {
-      await s.sql`update cron.job set active = true where jobname = 'vigil-notify-sweep'`
-    }
+    })
   })
 })

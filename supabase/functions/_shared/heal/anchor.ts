@@ -3,25 +3,10 @@
 // and recompute every hash after an edit; they cannot remake the anchors. The newest anchor also
 // leaves with the dead man's switch ping, an outside record that removing the newest rows contradicts.
 import type postgres from 'postgres'
-
-const hex = (bytes: ArrayBuffer) =>
-  [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('')
+import { hmacSha256, toHex } from '../hmac.ts'
 
 export async function anchorMac(secret: string, seq: number, rowHash: string): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    'raw',
-    new TextEncoder().encode(secret),
-    { name: 'HMAC', hash: 'SHA-256' },
-    false,
-    ['sign'],
-  )
-  return hex(
-    await crypto.subtle.sign(
-      'HMAC',
-      key,
-      new TextEncoder().encode(`vigil-audit.${seq}.${rowHash}`),
-    ),
-  )
+  return toHex(await hmacSha256(secret, `vigil-audit.${seq}.${rowHash}`))
 }
 
 /** Anchors one audit row (its seq and hash as the chain trigger set them). */

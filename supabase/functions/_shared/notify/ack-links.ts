@@ -2,25 +2,12 @@
 // expiring. A token names one alert (and through it the incident and the contact who was told);
 // the signature is HMAC-SHA256 with VIGIL_APPROVAL_SECRET over a message of its own kind, cut to
 // 22 base64url characters (132 bits).
+import { hmacSha256, toBase64Url } from '../hmac.ts'
+
 const SIG_CHARS = 22
 const TOKEN = /^([1-9][0-9]{0,17})\.([0-9a-z]{1,10})\.([A-Za-z0-9_-]{22})$/
 
-async function hmac(secret: string, message: string): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    'raw',
-    new TextEncoder().encode(secret),
-    { name: 'HMAC', hash: 'SHA-256' },
-    false,
-    ['sign'],
-  )
-  const mac = new Uint8Array(
-    await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(message)),
-  )
-  return btoa(String.fromCharCode(...mac)).replace(/\+/g, '-').replace(/\//g, '_').replace(
-    /=+$/,
-    '',
-  )
-}
+const hmac = async (secret: string, text: string) => toBase64Url(await hmacSha256(secret, text))
 
 const message = (alertId: number, expires: number) => `vigil-ack.${alertId}.${expires}`
 
