@@ -116,10 +116,12 @@ revoke execute on function vigil.chain_heal_action() from public;
 -- checks the newest ones and pages on a mismatch. The newest anchor also goes out with the dead
 -- man's switch ping, so removing the newest rows shows against that outside record.
 create table vigil.audit_anchors (
-  seq bigint primary key,
+  seq bigint not null,
   row_hash text not null,
   mac text not null,
   created_at timestamptz not null default now(),
+  -- (seq, mac): a bogus anchor written first cannot keep the genuine one out.
+  primary key (seq, mac),
   constraint audit_anchor_hash check (row_hash ~ '^[0-9a-f]{64}$'),
   constraint audit_anchor_mac check (mac ~ '^[0-9a-f]{64}$')
 );

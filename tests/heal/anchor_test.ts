@@ -48,8 +48,9 @@ Deno.test('anchored rows check out; the key decides the MAC', async () => {
       await anchorMac('another-key-of-some-length', a.seq, a.row_hash),
       await anchorMac(SECRET, a.seq, a.row_hash),
     )
+    // Another key made none of them: nothing to hold the chain to, and nothing to complain of.
     const wrong = await checkAnchors(tx as unknown as postgres.Sql, 'another-key-of-some-length')
-    assert.equal(wrong.ok, false)
+    assert.ok(wrong.ok && wrong.head?.seq !== b.seq)
   })
 })
 
@@ -107,5 +108,32 @@ Deno.test('removing the newest anchored rows shows, and a cycle opens a security
       inc.detail.problem,
       new RegExp(`audit row ${last.seq} is gone, though it was anchored`),
     )
+  })
+})
+
+Deno.test('a plain edit of an anchored row (hash left alone) is caught too; a bogus future anchor changes nothing', async () => {
+  await rolledBack(async (tx) => {
+    const row = await auditRow(tx, 'terminated pid 4242')
+    await tx`alter table vigil.heal_actions disable trigger heal_actions_append_only`
+    await tx`update vigil.heal_actions set detail = 'nothing happened' where seq = ${row.seq}`
+    await tx`alter table vigil.heal_actions enable always trigger heal_actions_append_only`
+    const edited = await checkAnchors(tx as unknown as postgres.Sql, SECRET)
+    assert.equal(edited.ok, false)
+    if (!edited.ok) {
+      assert.match(
+        edited.problem,
+        new RegExp(`audit row ${row.seq} was changed after it was written`),
+      )
+    }
+  })
+  await rolledBack(async (tx) => {
+    const row = await auditRow(tx, 'fine')
+    // Junk no key made, past the chain's end and past int4: ignored, and no overflow stops the check.
+    await tx`insert into vigil.audit_anchors (seq, row_hash, mac) values (3000000000, ${
+      'a'.repeat(64)
+    }, ${'b'.repeat(64)})`
+    const verdict = await checkAnchors(tx as unknown as postgres.Sql, SECRET)
+    assert.equal(verdict.ok, true)
+    if (verdict.ok) assert.equal(verdict.head?.seq, row.seq)
   })
 })

@@ -479,3 +479,59 @@ Deno.test('corruption words in a remote body or a query are not evidence: the he
     assert.equal(acts.count, 1, 'the restart ran')
   })
 })
+
+Deno.test('an approval covers the same sessions, tables or index however long they have waited', async () => {
+  const { planDigest } = await import('../../supabase/functions/_shared/heal/engine.ts')
+  const blocker = (over: Record<string, unknown>) => ({
+    action: 'terminate_backend',
+    reason: 'r',
+    before: {},
+    target: {
+      database: 'postgres',
+      blockers: [{
+        pid: 4242,
+        backend_start: '2026-12-02T04:00:00Z',
+        usename: 'app',
+        wait_seconds: 12,
+        ...over,
+      }],
+      longest_wait_seconds: 12,
+    },
+  })
+  const asked = await planDigest('terminate_blocker', blocker({}))
+  assert.equal(
+    await planDigest('terminate_blocker', {
+      ...blocker({ wait_seconds: 95 }),
+      target: { ...blocker({ wait_seconds: 95 }).target, longest_wait_seconds: 95 },
+    }),
+    asked,
+    'the same blocker, having waited longer, is the approved plan',
+  )
+  assert.notEqual(
+    await planDigest('terminate_blocker', blocker({ pid: 4243 })),
+    asked,
+    'another session is not',
+  )
+  assert.notEqual(
+    await planDigest('terminate_blocker', blocker({ backend_start: '2026-12-02T04:05:00Z' })),
+    asked,
+    'nor the same pid reused by a new backend',
+  )
+  const vacuum = (dead: number) => ({
+    action: 'vacuum',
+    reason: 'r',
+    before: {},
+    target: { tables: [{ table: 'public.orders', dead, live: 1000, ratio: dead / 1000 }] },
+  })
+  assert.equal(
+    await planDigest('vacuum_analyze', vacuum(400)),
+    await planDigest('vacuum_analyze', vacuum(410)),
+  )
+  assert.notEqual(
+    await planDigest('vacuum_analyze', vacuum(400)),
+    await planDigest('vacuum_analyze', {
+      ...vacuum(400),
+      target: { tables: [{ table: 'public.users', dead: 400, live: 1000, ratio: 0.4 }] },
+    }),
+  )
+})

@@ -21,6 +21,11 @@ Deno.test('literals become $n and comments go; identifiers, parameters and shape
       'select "weird ""col""" from "Tab 1" where "x" = $1',
     ],
     ['insert into t values (0x1F, 1_000)', 'insert into t values ($1, $2)'],
+    ["select'secret'", 'select$1'],
+    ["select case when a then'yes'else'no'end", 'select case when a then$1else$2end'],
+    ["select * from u where email like'%bob@x.com%'", 'select * from u where email like$1'],
+    ["select date'2024-01-01', interval'30 days'", 'select date$1, interval$2'],
+    ['select $é$ my password is hunter2 $é$', 'select $1'],
   ]
   for (const [input, want] of cases) assert.equal(scrubQuery(input), want, input)
 })

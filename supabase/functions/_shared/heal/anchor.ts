@@ -18,7 +18,7 @@ export async function anchor(
 ): Promise<void> {
   const mac = await anchorMac(secret, seq, rowHash)
   await sql`insert into vigil.audit_anchors (seq, row_hash, mac) values (${seq}, ${rowHash}, ${mac})
-            on conflict (seq) do nothing`
+            on conflict do nothing`
 }
 
 export type AnchorCheck =
@@ -34,34 +34,48 @@ export async function checkAnchors(
   secret: string,
   newest = 50,
 ): Promise<AnchorCheck> {
-  const rows = await sql<{ seq: number; row_hash: string; mac: string; current: string | null }[]>`
-    select a.seq::int, a.row_hash, a.mac, h.row_hash as current
-      from (select * from vigil.audit_anchors order by seq desc limit ${newest}) a
+  // Only anchors this key made count: one nobody could have made proves nothing (a bogus row, or
+  // one from a key since rotated), and must not stop the check. seq is read as text: it is bigint.
+  const rows = await sql<
+    {
+      seq: string
+      row_hash: string
+      mac: string
+      current: string | null
+      content_ok: boolean | null
+      link_ok: boolean | null
+    }[]
+  >`
+    select a.seq::text, a.row_hash, a.mac, h.row_hash as current,
+           h.row_hash = vigil.heal_action_hash(h) as content_ok,
+           h.prev_hash is not distinct from (select p.row_hash from vigil.heal_actions p where p.seq = h.seq - 1) as link_ok
+      from (select * from vigil.audit_anchors order by seq desc limit ${newest * 4}) a
       left join vigil.heal_actions h on h.seq = a.seq
      order by a.seq desc`
+  let head: { seq: number; mac: string } | null = null
+  let checked = 0
   for (const r of rows) {
-    if (r.mac !== await anchorMac(secret, r.seq, r.row_hash)) {
-      return {
-        ok: false,
-        seq: r.seq,
-        problem: `the anchor of audit row ${r.seq} was not made with VIGIL_AUDIT_SECRET`,
-      }
-    }
+    const seq = Number(r.seq)
+    if (r.mac !== await anchorMac(secret, seq, r.row_hash)) continue
+    head ??= { seq, mac: r.mac }
     if (r.current === null) {
-      return {
-        ok: false,
-        seq: r.seq,
-        problem: `audit row ${r.seq} is gone, though it was anchored`,
-      }
+      return { ok: false, seq, problem: `audit row ${seq} is gone, though it was anchored` }
     }
     if (r.current !== r.row_hash) {
       return {
         ok: false,
-        seq: r.seq,
+        seq,
         problem:
-          `audit row ${r.seq} no longer has the hash it was anchored with: the chain was rewritten`,
+          `audit row ${seq} no longer has the hash it was anchored with: the chain was rewritten`,
       }
     }
+    if (!r.content_ok) {
+      return { ok: false, seq, problem: `audit row ${seq} was changed after it was written` }
+    }
+    if (!r.link_ok) {
+      return { ok: false, seq, problem: `the row before audit row ${seq} was changed or removed` }
+    }
+    if (++checked >= newest) break
   }
-  return { ok: true, head: rows[0] ? { seq: rows[0].seq, mac: rows[0].mac } : null }
+  return { ok: true, head }
 }

@@ -54,7 +54,7 @@ export function diagnose(input: {
   // Only what the database itself said to the postgres probe: never a remote body an HTTP probe
   // quoted, nor other sessions' query text in the measurements ("FATAL: database" in somebody's
   // comment must not page the senior engineer).
-  const text = input.serviceKind === 'postgres' ? input.check?.error ?? '' : ''
+  const text = input.serviceKind === 'postgres' ? serverError(input.check) : ''
   for (const [pattern, kind, what] of CRITICAL_PATTERNS) {
     if (pattern.test(text)) return { humanOnly: true, kind, reason: `the check reports ${what}` }
   }
@@ -85,6 +85,18 @@ export function diagnose(input: {
     )
   }
   return { humanOnly: false, problems }
+}
+
+/**
+ * The error the database server itself sent the postgres probe (connecting or querying), not the
+ * probe's findings, which quote names users choose (a table called "FATAL: database").
+ */
+function serverError(check: LatestCheck | null): string {
+  const m = check?.measurements ?? {}
+  const failed = (m as { connection_error?: unknown }).connection_error
+  if (typeof failed === 'string') return failed
+  // A probe that could not connect or query reports only the driver's error: no findings then.
+  return Object.keys(m).length === 0 ? check?.error ?? '' : ''
 }
 
 function problem(kind: ProblemKind, reason: string, evidence: Record<string, unknown>): Problem {

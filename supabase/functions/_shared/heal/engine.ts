@@ -350,12 +350,25 @@ export async function planDigest(strategy: string, plan: Plan): Promise<string> 
   return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('')
 }
 
+/**
+ * What identifies a target, not how it measures now: a blocker is the same blocker ten seconds
+ * later though it has waited ten seconds more. Measurements (durations, counts, sizes, ratios,
+ * costs) are left out of the digest, so an approval holds while the same sessions, tables or
+ * index are concerned, and only then.
+ */
+const VOLATILE =
+  /(seconds|_ms$|^ms$|ratio|^live$|^dead$|calls|cost|count|total|percent|bytes|size|rows|^at$|_at$|^age$|wait)/i
+
 function canonical(value: unknown): string {
+  if (value instanceof Date) return JSON.stringify(value.toISOString())
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
   if (value && typeof value === 'object') {
     const o = value as Record<string, unknown>
     return `{${
-      Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')
+      Object.keys(o).filter((k) => !VOLATILE.test(k)).sort().map((k) =>
+        `${JSON.stringify(k)}:${canonical(o[k])}`
+      )
+        .join(',')
     }}`
   }
   return JSON.stringify(value ?? null)

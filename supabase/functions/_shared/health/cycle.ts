@@ -118,10 +118,16 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
   } catch (error) {
     recordError = error
   }
-  const audit = recordError === null ? await checkAudit(options) : null
-  // The switch hears from every cycle: a failed recording pings …/fail instead of staying silent.
+  const audit = recordError === null ? await checkAudit(options).catch(() => null) : null
+  // The switch hears from every cycle: a failed recording, or an audit that does not hold, pings
+  // …/fail instead of staying silent: that outside record is the alarm a database writer cannot stop.
   const deadman = options.deadmanUrl
-    ? await pingDeadman(options, recordError === null, clean, audit)
+    ? await pingDeadman(
+      options,
+      recordError === null && !audit?.startsWith('audit CHECK FAILED'),
+      clean,
+      audit,
+    )
     : null
   if (recordError !== null) throw recordError
   if (deadman) await options.sql`update vigil.cycles set deadman = ${deadman} where id = ${cycleId}`

@@ -109,7 +109,8 @@ const SlowStatement = z.object({
   mean_ms: z.number(),
   max_ms: z.number(),
   total_ms: z.number(),
-  query: z.string().nullable(),
+  // pg_stat_statements keeps literals of utility statements (a DO block) and every comment.
+  query: z.string().nullable().transform((q) => q && scrubQuery(q)),
   slow: z.boolean(),
 })
 

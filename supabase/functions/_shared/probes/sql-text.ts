@@ -7,10 +7,12 @@
 export function scrubQuery(text: string): string {
   let out = ''
   // New parameters follow the statement's own, as pg_stat_statements numbers them.
-  let n = Math.max(0, ...[...text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])))
+  let n = 0
+  for (const m of text.matchAll(/\$(\d+)/g)) n = Math.max(n, Number(m[1]))
   const param = () => `$${++n}`
   let i = 0
-  const isIdent = (c: string | undefined) => c !== undefined && /[A-Za-z0-9_$]/.test(c)
+  // Postgres identifiers (and dollar-quote tags) may hold any non-ASCII letter too.
+  const isIdent = (c: string | undefined) => c !== undefined && /[A-Za-z0-9_$\u0080-\uffff]/.test(c)
   while (i < text.length) {
     const c = text[i]
     const next = text[i + 1]
@@ -44,8 +46,8 @@ export function scrubQuery(text: string): string {
       continue
     }
     // 'string', E'string', B'bits', X'hex', N'national', U&'unicode'
-    const prefix = /^(?:[EeBbXxNn]|[Uu]&)'/.exec(text.slice(i, i + 3))
-    if ((c === "'" || prefix) && !isIdent(text[i - 1])) {
+    const prefix = isIdent(text[i - 1]) ? null : /^(?:[EeBbXxNn]|[Uu]&)'/.exec(text.slice(i, i + 3))
+    if (c === "'" || prefix) {
       i += prefix ? prefix[0].length : 1
       const escapes = prefix !== null && /^[Ee]/.test(prefix[0])
       while (i < text.length) {
@@ -68,7 +70,7 @@ export function scrubQuery(text: string): string {
     }
     // $tag$ … $tag$ (a bare $1 is a parameter already: kept)
     if (c === '$' && !isIdent(text[i - 1])) {
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i))
+      const tag = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(text.slice(i))
       if (tag) {
         const end = text.indexOf(tag[0], i + tag[0].length)
         i = end < 0 ? text.length : end + tag[0].length
