@@ -108,3 +108,38 @@ Deno.test('the policy comes from the environment: the database hosts, and the sw
   env.VIGIL_ALLOW_PRIVATE_TARGETS = 'true'
   assert.equal(policyFromEnv((n) => env[n]).allowPrivate, true)
 })
+
+Deno.test('a realtime probe asks the guard before opening its websocket: the key goes nowhere private', async () => {
+  const { supabaseRealtimeProbe } = await import(
+    '../../supabase/functions/_shared/probes/supabase-realtime.ts'
+  )
+  const { resolveThresholds } = await import('../../shared/thresholds.ts')
+  let connections = 0
+  const listener = Deno.listen({ hostname: '127.0.0.1', port: 0 })
+  const port = (listener.addr as Deno.NetAddr).port
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      connections++
+      conn.close()
+    }
+  })()
+  try {
+    const config = supabaseRealtimeProbe.config.parse({ url: `http://127.0.0.1:${port}` })
+    const result = await supabaseRealtimeProbe.run(config, {
+      service: { id: 'x', name: 'rt', kind: 'supabase_realtime', environment: 'prod' },
+      thresholds: resolveThresholds(),
+      signal: AbortSignal.timeout(2_000),
+      secret: () => 'the-service-role-key-value',
+      projectUrl: 'https://ref.supabase.co',
+      db: undefined as never,
+      fetch: guardedFetch({ allowPrivate: false }),
+    })
+    assert.equal(result.status, 'down')
+    assert.match(result.error ?? '', /refused to connect to ws:\/\/127\.0\.0\.1:\d+: .*loopback/)
+    await new Promise((r) => setTimeout(r, 100))
+    assert.equal(connections, 0, 'no connection was made')
+  } finally {
+    listener.close()
+    await accepting.catch(() => {})
+  }
+})

@@ -129,14 +129,29 @@ export async function refusal(url: string | URL, policy: OutboundPolicy): Promis
   return null
 }
 
-/** fetch, refusing what the policy refuses (a TargetRefused, before anything is sent). */
-export function guardedFetch(policy: OutboundPolicy, base: typeof fetch = fetch): typeof fetch {
-  return async (input, init) => {
+/** A fetch that also says whether a URL may be reached, for connections fetch does not make (a websocket). */
+export type GuardedFetch = typeof fetch & { checkTarget(url: string): Promise<string | null> }
+
+/**
+ * fetch, refusing what the policy refuses (a TargetRefused, before anything is sent). Redirects are
+ * never followed here: each hop is a new request its caller makes, through this same check.
+ */
+export function guardedFetch(policy: OutboundPolicy, base: typeof fetch = fetch): GuardedFetch {
+  const guarded = async (input: RequestInfo | URL, init?: RequestInit) => {
     const url = input instanceof Request ? input.url : String(input)
     const why = await refusal(url, policy)
     if (why) throw new TargetRefused(new URL(url).origin, why)
-    return await base(input, init)
+    return await base(input, { ...init, redirect: 'manual' })
   }
+  return Object.assign(guarded, {
+    checkTarget: (url: string) => refusal(url, policy),
+  }) as GuardedFetch
+}
+
+/** Why a connection to `url` (ws, wss, http, https) must not be made, when `f` is a guarded fetch. */
+export async function targetRefusal(f: typeof fetch, url: string): Promise<string | null> {
+  const check = (f as Partial<GuardedFetch>).checkTarget
+  return check ? await check(url.replace(/^ws(s?):/i, 'http$1:')) : null
 }
 
 /** The deployment's policy: VIGIL_ALLOW_PRIVATE_TARGETS, and the database's host from its URL. */

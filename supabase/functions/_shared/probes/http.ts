@@ -57,9 +57,19 @@ async function run(config: HttpConfig, ctx: ProbeContext): Promise<ProbeResult> 
   }
 
   const url = new URL(config.url)
-  const certificate = url.protocol === 'https:' ? readCertificateExpiry(url, ctx.signal) : undefined
   const outcome = await request(config, ctx, headers)
-  if (certificate) judgeCertificate(await certificate, config, outcome)
+  // The certificate is read by a connection of its own, which the outbound guard does not see:
+  // only once the guarded request has reached the host.
+  if (url.protocol === 'https:') {
+    const reached = outcome.responseMs !== undefined
+    judgeCertificate(
+      reached
+        ? await readCertificateExpiry(url, ctx.signal)
+        : { error: 'the host was not reached' },
+      config,
+      outcome,
+    )
+  }
 
   const status = worst(...outcome.issues.map((i) => i.status))
   const ordered = [...outcome.issues].sort((a, b) => rank(b.status) - rank(a.status))

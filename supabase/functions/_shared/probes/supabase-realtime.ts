@@ -3,6 +3,7 @@
 // accepts serializer 1.0.0 and 2.0.0). vsn 1.0.0 frames are JSON objects {topic, event, payload, ref,
 // join_ref}; the server's replies carry {topic, event: 'phx_reply', payload: {status, response}, ref}
 // (Phoenix.Socket.V1.JSONSerializer). A refused join answers {status: 'error', response: {reason}}.
+import { targetRefusal } from '../outbound.ts'
 import { z } from 'zod'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { SupabaseRealtimeConfig } from '../../../../shared/probe-configs.ts'
@@ -39,6 +40,15 @@ export const supabaseRealtimeProbe: Probe<SupabaseRealtimeConfig> = {
       topic,
     }
 
+    // A websocket is not a fetch: the outbound guard is asked first, or the key would go to any host.
+    const refused = await targetRefusal(ctx.fetch, socketUrl.href)
+    if (refused) {
+      return {
+        status: 'down',
+        error: `refused to connect to ${socketUrl.origin}: ${refused}`,
+        measurements,
+      }
+    }
     const outcome = await joinOnce(socketUrl.href, topic, ctx.signal)
     if (outcome.connectMs !== undefined) measurements.connect_ms = outcome.connectMs
     if (!outcome.ok) {
