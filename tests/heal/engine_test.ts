@@ -535,3 +535,39 @@ Deno.test('an approval covers the same sessions, tables or index however long th
     }),
   )
 })
+
+Deno.test('an approved heal that cannot be recorded does not run, and its approval is given back', async () => {
+  await withIncident('engine-test-approval-lock', async ({ sql, incidentId, options }) => {
+    const acts = { count: 0 }
+    await sql`insert into vigil.heal_policies (environment, strategy, mode) values ('qa', 'restart_service', 'approval')`
+    const waiting = await healIncident({ incidentId }, options(scripted({ acts })))
+    await sql`alter table vigil.heal_approvals disable trigger heal_approvals_decide`
+    await sql`update vigil.heal_approvals set decision = 'approved', decided_at = now() where action_id = ${waiting
+      .action_id!}`
+    await sql`alter table vigil.heal_approvals enable trigger heal_approvals_decide`
+    const holder = testSql(1)
+    await holder`begin`
+    await holder`select pg_advisory_xact_lock(hashtext('vigil.heal_actions chain'))`
+    try {
+      const report = await healIncident(
+        { incidentId, approval: waiting.action_id },
+        options(scripted({ acts })),
+      )
+      assert.equal(report.outcome, 'skipped')
+      assert.equal(acts.count, 0)
+    } finally {
+      await holder`rollback`
+      await holder.end()
+    }
+    const [a] = await sql`select consumed_at from vigil.heal_approvals where action_id = ${waiting
+      .action_id!}`
+    assert.equal(a.consumed_at, null, 'the approval can still be used once the audit is writable')
+    await sql`update vigil.incidents set heal_claimed_until = null where id = ${incidentId}`
+    const done = await healIncident(
+      { incidentId, approval: waiting.action_id },
+      options(scripted({ acts })),
+    )
+    assert.equal(done.outcome, 'succeeded')
+    assert.equal(acts.count, 1)
+  })
+})

@@ -289,7 +289,16 @@ async function tryStrategy(
     return audit.report('awaiting_approval', `waiting for a human to approve ${plan.action}`)
   }
 
-  await audit.write('intent', plan, 'pending')
+  try {
+    await audit.write('intent', plan, 'pending')
+  } catch (error) {
+    // Nothing may act unrecorded: it did not act, so an approval it took is given back.
+    if (approval?.ok && (error as { code?: string })?.code === '55P03') {
+      await sql`update vigil.heal_approvals set consumed_at = null where action_id = ${a.request
+        .approval!}`
+    }
+    throw error
+  }
   await sql`update vigil.incidents set heal_attempts = ${a.attempt} where id = ${a.incident.id}`
   let acted: ActResult | null = null
   let outcome: 'succeeded' | 'failed' | 'undone'
@@ -315,7 +324,18 @@ async function tryStrategy(
     outcome = 'failed'
     detail = `${acted ? `${acted.detail}; ` : ''}${errorText(error, a.options)}`
   }
-  await audit.write('result', plan, outcome, { detail, after: verification?.after })
+  try {
+    await audit.write('result', plan, outcome, { detail, after: verification?.after })
+  } catch (error) {
+    if ((error as { code?: string })?.code !== '55P03') throw error
+    // It acted: say so where humans look, though the audit's result row is missing.
+    const why =
+      `${strategy.name} ${plan.action} ran (${outcome}: ${detail}) but its audit result could not be ` +
+      'written: the audit chain is locked by another session'
+    await sql`insert into vigil.incident_log (incident_id, level, message) values (${a.incident.id}, 'error', ${why})`
+    await sql`select vigil.escalate(${a.incident.id}, 3, ${why})`
+    return audit.report(outcome, why, a.attempt)
+  }
   const summary = `${strategy.name} attempt ${a.attempt} of ${MAX_ATTEMPTS} ${outcome}: ${detail}`
   await climbLadder(sql, a, outcome, summary)
   if (outcome === 'succeeded' && ALERT_ON_SUCCESS.has(strategy.name)) {
