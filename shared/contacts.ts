@@ -11,7 +11,7 @@ const URL_ = /^https?:\/\/[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(\/[^\s]*)?$/
 const SECRET = /^[A-Z][A-Z0-9_]{0,127}$/
 /** Vigil's own secrets: a contact naming one would send it to whoever the contact points at. */
 const OWN_SECRET =
-  /^VIGIL_(APPROVAL_SECRET|DB_URL|TWILIO_|SENDGRID_|PAGERDUTY_API_URL|PUBLIC_URL|DASHBOARD_URL|DEADMAN_URL)/
+  /^VIGIL_(APPROVAL_SECRET|AUDIT_SECRET|DB_URL|TWILIO_|SENDGRID_|PAGERDUTY_API_URL|PUBLIC_URL|DASHBOARD_URL|ACK_PAGE_URL|DEADMAN_URL|ALLOW_PRIVATE_TARGETS)/
 const CREDENTIAL_QUERY = /[?&][^=&#]*(token|key|secret|sig|password|auth|code)[^=&#]*=/i
 
 /** What each channel's secret holds, for messages. */

@@ -234,7 +234,7 @@ begin
       errors := errors || 'secret_name: must name an environment variable (A-Z, 0-9, _)'::text;
     elsif p_secret_name like 'SUPABASE\_%' then
       errors := errors || 'secret_name: must not be one of the project''s SUPABASE_ keys'::text;
-    elsif p_secret_name ~ '^VIGIL_(APPROVAL_SECRET|DB_URL|TWILIO_|SENDGRID_|PAGERDUTY_API_URL|PUBLIC_URL|DASHBOARD_URL|DEADMAN_URL)' then
+    elsif p_secret_name ~ '^VIGIL_(APPROVAL_SECRET|AUDIT_SECRET|DB_URL|TWILIO_|SENDGRID_|PAGERDUTY_API_URL|PUBLIC_URL|DASHBOARD_URL|ACK_PAGE_URL|DEADMAN_URL|ALLOW_PRIVATE_TARGETS)' then
       errors := errors || 'secret_name: must not be one of Vigil''s own secrets (signing keys, provider credentials)'::text;
     end if;
   end if;

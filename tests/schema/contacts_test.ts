@@ -27,6 +27,7 @@ const CASES: (Partial<Contact> & Pick<Contact, 'channel' | 'address'>)[] = [
   { channel: 'pagerduty', address: 'Ops service', secret_name: 'VIGIL_PD_KEY' },
   { channel: 'pagerduty', address: 'Ops service', secret_name: 'VIGIL_APPROVAL_SECRET' },
   { channel: 'slack', address: '#ops', secret_name: 'VIGIL_TWILIO_AUTH_TOKEN' },
+  { channel: 'webhook', address: 'https://hooks.example.org/x', secret_name: 'VIGIL_AUDIT_SECRET' },
   { channel: 'webhook', address: 'https://hooks.example.org/x?api_token=abc', secret_name: 'K' },
   { channel: 'webhook', address: 'https://user:pw@hooks.example.org/x', secret_name: 'K' },
   { channel: 'webhook', address: 'https://hooks.example.org/x?team=ops', secret_name: 'K' },
