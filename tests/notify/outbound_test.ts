@@ -47,6 +47,11 @@ Deno.test('addresses are classified, IPv4 and IPv6, mapped and bracketed', () =>
     ['::ffff:127.0.0.1', 'loopback'],
     ['::ffff:7f00:1', 'loopback'],
     ['2606:2800:220:1:248:1893:25c8:1946', 'public'],
+    ['::127.0.0.1', 'loopback'],
+    ['64:ff9b::a9fe:a9fe', 'link-local'],
+    ['64:ff9b::5db8:d822', 'public'],
+    ['2002:0a00:0001::1', 'private'],
+    ['fec0::1', 'private'],
     ['not-an-ip', 'reserved'],
   ]
   for (const [ip, kind] of cases) assert.equal(classify(ip), kind, ip)

@@ -84,8 +84,16 @@ export function classify(address: string): AddressClass {
   }
   if (h.every((x) => x === 0)) return 'unspecified'
   if (h.slice(0, 7).every((x) => x === 0) && h[7] === 1) return 'loopback'
+  const embedded = (hi: number, lo: number) => classifyV4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff])
+  // Addresses that carry an IPv4 one reach it: IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96),
+  // 6to4 (2002:AABB:CCDD::/48).
+  if (h.slice(0, 6).every((x) => x === 0)) return embedded(h[6], h[7])
+  if (h[0] === 0x64 && h[1] === 0xff9b && h.slice(2, 6).every((x) => x === 0)) {
+    return embedded(h[6], h[7])
+  }
+  if (h[0] === 0x2002) return embedded(h[1], h[2])
   if ((h[0] & 0xffc0) === 0xfe80) return 'link-local'
-  if ((h[0] & 0xfe00) === 0xfc00) return 'private'
+  if ((h[0] & 0xfe00) === 0xfc00 || (h[0] & 0xffc0) === 0xfec0) return 'private' // unique local, site-local
   if ((h[0] & 0xff00) === 0xff00) return 'multicast'
   return 'public'
 }
