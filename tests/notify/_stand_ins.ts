@@ -79,6 +79,8 @@ export interface Scene {
   contact(
     row: { role: string; channel: string; address: string; secret_name?: string; name?: string },
   ): Promise<string>
+  /** A webhook contact at the stand-ins' /webhook/<path>, signed with the local secret. */
+  hook(path: string, role?: string, name?: string): Promise<string>
 }
 
 /**
@@ -104,6 +106,17 @@ export async function withScene(
   })
     returning id`
   const made: string[] = []
+  const contactOf = async (
+    row: { role: string; channel: string; address: string; secret_name?: string; name?: string },
+  ) => {
+    const [c] = await sql<{ id: string }[]>`
+      insert into vigil.contacts (name, role, channel, address, secret_name, environment)
+      values (${row.name ?? `${name}-${row.channel}`}, ${row.role}, ${row.channel}, ${row.address},
+              ${row.secret_name ?? null}, 'prod')
+      returning id`
+    made.push(c.id)
+    return c.id
+  }
   try {
     await fn({
       sql,
@@ -115,17 +128,15 @@ export async function withScene(
           select id from vigil.incidents where service_id = ${svc.id} and status = 'open'`
         return Number(inc.id)
       },
-      contact: async (row) => {
-        const [c] = await sql<{ id: string }[]>`
-          insert into vigil.contacts (name, role, channel, address, secret_name, environment)
-          values (${
-          row.name ?? `${name}-${row.channel}`
-        }, ${row.role}, ${row.channel}, ${row.address},
-                  ${row.secret_name ?? null}, 'prod')
-          returning id`
-        made.push(c.id)
-        return c.id
-      },
+      hook: (path, role = 'on_call', name) =>
+        contactOf({
+          name,
+          role,
+          channel: 'webhook',
+          address: `${testStack().providersUrl}/webhook/${path}`,
+          secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
+        }),
+      contact: contactOf,
     })
   } finally {
     await behaveNormally().catch(() => {})

@@ -35,15 +35,9 @@ function webhookAlerts(
 }
 
 Deno.test('a service goes down: the webhook and Slack contacts get the page, signed, and every try is recorded', async () => {
-  const { providersUrl } = testStack()
   await withScene('notify-e2e-down', async (s) => {
     const since = new Date()
-    await s.contact({
-      role: 'on_call',
-      channel: 'webhook',
-      address: `${providersUrl}/webhook/e2e-down`,
-      secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
-    })
+    await s.hook('e2e-down')
     await s.contact({
       role: 'team',
       channel: 'slack',
@@ -95,16 +89,10 @@ Deno.test('a service goes down: the webhook and Slack contacts get the page, sig
 })
 
 Deno.test('a provider outage loses nothing: 503s are retried with backoff until the webhook answers', async () => {
-  const { providersUrl } = testStack()
   await withScene('notify-e2e-outage', async (s) => {
     const since = new Date()
     await behave({ provider: 'webhook', mode: 'status', status: 503, times: 2 })
-    await s.contact({
-      role: 'on_call',
-      channel: 'webhook',
-      address: `${providersUrl}/webhook/e2e-outage`,
-      secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
-    })
+    await s.hook('e2e-outage')
     const incidentId = await s.goDown()
     const hits = await awaitReceived(
       'webhook',
@@ -133,16 +121,10 @@ Deno.test('a provider outage loses nothing: 503s are retried with backoff until 
 })
 
 Deno.test('429 with Retry-After: the next try waits at least that long', async () => {
-  const { providersUrl } = testStack()
   await withScene('notify-e2e-429', async (s) => {
     const since = new Date()
     await behave({ provider: 'webhook', mode: 'retry_after', seconds: 2, times: 1 })
-    await s.contact({
-      role: 'on_call',
-      channel: 'webhook',
-      address: `${providersUrl}/webhook/e2e-429`,
-      secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
-    })
+    await s.hook('e2e-429')
     const incidentId = await s.goDown()
     await awaitReceived(
       'webhook',
@@ -161,16 +143,10 @@ Deno.test('429 with Retry-After: the next try waits at least that long', async (
 })
 
 Deno.test('a provider that redirects or answers garbage: a recorded failed attempt, then a retry', async () => {
-  const { providersUrl } = testStack()
   await withScene('notify-e2e-garbage', async (s) => {
     await behave({ provider: 'webhook', mode: 'redirect', times: 1 })
     await behave({ provider: 'pagerduty', mode: 'garbage', times: 1 })
-    await s.contact({
-      role: 'on_call',
-      channel: 'webhook',
-      address: `${providersUrl}/webhook/e2e-garbage`,
-      secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
-    })
+    await s.hook('e2e-garbage')
     await s.contact({
       role: 'on_call',
       channel: 'pagerduty',
@@ -266,19 +242,12 @@ Deno.test("a permanent refusal marks the contact failing and falls back to the p
 })
 
 Deno.test("two notify workers at once, and the stack's own: every alert is sent exactly once", async () => {
-  const { providersUrl } = testStack()
   await withScene('notify-e2e-race', async (s) => {
     const since = new Date()
     const contacts: string[] = []
     for (let i = 0; i < 10; i++) {
       contacts.push(
-        await s.contact({
-          name: `race-${i}`,
-          role: 'on_call',
-          channel: 'webhook',
-          address: `${providersUrl}/webhook/race-${i}`,
-          secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
-        }),
+        await s.hook(`race-${i}`, 'on_call', `race-${i}`),
       )
     }
     const ids = await s.sql<{ id: number }[]>`
@@ -428,14 +397,8 @@ Deno.test('the ladder heard: heals fail, on-call paged, reminder, acknowledged b
 })
 
 Deno.test('a silenced service: the page is recorded as suppressed and nothing is sent', async () => {
-  const { providersUrl } = testStack()
   await withScene('notify-e2e-silence', async (s) => {
-    await s.contact({
-      role: 'on_call',
-      channel: 'webhook',
-      address: `${providersUrl}/webhook/e2e-silence`,
-      secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
-    })
+    await s.hook('e2e-silence')
     await s.sql`insert into vigil.silences (service_id, ends_at, reason, kind)
                 values (${s.serviceId}, now() + interval '1 hour', 'deploying v2', 'maintenance')`
     const incidentId = await s.goDown()
@@ -657,16 +620,10 @@ Deno.test('ack for the static page: JSON answers, CORS, and the link that leads 
 })
 
 Deno.test('a worker past its budget hands back what it claimed, unsent and not counted', async () => {
-  const { providersUrl } = testStack()
   await withScene('notify-e2e-budget', async (s) => {
     // Nothing else may claim these rows while the test's worker runs.
     await withOutboxToItself(s.sql, async () => {
-      const contact = await s.contact({
-        role: 'on_call',
-        channel: 'webhook',
-        address: `${providersUrl}/webhook/e2e-budget`,
-        secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
-      })
+      const contact = await s.hook('e2e-budget')
       // Queued as not yet due, so the insert wakes nobody; then made due.
       const ids = (await s.sql<{ id: number }[]>`
         insert into vigil.alerts (service_id, contact_id, channel, recipient, severity, priority, event, subject, body, next_attempt_at)
@@ -710,15 +667,10 @@ Deno.test('a worker past its budget hands back what it claimed, unsent and not c
 })
 
 Deno.test('a secret quoted by a check error is struck from every message', async () => {
-  const { providersUrl, serviceRoleKey } = testStack()
+  const { serviceRoleKey } = testStack()
   await withScene('notify-e2e-strike', async (s) => {
     const since = new Date()
-    await s.contact({
-      role: 'on_call',
-      channel: 'webhook',
-      address: `${providersUrl}/webhook/e2e-strike`,
-      secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
-    })
+    await s.hook('e2e-strike')
     await s.contact({
       role: 'team',
       channel: 'slack',
@@ -743,17 +695,11 @@ Deno.test('a secret quoted by a check error is struck from every message', async
 })
 
 Deno.test('a webhook at a private address is refused before it is called, and the contact marked failing', async () => {
-  const { providersUrl } = testStack()
   await withScene('notify-e2e-ssrf', async (s) => {
     // Nothing else may claim these rows while the test's worker runs.
     await withOutboxToItself(s.sql, async () => {
       const since = new Date()
-      const contact = await s.contact({
-        role: 'on_call',
-        channel: 'webhook',
-        address: `${providersUrl}/webhook/e2e-ssrf`,
-        secret_name: 'VIGIL_LOCAL_WEBHOOK_SECRET',
-      })
+      const contact = await s.hook('e2e-ssrf')
       const [alert] = await s.sql<{ id: number }[]>`
         insert into vigil.alerts (service_id, contact_id, channel, recipient, severity, priority, event, subject, body, next_attempt_at)
         values (${s.serviceId}, ${contact}, 'webhook', 'x', 'warning', 'P2', 'notice', 'ssrf', 'b', now() + interval '1 hour')
