@@ -23,7 +23,7 @@ interface Script {
 function scripted(
   script: Script,
   name = 'restart_service',
-  target: { service: string } = { service: 'x' },
+  target: Record<string, unknown> = { service: 'x' },
 ): StrategyRegistry {
   const strategy: Strategy<{ tries: number }> = {
     name,
@@ -569,5 +569,26 @@ Deno.test('an approved heal that cannot be recorded does not run, and its approv
     )
     assert.equal(done.outcome, 'succeeded')
     assert.equal(acts.count, 1)
+  })
+})
+
+Deno.test("a plan that quotes other sessions' statements reaches the audit without their literals", async () => {
+  await withIncident('engine-test-scrub', async ({ sql, incidentId, options }) => {
+    const target = {
+      service: 'x',
+      sessions: [{
+        pid: 7,
+        query: "update users set api_key = 'sk_live_0123' where id = 42 -- rotate",
+      }],
+    }
+    const report = await healIncident(
+      { incidentId },
+      options(scripted({}, 'restart_service', target)),
+    )
+    assert.equal(report.outcome, 'succeeded')
+    const rows = await sql<{ q: string }[]>`
+      select target #>> '{sessions,0,query}' as q from vigil.heal_actions where incident_id = ${incidentId}`
+    assert.equal(rows.length, 2)
+    for (const r of rows) assert.equal(r.q, 'update users set api_key = $1 where id = $2')
   })
 })

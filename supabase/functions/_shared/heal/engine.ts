@@ -1,6 +1,7 @@
 // Heals one incident: claim it, diagnose, pick a strategy, check the failsafes, write the intent
 // row, act, verify, undo when it made things worse, write the result row, climb the ladder.
 // Every way this can fail is recorded as a failed attempt with its reason; nothing is lost.
+import { scrubQuery } from '../probes/sql-text.ts'
 import { anchor } from './anchor.ts'
 import { WITHHELD_FROM_PROBES } from '../../../../shared/probe-configs.ts'
 import postgres from 'postgres'
@@ -249,6 +250,9 @@ async function tryStrategy(
     return await audit.failedBeforeActing(`planning failed: ${errorText(error, a.options)}`)
   }
   if (!plan) return null
+  // A plan goes to the audit, to approvals and into messages: other sessions' statements keep
+  // their shape there, never their literals. One place, for every strategy.
+  plan = { ...plan, target: withoutLiterals(plan.target) as Plan['target'] }
 
   if (!guard.allowed) {
     await audit.write('intent', plan, 'pending')
@@ -392,6 +396,22 @@ function canonical(value: unknown): string {
     }}`
   }
   return JSON.stringify(value ?? null)
+}
+
+/** The target with every `query` and `statement` text scrubbed of its literals and comments. */
+function withoutLiterals(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutLiterals)
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([k, v]) => [
+        k,
+        (k === 'query' || k === 'statement') && typeof v === 'string'
+          ? scrubQuery(v)
+          : withoutLiterals(v),
+      ]),
+    )
+  }
+  return value
 }
 
 /** Attempt 1 stays silent, 2 logs a warning, 3 pages on-call, a failure after it the senior. */

@@ -5,7 +5,6 @@
 // statement at least min_cost_factor times cheaper is suggested (the default) or, in 'create'
 // mode, built with CREATE INDEX CONCURRENTLY under an advisory lock, checked valid, and dropped
 // again by undo().
-import { scrubQuery } from '../../probes/sql-text.ts'
 import type postgres from 'postgres'
 import { z } from 'zod'
 import { HealError } from '../types.ts'
@@ -354,7 +353,7 @@ async function analyse(
         table: h.rel.table,
         columns: h.columns,
         queryid: st.queryid,
-        statement: scrubQuery(query).slice(0, STATEMENT_CHARS),
+        statement: query.slice(0, STATEMENT_CHARS),
         mean_ms: round(st.mean_ms, 3),
         calls: st.calls,
         table_rows: Math.round(h.rel.rows),

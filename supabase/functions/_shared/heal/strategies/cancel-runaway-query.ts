@@ -2,7 +2,6 @@
 // statement planned is cancelled (pid, backend_start and query_start must all still match), and
 // maintenance in progress (VACUUM, ANALYZE, CREATE INDEX, CLUSTER) is spared by default: a
 // cancelled CREATE INDEX CONCURRENTLY leaves an invalid index behind.
-import { scrubQuery } from '../../probes/sql-text.ts'
 import { z } from 'zod'
 import { HealError } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
@@ -38,8 +37,7 @@ const Runaway = z.object({
   application_name: z.string().nullable(),
   seconds: z.number(),
   wait_event: z.string().nullable(),
-  // Kept in plans and the audit: the statement's shape, not its literals.
-  query: z.string().nullable().transform((q) => q && scrubQuery(q)),
+  query: z.string().nullable(),
 })
 type Runaway = z.infer<typeof Runaway>
 const Target = z.object({ statements: z.array(Runaway).min(1) })

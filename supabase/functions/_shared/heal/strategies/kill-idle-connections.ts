@@ -1,7 +1,6 @@
 // kill_idle_connections: when client connections near max_connections, ends the sessions that
 // have sat idle (or idle in a transaction) the longest, just enough of them to bring usage under
 // target_pct. A session that has run anything since the plan is left alone.
-import { scrubQuery } from '../../probes/sql-text.ts'
 import { z } from 'zod'
 import { HealError } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
@@ -49,8 +48,7 @@ const Idle = z.object({
   application_name: z.string().nullable(),
   state: z.string(),
   idle_seconds: z.number(),
-  // Kept in plans and the audit: the statement's shape, not its literals.
-  query: z.string().nullable().transform((q) => q && scrubQuery(q)),
+  query: z.string().nullable(),
 })
 type Idle = z.infer<typeof Idle>
 const Target = z.object({ sessions: z.array(Idle).min(1) })

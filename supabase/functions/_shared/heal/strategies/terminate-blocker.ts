@@ -3,7 +3,6 @@
 // while the session lives on. It is terminated only if its waiters are still behind it after
 // cancel_grace_ms (the statement ran in a savepoint, or the lock is a session advisory lock).
 // A root idle in a transaction has nothing to cancel and is terminated at once.
-import { scrubQuery } from '../../probes/sql-text.ts'
 import { z } from 'zod'
 import { HealError } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
@@ -46,8 +45,7 @@ const Root = SessionKey.extend({
   usename: z.string().nullable(),
   application_name: z.string().nullable(),
   state: z.string().nullable(),
-  // Kept in plans and the audit: the statement's shape, not its literals.
-  query: z.string().nullable().transform((q) => q && scrubQuery(q)),
+  query: z.string().nullable(),
   waiters: z.array(SessionKey.extend({ wait_seconds: z.number() })),
   longest_wait_seconds: z.number(),
 })
