@@ -4,6 +4,7 @@
 // with the project's service-role key and secret keys; nothing in a token's claims can stand in for
 // it. Other callers are told apart (with jose, never by hand) only to answer 401 or 403.
 import { decodeJwt } from 'jose'
+import { sameText } from './hmac.ts'
 
 export type Caller =
   | { kind: 'service_role' }
@@ -29,14 +30,6 @@ function serviceKeys(): string[] {
     }
   }
   return out
-}
-
-function sameText(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a)
-  const y = new TextEncoder().encode(b)
-  let diff = x.length ^ y.length
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0)
-  return diff === 0
 }
 
 /** The key the request presents: `Authorization: Bearer …`, else `apikey` (sb_secret_ keys). */

@@ -106,6 +106,22 @@ async function dns(host: string): Promise<string[]> {
   return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []))
 }
 
+const DENIED_FOR_MS = 60_000
+const deniedCache = new WeakMap<OutboundPolicy, { at: number; addresses: Promise<Set<string>> }>()
+
+/** The addresses of the denied hosts, resolved once a minute per policy, not once per request. */
+function deniedAddresses(policy: OutboundPolicy): Promise<Set<string>> {
+  if (!policy.denyHosts?.length) return Promise.resolve(new Set())
+  const cached = deniedCache.get(policy)
+  if (cached && Date.now() - cached.at < DENIED_FOR_MS) return cached.addresses
+  const addresses = Promise.all(
+    policy.denyHosts.map((h) => (policy.resolve ?? dns)(h).catch(() => [])),
+  )
+    .then((all) => new Set(all.flat()))
+  deniedCache.set(policy, { at: Date.now(), addresses })
+  return addresses
+}
+
 /** Why a request to `url` must not be sent, or null. */
 export async function refusal(url: string | URL, policy: OutboundPolicy): Promise<string | null> {
   let u: URL
@@ -123,12 +139,7 @@ export async function refusal(url: string | URL, policy: OutboundPolicy): Promis
   if (host === 'localhost' || host.endsWith('.localhost')) return `${host} is this machine`
   const addresses = v4(host) || host.includes(':') ? [host] : await (policy.resolve ?? dns)(host)
   if (addresses.length === 0) return `${host} does not resolve`
-  const denied = policy.denyHosts?.length
-    ? new Set(
-      (await Promise.all(policy.denyHosts.map((h) => (policy.resolve ?? dns)(h).catch(() => []))))
-        .flat(),
-    )
-    : new Set<string>()
+  const denied = await deniedAddresses(policy)
   for (const address of addresses) {
     if (denied.has(address)) return `${host} resolves to the database's address ${address}`
     const kind = classify(address)

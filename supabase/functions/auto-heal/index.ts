@@ -16,6 +16,9 @@ const Body = z.strictObject({
 
 const env = Env.safeParse(Deno.env.toObject())
 
+// The deployment's outbound policy, read once: every request this function makes goes through it.
+const outbound = guardedFetch(policyFromEnv((name) => Deno.env.get(name)))
+
 /**
  * What the caller learns: the outcome in general words. The plan and its details (pids, users,
  * query text) stay in vigil.heal_actions, where RLS decides who reads them.
@@ -58,7 +61,7 @@ Deno.serve(async (req) => {
         sql: sql(),
         secret: (name) => Deno.env.get(name),
         projectUrl: env.data.SUPABASE_URL,
-        fetch: guardedFetch(policyFromEnv((name) => Deno.env.get(name))),
+        fetch: outbound,
       },
     )
     return json(summary(report))

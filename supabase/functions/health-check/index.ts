@@ -22,6 +22,9 @@ const Body = z.strictObject({
 // Parsed once; a bad environment is reported on every call by variable name, never by value.
 const env = Env.safeParse(Deno.env.toObject())
 
+// The deployment's outbound policy, read once: every request this function makes goes through it.
+const outbound = guardedFetch(policyFromEnv((name) => Deno.env.get(name)))
+
 Deno.serve(async (req) => {
   if (req.method !== 'POST') return json({ error: 'method not allowed' }, 405, { allow: 'POST' })
   const refused = refuseUnlessServiceRole(req)
@@ -41,7 +44,7 @@ Deno.serve(async (req) => {
       projectUrl: env.data.SUPABASE_URL,
       deadmanUrl: env.data.VIGIL_DEADMAN_URL,
       auditSecret: Deno.env.get('VIGIL_AUDIT_SECRET'),
-      fetch: guardedFetch(policyFromEnv((name) => Deno.env.get(name))),
+      fetch: outbound,
       only: body.data.services,
     })
     return json(report)

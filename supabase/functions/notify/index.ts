@@ -15,6 +15,9 @@ const Body = z.strictObject({
 
 const env = Env.safeParse(Deno.env.toObject())
 
+// The deployment's outbound policy, read once: every request this function makes goes through it.
+const outbound = guardedFetch(policyFromEnv((name) => Deno.env.get(name)))
+
 // What must never leave in a message, whatever a check error or heal detail quoted: every value of
 // the function's environment but the few that are public, and the parts of those that are URLs or
 // connection strings (a path token, a password).
@@ -60,7 +63,7 @@ Deno.serve(async (req) => {
       secretValues,
       env: {
         secret: (name) => Deno.env.get(name) || undefined,
-        fetch: guardedFetch(policyFromEnv((name) => Deno.env.get(name))),
+        fetch: outbound,
         timeoutMs: 10_000,
       },
       links: {

@@ -2,7 +2,7 @@
 // expiring. A token names one alert (and through it the incident and the contact who was told);
 // the signature is HMAC-SHA256 with VIGIL_APPROVAL_SECRET over a message of its own kind, cut to
 // 22 base64url characters (132 bits).
-import { hmacSha256, toBase64Url } from '../hmac.ts'
+import { hmacSha256, sameText, toBase64Url } from '../hmac.ts'
 
 const SIG_CHARS = 22
 const TOKEN = /^([1-9][0-9]{0,17})\.([0-9a-z]{1,10})\.([A-Za-z0-9_-]{22})$/
@@ -36,9 +36,7 @@ export async function verifyAck(
     return { ok: false, reason: 'malformed' }
   }
   const expected = (await hmac(secret, message(alertId, expires))).slice(0, SIG_CHARS)
-  let diff = 0
-  for (let i = 0; i < SIG_CHARS; i++) diff |= expected.charCodeAt(i) ^ m[3].charCodeAt(i)
-  if (diff !== 0) return { ok: false, reason: 'forged' }
+  if (!sameText(expected, m[3])) return { ok: false, reason: 'forged' }
   const expiresAt = new Date(expires * 1000)
   return { ok: true, alertId, expiresAt, expired: expiresAt.getTime() <= now.getTime() }
 }

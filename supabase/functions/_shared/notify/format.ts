@@ -444,9 +444,7 @@ export function isHttpUrl(url: string | undefined): boolean {
 }
 
 /** Text for HTML, attribute values included. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-}
+export { escapeHtml } from '../html.ts'
 
 // ---- time ----
 
