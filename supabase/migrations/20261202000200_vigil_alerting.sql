@@ -622,7 +622,9 @@ begin
   if found then
     return format('folded into incident %s (%s is %s)', root.id, root.name, root.status);
   end if;
-  update vigil.incidents set folded_into = null where id = p_incident.id and folded_into is not null;
+  update vigil.incidents set folded_into = null
+   where id in (select i.id from vigil.incidents i where i.id = p_incident.id and i.folded_into is not null
+                for update skip locked);
   if found then
     insert into vigil.incident_log (incident_id, level, message)
     values (p_incident.id, 'warning', format('no longer folded into incident %s: it is over, its service recovered, or it is less urgent than this one',
@@ -677,11 +679,16 @@ begin
     if found then
       -- Recorded once: claim_alerts asks for each due alert of the incident, with the row as it
       -- was before the first of them folded it.
-      update vigil.incidents set folded_into = root.id where id = p_incident.id and folded_into is null;
+      -- Locks already held elsewhere are skipped, never waited for: this runs inside claims, heals
+      -- and the cycle's batch, which lock incidents in other orders. A skipped fold is decided again.
+      update vigil.incidents set folded_into = root.id
+       where id in (select i.id from vigil.incidents i where i.id = p_incident.id and i.folded_into is null
+                    for update skip locked);
       if found then
         update vigil.incidents
            set affected = affected || to_jsonb(p_service.name)
-         where id = root.id and not affected ? p_service.name;
+         where id in (select i.id from vigil.incidents i where i.id = root.id and not i.affected ? p_service.name
+                      for update skip locked);
         insert into vigil.incident_log (incident_id, level, message) values
           (p_incident.id, 'info', format('folded into incident %s: %s, which %s depends on, is %s', root.id, root.name, p_service.name, root.status)),
           (root.id, 'info', format('%s is affected too (incident %s)', p_service.name, p_incident.id));

@@ -114,7 +114,17 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
   }
   let recordError: unknown = null
   try {
-    await options.sql`select vigil.record_cycle(${options.sql.json(payload as never)})`
+    // The batch takes service and incident locks that heals, the alert sweep and another cycle take
+    // too: a deadlock rolls the whole batch back, so it is simply recorded again.
+    for (let attempt = 1;; attempt++) {
+      try {
+        await options.sql`select vigil.record_cycle(${options.sql.json(payload as never)})`
+        break
+      } catch (error) {
+        const code = (error as { code?: string })?.code
+        if (attempt >= 3 || (code !== '40P01' && code !== '40001')) throw error
+      }
+    }
   } catch (error) {
     recordError = error
   }
