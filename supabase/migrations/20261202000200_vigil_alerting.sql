@@ -836,7 +836,8 @@ declare
   prio text;
 begin
   select * into inc from vigil.incidents where id = p_incident_id for update;
-  if not found or p_level <= inc.escalation_level then
+  -- Resolved meanwhile (the row re-read once its lock was ours): nothing left to climb.
+  if not found or p_level <= inc.escalation_level or inc.status <> 'open' then
     return 0;
   end if;
   select * into svc from vigil.services where id = inc.service_id;

@@ -5,7 +5,7 @@
 -- from its priority.
 begin;
 set search_path = extensions, public;
-select plan(17);
+select plan(19);
 
 lock table vigil.contacts in exclusive mode;
 delete from vigil.contacts;
@@ -85,5 +85,11 @@ select is(vigil.queue_alert(null, '00000000-0000-4000-8000-000000000762', 'stabl
 select is((select severity::text from vigil.alerts where service_id = '00000000-0000-4000-8000-000000000762' and event = 'stable'),
           'info', 'and is informational');
 
+-- ─── A resolved incident climbs no more ─────────────────────────────────────────────────────
+insert into vigil.incidents (service_id, kind, severity, title, status, resolved_at)
+values ('00000000-0000-4000-8000-000000000762', 'cert_expiring', 'critical', 't076 over', 'resolved', now());
+select is(vigil.escalate((select id from vigil.incidents where title = 't076 over'), 3, 'late'), 0,
+          'escalating a resolved incident pages nobody (a sweep that read it open before it resolved)');
+select is((select escalation_level from vigil.incidents where title = 't076 over'), 0, 'and leaves its ladder alone');
 select * from finish();
 rollback;
