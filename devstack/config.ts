@@ -25,6 +25,10 @@ export function dbUrl(port: number, host = '127.0.0.1'): string {
   return `postgresql://${DB_USER}:${DB_PASSWORD}@${host}:${port}/${DB_NAME}`
 }
 
+/** The role Vigil's functions log in as: a migration creates it, the local stack lets it log in. */
+export const AGENT_DB_USER = 'vigil_agent'
+export const LOCAL_AGENT_PASSWORD = 'local-agent-password-for-development-only'
+
 /** Signs heal approval links locally; a real project sets its own with `supabase secrets set`. */
 export const LOCAL_APPROVAL_SECRET = 'local-approval-secret-for-development-only'
 

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import postgres from 'postgres'
-import { ROOT } from './config.ts'
+import { AGENT_DB_USER, LOCAL_AGENT_PASSWORD, ROOT } from './config.ts'
 
 const PG_BIN = '/usr/lib/postgresql/15/bin'
 const SETPRIV = ['/usr/bin/setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '--']
@@ -301,6 +301,25 @@ export async function bootstrap(url: string): Promise<void> {
   } finally {
     await sql.end()
   }
+}
+
+/**
+ * Lets vigil_agent (created NOLOGIN by a migration) log in with the local password, as README's
+ * "Security model" has a project do with its own; returns the agent's connection string.
+ */
+export async function enableAgent(url: string): Promise<string> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} })
+  try {
+    await sql.unsafe(
+      `alter role ${AGENT_DB_USER} with login password '${LOCAL_AGENT_PASSWORD}'`,
+    )
+  } finally {
+    await sql.end()
+  }
+  const agent = new URL(url)
+  agent.username = AGENT_DB_USER
+  agent.password = LOCAL_AGENT_PASSWORD
+  return agent.toString()
 }
 
 /**

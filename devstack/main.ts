@@ -114,7 +114,9 @@ async function start() {
       watch: true,
       log: logLine,
     })
-    console.log(banner(stack.apiUrl, stack.dbUrl, stack.keys, stack.providers.url))
+    console.log(
+      banner(stack.apiUrl, stack.dbUrl, stack.agentDbUrl, stack.keys, stack.providers.url),
+    )
     const reason = await Promise.race([
       stopRequested,
       stack.postgres.exited.then((code) => `postgres exited unexpectedly (code ${code})`),
@@ -131,6 +133,7 @@ async function start() {
 function banner(
   apiUrl: string,
   dbUrl: string,
+  agentDbUrl: string,
   keys: { anon: string; service_role: string },
   providersUrl: string,
 ): string {
@@ -141,6 +144,7 @@ function banner(
     `         API URL: ${apiUrl}`,
     `   Functions URL: ${apiUrl}/functions/v1/<name>`,
     `          DB URL: ${dbUrl}`,
+    `    VIGIL_DB_URL: ${agentDbUrl}  (vigil_agent: what the functions connect as)`,
     `        anon key: ${keys.anon}`,
     `service_role key: ${keys.service_role}`,
     `   Postgres logs: ${join(stateDir, 'db', 'log')}`,

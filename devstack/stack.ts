@@ -11,6 +11,7 @@ import {
 import {
   applyMigrations,
   bootstrap,
+  enableAgent,
   initCluster,
   type PostgresServer,
   runningPostmaster,
@@ -36,7 +37,10 @@ export interface StackOptions {
 }
 
 export interface Stack {
+  /** postgres: the owner's connection, for set-up and tests. */
   dbUrl: string
+  /** vigil_agent: what the functions connect with (their VIGIL_DB_URL). */
+  agentDbUrl: string
   apiUrl: string
   keys: { anon: string; service_role: string }
   postgres: PostgresServer
@@ -87,7 +91,7 @@ async function reclaimDataDir(dataDir: string, log: (line: string) => void) {
 
 export async function startDatabase(
   opts: StackOptions,
-): Promise<{ postgres: PostgresServer; migrations: string }> {
+): Promise<{ postgres: PostgresServer; migrations: string; agentUrl: string }> {
   const log = (line: string) => opts.log?.('db', line)
   const dataDir = join(opts.stateDir, 'db')
   await reclaimDataDir(dataDir, log)
@@ -102,7 +106,8 @@ export async function startDatabase(
   try {
     await bootstrap(postgres.url)
     const migrations = await applyMigrations(postgres.url)
-    return { postgres, migrations }
+    const agentUrl = await enableAgent(postgres.url)
+    return { postgres, migrations, agentUrl }
   } catch (err) {
     await postgres.stop()
     throw err
@@ -111,7 +116,7 @@ export async function startDatabase(
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
   assertPortFree(opts.apiPort, 'functions gateway')
-  const { postgres, migrations } = await startDatabase(opts)
+  const { postgres, migrations, agentUrl } = await startDatabase(opts)
   const stoppers: (() => Promise<void>)[] = [() => postgres.stop()]
   const stopAll = async () => {
     for (const stop of stoppers.reverse()) await stop().catch(() => {})
@@ -135,6 +140,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       env: {
         SUPABASE_URL: apiUrl,
         SUPABASE_DB_URL: postgres.url,
+        // The functions connect as vigil_agent, never as postgres.
+        VIGIL_DB_URL: agentUrl,
         SUPABASE_ANON_KEY: keys.anon,
         SUPABASE_SERVICE_ROLE_KEY: keys.service_role,
         VIGIL_APPROVAL_SECRET: LOCAL_APPROVAL_SECRET,
@@ -156,6 +163,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     stoppers.push(() => relay.stop())
     return {
       dbUrl: postgres.url,
+      agentDbUrl: agentUrl,
       apiUrl,
       keys,
       postgres,

@@ -43,6 +43,7 @@ async function run(
 function testEnv(stack: Stack): Record<string, string> {
   return {
     VIGIL_TEST_DB_URL: stack.dbUrl,
+    VIGIL_TEST_AGENT_DB_URL: stack.agentDbUrl,
     VIGIL_TEST_API_URL: stack.apiUrl,
     VIGIL_TEST_ANON_KEY: stack.keys.anon,
     VIGIL_TEST_SERVICE_ROLE_KEY: stack.keys.service_role,

@@ -2,7 +2,10 @@
 import postgres from 'postgres'
 
 export interface TestStack {
+  /** postgres, the owner: for set-up and checks. */
   dbUrl: string
+  /** vigil_agent, the role the functions connect as. */
+  agentDbUrl: string
   apiUrl: string
   anonKey: string
   serviceRoleKey: string
@@ -22,6 +25,7 @@ export function testStack(): TestStack {
   }
   return {
     dbUrl: get('VIGIL_TEST_DB_URL'),
+    agentDbUrl: get('VIGIL_TEST_AGENT_DB_URL'),
     apiUrl: get('VIGIL_TEST_API_URL'),
     anonKey: get('VIGIL_TEST_ANON_KEY'),
     serviceRoleKey: get('VIGIL_TEST_SERVICE_ROLE_KEY'),
@@ -29,9 +33,14 @@ export function testStack(): TestStack {
   }
 }
 
-/** A small client on the test database; the caller ends it. */
+/** A small client on the test database, as postgres; the caller ends it. */
 export function testSql(max = 2) {
   return postgres(testStack().dbUrl, { max, onnotice: () => {} })
+}
+
+/** A small client logged in as vigil_agent, as the functions are; the caller ends it. */
+export function agentSql(max = 2) {
+  return postgres(testStack().agentDbUrl, { max, onnotice: () => {} })
 }
 
 /** Polls until `probe` returns a value other than undefined, or fails after timeoutMs. */

@@ -3,7 +3,7 @@
 -- later without RLS fails here even if nobody remembers to list it.
 begin;
 set search_path = extensions, public;
-select plan(63);
+select plan(65);
 
 select has_schema('vigil');
 
@@ -11,8 +11,9 @@ select tables_are(
   'vigil',
   array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations',
         'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens',
-        'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts', 'audit_anchors'],
-  'schema vigil has exactly the twenty-one known tables (a new one needs its RLS and grants tested)'
+        'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts', 'audit_anchors',
+        'built_indexes'],
+  'schema vigil has exactly the twenty-two known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime'],
                  'schema vigil has exactly two views, public_status and service_uptime');
@@ -32,7 +33,9 @@ select functions_are(
         'rename_dependency', 'purge_alerts', 'release_alerts', 'every_30_seconds', 'tell',
         'validate_alert_route', 'validate_alert_settings', 'check_fold', 'repage',
         -- hardening
-        'consume_approval'],
+        'consume_approval',
+        -- the agent role
+        'settle_privileges', 'unindexable_schema', 'build_index', 'drop_built_index'],
   'schema vigil has exactly the known functions'
 );
 
@@ -47,38 +50,47 @@ select is_empty(
 );
 
 select policies_are('vigil', 'settings',
-  array['Operators can read settings', 'Operators can switch the kill switch and dry run']);
-select policies_are('vigil', 'services', array['Operators can read services', 'Operators can switch healing per service']);
-select policies_are('vigil', 'checks', array['Operators can read checks']);
+  array['Operators can read settings', 'Operators can switch the kill switch and dry run', 'Vigil''s agent']);
+select policies_are('vigil', 'services', array['Operators can read services', 'Operators can switch healing per service', 'Vigil''s agent']);
+select policies_are('vigil', 'checks', array['Operators can read checks', 'Vigil''s agent']);
 select policies_are('vigil', 'incidents',
-  array['Operators can read incidents', 'Operators can acknowledge incidents']);
-select policies_are('vigil', 'heal_actions', array['Operators can read the heal audit']);
-select policies_are('vigil', 'alerts', array['Operators can read alerts', 'Operators can acknowledge alerts']);
-select policies_are('vigil', 'invocations', array['Operators can read invocations']);
-select policies_are('vigil', 'probe_config_schemas', array['Operators can read probe config schemas']);
-select policies_are('vigil', 'status_transitions', array['Operators can read status transitions']);
-select policies_are('vigil', 'metrics', array['Operators can read metrics']);
-select policies_are('vigil', 'check_rollups', array['Operators can read check rollups']);
-select policies_are('vigil', 'cycles', array['Operators can read cycles']);
-select policies_are('vigil', 'heartbeat_tokens', array['Operators can read heartbeat tokens']);
-select policies_are('vigil', 'heal_policies', array['Operators can read heal policies']);
+  array['Operators can read incidents', 'Operators can acknowledge incidents', 'Vigil''s agent']);
+select policies_are('vigil', 'heal_actions', array['Operators can read the heal audit', 'Vigil''s agent']);
+select policies_are('vigil', 'alerts', array['Operators can read alerts', 'Operators can acknowledge alerts', 'Vigil''s agent']);
+select policies_are('vigil', 'invocations', array['Operators can read invocations', 'Vigil''s agent']);
+select policies_are('vigil', 'probe_config_schemas', array['Operators can read probe config schemas', 'Vigil''s agent']);
+select policies_are('vigil', 'status_transitions', array['Operators can read status transitions', 'Vigil''s agent']);
+select policies_are('vigil', 'metrics', array['Operators can read metrics', 'Vigil''s agent']);
+select policies_are('vigil', 'check_rollups', array['Operators can read check rollups', 'Vigil''s agent']);
+select policies_are('vigil', 'cycles', array['Operators can read cycles', 'Vigil''s agent']);
+select policies_are('vigil', 'heartbeat_tokens', array['Operators can read heartbeat tokens', 'Vigil''s agent']);
+select policies_are('vigil', 'heal_policies', array['Operators can read heal policies', 'Vigil''s agent']);
 select policies_are('vigil', 'heal_approvals',
-  array['Operators can read heal approvals', 'Operators can decide heal approvals']);
-select policies_are('vigil', 'contacts', array['Operators can read contacts']);
-select policies_are('vigil', 'incident_log', array['Operators can read the incident log']);
-select policies_are('vigil', 'alert_routes', array['Operators can read alert routes']);
+  array['Operators can read heal approvals', 'Operators can decide heal approvals', 'Vigil''s agent']);
+select policies_are('vigil', 'contacts', array['Operators can read contacts', 'Vigil''s agent']);
+select policies_are('vigil', 'incident_log', array['Operators can read the incident log', 'Vigil''s agent']);
+select policies_are('vigil', 'alert_routes', array['Operators can read alert routes', 'Vigil''s agent']);
 select policies_are('vigil', 'silences',
-  array['Operators can read silences', 'Operators can add silences', 'Operators can end silences', 'Operators can remove silences']);
-select policies_are('vigil', 'alert_attempts', array['Operators can read alert attempts']);
-select policies_are('vigil', 'audit_anchors', array['Operators can read audit anchors']);
+  array['Operators can read silences', 'Operators can add silences', 'Operators can end silences', 'Operators can remove silences', 'Vigil''s agent']);
+select policies_are('vigil', 'alert_attempts', array['Operators can read alert attempts', 'Vigil''s agent']);
+select policies_are('vigil', 'audit_anchors', array['Operators can read audit anchors', 'Vigil''s agent']);
+select policies_are('vigil', 'built_indexes', array['Operators can read built indexes', 'Vigil''s agent']);
 
--- Every policy is for authenticated only, and only SELECT or UPDATE, but for the silences operators
--- add and remove: other writes belong to service_role, which bypasses RLS.
+-- Every policy but the agent's is for authenticated only, and only SELECT or UPDATE, but for the
+-- silences operators add and remove: other writes belong to service_role, which bypasses RLS.
 select is_empty(
   $$select tablename, policyname, cmd, roles from pg_policies
-     where schemaname = 'vigil' and (roles <> array['authenticated']::name[]
+     where schemaname = 'vigil' and policyname <> 'Vigil''s agent' and (roles <> array['authenticated']::name[]
        or (cmd not in ('SELECT', 'UPDATE') and not (tablename = 'silences' and cmd in ('INSERT', 'DELETE'))))$$,
   'every vigil policy applies to authenticated only and is a SELECT or UPDATE policy (or a silence added or removed)'
+);
+-- The agent's policy: on every table, for vigil_agent alone, all rows (its grants decide the rest).
+select set_eq(
+  $$select tablename::text from pg_policies
+     where schemaname = 'vigil' and policyname = 'Vigil''s agent' and roles = array['vigil_agent']::name[]
+       and cmd = 'ALL' and qual = 'true' and with_check = 'true'$$,
+  $$select relname::text from pg_class where relnamespace = 'vigil'::regnamespace and relkind in ('r', 'p')$$,
+  'every vigil table has the agent''s policy: for vigil_agent only, all rows'
 );
 select set_eq(
   $$select tablename::text from pg_policies where schemaname = 'vigil' and cmd = 'UPDATE'$$,

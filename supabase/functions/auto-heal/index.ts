@@ -7,7 +7,7 @@ import { healIncident, type HealOutcome, type HealReport } from '../_shared/heal
 import { envInvalid, json, readJsonBody } from '../_shared/http.ts'
 import { guardedFetch, policyFromEnv } from '../_shared/outbound.ts'
 
-const Env = z.object({ SUPABASE_URL: z.url(), SUPABASE_DB_URL: z.string().min(1) })
+const Env = z.object({ SUPABASE_URL: z.url(), VIGIL_DB_URL: z.string().min(1) })
 const Body = z.strictObject({
   incident_id: z.number().int().positive(),
   approval: z.uuid().optional(),

@@ -10,7 +10,7 @@ import { guardedFetch, policyFromEnv } from '../_shared/outbound.ts'
 
 const Env = z.object({
   SUPABASE_URL: z.url(),
-  SUPABASE_DB_URL: z.string().min(1),
+  VIGIL_DB_URL: z.string().min(1),
   VIGIL_DEADMAN_URL: z.url().optional().or(z.literal('').transform(() => undefined)),
 })
 const Body = z.strictObject({
@@ -44,6 +44,7 @@ Deno.serve(async (req) => {
       projectUrl: env.data.SUPABASE_URL,
       deadmanUrl: env.data.VIGIL_DEADMAN_URL,
       auditSecret: Deno.env.get('VIGIL_AUDIT_SECRET'),
+      databaseUrls: [Deno.env.get('SUPABASE_DB_URL'), Deno.env.get('VIGIL_DB_URL')],
       fetch: outbound,
       only: body.data.services,
     })

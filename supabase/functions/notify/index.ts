@@ -8,7 +8,7 @@ import { envInvalid, json, readJsonBody } from '../_shared/http.ts'
 import { deliverDue } from '../_shared/notify/deliver.ts'
 import { guardedFetch, policyFromEnv } from '../_shared/outbound.ts'
 
-const Env = z.object({ SUPABASE_URL: z.url(), SUPABASE_DB_URL: z.string().min(1) })
+const Env = z.object({ SUPABASE_URL: z.url(), VIGIL_DB_URL: z.string().min(1) })
 const Body = z.strictObject({
   trigger: z.enum(['alert', 'cron', 'manual']).default('manual'),
 })

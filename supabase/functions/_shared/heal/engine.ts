@@ -10,6 +10,7 @@ import { describeIssues, resolveThresholds } from '../../../../shared/thresholds
 import { loadThresholds, type ProbeEnvironment, runProbe } from '../health/cycle.ts'
 import { type ProbeRegistry, PROBES } from '../probes/registry.ts'
 import { connectionSecrets, redact } from '../probes/types.ts'
+import { AGENT_DB_URL } from '../db.ts'
 import { diagnose, type LatestCheck } from './diagnose.ts'
 import { ALERT_ON_SUCCESS, STRATEGIES_BY_PROBLEM, type StrategyRegistry } from './registry.ts'
 import type {
@@ -185,10 +186,10 @@ async function healClaimed(
   return report('nothing_to_do', what)
 }
 
-/** The project's own database, or the one behind the service's connection_secret. */
+/** The project's own database (as vigil_agent), or the one behind the service's connection_secret. */
 function connectTarget(service: ServiceRow, options: HealOptions): postgres.Sql | undefined {
   const secretName = (service.config as { connection_secret?: string }).connection_secret
-  const url = secretName ? options.secret(secretName) : options.secret('SUPABASE_DB_URL')
+  const url = options.secret(secretName ?? AGENT_DB_URL)
   if (!url) return undefined
   return postgres(url, {
     max: 2,
@@ -481,7 +482,8 @@ function healContext(a: Attempt, guard: Guard): HealContext {
 
 function errorText(error: unknown, options: HealOptions): string {
   const message = error instanceof Error ? error.message : String(error)
-  return redact(message, connectionSecrets(options.secret('SUPABASE_DB_URL'))).slice(0, 2000)
+  const urls = [options.secret('SUPABASE_DB_URL'), options.secret(AGENT_DB_URL)]
+  return redact(message, urls.flatMap(connectionSecrets)).slice(0, 2000)
 }
 
 /** The intent and result rows of one action, sharing its id. */

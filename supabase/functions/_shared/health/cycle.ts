@@ -44,6 +44,8 @@ export interface CycleOptions {
   fetch?: typeof fetch
   /** VIGIL_AUDIT_SECRET: each cycle checks the heal audit's anchors, and pings the newest out. */
   auditSecret?: string
+  /** The database's connection strings (withheld from probes): scrubbed from every result. */
+  databaseUrls?: (string | undefined)[]
 }
 
 export interface CycleReport {
@@ -101,7 +103,7 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
       fetch: options.fetch ?? fetch,
     })
   ))
-  const secrets = [...used, ...connectionSecrets(options.secret('SUPABASE_DB_URL'))]
+  const secrets = [...used, ...(options.databaseUrls ?? []).flatMap(connectionSecrets)]
   const clean = results.map((r) => scrub(r, secrets))
   const finishedAt = new Date()
   const durationMs = Math.round(performance.now() - started)
