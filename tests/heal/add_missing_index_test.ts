@@ -12,13 +12,11 @@ import {
   type PlanNode,
   scanColumns,
   singleStatement,
-  statementKind,
-  timeable,
 } from '../../supabase/functions/_shared/heal/strategies/add-missing-index.ts'
 import { HealError } from '../../supabase/functions/_shared/heal/types.ts'
 import type { HealContext, Plan, Problem } from '../../supabase/functions/_shared/heal/types.ts'
-import { eventually } from '../_env.ts'
-import { baseHealContext, dbUrl, uniqueId } from './_fixtures.ts'
+import { eventually, testStack } from '../_env.ts'
+import { baseHealContext, createLoginRole, dbUrl, uniqueId } from './_fixtures.ts'
 
 function client(name: string, max = 2) {
   return postgres(dbUrl(), {
@@ -98,12 +96,19 @@ async function callsOf(sql: postgres.Sql, queryid: string): Promise<number> {
   return row.calls as number
 }
 
-/** One test's world: its clients, its tables, its statements, all cleaned up after. */
+/**
+ * One test's world: its clients, its tables, its statements, all cleaned up after. The application
+ * is a login role of its own (as a real app connects), granted every scratch table. The strategy
+ * runs as postgres, which owns the tables (builds concurrently), or with `asAgent` as vigil_agent,
+ * which owns nothing (builds through vigil.build_index) and may take the application's role.
+ */
 async function withWorld(
   fn: (
     w: {
       admin: postgres.Sql
       app: postgres.Sql
+      /** The application's role. */
+      appRole: string
       target: postgres.Sql
       queryids: string[]
       tables: string[]
@@ -114,16 +119,26 @@ async function withWorld(
     },
   ) => Promise<void>,
   targetMax = 2,
+  asAgent = false,
 ) {
   const admin = client('amix-test-admin')
-  const app = client('amix-test-app')
-  const target = client('vigil-heal', targetMax)
+  const appRole = unique('amix_app')
+  const appUrl = await createLoginRole(admin, appRole, 'amix-app-password')
+  if (asAgent) await admin.unsafe(`grant ${appRole} to vigil_agent`)
+  const app = postgres(appUrl, { max: 1, prepare: false, onnotice: () => {} })
+  const target = postgres(asAgent ? testStack().agentDbUrl : dbUrl(), {
+    max: targetMax,
+    prepare: false,
+    onnotice: () => {},
+    connection: { application_name: 'vigil-heal' },
+  })
   const queryids: string[] = []
   const tables: string[] = []
   const newTable = async () => {
     const table = unique('amix')
     tables.push(table)
     await scratch(admin, table)
+    await admin.unsafe(`grant select, insert, update, delete on ${q(table)} to ${appRole}`)
     return table
   }
   const selectByB = async (table: string) => {
@@ -132,9 +147,11 @@ async function withWorld(
     )
   }
   try {
-    await fn({ admin, app, target, queryids, tables, newTable, selectByB })
+    await fn({ admin, app, appRole, target, queryids, tables, newTable, selectByB })
   } finally {
+    await Promise.all([app.end(), target.end()])
     for (const t of tables) await admin.unsafe(`drop table if exists ${q(t)}`).catch(() => {})
+    await admin.unsafe(`drop owned by ${appRole}; drop role ${appRole}`).catch(() => {})
     // Only this test's statements leave pg_stat_statements: those it ran, those naming its
     // tables (setup, the strategy's builds and drops), and the strategy's own marked ones.
     const patterns = [...tables.map((t) => `%${t}%`), '%vigil:add-missing-index%']
@@ -145,7 +162,7 @@ async function withWorld(
         and (s.queryid::text = any(string_to_array(${queryids.join(',')}, ','))
              or s.query like any(string_to_array(${patterns.join('\n')}, E'\n')))`
       .catch(() => {})
-    await Promise.all([admin.end(), app.end(), target.end()])
+    await admin.end()
   }
 }
 
@@ -365,10 +382,11 @@ Deno.test('a statement an index already serves gets no suggestion', async () => 
 })
 
 Deno.test('a table and column needing quotes: a hashed safe name, built and dropped', async () => {
-  await withWorld(async ({ admin, app, target, queryids, tables }) => {
+  await withWorld(async ({ admin, app, appRole, target, queryids, tables }) => {
     const table = unique('Amix Orders')
     tables.push(table)
     await scratch(admin, table, 'Customer Id')
+    await admin.unsafe(`grant select on ${q(table)} to ${appRole}`)
     queryids.push(
       await runStatement(
         admin,
@@ -397,6 +415,99 @@ Deno.test('a table and column needing quotes: a hashed safe name, built and drop
     await strategy.undo!(plan, result, ctx, cfg)
     assert.deepEqual(await indexesOf(admin, table), [])
   })
+})
+
+Deno.test('as vigil_agent, which owns nothing: built in place by vigil.build_index, dropped by vigil.drop_built_index', async () => {
+  await withWorld(
+    async ({ admin, target, queryids, newTable, selectByB }) => {
+      const table = await newTable()
+      await selectByB(table)
+      const ctx = context(target)
+      const cfg = config({ mode: 'create' })
+      const plan = await strategy.plan(problem(queryids), ctx, cfg)
+      assert.ok(plan, 'the agent plans the statement (as the application, whose role it may take)')
+      const [s] = targetOf(plan).indexes
+      const result = await strategy.act(plan, ctx, cfg)
+      assert.match(result.detail, /in place, by vigil\.build_index/)
+      assert.deepEqual((await indexesOf(admin, table)).map((b) => [b.name, b.valid]), [[
+        s.index_name,
+        true,
+      ]])
+      const [built] = await admin`
+      select built_by, columns from vigil.built_indexes where index_name = ${s.index_name} and dropped_at is null`
+      assert.deepEqual([built.built_by, built.columns], ['vigil_agent', ['b']])
+      const v = await strategy.verify(plan, result, ctx, cfg)
+      assert.equal(v.improved, true, v.detail)
+      assert.equal(
+        await strategy.undo!(plan, result, ctx, cfg),
+        `dropped 1 index: "public"."${s.index_name}"`,
+      )
+      assert.deepEqual(await indexesOf(admin, table), [])
+      const [gone] = await admin`
+      select dropped_at is not null as dropped from vigil.built_indexes where index_name = ${s.index_name}`
+      assert.equal(gone.dropped, true)
+    },
+    2,
+    true,
+  )
+})
+
+Deno.test('a statement whose planning would run code outside pg_catalog is never planned, so never run as the agent', async () => {
+  await withWorld(
+    async ({ admin, app, appRole, target, queryids, newTable, selectByB }) => {
+      const guarded = await newTable()
+      const guard = unique('amix_guard')
+      const view = unique('amix_view')
+      // Immutable and argument-free: a planner folds it, running it as whoever plans.
+      await admin.unsafe(`
+      create function ${guard}() returns boolean language plpgsql immutable as $f$
+      begin
+        if current_user <> '${appRole}' then raise exception 'the guard ran as %', current_user; end if;
+        return true;
+      end $f$;
+      alter function ${guard}() owner to ${appRole};
+      create view ${view} as select * from ${q(guarded)} where ${guard}();
+      alter view ${view} owner to ${appRole}`)
+      const direct = await runStatement(
+        admin,
+        app,
+        `select * from ${q(guarded)} where b = $1 and ${guard}()`,
+        (i) => [i],
+      )
+      const viaView = await runStatement(
+        admin,
+        app,
+        `select * from ${view} where b = $1`,
+        (i) => [i],
+      )
+      queryids.push(direct, viaView)
+      const plain = await newTable()
+      await selectByB(plain)
+      try {
+        const plan = await strategy.plan(problem(queryids), context(target), config())
+        assert.ok(plan, 'the plain statement is still planned')
+        assert.deepEqual(targetOf(plan).indexes.map((s) => s.table), [plain])
+        const notes = (plan.before as { notes: string[] }).notes.join('\n')
+        assert.match(
+          notes,
+          new RegExp(
+            `statement ${direct}: not planned: planning it could run code outside pg_catalog: function ${guard}\\(\\)`,
+          ),
+        )
+        assert.match(
+          notes,
+          new RegExp(
+            `statement ${viaView}: not planned: .*view ${view} \\(calls (public\\.)?${guard}\\(\\)\\)`,
+          ),
+        )
+        assert.doesNotMatch(notes, /the guard ran as/)
+      } finally {
+        await admin.unsafe(`drop view if exists ${view}; drop function if exists ${guard}()`)
+      }
+    },
+    2,
+    true,
+  )
 })
 
 Deno.test('an UPDATE is analysed from its plan alone: never executed, never timed', async () => {
@@ -679,21 +790,13 @@ Deno.test('candidate columns: filters, joins and sorts read from a verbose plan'
   assert.deepEqual(candidateColumns(t), [['b'], ['d', 'id'], ['b', 'd', 'id']])
 })
 
-Deno.test('statements: one at a time, only SELECT/UPDATE/DELETE, and only plain SELECTs are timed', () => {
+Deno.test('statements: one at a time', () => {
   assert.equal(singleStatement('/* app */ select 1;  '), 'select 1')
   assert.equal(singleStatement('select 1; drop table t'), null)
   assert.equal(
     singleStatement(`select ';' as "a;b" -- ;\nfrom t`),
     `select ';' as "a;b" -- ;\nfrom t`,
   )
-  assert.equal(statementKind('-- hi\n  SELECT * from t'), 'select')
-  assert.equal(statementKind('delete from t where id = $1'), 'delete')
-  assert.equal(statementKind('insert into t values ($1)'), null)
-  assert.equal(statementKind('with x as (delete from t returning *) select * from x'), null)
-  assert.equal(timeable('select * from t where id = $1'), true)
-  assert.equal(timeable('select * from t where id = $1 for update'), false)
-  assert.equal(timeable('select * into t2 from t'), false)
-  assert.equal(timeable('update t set a = $1'), false)
 })
 
 Deno.test('index names: plain when the names are, hashed and at most 63 bytes otherwise', () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import postgres from 'postgres'
 import { runCycle } from '../../supabase/functions/_shared/health/cycle.ts'
 import { healIncident } from '../../supabase/functions/_shared/heal/engine.ts'
-import { eventually, testSql, testStack } from '../_env.ts'
+import { agentSql, eventually, testSql, testStack } from '../_env.ts'
 import { createLoginRole, postHealthCheck, retireService } from './_fixtures.ts'
 
 type Sql = ReturnType<typeof testSql>
@@ -102,6 +102,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const sql = testSql(4)
+    const agent = agentSql(4)
     const name = `real-heal-slow-query-${Date.now()}`
     const table = `real_heal_orders_${Date.now()}`
     try {
@@ -126,12 +127,13 @@ Deno.test({
           values ('dev', 'add_missing_index', 'auto', '{"mode": "create", "min_mean_ms": 1, "min_calls": 5}')
           on conflict (environment, strategy) do update set mode = 'auto', config = excluded.config`
 
-        const db = testStack().dbUrl
+        // Vigil runs as its agent, which owns nothing: the index is built by vigil.build_index.
+        const db = testStack().agentDbUrl
         const cycle = await runCycle({
-          sql,
+          sql: agent,
           only: [name],
           projectUrl: 'http://127.0.0.1:1',
-          secret: (n) => (n === 'SUPABASE_DB_URL' ? db : undefined),
+          secret: (n) => (n === 'VIGIL_DB_URL' ? db : undefined),
         })
         const [check] =
           await sql`select measurements -> 'statements' -> 'slow' as slow from vigil.checks where cycle_id = ${cycle.cycle_id}`
@@ -147,9 +149,9 @@ Deno.test({
         await sql`alter table vigil.incidents enable trigger incidents_request_heal`
 
         const report = await healIncident({ incidentId: id }, {
-          sql,
+          sql: agent,
           projectUrl: 'http://127.0.0.1:1',
-          secret: (n) => (n === 'SUPABASE_DB_URL' ? db : undefined),
+          secret: (n) => (n === 'VIGIL_DB_URL' ? db : undefined),
         })
         assert.equal(report.outcome, 'succeeded', report.detail)
         assert.equal(report.strategy, 'add_missing_index')
@@ -157,6 +159,15 @@ Deno.test({
           select indexname, indexdef from pg_indexes where tablename = ${table} and indexname like 'vigil_idx_%'`
         assert.equal(indexes.length, 1)
         assert.match(indexes[0].indexdef, /\(customer\)/)
+        const [built] = await sql`
+          select built_by from vigil.built_indexes where index_name = ${
+          indexes[0].indexname
+        } and dropped_at is null`
+        assert.equal(
+          built?.built_by,
+          'vigil_agent',
+          'built in place by vigil.build_index for the agent',
+        )
         const rows = await sql`
           select phase::text, outcome::text from vigil.heal_actions where incident_id = ${id} order by seq`
         assert.deepEqual(rows.map((r) => [r.phase, r.outcome]), [['intent', 'pending'], [
@@ -170,6 +181,7 @@ Deno.test({
       await retireService(sql, name, 'add_missing_index')
       await sql.unsafe(`drop table if exists ${table}`)
       await sql.end()
+      await agent.end()
     }
   },
 })

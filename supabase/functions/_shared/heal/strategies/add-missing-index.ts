@@ -3,13 +3,17 @@
 // reads with a sequential scan and on which columns it filters, joins and sorts; hypopg lets the
 // planner cost hypothetical indexes on those columns, and an index it uses that makes the
 // statement at least min_cost_factor times cheaper is suggested (the default) or, in 'create'
-// mode, built with CREATE INDEX CONCURRENTLY under an advisory lock, checked valid, and dropped
-// again by undo().
+// mode, built under an advisory lock, checked valid, and dropped again by undo(): with CREATE INDEX
+// CONCURRENTLY when this role owns the table, otherwise in place through vigil.build_index (the
+// agent owns nothing). Statements are vetted first (vet-statement.ts): one whose planning could run
+// code outside pg_catalog is never planned, and the rest are planned as their own role or the
+// read-only vigil_explainer, never as the agent.
 import type postgres from 'postgres'
 import { z } from 'zod'
 import { HealError } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import { capitalise, checkDeadline, plural, refuseDryRun, targetOf } from '../sessions.ts'
+import { vetStatement } from './vet-statement.ts'
 
 const NAME = 'add_missing_index'
 /** Marks this strategy's own statements, so pg_stat_statements readers can leave them out. */
@@ -138,6 +142,8 @@ type Session = postgres.ReservedSql<any>
 interface StatementRow {
   queryid: string
   query: string
+  /** The role that ran it (pg_stat_statements.userid). */
+  role: string | null
   calls: number
   mean_ms: number
   total_ms: number
@@ -268,8 +274,8 @@ async function slowStatements(
 ): Promise<StatementRow[]> {
   const rows: StatementRow[] = await sql`
     /* vigil:add-missing-index */
-    select queryid::text as queryid, query, calls::float8 as calls,
-           mean_exec_time as mean_ms, total_exec_time as total_ms
+    select queryid::text as queryid, query, pg_get_userbyid(userid)::text as role,
+           calls::float8 as calls, mean_exec_time as mean_ms, total_exec_time as total_ms
     from ${sql(ext.pss)}.pg_stat_statements
     where dbid = (select oid from pg_database where datname = current_database())
       ${ext.pssToplevel ? sql`and toplevel` : sql``}
@@ -280,7 +286,7 @@ async function slowStatements(
       ${focus ? sql`and queryid::text = any(string_to_array(${focus.join(',')}, ','))` : sql``}
     order by mean_exec_time desc
     limit ${config.max_statements}`
-  return rows.filter((r) => statementKind(r.query) !== null)
+  return rows
 }
 
 /** One statement: its generic plan, the candidate indexes it suggests, and what hypopg says. */
@@ -292,9 +298,14 @@ async function analyse(
 ): Promise<Analysis> {
   const query = singleStatement(st.query)
   if (query === null) return { cost_before: null, suggestions: [], note: 'not a single statement' }
+  const vetted = await vetStatement(c, query, st.role)
+  if (!vetted.ok) {
+    return { cost_before: null, suggestions: [], note: `not planned: ${vetted.reason}` }
+  }
+  const role = vetted.role
   try {
     await begin(c)
-    const before = await explainGeneric(c, query)
+    const before = await explainGeneric(c, query, role)
     const costBefore = before['Total Cost']
     const scans = scanColumns(before)
     const candidates: Candidate[] = []
@@ -323,7 +334,7 @@ async function analyse(
     ].slice(0, MAX_CANDIDATES)
     const evaluate = async (set: Candidate[]) => {
       if (set.length === 0) return null
-      const r = await withHypothetical(c, hypopg, set, () => explainGeneric(c, query))
+      const r = await withHypothetical(c, hypopg, set, () => explainGeneric(c, query, role))
       const used = r.created.filter((h) => r.result.names.has(h.name))
       return used.length ? { used, cost: r.result.plan['Total Cost'] } : null
     }
@@ -338,7 +349,12 @@ async function analyse(
       return { cost_before: costBefore, suggestions: [], note }
     }
     // Then exactly the chosen ones: their cost is what creating them would buy.
-    const only = await withHypothetical(c, hypopg, chosen.used, () => explainGeneric(c, query))
+    const only = await withHypothetical(
+      c,
+      hypopg,
+      chosen.used,
+      () => explainGeneric(c, query, role),
+    )
     const costAfter = only.result.plan['Total Cost']
     const factor = costBefore / costAfter
     const kept = only.created.filter((h) => only.result.names.has(h.name))
@@ -558,11 +574,18 @@ const ONE_STATEMENT = { prepare: false, simple: false } as postgres.UnsafeQueryO
 /**
  * The generic plan of a normalised statement ($n placeholders, bound to NULL), from a fresh
  * PREPARE each time: a cached plan would not see hypothetical indexes created since. Nothing is
- * executed, except with analyze (verify's timed runs, of plain SELECTs only).
+ * executed, except with analyze (verify's timed runs, of plain SELECTs only). Prepared and
+ * planned as `role` (vetStatement's choice), never as this session's own role.
  */
-async function explainGeneric(c: Session, query: string, analyze = false): Promise<PlanNode> {
+async function explainGeneric(
+  c: Session,
+  query: string,
+  role: string,
+  analyze = false,
+): Promise<PlanNode> {
   await c.unsafe(`/* ${INDEX_MARKER} */ savepoint vigil_explain`)
   try {
+    await c.unsafe(`/* ${INDEX_MARKER} */ set local role ${quoteIdent(role)}`)
     await c.unsafe(`prepare ${PREPARED} as ${query}`, [], ONE_STATEMENT)
     const [{ n }] = await c`/* vigil:add-missing-index */
       select coalesce(cardinality(parameter_types), 0)::int as n
@@ -573,6 +596,7 @@ async function explainGeneric(c: Session, query: string, analyze = false): Promi
       `/* ${INDEX_MARKER} */ explain (${options}) execute ${PREPARED}${args}`,
     )
     await c.unsafe(`deallocate ${PREPARED}`)
+    await c.unsafe(`/* ${INDEX_MARKER} */ reset role`)
     await c.unsafe(`/* ${INDEX_MARKER} */ release savepoint vigil_explain`)
     const raw = rows[0]['QUERY PLAN']
     const doc = (typeof raw === 'string' ? JSON.parse(raw) : raw) as {
@@ -682,9 +706,23 @@ async function createIndex(c: Session, s: Suggestion, signal: AbortSignal): Prom
         return { line: `failed to create ${what}: ${cleanup}`, failed: true }
       }
     }
+    const rights = await buildRights(c, s.schema, s.table)
+    if (rights === null) {
+      return {
+        line: `skipped ${what}: this role does not own the table, and the database has no ` +
+          'vigil.build_index it may call',
+        failed: true,
+      }
+    }
     const started = performance.now()
     try {
-      await cancellable(c.unsafe(`/* ${INDEX_MARKER} */ ${s.index_sql}`), signal)
+      // Concurrently when this role owns the table; otherwise in place through vigil.build_index,
+      // which checks every name against the catalog (and is transactional: a cancel leaves nothing).
+      const build = rights === 'owner'
+        ? c.unsafe(`/* ${INDEX_MARKER} */ ${s.index_sql}`)
+        : c`/* vigil:add-missing-index */ select vigil.build_index(${s.schema}, ${s.table},
+              ${JSON.stringify(s.columns)}::text::jsonb, ${s.index_name})`
+      await cancellable(build, signal)
     } catch (err) {
       const why = signal.aborted ? "cancelled at the heal's deadline" : messageOf(err)
       const cleanup = await dropInvalid(c, s)
@@ -709,7 +747,9 @@ async function createIndex(c: Session, s: Suggestion, signal: AbortSignal): Prom
       }
     }
     return {
-      line: `created ${what} in ${ms} ms`,
+      line: `created ${what} in ${ms} ms${
+        rights === 'owner' ? '' : ' (in place, by vigil.build_index)'
+      }`,
       created: { schema: s.schema, table: s.table, columns: s.columns, name: s.index_name },
     }
   } finally {
@@ -780,11 +820,41 @@ async function dropInvalid(c: Session, s: Suggestion): Promise<'dropped' | 'none
   }
 }
 
+/**
+ * Drops one of Vigil's indexes: concurrently when this role owns its table, otherwise through
+ * vigil.drop_built_index, which drops only what vigil.build_index built (or an INVALID leftover).
+ */
 async function dropIndex(c: Sql, schema: string, name: string, signal?: AbortSignal) {
-  const q = c.unsafe(
-    `/* ${INDEX_MARKER} */ drop index concurrently if exists ${qualified(schema, name)}`,
-  )
+  const [row] = await c<{ owner: boolean }[]>`/* vigil:add-missing-index */
+    select coalesce(pg_has_role(t.relowner, 'USAGE'), true) as owner
+    from pg_class ic
+    join pg_namespace n on n.oid = ic.relnamespace
+    left join pg_index i on i.indexrelid = ic.oid
+    left join pg_class t on t.oid = i.indrelid
+    where n.nspname = ${schema} and ic.relname = ${name}`
+  if (!row) return
+  const q = row.owner
+    ? c.unsafe(`/* ${INDEX_MARKER} */ drop index concurrently if exists ${qualified(schema, name)}`)
+    : c`/* vigil:add-missing-index */ select vigil.drop_built_index(${schema}, ${name})`
   await (signal ? cancellable(q, signal) : q)
+}
+
+/**
+ * How this role may build an index on a table: 'owner' (itself, concurrently), 'vigil' (through
+ * vigil.build_index, in place), or null (not at all).
+ */
+async function buildRights(
+  c: Sql,
+  schema: string,
+  table: string,
+): Promise<'owner' | 'vigil' | null> {
+  const [row] = await c<{ owner: boolean; vigil: boolean }[]>`/* vigil:add-missing-index */
+    select coalesce((select pg_has_role(c.relowner, 'USAGE')
+                     from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                     where n.nspname = ${schema} and c.relname = ${table}), false) as owner,
+           coalesce(has_function_privilege(
+             to_regprocedure('vigil.build_index(text, text, jsonb, text)'), 'EXECUTE'), false) as vigil`
+  return row.owner ? 'owner' : row.vigil ? 'vigil' : null
 }
 
 /** Awaits a query, cancelling it on the server when the heal's deadline passes. */
@@ -805,6 +875,7 @@ async function cancellable<T>(q: postgres.PendingQuery<any>, signal: AbortSignal
 interface StatementNow {
   queryid: string
   query: string
+  role: string | null
   calls: number
   total_ms: number
 }
@@ -816,7 +887,8 @@ async function statementsById(
 ): Promise<Map<string, StatementNow>> {
   const rows: StatementNow[] = await sql`
     /* vigil:add-missing-index */
-    select queryid::text as queryid, query, calls::float8 as calls, total_exec_time as total_ms
+    select queryid::text as queryid, query, pg_get_userbyid(userid)::text as role,
+           calls::float8 as calls, total_exec_time as total_ms
     from ${sql(ext.pss)}.pg_stat_statements
     where dbid = (select oid from pg_database where datname = current_database())
       ${ext.pssToplevel ? sql`and toplevel` : sql``}
@@ -892,11 +964,20 @@ async function verifyOne(
     }
   }
 
+  const vetted = await vetStatement(c, query, st.role)
+  if (!vetted.ok) {
+    return {
+      improved: false,
+      worse: false,
+      after: { ...base, checked: false },
+      line: `${s.index_name}: its statement is not planned again (${vetted.reason})`,
+    }
+  }
   // The real planner now, on the generic plan, as plan() costed it.
   let explained: PlanNode
   try {
     await begin(c)
-    explained = await explainGeneric(c, query)
+    explained = await explainGeneric(c, query, vetted.role)
   } catch (err) {
     return {
       improved: false,
@@ -920,12 +1001,12 @@ async function verifyOne(
   let timedOut = false
   let timingNote: string | null = null
   if (config.verify_runs === 0) timingNote = 'verify_runs is 0'
-  else if (!timeable(query)) timingNote = 'not a plain SELECT: not run'
+  else if (!vetted.plainSelect) timingNote = 'not a plain SELECT: not run'
   else {
     for (let i = 0; i < config.verify_runs && !timedOut && !timingNote; i++) {
       try {
         await begin(c, `${timeoutMs}ms`)
-        const ran = await explainGeneric(c, query, true)
+        const ran = await explainGeneric(c, query, vetted.role, true)
         if (typeof ran['Execution Time'] === 'number') runs.push(ran['Execution Time'])
       } catch (err) {
         // 57014: the statement timeout, set at the worse threshold: slower than allowed.
@@ -1360,19 +1441,6 @@ export function singleStatement(query: string): string | null {
     else i++
   }
   return text.length ? text : null
-}
-
-/** 'select', 'update' or 'delete' for the statements analysed; null for anything else. */
-export function statementKind(query: string): 'select' | 'update' | 'delete' | null {
-  const text = singleStatement(query)
-  const m = text?.match(/^(select|update|delete)\b/i)
-  return m ? (m[1].toLowerCase() as 'select' | 'update' | 'delete') : null
-}
-
-/** A SELECT that neither locks rows nor writes a table: the only kind verify() runs. */
-export function timeable(query: string): boolean {
-  return statementKind(query) === 'select' &&
-    !/\b(into|for\s+(update|share|no\s+key\s+update|key\s+share))\b/i.test(query)
 }
 
 /** Always quoted, so capitals, spaces and keywords are safe. */
