@@ -70,8 +70,13 @@ Deno.test({
         const trail = await sql`
           select a.phase::text, a.outcome::text, a.detail from vigil.heal_actions a
             join vigil.services s on s.id = a.service_id where s.name = ${name} order by a.seq`
-        const asked = await sql`select state, status_code, error, body from vigil.invocations where fn = 'auto-heal' order by id desc limit 3`
-        assert.fail(`the waiter is ${outcome}; heal rows: ${JSON.stringify(trail)}; invocations: ${JSON.stringify(asked)}`)
+        const asked =
+          await sql`select state, status_code, error, body from vigil.invocations where fn = 'auto-heal' order by id desc limit 3`
+        assert.fail(
+          `the waiter is ${outcome}; heal rows: ${JSON.stringify(trail)}; invocations: ${
+            JSON.stringify(asked)
+          }`,
+        )
       }
       const alive = await sql`select 1 from pg_stat_activity where pid = ${blockerPid}`
       assert.equal(alive.length, 0, 'the blocker was terminated')

@@ -25,7 +25,7 @@ import {
 import { HealError } from '../../supabase/functions/_shared/heal/types.ts'
 import type { HealContext, Plan, Problem } from '../../supabase/functions/_shared/heal/types.ts'
 import type { ProblemKind } from '../../shared/kinds.ts'
-import { eventually } from '../_env.ts'
+import { eventually, testStack } from '../_env.ts'
 import { baseHealContext, dbUrl, uniqueId } from './_fixtures.ts'
 
 /** What the engine hands every strategy (vigil.settings.protected_roles' defaults and more). */
@@ -43,7 +43,8 @@ const PROTECTED_ROLES = [
 // Plans are open JSON by contract; the tests read them by path.
 type Json = any
 type Sql = postgres.Sql<any>
-type Role = 'app' | 'sys' | 'postgres'
+/** agent: vigil_agent, Vigil's own role, whatever its sessions call themselves. */
+type Role = 'app' | 'sys' | 'postgres' | 'agent'
 
 function sleep(ms: number) {
   return new Promise((r) => setTimeout(r, ms))
@@ -103,7 +104,11 @@ async function scratch(): Promise<Scratch> {
   const url = (role: Role = 'postgres') => {
     const u = new URL(dbUrl())
     u.pathname = `/${database}`
-    if (role !== 'postgres') {
+    if (role === 'agent') {
+      const agent = new URL(testStack().agentDbUrl)
+      u.username = agent.username
+      u.password = agent.password
+    } else if (role !== 'postgres') {
       u.username = role === 'app' ? app : sys
       u.password = password
     }
@@ -117,7 +122,7 @@ async function scratch(): Promise<Scratch> {
   }
   const admin = client('postgres', { max: 2, connection: { application_name: 'heal-test-admin' } })
   await admin.unsafe(
-    `alter default privileges in schema public grant all on tables to ${app}, ${sys}`,
+    `alter default privileges in schema public grant all on tables to ${app}, ${sys}, vigil_agent`,
   )
   const vigil = postgres(dbUrl(), {
     max: 1,
@@ -403,9 +408,9 @@ Deno.test('terminate_blocker never chooses a protected root, even when it is the
     const roots: { name: string; role: Role; application: string; reason: RegExp }[] = [
       {
         name: 'by_vigil',
-        role: 'app',
-        application: 'vigil-worker',
-        reason: /a Vigil session \(vigil-worker\)/,
+        role: 'agent',
+        application: 'agent-worker',
+        reason: /a Vigil session \(role vigil_agent\)/,
       },
       {
         name: 'by_sys',
@@ -588,7 +593,7 @@ Deno.test('kill_idle_connections ends the longest-idle sessions first, just enou
     // Oldest of all, but protected: Vigil's, a protected role's, a superuser's.
     const protectedPids: number[] = []
     for (
-      const [app, role] of [['vigil-pool', 'app'], ['heal-test-sys', 'sys'], [
+      const [app, role] of [['agent-pool', 'agent'], ['heal-test-sys', 'sys'], [
         'heal-test-super',
         'postgres',
       ]] as const
@@ -596,9 +601,10 @@ Deno.test('kill_idle_connections ends the longest-idle sessions first, just enou
       protectedPids.push(await pidOf(s.session(app, role)))
     }
     // Six ordinary sessions going idle one after the other; the second idles in a transaction.
+    // The first calls itself 'vigil-…': a name gains no immunity, only Vigil's role does.
     const mine: { pid: number; backend_start: string }[] = []
     for (let i = 1; i <= 6; i++) {
-      const c = s.session(`heal-test-idle-${i}`)
+      const c = s.session(i === 1 ? 'vigil-impostor' : `heal-test-idle-${i}`)
       mine.push(await backendOf(s, await pidOf(c)))
       if (i === 2) await c`begin`
       await sleep(20)
@@ -662,7 +668,7 @@ Deno.test('cancel_runaway_query cancels a statement past max_seconds (57014), no
   const pending = tracked()
   try {
     const r = s.session('heal-test-runaway')
-    const v = s.session('vigil-worker')
+    const v = s.session('agent-worker', 'agent')
     const rPid = await pidOf(r)
     const vPid = await pidOf(v)
     const runaway = r`select pg_sleep(60)`.execute()
@@ -678,7 +684,9 @@ Deno.test('cancel_runaway_query cancels a statement past max_seconds (57014), no
     assert.ok(statements[0].seconds >= 1)
     assert.match(statements[0].query, /pg_sleep\(60\)/)
     assert.ok(statements[0].query_start)
-    assert.deepEqual((plan.before as Json).spared, [`pid ${vPid}: a Vigil session (vigil-worker)`])
+    assert.deepEqual((plan.before as Json).spared, [
+      `pid ${vPid}: a Vigil session (role vigil_agent)`,
+    ])
 
     const acted = await cancelRunawayQueryStrategy.act(plan, ctx, config)
     assert.match(acted.detail, new RegExp(`^Cancelled 1 statement \\(pid ${rPid} after`))

@@ -8,7 +8,7 @@ import { resolveThresholds } from '../../shared/thresholds.ts'
 import type { ThresholdOverrides } from '../../shared/thresholds.ts'
 import { postgresProbe } from '../../supabase/functions/_shared/probes/postgres.ts'
 import type { ProbeContext, ProbeResult } from '../../supabase/functions/_shared/probes/types.ts'
-import { eventually } from '../_env.ts'
+import { eventually, testStack } from '../_env.ts'
 
 function dbUrl(): string {
   const url = Deno.env.get('VIGIL_TEST_DB_URL')
@@ -25,9 +25,9 @@ function session(name: string, url = dbUrl()) {
   return postgres(url, { max: 1, onnotice: () => {}, connection: { application_name: name } })
 }
 
-/** Vigil's own connection, as the health-check function would hand it to the probe. */
+/** Vigil's own connection (vigil_agent), as the health-check function hands it to the probe. */
 function vigilDb() {
-  return postgres(dbUrl(), {
+  return postgres(testStack().agentDbUrl, {
     max: 2,
     onnotice: () => {},
     connection: { application_name: 'vigil-health-check' },
@@ -183,7 +183,10 @@ Deno.test('a blocking chain is reported waiter by waiter with its root blocker, 
     assert.deepEqual(waiterB.root_blockers, [aPid])
     assert.deepEqual(waiterC.root_blockers, [aPid], 'C waits behind B, whose chain ends at A')
     // Its shape, not its literals: other sessions' values never reach a check row.
-    assert.match(waiterB.query, new RegExp(`update "?${table}"? set v = \\$\\d+ where id = \\$\\d+`))
+    assert.match(
+      waiterB.query,
+      new RegExp(`update "?${table}"? set v = \\$\\d+ where id = \\$\\d+`),
+    )
     assert.ok(waiterB.wait_seconds >= 0 && waiterB.wait_seconds < 10)
     const root = m.blocking.root_blockers.find((r: Json) => r.pid === aPid)
     assert.ok(root, 'A is reported as a root blocker')
@@ -220,14 +223,16 @@ Deno.test('a blocking chain is reported waiter by waiter with its root blocker, 
 
 Deno.test("idle-in-transaction sessions and long statements past their thresholds degrade, Vigil's own excepted", async () => {
   const idler = session('probe-test-idler')
-  const vigilIdler = session('vigil-worker')
+  // Vigil's by its role, whatever it calls itself; a 'vigil-' name alone is nobody's.
+  const vigilIdler = session('agent-worker', testStack().agentDbUrl)
+  const impostor = session('vigil-impostor')
   const sleeper = session('probe-test-sleeper')
   const db = vigilDb()
   const held = gate()
   const txs: Promise<unknown>[] = []
   try {
     const pids: number[] = []
-    for (const s of [idler, vigilIdler]) {
+    for (const s of [idler, vigilIdler, impostor]) {
       const begun = gate()
       txs.push(s.begin(async (tx) => {
         const [{ pid }] = await tx`select pg_backend_pid() as pid`
@@ -237,7 +242,7 @@ Deno.test("idle-in-transaction sessions and long statements past their threshold
       }))
       await begun.opened
     }
-    const [idlePid, vigilPid] = pids
+    const [idlePid, vigilPid, impostorPid] = pids
     const [{ pid: sleeperPid }] = await sleeper`select pg_backend_pid() as pid`
     const sleeping = sleeper`select pg_sleep(4)`.execute()
     txs.push(sleeping)
@@ -247,7 +252,9 @@ Deno.test("idle-in-transaction sessions and long statements past their threshold
       async () => {
         const r = await probe(db, { config })
         const m = r.measurements as Json
-        const idle = m.idle_in_transaction.sessions.some((s: Json) => s.pid === idlePid)
+        const idle = [idlePid, impostorPid].every((pid) =>
+          m.idle_in_transaction.sessions.some((s: Json) => s.pid === pid)
+        )
         const long = m.long_running.sessions.some((s: Json) => s.pid === sleeperPid)
         return idle && long ? r : undefined
       },
@@ -262,6 +269,11 @@ Deno.test("idle-in-transaction sessions and long statements past their threshold
       !m.idle_in_transaction.sessions.some((s: Json) => s.pid === vigilPid),
       "Vigil's own sessions are left out",
     )
+    assert.equal(
+      m.idle_in_transaction.sessions.find((s: Json) => s.pid === impostorPid)?.application_name,
+      'vigil-impostor',
+      'a session calling itself vigil-… is seen',
+    )
     const long = m.long_running.sessions.find((s: Json) => s.pid === sleeperPid)
     assert.match(long.query, /pg_sleep/)
     assert.ok(long.seconds >= 1)
@@ -272,7 +284,7 @@ Deno.test("idle-in-transaction sessions and long statements past their threshold
   } finally {
     held.open()
     await Promise.allSettled(txs)
-    await Promise.all([idler.end(), vigilIdler.end(), sleeper.end(), db.end()])
+    await Promise.all([idler.end(), vigilIdler.end(), impostor.end(), sleeper.end(), db.end()])
   }
 })
 

@@ -32,7 +32,11 @@ const CASES: (Partial<Contact> & Pick<Contact, 'channel' | 'address'>)[] = [
   { channel: 'webhook', address: 'https://user:pw@hooks.example.org/x', secret_name: 'K' },
   { channel: 'webhook', address: 'https://hooks.example.org/x?team=ops', secret_name: 'K' },
   { channel: 'webhook', address: 'https://hooks.example.org/x?access_token=abc', secret_name: 'K' },
-  { channel: 'webhook', address: 'https://hooks.example.org/x?apikey=abc&code=1', secret_name: 'K' },
+  {
+    channel: 'webhook',
+    address: 'https://hooks.example.org/x?apikey=abc&code=1',
+    secret_name: 'K',
+  },
   { channel: 'pagerduty', address: 'x'.repeat(321), secret_name: 'VIGIL_PD_KEY' },
   { name: '  ', channel: 'sms', address: '+15551234567' },
   { name: 'n'.repeat(101), channel: 'sms', address: '+15551234567' },

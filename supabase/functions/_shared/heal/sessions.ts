@@ -4,14 +4,12 @@
 import type postgres from 'postgres'
 import { HealError } from './types.ts'
 import type { HealContext } from './types.ts'
+import { vigilRole } from '../vigil-sessions.ts'
 
 type Sql = postgres.Sql<any>
 
 /** The protect lists of a heal (ctx.protectedRoles, ctx.protectedApplications). */
 export type Protection = Pick<HealContext, 'protectedRoles' | 'protectedApplications'>
-
-/** Sessions whose application_name starts with this (any case) are Vigil's own. */
-export const VIGIL_APPLICATION_PREFIX = 'vigil'
 
 /** Characters of a session's query kept in plans and audit rows. */
 export const QUERY_CHARS = 300
@@ -47,7 +45,7 @@ export interface SignalResult {
 /**
  * Why the session `a` (a row of pg_stat_activity aliased `a`) may not be signalled, or null when
  * it may: the heal's own backend, anything but a client backend (walsenders, autovacuum,
- * background workers), another database, Vigil's applications, superusers, the protected roles
+ * background workers), another database, Vigil's own role, superusers, the protected roles
  * and applications, and sessions this role cannot see well enough to name (no backend_start).
  */
 export function protectedBecause(sql: Sql, protect: Protection) {
@@ -60,8 +58,7 @@ export function protectedBecause(sql: Sql, protect: Protection) {
     when a.backend_type is distinct from 'client backend'
       then 'not a client backend (' || coalesce(a.backend_type, 'unknown') || ')'
     when a.datname is distinct from current_database() then 'a session of another database'
-    when lower(coalesce(a.application_name, '')) like ${VIGIL_APPLICATION_PREFIX + '%'}
-      then 'a Vigil session (' || a.application_name || ')'
+    when ${vigilRole(sql, 'a.usename')} then 'a Vigil session (role ' || a.usename || ')'
     when coalesce((select r.rolsuper from pg_roles r where r.oid = a.usesysid), true)
       then 'a superuser session (' || coalesce(a.usename, 'unknown role') || ')'
     when a.usename in (select jsonb_array_elements_text(${roles}::text::jsonb))

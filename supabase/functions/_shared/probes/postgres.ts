@@ -7,6 +7,7 @@ import { z } from 'zod'
 import { PostgresConfig } from '../../../../shared/probe-configs.ts'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { errorMessage, round } from './support.ts'
+import { vigilRole } from '../vigil-sessions.ts'
 import { againstBand, againstFloor, connectionSecrets, redact, worst } from './types.ts'
 import type { Metric, Probe, ProbeContext, ProbeResult } from './types.ts'
 
@@ -329,7 +330,7 @@ select
             round(extract(epoch from now() - query_start)::numeric, 1) as seconds,
             left(query, ${SESSION_QUERY_CHARS}::int) as query, count(*) over () as total
      from here
-     where state = 'active' and coalesce(application_name, '') not like 'vigil%'
+     where state = 'active' and not ${vigilRole(sql, 'usename')}
        and query_start < now() - make_interval(secs => ${config.long_running_seconds}::float8)
      order by query_start limit ${LISTED_SESSIONS}::int
    ) l) as long_running,
@@ -339,7 +340,7 @@ select
             left(query, ${SESSION_QUERY_CHARS}::int) as query, count(*) over () as total
      from here
      where state in ('idle in transaction', 'idle in transaction (aborted)')
-       and coalesce(application_name, '') not like 'vigil%'
+       and not ${vigilRole(sql, 'usename')}
        and state_change < now() - make_interval(secs => ${config.idle_in_transaction_seconds}::float8)
      order by state_change limit ${LISTED_SESSIONS}::int
    ) i) as idle_in_transaction,
