@@ -6,23 +6,72 @@
 import { z } from 'zod'
 import type { ServiceKind } from './kinds.ts'
 
-/** The name of an environment variable holding a secret (set with `supabase secrets set`). */
 /**
- * A secret a row may name: an environment variable meant for outbound use. Never the database's
- * URL (a probe or action would carry it to a target) nor Vigil's own signing secrets.
+ * A secret a row may name: an environment variable meant for outbound use, which is any secret
+ * the deployer set (`supabase secrets set`; Supabase refuses names starting with SUPABASE_) and
+ * the project's API keys. Never the platform's other SUPABASE_* variables (the database's URL
+ * among them) nor Vigil's own connection and signing secrets. The project's secret keys go only
+ * to the project itself (PROJECT_KEYS).
  */
 export const SecretName = z.string().regex(
-  /^(?!(SUPABASE_DB_URL|VIGIL_DB_URL|VIGIL_APPROVAL_SECRET|VIGIL_AUDIT_SECRET)$)[A-Z][A-Z0-9_]{0,127}$/,
-  "must name an environment variable (A-Z, 0-9, _) meant for outbound use, not the database URL nor Vigil's signing secrets",
+  /^(?!(SUPABASE_(?!(ANON_KEY|PUBLISHABLE_KEYS|SERVICE_ROLE_KEY|SECRET_KEYS)$)|(VIGIL_DB_URL|VIGIL_APPROVAL_SECRET|VIGIL_AUDIT_SECRET)$))[A-Z][A-Z0-9_]{0,127}$/,
+  "must name an environment variable (A-Z, 0-9, _) meant for outbound use: a secret you set or the project's API keys, not the database URL, another SUPABASE_ variable nor Vigil's own secrets",
 )
 
-/** Secrets no probe receives, wherever it runs (health-check, auto-heal's re-probes). */
+/** Secrets no probe or heal action receives, wherever it runs. */
 export const WITHHELD_FROM_PROBES = new Set([
   'SUPABASE_DB_URL',
   'VIGIL_DB_URL',
   'VIGIL_APPROVAL_SECRET',
   'VIGIL_AUDIT_SECRET',
 ])
+
+/** The project's secret API keys: sent only to the project's own URL, never to another host. */
+export const PROJECT_KEYS = new Set(['SUPABASE_SERVICE_ROLE_KEY', 'SUPABASE_SECRET_KEYS'])
+
+/**
+ * Why `config` may not have the project's secret keys it names, or null when it may: it names one
+ * (apikey_secret defaults to one for storage and functions) and talks to another host.
+ */
+export function projectKeyRefusal(config: unknown, projectUrl: string): string | null {
+  const named: string[] = []
+  const walk = (v: unknown) => {
+    if (typeof v === 'string' && PROJECT_KEYS.has(v)) named.push(v)
+    else if (Array.isArray(v)) v.forEach(walk)
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk)
+  }
+  walk(config)
+  if (named.length === 0 || talksOnlyToProject(config, projectUrl)) return null
+  return `secret ${named[0]} is sent only to the project's own URL, and this service talks to ` +
+    'another host: name a secret of your own for it'
+}
+
+/**
+ * Whether every URL in `config` (any string value that parses as an http(s) or ws(s) URL) is on
+ * the project's own origin; a config without URLs talks to the project by default.
+ */
+export function talksOnlyToProject(config: unknown, projectUrl: string): boolean {
+  let project: string
+  try {
+    project = new URL(projectUrl).host
+  } catch {
+    return false
+  }
+  const urls: string[] = []
+  const walk = (v: unknown) => {
+    if (typeof v === 'string' && /^(https?|wss?):\/\//i.test(v)) urls.push(v)
+    else if (Array.isArray(v)) v.forEach(walk)
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk)
+  }
+  walk(config)
+  return urls.every((u) => {
+    try {
+      return new URL(u).host === project
+    } catch {
+      return false
+    }
+  })
+}
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 const wsOrHttpUrl = z.url({ protocol: /^(https?|wss?)$/, error: 'must be an http(s) or ws(s) URL' })

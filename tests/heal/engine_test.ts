@@ -592,3 +592,44 @@ Deno.test("a plan that quotes other sessions' statements reaches the audit witho
     for (const r of rows) assert.equal(r.q, 'update users set api_key = $1 where id = $2')
   })
 })
+
+Deno.test("a heal action gets the provider secrets it names, never the project's keys nor Vigil's own", async () => {
+  await withIncident('engine-secrets', async (f) => {
+    const { LOCAL_AUDIT_SECRET } = await import('../../devstack/config.ts')
+    const seen: Record<string, string | undefined> = {}
+    const registry = scripted({})
+    const [base] = registry.service_unhealthy
+    const peek: Strategy<{ tries: number }> = {
+      ...(base as Strategy<{ tries: number }>),
+      act(_plan, ctx) {
+        for (
+          const name of [
+            'VIGIL_CF_TOKEN',
+            'SUPABASE_SERVICE_ROLE_KEY',
+            'SUPABASE_SECRET_KEYS',
+            'SUPABASE_DB_URL',
+            'VIGIL_DB_URL',
+            'VIGIL_APPROVAL_SECRET',
+            'VIGIL_AUDIT_SECRET',
+          ]
+        ) seen[name] = ctx.secret(name)
+        return Promise.resolve({ detail: 'peeked' })
+      },
+    }
+    const report = await healIncident({ incidentId: f.incidentId }, {
+      ...f.options({ ...registry, service_unhealthy: [peek] }),
+      // The real audit key (the anchors must stay verifiable); made-up values for the rest.
+      secret: (name) => (name === 'VIGIL_AUDIT_SECRET' ? LOCAL_AUDIT_SECRET : `value-of-${name}`),
+    })
+    assert.equal(report.outcome, 'succeeded', report.detail)
+    assert.deepEqual(seen, {
+      VIGIL_CF_TOKEN: 'value-of-VIGIL_CF_TOKEN',
+      SUPABASE_SERVICE_ROLE_KEY: undefined,
+      SUPABASE_SECRET_KEYS: undefined,
+      SUPABASE_DB_URL: undefined,
+      VIGIL_DB_URL: undefined,
+      VIGIL_APPROVAL_SECRET: undefined,
+      VIGIL_AUDIT_SECRET: undefined,
+    })
+  })
+})

@@ -34,7 +34,7 @@ import { baseHealContext } from './_fixtures.ts'
 // Distinct secret values, so a leak names its source.
 const SECRETS: Record<string, string> = {
   RESTART_TOKEN: 'rst_9f8e7d6c5b4a39281706f5e4d3c2b1a0',
-  SUPABASE_ACCESS_TOKEN: 'sbp_0123456789abcdef0123456789abcdef01234567',
+  VIGIL_SUPABASE_ACCESS_TOKEN: 'sbp_0123456789abcdef0123456789abcdef01234567',
   CLOUDFLARE_TOKEN: 'cf_Zq1xW2ec3rV4tb5yN6um7iK8ol9pA0sD',
   VERCEL_TOKEN: 'vercel_tkn_A1b2C3d4E5f6G7h8I9j0',
   NETLIFY_TOKEN: 'nfp_Netlify0123456789abcdefABCDEF',
@@ -230,7 +230,7 @@ Deno.test('ServiceActions accepts every action and fills the documented defaults
     restart: {
       type: 'supabase_management',
       project_ref: REF,
-      access_token_secret: 'SUPABASE_ACCESS_TOKEN',
+      access_token_secret: 'VIGIL_SUPABASE_ACCESS_TOKEN',
     },
     cdn: {
       type: 'cloudflare',
@@ -492,7 +492,7 @@ Deno.test('restart_service: the Management API gets POST /v1/projects/{ref}/rest
             type: 'supabase_management',
             api_url: `${base}/`,
             project_ref: REF,
-            access_token_secret: 'SUPABASE_ACCESS_TOKEN',
+            access_token_secret: 'VIGIL_SUPABASE_ACCESS_TOKEN',
           },
         },
         reprobe: probes(down(), healthy()).reprobe,
@@ -506,7 +506,7 @@ Deno.test('restart_service: the Management API gets POST /v1/projects/{ref}/rest
         [
           'POST',
           `/v1/projects/${REF}/restart`,
-          `Bearer ${SECRETS.SUPABASE_ACCESS_TOKEN}`,
+          `Bearer ${SECRETS.VIGIL_SUPABASE_ACCESS_TOKEN}`,
           undefined,
         ],
       ])
@@ -529,7 +529,7 @@ Deno.test('restart_service: the Management API answering 429 or without the toke
         type: 'supabase_management',
         api_url: base,
         project_ref: REF,
-        access_token_secret: 'SUPABASE_ACCESS_TOKEN',
+        access_token_secret: 'VIGIL_SUPABASE_ACCESS_TOKEN',
       },
     }
     const limited = await actError(
@@ -548,7 +548,7 @@ Deno.test('restart_service: the Management API answering 429 or without the toke
       problem('service_unhealthy'),
       context({ actions, secrets: {} }),
     )
-    assert.equal(unset.message, 'secret SUPABASE_ACCESS_TOKEN (Supabase access token) is not set')
+    assert.equal(unset.message, 'secret VIGIL_SUPABASE_ACCESS_TOKEN (Supabase access token) is not set')
   })
 })
 
@@ -1423,7 +1423,7 @@ const CASES: Case[] = [
         type: 'supabase_management',
         api_url: b,
         project_ref: REF,
-        access_token_secret: 'SUPABASE_ACCESS_TOKEN',
+        access_token_secret: 'VIGIL_SUPABASE_ACCESS_TOKEN',
       },
     }),
   },

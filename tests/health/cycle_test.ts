@@ -194,3 +194,50 @@ Deno.test("each cycle pings the dead man's switch after recording, and the outco
     await server.shutdown()
   }
 })
+
+Deno.test("the project's secret keys go to the project's own URL only, never to another host", async () => {
+  const KEY = 'service-role-key-that-must-stay-home'
+  const seen: Record<string, string | undefined> = {}
+  const probes = scriptedHttp({
+    '/own': (_c, _s, secret) => {
+      seen.own = secret('SUPABASE_SERVICE_ROLE_KEY')
+      return Promise.resolve({ status: 'healthy', measurements: {} })
+    },
+    '/elsewhere': (_c, _s, secret) => {
+      seen.elsewhere = secret('SUPABASE_SERVICE_ROLE_KEY')
+      return Promise.resolve({ status: 'healthy', measurements: {} })
+    },
+  })
+  const sql = testSql(4)
+  const names = ['cycle-key-own', 'cycle-key-elsewhere', 'cycle-key-unnamed']
+  try {
+    const named = { 'x-api-key': 'SUPABASE_SERVICE_ROLE_KEY' }
+    await sql`insert into vigil.services (name, kind, config) values
+      (${names[0]}, 'http', ${sql.json({ url: 'http://127.0.0.1:1/own', header_secrets: named })}),
+      (${names[1]}, 'http', ${
+      sql.json({ url: 'http://127.0.0.1:9/elsewhere', header_secrets: named })
+    }),
+      (${names[2]}, 'http', ${sql.json({ url: 'http://127.0.0.1:9/elsewhere' })})`
+    const report = await runCycle({
+      ...options(sql, probes, names),
+      secret: (n: string) => (n === 'SUPABASE_SERVICE_ROLE_KEY' ? KEY : undefined),
+    })
+    const rows = await sql`
+      select s.name, c.status::text, c.error from vigil.checks c join vigil.services s on s.id = c.service_id
+      where c.cycle_id = ${report.cycle_id} order by s.name`
+    const by = Object.fromEntries(rows.map((r) => [r.name, r]))
+    assert.equal(by['cycle-key-own'].status, 'healthy')
+    assert.equal(seen.own, KEY, 'the project itself gets its key')
+    assert.equal(by['cycle-key-elsewhere'].status, 'down')
+    assert.match(
+      by['cycle-key-elsewhere'].error,
+      /^refused: secret SUPABASE_SERVICE_ROLE_KEY is sent only to the project's own URL/,
+    )
+    // A probe of another host that does not name the key cannot read it either.
+    assert.equal(by['cycle-key-unnamed'].status, 'healthy')
+    assert.equal(seen.elsewhere, undefined)
+  } finally {
+    await sql`delete from vigil.services where name in ${sql(names)}`
+    await sql.end()
+  }
+})

@@ -3,7 +3,7 @@
 // Every way this can fail is recorded as a failed attempt with its reason; nothing is lost.
 import { scrubQuery } from '../probes/sql-text.ts'
 import { anchor } from './anchor.ts'
-import { WITHHELD_FROM_PROBES } from '../../../../shared/probe-configs.ts'
+import { PROJECT_KEYS, WITHHELD_FROM_PROBES } from '../../../../shared/probe-configs.ts'
 import postgres from 'postgres'
 import type { ProblemKind, ServiceKind } from '../../../../shared/kinds.ts'
 import { describeIssues, resolveThresholds } from '../../../../shared/thresholds.ts'
@@ -451,7 +451,10 @@ function healContext(a: Attempt, guard: Guard): HealContext {
     target: a.target,
     dryRun: guard.dry_run === true,
     signal: a.signal,
-    secret: a.options.secret,
+    // Heal actions call providers (Cloudflare, Vercel, a webhook…): never the project's secret
+    // keys nor the secrets no probe gets either.
+    secret: (name) =>
+      WITHHELD_FROM_PROBES.has(name) || PROJECT_KEYS.has(name) ? undefined : a.options.secret(name),
     fetch: a.options.fetch ?? fetch,
     protectedRoles: guard.protected_roles ?? [],
     protectedApplications: guard.protected_applications ?? [],

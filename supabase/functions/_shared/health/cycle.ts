@@ -16,6 +16,11 @@ import {
   resolveThresholds,
   type Thresholds,
 } from '../../../../shared/thresholds.ts'
+import {
+  PROJECT_KEYS,
+  projectKeyRefusal,
+  talksOnlyToProject,
+} from '../../../../shared/probe-configs.ts'
 import { type ProbeRegistry, PROBES } from '../probes/registry.ts'
 import {
   connectionSecrets,
@@ -215,12 +220,15 @@ export async function runProbe(service: ServiceRow, env: ProbeEnvironment): Prom
     const probe = env.probes[service.kind] as ProbeRegistry[ServiceKind] | undefined
     if (!probe) throw new Error(`no probe for kind ${service.kind}`)
     const parsed = probe.config.safeParse(service.config)
+    const keyRefusal = parsed.success ? projectKeyRefusal(parsed.data, env.projectUrl) : null
     if (!parsed.success) {
       result = {
         status: 'down',
         measurements: {},
         error: `invalid config: ${describeIssues(parsed.error)}`,
       }
+    } else if (keyRefusal) {
+      result = { status: 'down', measurements: {}, error: `refused: ${keyRefusal}` }
     } else {
       const ctx: ProbeContext = {
         service: {
@@ -231,7 +239,10 @@ export async function runProbe(service: ServiceRow, env: ProbeEnvironment): Prom
         },
         thresholds: env.thresholds,
         signal: controller.signal,
-        secret: env.secret,
+        // The project's secret keys only for a probe that talks to nothing but the project.
+        secret: talksOnlyToProject(parsed.data, env.projectUrl)
+          ? env.secret
+          : (name) => (PROJECT_KEYS.has(name) ? undefined : env.secret(name)),
         projectUrl: env.projectUrl,
         db: env.db,
         previous: service.previous ?? undefined,
