@@ -210,3 +210,19 @@ Deno.test('a job pinging its heartbeat keeps its service healthy; an unknown tok
     await sql.end()
   }
 })
+
+Deno.test('the function connects as vigil_agent: its cycle is recorded by that role', async () => {
+  const sql = testSql()
+  try {
+    const [before] = await sql`
+      select coalesce(sum(calls), 0)::int as calls from extensions.pg_stat_statements
+      where query like '%vigil.record_cycle%' and userid = 'vigil_agent'::regrole`
+    await cycle(['no-such-service-anywhere'])
+    const [after] = await sql`
+      select coalesce(sum(calls), 0)::int as calls from extensions.pg_stat_statements
+      where query like '%vigil.record_cycle%' and userid = 'vigil_agent'::regrole`
+    assert.ok(after.calls > before.calls, 'record_cycle ran as vigil_agent')
+  } finally {
+    await sql.end()
+  }
+})
