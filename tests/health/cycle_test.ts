@@ -241,3 +241,53 @@ Deno.test("the project's secret keys go to the project's own URL only, never to 
     await sql.end()
   }
 })
+
+Deno.test("a cycle's probes share one read budget: a body past it fails that probe, not the cycle", async () => {
+  const body = 'x'.repeat(300_000)
+  const server = Deno.serve({ hostname: '127.0.0.1', port: 0, onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname
+    // /streamed has no content-length: its bytes are counted as they arrive.
+    return path.startsWith('/streamed')
+      ? new Response(new Blob([body]).stream())
+      : new Response(body)
+  })
+  const base = `http://127.0.0.1:${server.addr.port}`
+  const sql = testSql(4)
+  const names = [
+    'cycle-budget-a',
+    'cycle-budget-b',
+    'cycle-budget-streamed-a',
+    'cycle-budget-streamed-b',
+  ]
+  try {
+    for (const name of names) {
+      const path = name.includes('streamed') ? `/streamed/${name}` : `/${name}`
+      await sql`insert into vigil.services (name, kind, config) values (${name}, 'http', ${
+        sql.json({ url: `${base}${path}` })
+      })`
+    }
+    const run = async (only: string[]) => {
+      const report = await runCycle({ ...options(sql, PROBES, only), readBudgetBytes: 400_000 })
+      return await sql<{ status: string; error: string | null }[]>`
+        select status::text, error from vigil.checks where cycle_id = ${report.cycle_id}`
+    }
+    for (const pair of [names.slice(0, 2), names.slice(2)]) {
+      const rows = await run(pair)
+      assert.equal(rows.length, 2, 'the cycle recorded both')
+      const spent = rows.filter((r) =>
+        /read budget of 0 MiB is spent|read budget .* is spent/.test(r.error ?? '')
+      )
+      assert.equal(
+        spent.length,
+        1,
+        `one of two 300 kB bodies fits a 400 kB budget: ${JSON.stringify(rows)}`,
+      )
+      assert.equal(spent[0].status, 'down')
+      assert.equal(rows.filter((r) => r.status === 'healthy').length, 1)
+    }
+  } finally {
+    await sql`delete from vigil.services where name in ${sql(names)}`
+    await sql.end()
+    await server.shutdown()
+  }
+})

@@ -22,6 +22,7 @@ import {
   talksOnlyToProject,
 } from '../../../../shared/probe-configs.ts'
 import { type ProbeRegistry, PROBES } from '../probes/registry.ts'
+import { budgetedFetch, CYCLE_READ_BUDGET_BYTES } from './read-budget.ts'
 import {
   connectionSecrets,
   type Metric,
@@ -51,6 +52,8 @@ export interface CycleOptions {
   auditSecret?: string
   /** The database's connection strings (withheld from probes): scrubbed from every result. */
   databaseUrls?: (string | undefined)[]
+  /** Bytes of response bodies all the cycle's probes may read together (CYCLE_READ_BUDGET_BYTES). */
+  readBudgetBytes?: number
 }
 
 export interface CycleReport {
@@ -98,6 +101,11 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
     if (value) used.add(value)
     return value
   }
+  // Every probe's response bodies draw on one budget for the cycle.
+  const reads = budgetedFetch(
+    options.fetch ?? fetch,
+    options.readBudgetBytes ?? CYCLE_READ_BUDGET_BYTES,
+  )
   const results = await Promise.all(services.map((service) =>
     runProbe(service, {
       probes: options.probes ?? PROBES,
@@ -105,7 +113,7 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
       secret,
       projectUrl: options.projectUrl,
       db: options.sql,
-      fetch: options.fetch ?? fetch,
+      fetch: reads,
     })
   ))
   const secrets = [...used, ...(options.databaseUrls ?? []).flatMap(connectionSecrets)]
