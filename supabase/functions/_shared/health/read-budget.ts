@@ -9,7 +9,7 @@ export const CYCLE_READ_BUDGET_BYTES = 48 * 1024 * 1024
 export class ReadBudgetSpent extends Error {
   constructor(limit: number) {
     super(
-      `the cycle's read budget of ${Math.round(limit / 1048576)} MiB is spent across its probes`,
+      `the cycle's read budget of ${+(limit / 1048576).toFixed(1)} MiB is spent across its probes`,
     )
     this.name = 'ReadBudgetSpent'
   }
