@@ -1,4 +1,4 @@
--- The heal audit is a hash chain: a before-insert trigger (ALWAYS, under an advisory lock) gives each
+-- The heal audit is a hash chain: a before-insert trigger (ALWAYS, under the row lock of vigil.audit_chain) gives each
 -- row the next seq, the previous row's hash as prev_hash, and row_hash = vigil.heal_action_hash(row).
 -- vigil.verify_heal_audit() walks the chain in seq order and names the first row that does not hold:
 -- content edited, a row removed, a link rewritten, rows reordered.
@@ -209,9 +209,9 @@ select is(
      from vigil.heal_actions a where seq = 2),
   true, 'the hash leaves out row_hash itself');
 -- Writers queue on one lock, so two never take the same seq.
-select ok((select prosrc ~ 'pg_try_advisory_xact_lock' and prosrc ~ 'lock_not_available'
+select ok((select prosrc ~ 'from vigil\.audit_chain for update' and prosrc ~ 'lock_not_available'
              from pg_proc where oid = 'vigil.chain_heal_action()'::regprocedure),
-          'the chain trigger takes a transaction-scoped advisory lock before reading the tail, waiting a bounded time');
+          'the chain trigger locks vigil.audit_chain''s row before reading the tail, waiting a bounded time');
 select is((select provolatile::text from pg_proc where oid = 'vigil.verify_heal_audit()'::regprocedure), 's',
           'verify_heal_audit only reads');
 

@@ -421,7 +421,7 @@ Deno.test("a session holding the audit chain's lock does not freeze heals: the a
     // Another session takes the chain's lock and keeps it.
     const holder = testSql(1)
     await holder`begin`
-    await holder`select pg_advisory_xact_lock(hashtext('vigil.heal_actions chain'))`
+    await holder`select from vigil.audit_chain for update`
     try {
       const started = performance.now()
       const report = await healIncident({ incidentId }, options(scripted({ acts })))
@@ -547,7 +547,7 @@ Deno.test('an approved heal that cannot be recorded does not run, and its approv
     await sql`alter table vigil.heal_approvals enable trigger heal_approvals_decide`
     const holder = testSql(1)
     await holder`begin`
-    await holder`select pg_advisory_xact_lock(hashtext('vigil.heal_actions chain'))`
+    await holder`select from vigil.audit_chain for update`
     try {
       const report = await healIncident(
         { incidentId, approval: waiting.action_id },
