@@ -3,7 +3,7 @@
 -- later without RLS fails here even if nobody remembers to list it.
 begin;
 set search_path = extensions, public;
-select plan(66);
+select plan(67);
 
 select has_schema('vigil');
 
@@ -12,8 +12,8 @@ select tables_are(
   array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations',
         'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens',
         'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts', 'audit_anchors',
-        'built_indexes', 'audit_chain'],
-  'schema vigil has exactly the twenty-three known tables (a new one needs its RLS and grants tested)'
+        'built_indexes', 'audit_chain', 'vacuum_requests'],
+  'schema vigil has exactly the twenty-four known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime'],
                  'schema vigil has exactly two views, public_status and service_uptime');
@@ -35,7 +35,8 @@ select functions_are(
         -- hardening
         'consume_approval',
         -- the agent role
-        'settle_privileges', 'unindexable_schema', 'build_index', 'drop_built_index'],
+        'settle_privileges', 'unindexable_schema', 'build_index', 'drop_built_index',
+        'request_vacuum', 'vacuum_request_status', 'sweep_vacuum_requests'],
   'schema vigil has exactly the known functions'
 );
 
@@ -76,6 +77,7 @@ select policies_are('vigil', 'alert_attempts', array['Operators can read alert a
 select policies_are('vigil', 'audit_anchors', array['Operators can read audit anchors', 'Vigil''s agent']);
 select policies_are('vigil', 'built_indexes', array['Operators can read built indexes', 'Vigil''s agent']);
 select policies_are('vigil', 'audit_chain', array['Vigil''s agent']);
+select policies_are('vigil', 'vacuum_requests', array['Operators can read vacuum requests', 'Vigil''s agent']);
 
 -- Every policy but the agent's is for authenticated only, and only SELECT or UPDATE, but for the
 -- silences operators add and remove: other writes belong to service_role, which bypasses RLS.

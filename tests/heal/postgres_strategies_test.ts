@@ -819,6 +819,79 @@ Deno.test('vacuum_analyze vacuums the worst table, its name quoted safely, and d
   }
 })
 
+Deno.test('vacuum_analyze as the agent, which owns nothing: pg_cron vacuums the table through vigil.request_vacuum', async () => {
+  // On Vigil's own database (vigil.request_vacuum lives there), a table postgres owns.
+  const admin = postgres(dbUrl(), { max: 1, onnotice: () => {} })
+  const agent = postgres(testStack().agentDbUrl, { max: 2, prepare: false, onnotice: () => {} })
+  const table = `vac_req_${uniqueId()}`
+  try {
+    await admin.unsafe(`
+      create table public.${table} (id int primary key, pad text) with (autovacuum_enabled = false);
+      insert into public.${table} select g, repeat('x', 50) from generate_series(1, 5000) g;
+      delete from public.${table} where id > 100;
+      select pg_stat_force_next_flush();`)
+    // pg_cron 1.4 runs the job at the next minute: the heal's deadline leaves room for it.
+    const deadline = AbortSignal.timeout(90_000)
+    const ctx = baseHealContext({
+      service: {
+        id: crypto.randomUUID(),
+        name: table,
+        kind: 'postgres',
+        environment: 'dev',
+        config: {},
+      },
+      db: admin,
+      target: agent,
+      signal: deadline,
+      reprobe: () => Promise.resolve({ status: 'healthy', measurements: {} }),
+      protectedRoles: PROTECTED_ROLES,
+      protectedApplications: [],
+    })
+    const config = VacuumAnalyzeConfig.parse({ verify_wait_ms: 10_000 })
+    const planned = await eventually(
+      async () => {
+        const p = await vacuumAnalyzeStrategy.plan(problem('dead_tuples'), ctx, config).catch(() =>
+          null
+        )
+        return (p?.target as Json | undefined)?.tables?.some((t: Json) => t.table === table)
+          ? p!
+          : undefined
+      },
+      10_000,
+      'the dead tuples to show',
+    )
+    // Only this test's table: the shared database may hold other bloated tables.
+    const mine = (planned.target as Json).tables.filter((t: Json) => t.table === table)
+    assert.deepEqual(
+      mine.map((t: Json) => t.via),
+      ['pg_cron'],
+      'the agent may not vacuum it itself',
+    )
+    const plan = { ...planned, target: { tables: mine } }
+
+    const acted = await vacuumAnalyzeStrategy.act(plan, ctx, config)
+    assert.match(
+      acted.detail,
+      new RegExp(
+        `^VACUUM \\(ANALYZE\\) ran on public\\.${table} \\(by pg_cron, request \\d+, [\\d.]+ s\\)\\.$`,
+      ),
+    )
+    const [request] = await admin`
+      select outcome, requested_by from vigil.vacuum_requests where table_name = ${table}`
+    assert.deepEqual([request.outcome, request.requested_by], ['succeeded', 'vigil_agent'])
+    const [job] =
+      await admin`select count(*)::int as n from cron.job where command like ${`%${table}%`}`
+    assert.equal(job.n, 0, 'the one-off job is gone')
+    const verified = await vacuumAnalyzeStrategy.verify(plan, acted, ctx, config)
+    assert.equal(verified.improved, true, verified.detail)
+    assert.equal((verified.after as Json).tables[0].dead, 0)
+  } finally {
+    await admin.unsafe(`drop table if exists public.${table}`)
+    await admin`select cron.unschedule(jobid) from cron.job where command like ${`%${table}%`}`
+    await Promise.all([admin.end(), agent.end()])
+  }
+})
+
 Deno.test('act() refuses in dry run, and plan() still runs', async () => {
   const s = await scratch()
   const pending = tracked()

@@ -1,7 +1,10 @@
 // vacuum_analyze: runs VACUUM (ANALYZE) on the tables with the largest share of dead tuples.
-// Tables this role may not vacuum (another owner) are left out at the plan, since VACUUM only
-// warns and skips them. Names are quoted by Postgres itself (format %I) from the table's oid at
-// act time, so a table renamed or dropped since the plan is skipped, never mistaken.
+// A table this role may vacuum (its owner's, or any with MAINTAIN from Postgres 17) is vacuumed
+// here; one it may not (the agent owns nothing) is handed to pg_cron through vigil.request_vacuum
+// where the target has it, since VACUUM cannot run inside a function; others are left out at the
+// plan, since VACUUM only warns and skips them. Names are quoted by Postgres itself (format %I)
+// from the table's oid at act time, so a table renamed or dropped since the plan is skipped.
+import type postgres from 'postgres'
 import { z } from 'zod'
 import { HealError } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
@@ -9,6 +12,8 @@ import { checkDeadline, pause, plural, refuseDryRun, targetOf } from '../session
 
 const NAME = 'vacuum_analyze'
 const POLL_MS = 200
+/** How often a VACUUM handed to pg_cron is asked after (pg_cron 1.4 runs it within a minute). */
+const REQUEST_POLL_MS = 500
 
 export const VacuumAnalyzeConfig = z.strictObject({
   /** Dead tuples as a share of live plus dead. */
@@ -33,12 +38,15 @@ const Table = z.object({
   ratio: z.number(),
   last_vacuum: z.string().nullable(),
   last_autovacuum: z.string().nullable(),
+  /** direct: this role runs VACUUM; pg_cron: vigil.request_vacuum hands it to pg_cron. */
+  via: z.enum(['direct', 'pg_cron']).default('direct'),
 })
 type Table = z.infer<typeof Table>
 const Target = z.object({ tables: z.array(Table).min(1) })
 
 interface Row extends Table {
   can_vacuum: boolean
+  by_request: boolean
   owner: string
 }
 
@@ -65,7 +73,10 @@ async function bloated(ctx: HealContext, config: VacuumAnalyzeConfig): Promise<R
             or (not t.relisshared and pg_has_role(
                   (select datdba from pg_database where datname = current_database()), 'USAGE'))
             or case when current_setting('server_version_num')::int >= 170000
-                    then has_table_privilege(t.oid, 'MAINTAIN') else false end) as can_vacuum
+                    then has_table_privilege(t.oid, 'MAINTAIN') else false end) as can_vacuum,
+           (t.nspname !~ '^pg_' and t.nspname not in ('vigil', 'cron')
+            and coalesce(has_function_privilege(
+                  to_regprocedure('vigil.request_vacuum(text, text)'), 'EXECUTE'), false)) as by_request
     from t
     where t.dead > 0 and t.live + t.dead >= ${config.min_rows}::float8
       and t.dead / (t.live + t.dead) >= ${config.min_ratio}::float8
@@ -79,8 +90,8 @@ async function plan(
 ): Promise<Plan | null> {
   const rows = await bloated(ctx, config)
   if (rows.length === 0) return null
-  const denied = rows.filter((r) => !r.can_vacuum)
-  const eligible = rows.filter((r) => r.can_vacuum)
+  const denied = rows.filter((r) => !r.can_vacuum && !r.by_request)
+  const eligible = rows.filter((r) => r.can_vacuum || r.by_request)
   const deniedWords = denied.slice(0, 5).map((r) => `${r.schema}.${r.table} (owner ${r.owner})`)
   if (eligible.length === 0) {
     throw new HealError(
@@ -89,8 +100,8 @@ async function plan(
     )
   }
   const chosen: Table[] = eligible.slice(0, config.max_tables).map((
-    { can_vacuum: _c, owner: _o, ...t },
-  ) => t)
+    { can_vacuum, by_request: _b, owner: _o, ...t },
+  ) => ({ ...t, via: can_vacuum ? 'direct' : 'pg_cron' }))
   const worst = chosen[0]
   return {
     action: 'vacuum_analyze',
@@ -135,6 +146,12 @@ async function act(plan: Plan, ctx: HealContext, config: VacuumAnalyzeConfig): P
         skipped.push(`${label} (dropped or renamed since the plan)`)
         continue
       }
+      if (t.via === 'pg_cron') {
+        const outcome = await byRequest(conn, t, ctx.signal)
+        if (outcome.ok) done.push(`${label} (${outcome.line})`)
+        else skipped.push(`${label} (${outcome.line})`)
+        continue
+      }
       const started = performance.now()
       const vacuum = conn.unsafe(`vacuum (analyze) ${found.name}`)
       const onAbort = () => void vacuum.cancel()
@@ -162,6 +179,42 @@ async function act(plan: Plan, ctx: HealContext, config: VacuumAnalyzeConfig): P
   const parts = [`VACUUM (ANALYZE) ran on ${done.join(', ')}`]
   if (skipped.length > 0) parts.push(`skipped ${skipped.join('; ')}`)
   return { detail: parts.join('; ') + '.' }
+}
+
+/**
+ * VACUUM by pg_cron, through vigil.request_vacuum (which checks the table in the catalog), waited
+ * for until it ran or the heal's deadline; a run still pending then is reported as handed over.
+ */
+async function byRequest(
+  conn: postgres.ReservedSql<any>,
+  t: Table,
+  signal: AbortSignal,
+): Promise<{ ok: boolean; line: string }> {
+  let id: number
+  try {
+    const [row] = await conn<{ id: number }[]>`
+      select vigil.request_vacuum(${t.schema}, ${t.table})::int as id`
+    id = row.id
+  } catch (err) {
+    return { ok: false, line: `pg_cron could not be asked: ${(err as Error).message}` }
+  }
+  const started = performance.now()
+  let state = 'queued'
+  let detail: string | null = null
+  while (!signal.aborted) {
+    const [row] = await conn<{ status: { state: string; detail?: string } }[]>`
+      select vigil.vacuum_request_status(${id}) as status`
+    state = row.status.state
+    detail = row.status.detail ?? null
+    if (state !== 'queued' && state !== 'running') break
+    await new Promise((resolve) => setTimeout(resolve, REQUEST_POLL_MS))
+  }
+  const seconds = ((performance.now() - started) / 1000).toFixed(1)
+  if (state === 'succeeded') return { ok: true, line: `by pg_cron, request ${id}, ${seconds} s` }
+  if (state === 'queued' || state === 'running') {
+    return { ok: true, line: `handed to pg_cron, request ${id}, still ${state} at the deadline` }
+  }
+  return { ok: false, line: `pg_cron's run ${state}: ${detail ?? 'no detail'}` }
 }
 
 async function verify(
