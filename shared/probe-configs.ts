@@ -14,8 +14,8 @@ import type { ServiceKind } from './kinds.ts'
  * to the project itself (PROJECT_KEYS).
  */
 export const SecretName = z.string().regex(
-  /^(?!(SUPABASE_(?!(ANON_KEY|PUBLISHABLE_KEYS|SERVICE_ROLE_KEY|SECRET_KEYS)$)|(VIGIL_DB_URL|VIGIL_APPROVAL_SECRET|VIGIL_AUDIT_SECRET)$))[A-Z][A-Z0-9_]{0,127}$/,
-  "must name an environment variable (A-Z, 0-9, _) meant for outbound use: a secret you set or the project's API keys, not the database URL, another SUPABASE_ variable nor Vigil's own secrets",
+  /^(?!(SUPABASE_(?!(ANON_KEY|PUBLISHABLE_KEYS|SERVICE_ROLE_KEY|SECRET_KEYS)$)|VIGIL_(TWILIO|SENDGRID)_|(VIGIL_DB_URL|VIGIL_APPROVAL_SECRET|VIGIL_AUDIT_SECRET|VIGIL_DEADMAN_URL)$))[A-Z][A-Z0-9_]{0,127}$/,
+  "must name an environment variable (A-Z, 0-9, _) meant for outbound use: a secret you set or the project's API keys, not the database URL, another SUPABASE_ variable nor Vigil's own secrets (its connection, signing keys, SMS and email credentials)",
 )
 
 /** Secrets no probe or heal action receives, wherever it runs. */
@@ -51,9 +51,14 @@ export function projectKeyRefusal(config: unknown, projectUrl: string): string |
  * the project's own origin; a config without URLs talks to the project by default.
  */
 export function talksOnlyToProject(config: unknown, projectUrl: string): boolean {
+  // Scheme and host: a key sent to http:// travels in the clear even to the right host.
+  const origin = (u: string) => {
+    const url = new URL(u)
+    return `${url.protocol.replace(/^ws(s?):$/, 'http$1:')}//${url.host}`
+  }
   let project: string
   try {
-    project = new URL(projectUrl).host
+    project = origin(projectUrl)
   } catch {
     return false
   }
@@ -66,7 +71,7 @@ export function talksOnlyToProject(config: unknown, projectUrl: string): boolean
   walk(config)
   return urls.every((u) => {
     try {
-      return new URL(u).host === project
+      return origin(u) === project
     } catch {
       return false
     }
@@ -122,7 +127,7 @@ export const HttpConfig = z.strictObject({
 export type HttpConfig = z.infer<typeof HttpConfig>
 
 export const PostgresConfig = z.strictObject({
-  /** Secret holding a connection string; absent: the project's own database (SUPABASE_DB_URL). */
+  /** Secret holding a connection string; absent: the project's own database, as vigil_agent (VIGIL_DB_URL). */
   connection_secret: SecretName.optional(),
   connections_warning_pct: pct.default(80),
   connections_critical_pct: pct.default(95),

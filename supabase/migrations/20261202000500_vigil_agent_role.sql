@@ -5,13 +5,15 @@
 --                drop a table or change a policy. The migrations' role (postgres) is a member.
 --   vigil_agent  what the functions log in as (VIGIL_DB_URL). pg_monitor (every session, every
 --                statement's statistics), pg_signal_backend (cancel and terminate non-superuser
---                sessions), pg_maintain on Postgres 17 (VACUUM and ANALYZE of any table), the same
+--                sessions), pg_maintain on Postgres 17 (VACUUM, ANALYZE, REINDEX, CLUSTER, REFRESH
+--                and LOCK of any table), the same
 --                rights in vigil as service_role has — except writing the tables people configure
 --                — and row-security policies of its own. Owner of nothing. Created NOLOGIN here:
 --                who deploys gives it a password (README, "Security model"), no password lives in
 --                a migration.
---   vigil_explainer  NOLOGIN, read-only (pg_read_all_data): the index advisor plans other
---                people's statements under this role, never as the agent.
+--   vigil_explainer  NOLOGIN NOINHERIT, a member of pg_read_all_data: the agent's way to SET ROLE
+--                pg_read_all_data, the read-only role the index advisor plans other people's
+--                SELECTs as, without inheriting its read access (a NOINHERIT role passes nothing on).
 --
 -- What needs more than that goes through a narrow SECURITY DEFINER function that checks its
 -- arguments against the catalog: vigil.build_index and vigil.drop_built_index below.
@@ -25,16 +27,20 @@ begin
       execute format('create role %I nologin', r);
     end if;
   end loop;
-  -- The migrations' role must be able to hand objects to vigil_owner (and keep managing them).
-  if not pg_catalog.pg_has_role(current_user, 'vigil_owner', 'MEMBER') then
-    execute format('grant vigil_owner to %I', current_user);
-  end if;
-  -- So that the agent can SET ROLE to the explainer. From Postgres 16 without inheriting its
-  -- read access: the agent reads the application's tables only while planning, under SET ROLE.
-  -- Postgres 15 cannot grant a role without inheritance.
+  alter role vigil_explainer noinherit;
+  -- The migrations' role must be able to hand objects to vigil_owner and keep managing them: from
+  -- Postgres 16 a non-superuser creating a role holds only ADMIN on it, so SET and INHERIT are
+  -- granted explicitly.
   if current_setting('server_version_num')::int >= 160000 then
+    if not pg_catalog.pg_has_role(current_user, 'vigil_owner', 'SET')
+       or not pg_catalog.pg_has_role(current_user, 'vigil_owner', 'USAGE') then
+      execute format('grant vigil_owner to %I with inherit true, set true', current_user);
+    end if;
     execute 'grant vigil_explainer to vigil_agent with inherit false, set true';
   else
+    if not pg_catalog.pg_has_role(current_user, 'vigil_owner', 'USAGE') then
+      execute format('grant vigil_owner to %I', current_user);
+    end if;
     grant vigil_explainer to vigil_agent;
   end if;
 end
@@ -42,7 +48,7 @@ $$;
 
 comment on role vigil_owner is 'Owns Vigil''s tables; nobody logs in as it.';
 comment on role vigil_agent is 'Vigil''s edge functions log in as this role (VIGIL_DB_URL): least privilege, owner of nothing.';
-comment on role vigil_explainer is 'Read-only role the index advisor plans other people''s statements as.';
+comment on role vigil_explainer is 'The agent''s way to SET ROLE pg_read_all_data (planning other people''s SELECTs) without inheriting it.';
 
 -- Predefined roles. Supabase's postgres may grant them (it holds them with admin option); where
 -- it may not, the migration still succeeds and the health check says what is missing.
@@ -65,8 +71,10 @@ begin
 end
 $$;
 
--- vigil_owner needs the schema too: foreign-key checks run as the table's owner.
-grant usage on schema vigil to vigil_owner, vigil_agent;
+-- vigil_owner needs the schema: foreign-key checks run as the table's owner, and ALTER … OWNER
+-- by a non-superuser (Supabase's postgres) needs the new owner to hold CREATE on it.
+grant usage, create on schema vigil to vigil_owner;
+grant usage on schema vigil to vigil_agent;
 grant usage on schema extensions to vigil_agent, vigil_explainer;
 
 -- ─── Ownership and the agent's rights, settled after every migration ──────────────────────────
@@ -160,12 +168,13 @@ comment on function vigil.settle_privileges() is
 -- ─── Indexes the agent may build and drop ───────────────────────────────────────────────────
 -- CREATE INDEX needs the table's owner, and CONCURRENTLY cannot run inside a function. So the
 -- agent either builds concurrently itself (when it may: a target it owns) or asks this function,
--- which builds in place: writes to the table wait for the build, so only tables up to 128 MB, a
--- lock wait of 2 s at most and a build of 60 s at most. Nothing comes from stored SQL text: the
--- statement is composed here from names checked against the catalog.
+-- which builds in place: writes to the table wait for the build, so only tables up to 128 MB and a
+-- lock wait of 2 s at most (the caller bounds the build with its statement_timeout). Nothing comes
+-- from stored SQL text: the statement is composed here from names checked against the catalog.
 
 create table vigil.built_indexes (
   id bigint generated always as identity primary key,
+  index_oid oid not null,
   schema_name text not null,
   table_name text not null,
   index_name text not null,
@@ -259,14 +268,20 @@ begin
             hint = 'Build it concurrently yourself: CREATE INDEX CONCURRENTLY.';
   end if;
 
+  -- A lock wait of 2 s at most; the build's own limit is the caller's statement_timeout, since a
+  -- function cannot re-arm the timer of the statement that called it.
   perform pg_catalog.set_config('lock_timeout', '2s', true);
-  perform pg_catalog.set_config('statement_timeout', '60s', true);
   started := pg_catalog.clock_timestamp();
-  execute format('create index %I on %I.%I using btree (%s)', p_index_name, p_schema, p_table,
+  -- The table by the oid checked above (regclass prints it schema-qualified and quoted).
+  execute format('create index %I on %s using btree (%s)', p_index_name, rel::regclass,
                  (select string_agg(format('%I', c), ', ' order by n) from unnest(cols) with ordinality as u(c, n)));
   ms := round(extract(epoch from pg_catalog.clock_timestamp() - started) * 1000)::int;
-  insert into vigil.built_indexes (schema_name, table_name, index_name, columns, build_ms)
-  values (p_schema, p_table, p_index_name, to_jsonb(cols), ms);
+  -- A record whose index someone dropped by hand is closed, not left to block this name.
+  update vigil.built_indexes b set dropped_at = now()
+   where b.schema_name = p_schema and b.index_name = p_index_name and b.dropped_at is null;
+  insert into vigil.built_indexes (index_oid, schema_name, table_name, index_name, columns, build_ms)
+  values (to_regclass(format('%I.%I', p_schema, p_index_name))::oid, p_schema, p_table, p_index_name,
+          to_jsonb(cols), ms);
   return jsonb_build_object('schema', p_schema, 'table', p_table, 'index_name', p_index_name,
                             'columns', to_jsonb(cols), 'build_ms', ms);
 end
@@ -293,14 +308,16 @@ begin
      where schema_name = p_schema and index_name = p_index_name and dropped_at is null;
     return false;
   end if;
-  -- Only what build_index built, or an INVALID leftover of an earlier concurrent build of Vigil's.
+  -- Only the very index build_index built (by oid, not a namesake made since), or an INVALID
+  -- leftover of an earlier concurrent build of Vigil's.
   if not exists (select from vigil.built_indexes b
-                  where b.schema_name = p_schema and b.index_name = p_index_name and b.dropped_at is null)
+                  where b.index_oid = ix.oid and b.schema_name = p_schema and b.index_name = p_index_name
+                    and b.dropped_at is null)
      and not (not ix.valid and p_index_name ~ '^vigil_idx_') then
     raise exception 'drop_built_index: %.% was not built by Vigil', p_schema, p_index_name using errcode = '42501';
   end if;
   perform pg_catalog.set_config('lock_timeout', '2s', true);
-  execute format('drop index %I.%I', p_schema, p_index_name);
+  execute format('drop index %s', ix.oid::regclass);
   update vigil.built_indexes set dropped_at = now()
    where schema_name = p_schema and index_name = p_index_name and dropped_at is null;
   return true;

@@ -2,15 +2,18 @@
 -- it in any transaction block), and before Postgres 17 only the owner may vacuum a table. So the
 -- agent asks vigil.request_vacuum, which checks the table in the catalog and hands a one-off
 -- `VACUUM (ANALYZE) schema.table`, composed here from those names, to pg_cron, whose job runs it as
--- this function's owner at the next tick (a second on pg_cron 1.5+, the next minute on 1.4).
--- vigil.vacuum_request_status reads how the run went and removes the job once it ran; a sweep does
--- the same for requests nobody asked after, and gives up on those that never ran within an hour.
+-- this function's owner at the next tick (within 5 s on pg_cron 1.5+, the next minute on 1.4).
+-- vigil.vacuum_request_status reads how the run went and removes the job as soon as a run has
+-- started, so it runs once; a sweep (every 30 s on pg_cron 1.5+) does the same for requests
+-- nobody asks after, and gives up on those that did not finish within an hour.
 
 create table vigil.vacuum_requests (
   id bigint generated always as identity primary key,
   schema_name text not null,
   table_name text not null,
   job_name text not null,
+  -- pg_cron's job id: its runs are found by it after the job itself is gone.
+  job_id bigint not null,
   requested_by text not null default session_user,
   requested_at timestamptz not null default now(),
   finished_at timestamptz,
@@ -37,6 +40,7 @@ declare
   rel record;
   pending bigint;
   job text;
+  job_id bigint;
 begin
   if to_regclass('cron.job') is null then
     raise exception 'request_vacuum: pg_cron is not installed' using errcode = '55000';
@@ -47,7 +51,7 @@ begin
   if p_schema ~ '^pg_' or p_schema in ('information_schema', 'vigil', 'cron') then
     raise exception 'request_vacuum: schema % is not vacuumed by Vigil', p_schema using errcode = '42501';
   end if;
-  select c.oid, c.relkind, c.relpersistence into rel
+  select c.oid, c.relkind, c.relpersistence, c.relowner, c.relisshared into rel
     from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
    where n.nspname = p_schema and c.relname = p_table;
   if rel.oid is null then
@@ -56,6 +60,17 @@ begin
   if rel.relkind not in ('r', 'm') or rel.relpersistence = 't' then
     raise exception 'request_vacuum: %.% is not a permanent table', p_schema, p_table using errcode = '42809';
   end if;
+  -- pg_cron runs the job as this function's owner: a table it may not vacuum would only be
+  -- skipped with a warning, which pg_cron reports as success.
+  if not (coalesce((select r.rolsuper from pg_catalog.pg_roles r where r.rolname = current_user), false)
+          or pg_catalog.pg_has_role(current_user, rel.relowner, 'USAGE')
+          or (not rel.relisshared and pg_catalog.pg_has_role(current_user,
+                (select d.datdba from pg_catalog.pg_database d where d.datname = current_database()), 'USAGE'))
+          or (current_setting('server_version_num')::int >= 170000
+              and pg_catalog.has_table_privilege(rel.oid, 'MAINTAIN'))) then
+    raise exception 'request_vacuum: %.% belongs to %, which % may not vacuum either',
+      p_schema, p_table, pg_catalog.pg_get_userbyid(rel.relowner), current_user using errcode = '42501';
+  end if;
   -- One pending request per table: asking again returns it.
   select r.id into pending from vigil.vacuum_requests r
    where r.schema_name = p_schema and r.table_name = p_table and r.finished_at is null;
@@ -63,11 +78,12 @@ begin
     return pending;
   end if;
   job := 'vigil-vacuum-' || rel.oid;
-  -- Every second where pg_cron has second schedules (1.5+), as vigil.every_30_seconds() decides.
-  perform cron.schedule(job,
-                        case when vigil.every_30_seconds() = '30 seconds' then '1 seconds' else '* * * * *' end,
+  -- Every 5 s where pg_cron has second schedules (1.5+, as vigil.every_30_seconds() decides): the
+  -- job is removed once a run has started, so it runs once.
+  job_id := cron.schedule(job,
+                        case when vigil.every_30_seconds() = '30 seconds' then '5 seconds' else '* * * * *' end,
                         format('vacuum (analyze) %I.%I', p_schema, p_table));
-  insert into vigil.vacuum_requests (schema_name, table_name, job_name) values (p_schema, p_table, job)
+  insert into vigil.vacuum_requests (schema_name, table_name, job_name, job_id) values (p_schema, p_table, job, job_id)
   returning id into pending;
   return pending;
 end
@@ -93,15 +109,21 @@ begin
   end if;
   if r.finished_at is null then
     select d.status, d.return_message, d.start_time into run
-      from cron.job_run_details d join cron.job j on j.jobid = d.jobid
-     where j.jobname = r.job_name and d.start_time >= r.requested_at - interval '1 second'
+      from cron.job_run_details d
+     where d.jobid = r.job_id
      order by d.start_time limit 1;
+    -- A run has started: the job goes, so that it never runs twice.
+    if run.status is not null then
+      perform cron.unschedule(j.jobid) from cron.job j where j.jobid = r.job_id;
+    end if;
     if run.status in ('succeeded', 'failed') or r.requested_at < now() - interval '1 hour' then
-      perform cron.unschedule(j.jobid) from cron.job j where j.jobname = r.job_name;
+      perform cron.unschedule(j.jobid) from cron.job j where j.jobid = r.job_id;
       update vigil.vacuum_requests
          set finished_at = now(),
-             outcome = coalesce(run.status, 'abandoned'),
-             detail = left(coalesce(run.return_message, 'pg_cron did not run it within an hour'), 500)
+             outcome = case when run.status in ('succeeded', 'failed') then run.status else 'abandoned' end,
+             detail = left(coalesce(run.return_message,
+                                    case when run.status is null then 'pg_cron did not run it within an hour'
+                                         else format('still %s after an hour', run.status) end), 500)
        where id = p_id
       returning * into r;
     else
@@ -125,9 +147,14 @@ declare
   r record;
 begin
   for r in select id from vigil.vacuum_requests where finished_at is null loop
-    if (vigil.vacuum_request_status(r.id) ->> 'state') not in ('queued', 'running') then
-      n := n + 1;
-    end if;
+    -- One request that cannot be read must not keep the others pending.
+    begin
+      if (vigil.vacuum_request_status(r.id) ->> 'state') not in ('queued', 'running') then
+        n := n + 1;
+      end if;
+    exception when others then
+      raise warning 'vigil.sweep_vacuum_requests: request %: %', r.id, sqlerrm;
+    end;
   end loop;
   return n;
 end
@@ -137,6 +164,6 @@ revoke execute on function vigil.request_vacuum(text, text), vigil.vacuum_reques
   vigil.sweep_vacuum_requests() from public;
 grant execute on function vigil.request_vacuum(text, text), vigil.vacuum_request_status(bigint) to service_role;
 
-select cron.schedule('vigil-vacuum-sweep', '* * * * *', 'select vigil.sweep_vacuum_requests()');
+select cron.schedule('vigil-vacuum-sweep', vigil.every_30_seconds(), 'select vigil.sweep_vacuum_requests()');
 
 select vigil.settle_privileges();

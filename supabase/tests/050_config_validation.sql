@@ -4,7 +4,7 @@
 -- left out, and SQL stores the config as given.
 begin;
 set search_path = extensions, public;
-select plan(59);
+select plan(60);
 
 -- ─── Accepted ───────────────────────────────────────────────────────────────────────────────
 select lives_ok(
@@ -70,7 +70,7 @@ select throws_ok($$insert into vigil.services (name, kind, config) values ('t050
                    '{"slow_statements":2.5,"xid_age_warning":2147483648,"connection_secret":"db_url","connections_warning_pct":0,"blocked_warning_seconds":-1}')$$,
   '23514',
   'invalid config for postgres service "t050-x": config.slow_statements: must be a whole number, got number; '
-  'config.xid_age_warning: must be at most 2147483647; config.connection_secret: does not match ^(?!(SUPABASE_(?!(ANON_KEY|PUBLISHABLE_KEYS|SERVICE_ROLE_KEY|SECRET_KEYS)$)|(VIGIL_DB_URL|VIGIL_APPROVAL_SECRET|VIGIL_AUDIT_SECRET)$))[A-Z][A-Z0-9_]{0,127}$; '
+  'config.xid_age_warning: must be at most 2147483647; config.connection_secret: does not match ^(?!(SUPABASE_(?!(ANON_KEY|PUBLISHABLE_KEYS|SERVICE_ROLE_KEY|SECRET_KEYS)$)|VIGIL_(TWILIO|SENDGRID)_|(VIGIL_DB_URL|VIGIL_APPROVAL_SECRET|VIGIL_AUDIT_SECRET|VIGIL_DEADMAN_URL)$))[A-Z][A-Z0-9_]{0,127}$; '
   'config.blocked_warning_seconds: must be at least 0; config.connections_warning_pct: must be more than 0',
   'postgres: integer, maximum, secret-name pattern, minimum and exclusive minimum are all reported');
 
@@ -108,7 +108,7 @@ select throws_ok($$insert into vigil.services (name, kind, config) values ('t050
 select throws_ok($$insert into vigil.services (name, kind, config) values ('t050-x', 'prometheus',
                    '{"basic_auth":{"username":""},"bearer_secret":"token","cpu_critical_pct":100.5,"disk_warning_pct":0}')$$, '23514',
   'invalid config for prometheus service "t050-x": config.url: required; config.basic_auth.password_secret: required; '
-  'config.basic_auth.username: must be at least 1 characters; config.bearer_secret: does not match ^(?!(SUPABASE_(?!(ANON_KEY|PUBLISHABLE_KEYS|SERVICE_ROLE_KEY|SECRET_KEYS)$)|(VIGIL_DB_URL|VIGIL_APPROVAL_SECRET|VIGIL_AUDIT_SECRET)$))[A-Z][A-Z0-9_]{0,127}$; '
+  'config.basic_auth.username: must be at least 1 characters; config.bearer_secret: does not match ^(?!(SUPABASE_(?!(ANON_KEY|PUBLISHABLE_KEYS|SERVICE_ROLE_KEY|SECRET_KEYS)$)|VIGIL_(TWILIO|SENDGRID)_|(VIGIL_DB_URL|VIGIL_APPROVAL_SECRET|VIGIL_AUDIT_SECRET|VIGIL_DEADMAN_URL)$))[A-Z][A-Z0-9_]{0,127}$; '
   'config.cpu_critical_pct: must be at most 100; config.disk_warning_pct: must be more than 0',
   'prometheus: required url, nested required and minLength, secret pattern, maximum and exclusive minimum are all reported');
 select throws_ok($$insert into vigil.services (name, kind, config) values ('t050-x', 'supabase_auth', '{"synthetic_login":{"email":"probe","password_secret":"P"}}')$$, '23514',
@@ -197,6 +197,9 @@ select throws_ok($$insert into vigil.services (name, kind, config) values ('t050
 select throws_ok($$insert into vigil.services (name, kind, config) values ('t050-leak4', 'supabase_storage',
                    '{"apikey_secret": "VIGIL_DB_URL"}')$$,
   '23514', null, 'nor Vigil''s own connection string');
+select throws_ok($$insert into vigil.services (name, kind, config) values ('t050-leak5', 'http',
+                   '{"url": "https://api.example.org", "header_secrets": {"authorization": "VIGIL_TWILIO_AUTH_TOKEN"}}')$$,
+  '23514', null, 'nor Vigil''s SMS credentials');
 select lives_ok($$insert into vigil.services (name, kind, config) values ('t050-own', 'supabase_storage',
                    '{"apikey_secret": "SUPABASE_SERVICE_ROLE_KEY"}')$$,
   'the project''s own key, for the project''s own storage (the probe sends it nowhere else)');

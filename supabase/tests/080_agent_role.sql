@@ -4,7 +4,7 @@
 -- tables people configure, and vigil.build_index / vigil.drop_built_index refusing bad names.
 begin;
 set search_path = extensions, public;
-select plan(50);
+select plan(53);
 
 -- ─── the roles ───────────────────────────────────────────────────────────────────────────────
 select results_eq(
@@ -19,7 +19,9 @@ select is((select rolcanlogin from pg_roles where rolname = 'vigil_owner'), fals
 select is((select rolcanlogin from pg_roles where rolname = 'vigil_explainer'), false, 'nobody logs in as vigil_explainer');
 select ok(pg_has_role('vigil_agent', 'pg_monitor', 'MEMBER'), 'the agent sees every session and statement (pg_monitor)');
 select ok(pg_has_role('vigil_agent', 'pg_signal_backend', 'MEMBER'), 'the agent may cancel and terminate non-superuser sessions');
-select ok(pg_has_role('vigil_explainer', 'pg_read_all_data', 'MEMBER'), 'the explainer reads (plans) every table');
+select ok(pg_has_role('vigil_explainer', 'pg_read_all_data', 'MEMBER'), 'the explainer leads to pg_read_all_data');
+select is((select rolinherit from pg_roles where rolname = 'vigil_explainer'), false,
+          'and passes nothing on: it is NOINHERIT');
 select ok(not pg_has_role('vigil_explainer', 'pg_write_all_data', 'MEMBER'), 'the explainer writes nothing');
 select is_empty(
   $$select r.rolname from pg_roles r
@@ -99,6 +101,12 @@ select throws_ok($$update vigil.heal_policies set mode = 'auto'$$, '42501', null
 select throws_ok($$update vigil.services set heal_enabled = true$$, '42501', null, 'nor re-enable healing of a service');
 select throws_ok($$select vigil.settle_privileges()$$, '42501', null, 'nor call the privilege settler');
 select lives_ok($$select count(*) from vigil.services$$, 'it reads the services');
+select throws_ok($$select count(*) from public.t080_orders$$, '42501', null,
+                 'but not the application''s tables: it inherits no read access');
+select lives_ok($$set local role pg_read_all_data; select count(*) from public.t080_orders$$,
+                'which it reaches only under SET ROLE, as the index advisor plans');
+reset role;
+set local role vigil_agent;
 select lives_ok($$insert into vigil.incident_log (incident_id, level, message) select id, 'info', 't080' from vigil.incidents limit 0$$,
                 'and writes its own records');
 

@@ -4,7 +4,7 @@
 -- pg_cron is in tests/heal/postgres_strategies_test.ts.)
 begin;
 set search_path = extensions, public;
-select plan(17);
+select plan(20);
 
 create table public."T082 Orders" (id int);
 create temp table t082_temp (id int);
@@ -47,6 +47,8 @@ select j.jobid, 999082, 0, 'postgres', 'postgres', j.command, 'running', null, n
 set local role vigil_agent;
 select is(vigil.vacuum_request_status((select id from req)) ->> 'state', 'running', 'while it runs: running');
 reset role;
+select is_empty($$select 1 from cron.job j join vigil.vacuum_requests r on r.job_id = j.jobid where r.id = (select id from req)$$,
+                'a run has started: the job is gone, so it never runs twice');
 update cron.job_run_details set status = 'succeeded', return_message = 'VACUUM', end_time = now() where runid = 999082;
 set local role vigil_agent;
 select is(vigil.vacuum_request_status((select id from req)) ->> 'state', 'succeeded', 'once it ran: its outcome');
@@ -55,6 +57,20 @@ select is_empty($$select 1 from cron.job j join vigil.vacuum_requests r on r.job
                 'and the job is gone: it runs once');
 select results_eq($$select outcome, detail from vigil.vacuum_requests where id = (select id from req)$$,
                   $$values ('succeeded', 'VACUUM')$$, 'the outcome is kept');
+-- A request pg_cron never ran within the hour is given up, its job removed.
+create table public.t082_never (id int);
+set local role vigil_agent;
+create temp table never as select vigil.request_vacuum('public', 't082_never') as id;
+reset role;
+update vigil.vacuum_requests set requested_at = now() - interval '2 hours' where id = (select id from never);
+set local role vigil_agent;
+select is(vigil.vacuum_request_status((select id from never)) ->> 'state', 'abandoned', 'not run within an hour: abandoned');
+reset role;
+select results_eq($$select outcome, detail, (select count(*)::int from cron.job j where j.jobid = r.job_id)
+                      from vigil.vacuum_requests r where id = (select id from never)$$,
+                  $$values ('abandoned', 'pg_cron did not run it within an hour', 0)$$,
+                  'with the reason, and no job left behind');
+
 set local role authenticated;
 select throws_ok($$select vigil.request_vacuum('public', 'T082 Orders')$$, '42501', null,
                  'an ordinary user cannot ask for a VACUUM');

@@ -510,6 +510,108 @@ Deno.test('a statement whose planning would run code outside pg_catalog is never
   )
 })
 
+Deno.test('code the statement never names is found too: an index expression, a view over a view, a function written as a column', async () => {
+  await withWorld(
+    async ({ admin, app, appRole, target, queryids, newTable, selectByB }) => {
+      const indexed = await newTable()
+      const viewed = await newTable()
+      const guard = unique('amix_guardi')
+      const [inner, outer] = [unique('amix_inner'), unique('amix_outer')]
+      const score = unique('amix_score')
+      // Immutable: the planner folds guard(1) in an index expression it reads, as whoever plans.
+      // (postgres builds the index, running it once here.)
+      await admin.unsafe(`
+      create function ${guard}(n int) returns int language plpgsql immutable as $f$
+      begin
+        if current_user not in ('${appRole}', 'postgres') then
+          raise exception 'the guard ran as %', current_user;
+        end if;
+        return n;
+      end $f$;
+      alter function ${guard}(int) owner to ${appRole};
+      create index on ${q(indexed)} ((b + ${guard}(1)));
+      create view ${inner} as select * from ${q(viewed)} where b >= ${guard}(0);
+      create view ${outer} as select * from ${inner};
+      grant select on ${inner}, ${outer} to ${appRole};
+      create function ${score}(t ${q(indexed)}) returns int language sql immutable as 'select 1';`)
+      const byIndex = await runStatement(
+        admin,
+        app,
+        `select * from ${q(indexed)} where b = $1`,
+        (i) => [i],
+      )
+      const byViews = await runStatement(
+        admin,
+        app,
+        `select * from ${outer} where b = $1`,
+        (i) => [i],
+      )
+      const byColumn = await runStatement(
+        admin,
+        app,
+        `select t.${score} from ${q(indexed)} t where t.b = $1`,
+        (i) => [i],
+      )
+      queryids.push(byIndex, byViews, byColumn)
+      const plain = await newTable()
+      await selectByB(plain)
+      try {
+        const plan = await strategy.plan(problem(queryids), context(target), config())
+        assert.ok(plan, 'the plain statement is still planned')
+        assert.deepEqual(targetOf(plan).indexes.map((s) => s.table), [plain])
+        const notes = (plan.before as { notes: string[] }).notes.join('\n')
+        const refused = (queryid: string, what: string) =>
+          assert.match(
+            notes,
+            new RegExp(
+              `statement ${queryid}: not planned: planning it could run code outside pg_catalog: .*${what}`,
+            ),
+          )
+        refused(
+          byIndex,
+          `an index of (public\\.)?${indexed} \\(calls (public\\.)?${guard}\\(integer\\)\\)`,
+        )
+        refused(byViews, `view (public\\.)?${inner} \\(calls (public\\.)?${guard}\\(integer\\)\\)`)
+        refused(byColumn, `function (public\\.)?${score}\\(.*\\) \\(written as a column\\)`)
+        assert.doesNotMatch(notes, /the guard ran as/)
+      } finally {
+        await admin.unsafe(
+          `drop view if exists ${outer}; drop view if exists ${inner};
+           drop function if exists ${score}(${q(indexed)})`,
+        )
+      }
+    },
+    2,
+    true,
+  )
+})
+
+Deno.test('a SELECT calling a volatile function is planned but never executed to time it', async () => {
+  await withWorld(async ({ admin, app, target, queryids, newTable }) => {
+    const table = await newTable()
+    queryids.push(
+      await runStatement(
+        admin,
+        app,
+        `select * from ${q(table)} where b = $1 and random() >= $2`,
+        (i) => [i, 0],
+      ),
+    )
+    const ctx = context(target)
+    const cfg = config({ mode: 'create' })
+    const plan = await strategy.plan(problem(queryids), ctx, cfg)
+    assert.ok(plan)
+    const result = await strategy.act(plan, ctx, cfg)
+    const calls = await callsOf(admin, queryids[0])
+    const v = await strategy.verify(plan, result, ctx, cfg)
+    const [check] = (v.after as { indexes: Record<string, unknown>[] }).indexes
+    assert.deepEqual(check.timed_runs_ms, [])
+    assert.equal(check.timing_note, 'it calls volatile functions: not run')
+    assert.equal(await callsOf(admin, queryids[0]), calls, 'Vigil never ran it')
+    await strategy.undo!(plan, result, ctx, cfg)
+  })
+})
+
 Deno.test('an UPDATE is analysed from its plan alone: never executed, never timed', async () => {
   await withWorld(async ({ admin, app, target, queryids, newTable }) => {
     const table = await newTable()

@@ -548,7 +548,10 @@ Deno.test('restart_service: the Management API answering 429 or without the toke
       problem('service_unhealthy'),
       context({ actions, secrets: {} }),
     )
-    assert.equal(unset.message, 'secret VIGIL_SUPABASE_ACCESS_TOKEN (Supabase access token) is not set')
+    assert.equal(
+      unset.message,
+      'secret VIGIL_SUPABASE_ACCESS_TOKEN (Supabase access token) is not set',
+    )
   })
 })
 

@@ -222,3 +222,8 @@ Deno.test('several statements, none, or a syntax error throw StatementShapeError
   // A trailing semicolon is still one statement.
   assert.equal((await statementShape('select 1;')).kind, 'select')
 })
+
+Deno.test('column references are listed by their last name: t.f may be a call f(t)', async () => {
+  const shape = await statementShape('select t.f, g, "Mixed Case" from t where t.h = $1')
+  assert.deepEqual([...shape.columns].sort(), ['Mixed Case', 'f', 'g', 'h'])
+})

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
 import { SERVICE_KINDS } from '../../shared/kinds.ts'
-import { PROBE_CONFIGS, probeConfigJsonSchema } from '../../shared/probe-configs.ts'
+import {
+  PROBE_CONFIGS,
+  probeConfigJsonSchema,
+  projectKeyRefusal,
+} from '../../shared/probe-configs.ts'
 import { PROBES } from '../../supabase/functions/_shared/probes/registry.ts'
 import { testSql } from '../_env.ts'
 
@@ -81,4 +85,25 @@ Deno.test('a config SQL accepts, zod accepts too (and the other way round) for r
   } finally {
     await sql.end()
   }
+})
+
+Deno.test("the project's keys go only to the project's own origin: same scheme and host", () => {
+  const project = 'https://abc.supabase.co'
+  const key = { apikey_secret: 'SUPABASE_SERVICE_ROLE_KEY' }
+  assert.equal(projectKeyRefusal(key, project), null, 'no URL: the project itself')
+  assert.equal(projectKeyRefusal({ ...key, url: 'https://abc.supabase.co/storage' }, project), null)
+  assert.equal(projectKeyRefusal({ ...key, url: 'wss://abc.supabase.co/realtime' }, project), null)
+  for (
+    const url of ['http://abc.supabase.co', 'https://evil.example', 'https://abc.supabase.co:8443']
+  ) {
+    assert.match(
+      projectKeyRefusal({ ...key, url }, project) ?? '',
+      /^secret SUPABASE_SERVICE_ROLE_KEY is sent only to the project's own URL/,
+      url,
+    )
+  }
+  assert.equal(
+    projectKeyRefusal({ url: 'https://evil.example', apikey_secret: 'VIGIL_X' }, project),
+    null,
+  )
 })

@@ -58,7 +58,9 @@ export function protectedBecause(sql: Sql, protect: Protection) {
     when a.backend_type is distinct from 'client backend'
       then 'not a client backend (' || coalesce(a.backend_type, 'unknown') || ')'
     when a.datname is distinct from current_database() then 'a session of another database'
-    when ${vigilRole(sql, 'a.usename')} then 'a Vigil session (role ' || a.usename || ')'
+    when ${
+    vigilRole(sql, 'a.usename', 'a.application_name')
+  } then 'a Vigil session (role ' || a.usename || ')'
     when coalesce((select r.rolsuper from pg_roles r where r.oid = a.usesysid), true)
       then 'a superuser session (' || coalesce(a.usename, 'unknown role') || ')'
     when a.usename in (select jsonb_array_elements_text(${roles}::text::jsonb))

@@ -22,7 +22,7 @@ import {
   talksOnlyToProject,
 } from '../../../../shared/probe-configs.ts'
 import { type ProbeRegistry, PROBES } from '../probes/registry.ts'
-import { budgetedFetch, CYCLE_READ_BUDGET_BYTES } from './read-budget.ts'
+import { CYCLE_READ_BUDGET_BYTES, ReadBudget } from './read-budget.ts'
 import {
   connectionSecrets,
   type Metric,
@@ -102,10 +102,7 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
     return value
   }
   // Every probe's response bodies draw on one budget for the cycle.
-  const reads = budgetedFetch(
-    options.fetch ?? fetch,
-    options.readBudgetBytes ?? CYCLE_READ_BUDGET_BYTES,
-  )
+  const readBudget = new ReadBudget(options.readBudgetBytes ?? CYCLE_READ_BUDGET_BYTES)
   const results = await Promise.all(services.map((service) =>
     runProbe(service, {
       probes: options.probes ?? PROBES,
@@ -113,7 +110,8 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
       secret,
       projectUrl: options.projectUrl,
       db: options.sql,
-      fetch: reads,
+      fetch: options.fetch ?? fetch,
+      readBudget,
     })
   ))
   const secrets = [...used, ...(options.databaseUrls ?? []).flatMap(connectionSecrets)]
@@ -255,6 +253,7 @@ export async function runProbe(service: ServiceRow, env: ProbeEnvironment): Prom
         db: env.db,
         previous: service.previous ?? undefined,
         fetch: env.fetch,
+        readBudget: env.readBudget,
       }
       // The race bounds the probe even if it ignores its signal.
       result = await Promise.race([

@@ -5,6 +5,7 @@ import tls from 'node:tls'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { HttpConfig } from '../../../../shared/probe-configs.ts'
 import { clip, decodeChunks, latencyBand, parseJson, round } from './support.ts'
+import type { ReadBudget } from '../health/read-budget.ts'
 import {
   againstBand,
   againstFloor,
@@ -203,7 +204,7 @@ async function request(
     })
   }
 
-  const read = await readBody(response, config.max_body_bytes, ctx.signal)
+  const read = await readBody(response, config.max_body_bytes, ctx.signal, ctx.readBudget)
   measurements.body_bytes = read.bytes
   if (read.error) return fail(read.error)
   const text = read.text
@@ -298,6 +299,7 @@ async function readBody(
   response: Response,
   max: number,
   signal: AbortSignal,
+  budget?: ReadBudget,
 ): Promise<{ bytes: number; text: string; error?: string }> {
   if (!response.body) return { bytes: 0, text: '' }
   const declared = Number(response.headers.get('content-length'))
@@ -309,9 +311,19 @@ async function readBody(
       error: `body larger than ${max} bytes (content-length ${declared})`,
     }
   }
-  if (Number.isInteger(declared) && response.headers.has('content-length')) {
+  // A compressed body is larger than its declared length: it is counted as it is read.
+  if (
+    Number.isInteger(declared) && response.headers.has('content-length') &&
+    !response.headers.has('content-encoding')
+  ) {
     // A declared length within the cap is read by the runtime in one go: streaming it through a
     // JS reader costs about 70 KB of buffers per response, 70 MB for a 1,000-target cycle.
+    try {
+      budget?.take(declared)
+    } catch (error) {
+      await response.body.cancel().catch(() => {})
+      return { bytes: 0, text: '', error: errorText(error) }
+    }
     try {
       const all = new Uint8Array(await response.arrayBuffer())
       return { bytes: all.byteLength, text: new TextDecoder().decode(all) }
@@ -335,6 +347,12 @@ async function readBody(
       if (bytes > max) {
         await stop()
         return { bytes, text: '', error: `body larger than ${max} bytes` }
+      }
+      try {
+        budget?.take(value.byteLength)
+      } catch (error) {
+        await stop()
+        return { bytes, text: '', error: errorText(error) }
       }
       chunks.push(value)
     }

@@ -330,7 +330,7 @@ select
             round(extract(epoch from now() - query_start)::numeric, 1) as seconds,
             left(query, ${SESSION_QUERY_CHARS}::int) as query, count(*) over () as total
      from here
-     where state = 'active' and not ${vigilRole(sql, 'usename')}
+     where state = 'active' and not ${vigilRole(sql, 'usename', 'application_name')}
        and query_start < now() - make_interval(secs => ${config.long_running_seconds}::float8)
      order by query_start limit ${LISTED_SESSIONS}::int
    ) l) as long_running,
@@ -340,7 +340,7 @@ select
             left(query, ${SESSION_QUERY_CHARS}::int) as query, count(*) over () as total
      from here
      where state in ('idle in transaction', 'idle in transaction (aborted)')
-       and not ${vigilRole(sql, 'usename')}
+       and not ${vigilRole(sql, 'usename', 'application_name')}
        and state_change < now() - make_interval(secs => ${config.idle_in_transaction_seconds}::float8)
      order by state_change limit ${LISTED_SESSIONS}::int
    ) i) as idle_in_transaction,

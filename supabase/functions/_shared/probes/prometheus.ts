@@ -9,6 +9,7 @@ import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { PrometheusConfig } from '../../../../shared/probe-configs.ts'
 import { decodeChunks, down, excerpt, exchange, missingSecret, round } from './support.ts'
 import { againstBand, type Metric, type Probe, type ProbeResult, redact, worst } from './types.ts'
+import type { ReadBudget } from '../health/read-budget.ts'
 
 const MAX_BODY_BYTES = 10_485_760
 /** Rates over a longer gap than this say little about now: the previous scrape is ignored. */
@@ -290,7 +291,7 @@ export const prometheusProbe: Probe<PrometheusConfig> = {
       ctx,
       config.url,
       { headers },
-      (res) => readWithin(res, MAX_BODY_BYTES),
+      (res) => readWithin(res, MAX_BODY_BYTES, ctx.readBudget),
     )
     if ('failure' in scrape) {
       return down(`scrape failed: ${redact(scrape.failure, secrets)}`, {}, scrape.ms)
@@ -499,7 +500,11 @@ function base64(text: string): string {
  * The body as text, or undefined when it is larger than `limit` bytes: unlike an API answer, a
  * scrape cut short would still parse, as a host with fewer series.
  */
-async function readWithin(res: Response, limit: number): Promise<string | undefined> {
+async function readWithin(
+  res: Response,
+  limit: number,
+  budget?: ReadBudget,
+): Promise<string | undefined> {
   if (!res.body) return ''
   const reader = res.body.getReader()
   const chunks: Uint8Array[] = []
@@ -511,6 +516,12 @@ async function readWithin(res: Response, limit: number): Promise<string | undefi
     if (size > limit) {
       await reader.cancel()
       return undefined
+    }
+    try {
+      budget?.take(value.byteLength)
+    } catch (err) {
+      await reader.cancel().catch(() => {})
+      throw err
     }
     chunks.push(value)
   }

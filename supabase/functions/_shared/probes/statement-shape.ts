@@ -25,6 +25,11 @@ export interface StatementShape {
   relations: QualifiedName[]
   /** Every type named in a cast or a typed literal. */
   types: QualifiedName[]
+  /**
+   * The last name of every column reference (`t.f` gives f): Postgres reads `t.f` as a call f(t)
+   * when t has no column f, so a caller checks these against functions too.
+   */
+  columns: string[]
 }
 
 export class StatementShapeError extends Error {
@@ -79,6 +84,7 @@ export async function statementShape(sql: string): Promise<StatementShape> {
     operators: [...walker.operators.values()],
     relations: [...walker.relations.values()],
     types: [...walker.types.values()],
+    columns: [...walker.columns],
   }
 }
 
@@ -123,6 +129,7 @@ class Walker {
   operators = new Map<string, QualifiedName>()
   relations = new Map<string, QualifiedName>()
   types = new Map<string, QualifiedName>()
+  columns = new Set<string>()
   modifies = false
   selectInto = false
   locks = false
@@ -166,6 +173,12 @@ class Walker {
         case 'TypeCast': {
           const typeName = (value as Obj).typeName
           if (isObj(typeName)) add(this.types, qualified(typeName.names))
+          break
+        }
+        case 'ColumnRef': {
+          const fields = (value as Obj).fields
+          const last = Array.isArray(fields) ? fields.at(-1) : undefined
+          if (isObj(last) && isObj(last.String)) this.columns.add(String(last.String.sval ?? ''))
           break
         }
         case 'RangeTableSample':

@@ -4,6 +4,7 @@
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import type { Thresholds } from '../../../../shared/thresholds.ts'
 import { againstBand, type Metric, type ProbeContext, type ProbeResult, redact } from './types.ts'
+import type { ReadBudget } from '../health/read-budget.ts'
 
 // ---- results ----
 
@@ -134,14 +135,18 @@ export function send(
   init: RequestInit,
   maxBytes: number,
 ): Promise<Answer | Failure> {
-  return exchange(ctx, url, init, (res) => readTruncated(res, maxBytes))
+  return exchange(ctx, url, init, (res) => readTruncated(res, maxBytes, ctx.readBudget))
 }
 
 /**
  * At most `limit` bytes of the body as text; the rest is cut off, not an error, and not read. For
  * APIs whose answers are small JSON: a longer one is only ever shown as an excerpt.
  */
-export async function readTruncated(res: Response, limit: number): Promise<string> {
+export async function readTruncated(
+  res: Response,
+  limit: number,
+  budget?: ReadBudget,
+): Promise<string> {
   if (!res.body) return ''
   const reader = res.body.getReader()
   const chunks: Uint8Array[] = []
@@ -149,6 +154,12 @@ export async function readTruncated(res: Response, limit: number): Promise<strin
   while (size < limit) {
     const { done, value } = await reader.read()
     if (done) break
+    try {
+      budget?.take(Math.min(value.byteLength, limit - size))
+    } catch (err) {
+      await reader.cancel().catch(() => {})
+      throw err
+    }
     chunks.push(value)
     size += value.byteLength
   }

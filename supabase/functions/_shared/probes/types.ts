@@ -4,6 +4,7 @@ import type postgres from 'postgres'
 import type { z } from 'zod'
 import type { CheckStatus, MetricName, ServiceKind } from '../../../../shared/kinds.ts'
 import type { Thresholds } from '../../../../shared/thresholds.ts'
+import type { ReadBudget } from '../health/read-budget.ts'
 
 export interface ProbeService {
   id: string
@@ -28,6 +29,8 @@ export interface ProbeContext {
   previous?: Record<string, unknown>
   /** The fetch to use (tests and the benchmark pass none: the global one). */
   fetch: typeof fetch
+  /** The cycle's budget of response-body bytes, shared by its probes; none: unbounded. */
+  readBudget?: ReadBudget
 }
 
 export interface Metric {

@@ -13,7 +13,9 @@ import { z } from 'zod'
 import { HealError } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import { capitalise, checkDeadline, plural, refuseDryRun, targetOf } from '../sessions.ts'
-import { vetStatement } from './vet-statement.ts'
+import { catalogFindings, foreignRefusal, vetStatement, type Vetted } from './vet-statement.ts'
+
+type Planned = Extract<Vetted, { ok: true }>
 
 const NAME = 'add_missing_index'
 /** Marks this strategy's own statements, so pg_stat_statements readers can leave them out. */
@@ -35,6 +37,8 @@ const PLAN_LOCK_TIMEOUT = '2s'
 const MIN_RUN_TIMEOUT_MS = 1000
 const MAX_RUN_TIMEOUT_MS = 60_000
 const INDEX_NAME_MAX = 63
+/** The longest an in-place build (vigil.build_index, writes to the table waiting) may take. */
+const IN_PLACE_BUILD_TIMEOUT = '60s'
 /** How long dropping a failed build's INVALID index may wait for the table's transactions. */
 const CLEANUP_TIMEOUT = '10s'
 
@@ -302,10 +306,10 @@ async function analyse(
   if (!vetted.ok) {
     return { cost_before: null, suggestions: [], note: `not planned: ${vetted.reason}` }
   }
-  const role = vetted.role
+  const planned = vetted
   try {
     await begin(c)
-    const before = await explainGeneric(c, query, role)
+    const before = await explainGeneric(c, query, planned)
     const costBefore = before['Total Cost']
     const scans = scanColumns(before)
     const candidates: Candidate[] = []
@@ -334,7 +338,7 @@ async function analyse(
     ].slice(0, MAX_CANDIDATES)
     const evaluate = async (set: Candidate[]) => {
       if (set.length === 0) return null
-      const r = await withHypothetical(c, hypopg, set, () => explainGeneric(c, query, role))
+      const r = await withHypothetical(c, hypopg, set, () => explainGeneric(c, query, planned))
       const used = r.created.filter((h) => r.result.names.has(h.name))
       return used.length ? { used, cost: r.result.plan['Total Cost'] } : null
     }
@@ -353,7 +357,7 @@ async function analyse(
       c,
       hypopg,
       chosen.used,
-      () => explainGeneric(c, query, role),
+      () => explainGeneric(c, query, planned),
     )
     const costAfter = only.result.plan['Total Cost']
     const factor = costBefore / costAfter
@@ -580,12 +584,25 @@ const ONE_STATEMENT = { prepare: false, simple: false } as postgres.UnsafeQueryO
 async function explainGeneric(
   c: Session,
   query: string,
-  role: string,
+  vetted: Planned,
   analyze = false,
 ): Promise<PlanNode> {
   await c.unsafe(`/* ${INDEX_MARKER} */ savepoint vigil_explain`)
   try {
-    await c.unsafe(`/* ${INDEX_MARKER} */ set local role ${quoteIdent(role)}`)
+    await c.unsafe(`/* ${INDEX_MARKER} */ set local role ${quoteIdent(vetted.role)}`)
+    // Vetted again here, as that role and in this transaction, with what it reads locked: nothing
+    // can be swapped for a view, given a policy or an operator between the check and the plan.
+    const found = await catalogFindings(c, vetted.shape, vetted.role)
+    const refusal = foreignRefusal(found)
+    if (refusal) throw new Error(`not planned: ${refusal}`)
+    if (analyze && found.volatile.length > 0) {
+      throw new Error('not run: it calls volatile functions')
+    }
+    if (found.relations.length > 0) {
+      await c.unsafe(
+        `/* ${INDEX_MARKER} */ lock table ${found.relations.join(', ')} in access share mode`,
+      )
+    }
     await c.unsafe(`prepare ${PREPARED} as ${query}`, [], ONE_STATEMENT)
     const [{ n }] = await c`/* vigil:add-missing-index */
       select coalesce(cardinality(parameter_types), 0)::int as n
@@ -718,11 +735,22 @@ async function createIndex(c: Session, s: Suggestion, signal: AbortSignal): Prom
     try {
       // Concurrently when this role owns the table; otherwise in place through vigil.build_index,
       // which checks every name against the catalog (and is transactional: a cancel leaves nothing).
-      const build = rights === 'owner'
-        ? c.unsafe(`/* ${INDEX_MARKER} */ ${s.index_sql}`)
-        : c`/* vigil:add-missing-index */ select vigil.build_index(${s.schema}, ${s.table},
-              ${JSON.stringify(s.columns)}::text::jsonb, ${s.index_name})`
-      await cancellable(build, signal)
+      if (rights === 'owner') {
+        await cancellable(c.unsafe(`/* ${INDEX_MARKER} */ ${s.index_sql}`), signal)
+      } else {
+        // In place, writes waiting: bounded by this session's statement_timeout, set for it.
+        await c`/* vigil:add-missing-index */
+          select set_config('statement_timeout', ${IN_PLACE_BUILD_TIMEOUT}, false)`
+        try {
+          await cancellable(
+            c`/* vigil:add-missing-index */ select vigil.build_index(${s.schema}, ${s.table},
+                ${JSON.stringify(s.columns)}::text::jsonb, ${s.index_name})`,
+            signal,
+          )
+        } finally {
+          await c.unsafe(`/* ${INDEX_MARKER} */ reset statement_timeout`).catch(() => {})
+        }
+      }
     } catch (err) {
       const why = signal.aborted ? "cancelled at the heal's deadline" : messageOf(err)
       const cleanup = await dropInvalid(c, s)
@@ -977,7 +1005,7 @@ async function verifyOne(
   let explained: PlanNode
   try {
     await begin(c)
-    explained = await explainGeneric(c, query, vetted.role)
+    explained = await explainGeneric(c, query, vetted)
   } catch (err) {
     return {
       improved: false,
@@ -1001,12 +1029,13 @@ async function verifyOne(
   let timedOut = false
   let timingNote: string | null = null
   if (config.verify_runs === 0) timingNote = 'verify_runs is 0'
-  else if (!vetted.plainSelect) timingNote = 'not a plain SELECT: not run'
+  else if (!vetted.shape.plainSelect) timingNote = 'not a plain SELECT: not run'
+  else if (!vetted.timeable) timingNote = 'it calls volatile functions: not run'
   else {
     for (let i = 0; i < config.verify_runs && !timedOut && !timingNote; i++) {
       try {
         await begin(c, `${timeoutMs}ms`)
-        const ran = await explainGeneric(c, query, vetted.role, true)
+        const ran = await explainGeneric(c, query, vetted, true)
         if (typeof ran['Execution Time'] === 'number') runs.push(ran['Execution Time'])
       } catch (err) {
         // 57014: the statement timeout, set at the worse threshold: slower than allowed.
