@@ -101,7 +101,9 @@ values
   ('00000000-0000-4000-8000-000000000651', 'r_one', 'critical', 't065 retry one attempt', 1, now() - interval '5 minutes', 1, null, null, 'open', null),
   ('00000000-0000-4000-8000-000000000651', 'r_two', 'critical', 't065 retry two attempts, lease ran out', 2, now() - interval '5 minutes', 2,
    now() - interval '1 second', 'worker-dead', 'open', null),
-  ('00000000-0000-4000-8000-000000000651', 'n_zero', 'critical', 't065 no attempt yet', 0, now() - interval '5 minutes', 0, null, null, 'open', null),
+  ('00000000-0000-4000-8000-000000000651', 'n_zero', 'critical', 't065 no attempt yet', 0, null, 0, null, null, 'open', null),
+  -- Refused (a protected blocker): no attempt used, on-call paged, asked again in case it changed.
+  ('00000000-0000-4000-8000-000000000651', 'r_refused', 'critical', 't065 refused', 0, now() - interval '5 minutes', 3, null, null, 'open', null),
   ('00000000-0000-4000-8000-000000000651', 'n_three', 'critical', 't065 three attempts', 3, now() - interval '5 minutes', 3, null, null, 'open', null),
   ('00000000-0000-4000-8000-000000000651', 'n_senior', 'critical', 't065 senior paged', 2, now() - interval '5 minutes', 4, null, null, 'open', null),
   ('00000000-0000-4000-8000-000000000651', 'n_recent', 'critical', 't065 healed 30 s ago', 1, now() - interval '30 seconds', 1, null, null, 'open', null),
@@ -111,8 +113,8 @@ values
    'resolved', now());
 select pg_temp.remark();
 create temp table retry_titles as
-select i.id, i.title from vigil.incidents i where i.title like 't065 %' and i.kind in ('r_one', 'r_two', 'n_zero', 'n_three', 'n_senior', 'n_recent', 'n_claimed', 'n_resolved');
-select is((select count(*) from retry_titles), 8::bigint, 'precondition: the eight retry cases exist');
+select i.id, i.title from vigil.incidents i where i.title like 't065 %' and i.kind in ('r_one', 'r_two', 'r_refused', 'n_zero', 'n_three', 'n_senior', 'n_recent', 'n_claimed', 'n_resolved');
+select is((select count(*) from retry_titles), 9::bigint, 'precondition: the nine retry cases exist');
 
 -- Each call's asks, by title.
 create function pg_temp.asked() returns setof text language sql as $$
@@ -122,9 +124,9 @@ $$;
 
 create temp table returned as select vigil.retry_heals() as n;
 select set_eq($$select * from pg_temp.asked()$$,
-              array['t065 retry one attempt', 't065 retry two attempts, lease ran out'],
-              'retry_heals asks for the incident with 1 attempt and the one with 2 whose lease ran out, and for none of the others');
-select is((select count(*) from pg_temp.asked()), 2::bigint, 'each is asked once');
+              array['t065 retry one attempt', 't065 retry two attempts, lease ran out', 't065 refused'],
+              'retry_heals asks for the incident with 1 attempt, the one with 2 whose lease ran out and the refused one, and for none of the others');
+select is((select count(*) from pg_temp.asked()), 3::bigint, 'each is asked once');
 select results_eq(
   $$select v.body from pg_temp.since_mark() v join retry_titles t on t.id::text = v.body ->> 'incident_id'
      where t.title = 't065 retry one attempt'$$,
@@ -133,10 +135,10 @@ select results_eq(
 );
 select is((select n from returned)::bigint, (select count(*) from pg_temp.since_mark() where fn = 'auto-heal' and body ->> 'reason' = 'retry'),
           'retry_heals returns how many invocations it queued');
-select cmp_ok((select n from returned), '>=', 2, 'and that is at least this file''s two');
+select cmp_ok((select n from returned), '>=', 3, 'and that is at least this file''s three');
 select is_empty(
   $$select * from pg_temp.asked() a(title) where title in ('t065 no attempt yet', 't065 three attempts', 't065 senior paged')$$,
-  'not asked: no attempt yet (the trigger asks for those), three attempts made, the senior already paged'
+  'not asked: never healed yet (the trigger asks for those), three attempts made, the senior already paged'
 );
 
 select pg_temp.remark();
@@ -145,7 +147,7 @@ select is_empty($$select * from pg_temp.asked()$$, 'with a 10-minute wait, heals
 select pg_temp.remark();
 do $$ begin perform vigil.retry_heals(interval '10 seconds'); end $$;
 select set_eq($$select * from pg_temp.asked()$$,
-              array['t065 retry one attempt', 't065 retry two attempts, lease ran out', 't065 healed 30 s ago'],
+              array['t065 retry one attempt', 't065 retry two attempts, lease ran out', 't065 refused', 't065 healed 30 s ago'],
               'with a 10-second wait, the heal that ended 30 seconds ago is retried too; the claimed and resolved ones still are not');
 
 -- ─── The job ────────────────────────────────────────────────────────────────────────────────

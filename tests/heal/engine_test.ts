@@ -240,7 +240,7 @@ Deno.test('a flapping service does not cause a heal storm: the breaker opens and
   })
 })
 
-Deno.test('an invalid strategy policy is a failed attempt with the reason, and the ladder moves', async () => {
+Deno.test('an invalid strategy policy is a failed attempt with the reason, and the ladder moves (recorded as refused: nothing acted)', async () => {
   await withIncident('engine-test-policy', async ({ sql, incidentId, options }) => {
     await sql`insert into vigil.heal_policies (environment, strategy, mode, config) values ('qa', 'restart_service', 'auto', '{"tries": 0, "bogus": 1}')`
     const report = await healIncident({ incidentId }, options(scripted({})))
@@ -252,7 +252,7 @@ Deno.test('an invalid strategy policy is a failed attempt with the reason, and t
     const rows = await auditRows(sql, incidentId)
     assert.deepEqual(rows.map((r) => [r.phase, r.outcome]), [['intent', 'pending'], [
       'result',
-      'failed',
+      'refused',
     ]])
     const [inc] =
       await sql`select heal_attempts, escalation_level from vigil.incidents where id = ${incidentId}`
@@ -631,5 +631,45 @@ Deno.test("a heal action gets the provider secrets it names, never the project's
       VIGIL_APPROVAL_SECRET: undefined,
       VIGIL_AUDIT_SECRET: undefined,
     })
+  })
+})
+
+Deno.test('a refusal only a human can resolve pages on-call at once, uses no attempt and never opens the breaker', async () => {
+  await withIncident('engine-test-refused', async ({ sql, serviceId, incidentId, options }) => {
+    const { HumanNeeded } = await import('../../supabase/functions/_shared/heal/types.ts')
+    const registry = scripted({})
+    const [base] = registry.service_unhealthy
+    const refusing: Strategy<{ tries: number }> = {
+      ...(base as Strategy<{ tries: number }>),
+      plan: () => Promise.reject(new HumanNeeded('every root blocker is a superuser session')),
+    }
+    const first = await healIncident(
+      { incidentId },
+      options({ ...registry, service_unhealthy: [refusing] }),
+    )
+    assert.equal(first.outcome, 'human_only')
+    assert.match(first.detail, /will not act, a human must: every root blocker is a superuser/)
+    const [inc] =
+      await sql`select heal_attempts, escalation_level from vigil.incidents where id = ${incidentId}`
+    assert.deepEqual({ ...inc }, { heal_attempts: 0, escalation_level: 3 }, 'on-call at once')
+    assert.deepEqual((await auditRows(sql, incidentId)).map((r) => [r.phase, r.outcome]), [
+      ['intent', 'pending'],
+      ['result', 'refused'],
+    ])
+    // However often it is refused, the breaker stays closed and the ladder does not move on.
+    for (let i = 0; i < 7; i++) {
+      await healIncident({ incidentId }, options({ ...registry, service_unhealthy: [refusing] }))
+    }
+    const [{ guard }] = await sql`select vigil.heal_guard(${serviceId}, 'restart_service') as guard`
+    assert.equal(guard.allowed, true, JSON.stringify(guard))
+    assert.equal(guard.breaker, 'closed')
+    assert.equal(
+      guard.attempts_last_hour,
+      0,
+      'refusals are not heals: the rate limit does not count them',
+    )
+    // Then, the situation changed: the ordinary heal runs.
+    const healed = await healIncident({ incidentId }, options(registry))
+    assert.equal(healed.outcome, 'succeeded', healed.detail)
   })
 })

@@ -3,7 +3,7 @@
 // relay), and the root blocker is terminated so its waiter completes — all recorded in the audit.
 import assert from 'node:assert/strict'
 import postgres from 'postgres'
-import { eventually, testSql } from '../_env.ts'
+import { eventually, testSql, testStack } from '../_env.ts'
 import { createLoginRole, postHealthCheck, retireService } from './_fixtures.ts'
 
 async function cycle(services: string[]) {
@@ -118,6 +118,126 @@ Deno.test({
       await retireService(sql, name, 'terminate_blocker')
       await blocker.end({ timeout: 1 }).catch(() => {})
       await waiter.end({ timeout: 1 }).catch(() => {})
+      await sql.unsafe(`drop table if exists ${table}`)
+      await sql.unsafe(`drop role if exists ${role}`)
+      await sql.end()
+    }
+  },
+})
+
+Deno.test({
+  name:
+    'a protected blocker pages on-call within one cycle and leaves the breaker closed; an ordinary chain on the same database is then healed',
+  sanitizeResources: false,
+  async fn() {
+    const sql = testSql(4)
+    const name = `e2e-heal-protected-${Date.now()}`
+    const table = `e2e_heal_protected_${Date.now()}`
+    const role = `e2e_app_p_${Date.now()}`
+    const appUrl = await createLoginRole(sql, role, 'e2e-app-password')
+    const session = (url: string, application: string) =>
+      postgres(url, { max: 1, onnotice: () => {}, connection: { application_name: application } })
+    // A superuser's session: protected by design, never signalled.
+    const superBlocker = session(testStack().dbUrl, 'e2e-superuser-blocker')
+    const appBlocker = session(appUrl, 'e2e-app-blocker')
+    const waiter = session(appUrl, 'e2e-waiter')
+    const heals = () =>
+      sql<{ phase: string; outcome: string; strategy: string; detail: string | null }[]>`
+        select a.phase::text, a.outcome::text, a.strategy, a.detail
+          from vigil.heal_actions a join vigil.services s on s.id = a.service_id
+         where s.name = ${name} order by a.seq`
+    await sql`update cron.job set active = false where jobname in ('vigil-health-check', 'vigil-heal-retry')`
+    try {
+      await sql.unsafe(
+        `create table ${table} (id int primary key, v int); insert into ${table} values (1, 0)`,
+      )
+      await sql.unsafe(`grant select, update on ${table} to ${role}`)
+      await sql`
+        insert into vigil.services (name, kind, environment, config, failure_threshold, success_threshold)
+        values (${name}, 'postgres', 'dev', '{"blocked_warning_seconds": 1, "blocked_critical_seconds": 2}', 1, 1)`
+      await sql`
+        insert into vigil.heal_policies (environment, strategy, mode, config)
+        values ('dev', 'terminate_blocker', 'auto', '{"min_wait_seconds": 1}')
+        on conflict (environment, strategy) do update set mode = 'auto', config = excluded.config`
+
+      await superBlocker`begin`
+      await superBlocker.unsafe(`update ${table} set v = 1 where id = 1`)
+      const [{ pid: superPid }] = await superBlocker`select pg_backend_pid() as pid`
+      const firstWait = waiter.unsafe(`update ${table} set v = 2 where id = 1`).catch(() => {})
+      await new Promise((r) => setTimeout(r, 2500))
+      assert.equal((await cycle([name])).down, 1, 'the chain is seen')
+
+      // One cycle: refused, recorded as such, and on-call paged at once.
+      const refused = await eventually(
+        async () => {
+          const rows = await heals()
+          return rows.some((r) => r.outcome === 'refused') ? rows : undefined
+        },
+        30_000,
+        'the refusal to be recorded',
+      )
+      assert.deepEqual(refused.map((r) => [r.phase, r.outcome, r.strategy]), [
+        ['intent', 'pending', 'terminate_blocker'],
+        ['result', 'refused', 'terminate_blocker'],
+      ])
+      assert.match(refused[1].detail!, /may not be touched: pid \d+: a superuser session/)
+      const [inc] = await sql`
+        select i.id, i.escalation_level, i.heal_attempts from vigil.incidents i
+          join vigil.services s on s.id = i.service_id where s.name = ${name} and i.status = 'open'`
+      assert.deepEqual(
+        [inc.escalation_level, inc.heal_attempts],
+        [3, 0],
+        'on-call paged, no attempt used',
+      )
+      assert.equal((await sql`select 1 from pg_stat_activity where pid = ${superPid}`).length, 1)
+      const [{ guard }] = await sql`
+        select vigil.heal_guard(s.id, 'terminate_blocker') as guard from vigil.services s where s.name = ${name}`
+      assert.equal(guard.breaker, 'closed', 'a refusal never counts as a failed heal')
+
+      // The superuser lets go; the service recovers and the incident closes.
+      await superBlocker`rollback`
+      await firstWait
+      await cycle([name])
+      await eventually(
+        async () => {
+          const [row] = await sql`select status::text from vigil.incidents where id = ${inc.id}`
+          return row.status === 'resolved' ? true : undefined
+        },
+        10_000,
+        'the first incident to resolve',
+      )
+
+      // An ordinary chain on the same database: healed.
+      await appBlocker`begin`
+      await appBlocker.unsafe(`update ${table} set v = 3 where id = 1`)
+      const [{ pid: appPid }] = await appBlocker`select pg_backend_pid() as pid`
+      const secondWait = waiter.unsafe(`update ${table} set v = 4 where id = 1`).then(
+        () => 'completed',
+        (e) => `failed: ${e.message}`,
+      )
+      await new Promise((r) => setTimeout(r, 2500))
+      assert.equal((await cycle([name])).down, 1)
+      const outcome = await Promise.race([
+        secondWait,
+        new Promise((r) => setTimeout(() => r('still waiting after 30 s'), 30_000)),
+      ])
+      assert.equal(outcome, 'completed', JSON.stringify(await heals()))
+      assert.equal((await sql`select 1 from pg_stat_activity where pid = ${appPid}`).length, 0)
+      const last = await eventually(
+        async () => {
+          const rows = await heals()
+          return rows.at(-1)?.outcome === 'succeeded' ? rows.at(-1) : undefined
+        },
+        30_000,
+        'the heal to be recorded',
+      )
+      assert.equal(last!.strategy, 'terminate_blocker')
+    } finally {
+      await sql`update cron.job set active = true where jobname in ('vigil-health-check', 'vigil-heal-retry')`
+      await retireService(sql, name, 'terminate_blocker')
+      for (const c of [superBlocker, appBlocker, waiter]) {
+        await c.end({ timeout: 1 }).catch(() => {})
+      }
       await sql.unsafe(`drop table if exists ${table}`)
       await sql.unsafe(`drop role if exists ${role}`)
       await sql.end()

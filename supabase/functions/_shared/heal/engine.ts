@@ -22,6 +22,7 @@ import type {
   Strategy,
   Verification,
 } from './types.ts'
+import { HumanNeeded } from './types.ts'
 
 /** The ladder: a heal is tried at most this many times per incident before the senior is paged. */
 export const MAX_ATTEMPTS = 3
@@ -248,6 +249,7 @@ async function tryStrategy(
   try {
     plan = await strategy.plan(problem, ctx, config)
   } catch (error) {
+    if (error instanceof HumanNeeded) return await audit.refused(errorText(error, a.options))
     return await audit.failedBeforeActing(`planning failed: ${errorText(error, a.options)}`)
   }
   if (!plan) return null
@@ -528,11 +530,30 @@ class Audit {
     if (secret && secret.length >= 16) await anchor(sql, secret, row.seq, row.row_hash)
   }
 
-  /** A failure before any plan exists: still an intent and a result row, and a step up the ladder. */
+  /**
+   * A refusal only a human can resolve: recorded as refused (it never acted, so neither the
+   * circuit breaker nor the rate limit counts it, and no attempt is used up), and on-call is paged
+   * at once: walking the ladder would only delay them, as no retry can help.
+   */
+  async refused(reason: string): Promise<HealReport> {
+    const plan: Plan = { action: 'none', target: {}, reason: 'Vigil may not act', before: {} }
+    await this.write('intent', plan, 'pending')
+    await this.write('result', plan, 'refused', { detail: reason })
+    const summary = `${this.strategy} will not act, a human must: ${reason}`
+    await this.sql`insert into vigil.incident_log (incident_id, level, message)
+                   values (${this.a.incident.id}, 'warning', ${summary})`
+    await this.sql`select vigil.escalate(${this.a.incident.id}, 3, ${summary})`
+    return this.report('human_only', summary)
+  }
+
+  /**
+   * A failure before any plan exists: still an intent and a result row, and a step up the ladder;
+   * recorded as refused, since nothing acted (the circuit breaker counts only heals that did).
+   */
   async failedBeforeActing(reason: string): Promise<HealReport> {
     const plan: Plan = { action: 'none', target: {}, reason: 'no plan could be made', before: {} }
     await this.write('intent', plan, 'pending')
-    await this.write('result', plan, 'failed', { detail: reason })
+    await this.write('result', plan, 'refused', { detail: reason })
     await this
       .sql`update vigil.incidents set heal_attempts = ${this.a.attempt} where id = ${this.a.incident.id}`
     await climbLadder(

@@ -14,7 +14,7 @@ import { clip, errorMessage } from '../probes/support.ts'
 import type { ProbeResult } from '../probes/types.ts'
 import { restartProject } from './providers/supabase-management.ts'
 import { callProvider, callWebhook, shown } from './providers/webhook.ts'
-import { type HealContext, HealError } from './types.ts'
+import { type HealContext, HealError, HumanNeeded } from './types.ts'
 
 /** How long to wait for a provider, and for the re-probes that tell whether acting helped. */
 export const timing = {
@@ -30,7 +30,9 @@ export type Timing = z.infer<typeof Timing>
 /** The part of the service's actions a strategy needs: undefined when absent, a HealError when invalid. */
 export function actionOf<K extends ActionKey>(ctx: HealContext, key: K): ServiceActions[K] {
   const read = readAction(ctx.actions, key)
-  if (!read.ok) throw new HealError(`the service's actions are invalid: ${read.errors.join('; ')}`)
+  if (!read.ok) {
+    throw new HumanNeeded(`the service's actions are invalid: ${read.errors.join('; ')}`)
+  }
   return read.value
 }
 

@@ -98,3 +98,13 @@ export interface Strategy<Config = unknown> {
 export class HealError extends Error {
   override name = 'HealError'
 }
+
+/**
+ * A refusal only a human can resolve: Vigil will not act (every blocker is protected, no session
+ * may be ended, the service's actions are invalid). Thrown by plan(): the engine records it as
+ * refused, never as a failed heal (the circuit breaker counts only heals that acted), and pages
+ * on-call at once instead of walking the ladder.
+ */
+export class HumanNeeded extends HealError {
+  override name = 'HumanNeeded'
+}

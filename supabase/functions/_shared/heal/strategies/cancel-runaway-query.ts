@@ -3,7 +3,7 @@
 // maintenance in progress (VACUUM, ANALYZE, CREATE INDEX, CLUSTER) is spared by default: a
 // cancelled CREATE INDEX CONCURRENTLY leaves an invalid index behind.
 import { z } from 'zod'
-import { HealError } from '../types.ts'
+import { HealError, HumanNeeded } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import {
   plural,
@@ -86,7 +86,7 @@ async function plan(
     `pid ${r.pid}: ${r.protected_because ?? 'maintenance in progress (spare_maintenance)'}`
   )
   if (eligible.length === 0) {
-    throw new HealError(
+    throw new HumanNeeded(
       `${plural(here.length, 'statement')} have run longer than ${config.max_seconds} s, ` +
         `none of which may be cancelled: ${why.join('; ')}.`,
     )

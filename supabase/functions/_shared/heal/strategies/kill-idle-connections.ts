@@ -2,7 +2,7 @@
 // have sat idle (or idle in a transaction) the longest, just enough of them to bring usage under
 // target_pct. A session that has run anything since the plan is left alone.
 import { z } from 'zod'
-import { HealError } from '../types.ts'
+import { HealError, HumanNeeded } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import {
   awaitExit,
@@ -100,7 +100,7 @@ async function plan(
   const at = `connections at ${before.usage_percent}% of the ${before.available} available ` +
     `(${before.used} used, trigger ${config.trigger_pct}%)`
   if (candidates.length === 0) {
-    throw new HealError(
+    throw new HumanNeeded(
       `${
         capitalise(at)
       }, but no session idle longer than ${config.idle_minutes} min may be ended ` +

@@ -4,7 +4,7 @@
 // cancel_grace_ms (the statement ran in a savepoint, or the lock is a session advisory lock).
 // A root idle in a transaction has nothing to cancel and is terminated at once.
 import { z } from 'zod'
-import { HealError } from '../types.ts'
+import { HealError, HumanNeeded } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import {
   awaitExit,
@@ -199,7 +199,7 @@ async function plan(
   const longest = graph.waiters[0]?.wait_seconds ?? 0
   if (roots.length === 0) {
     const which = skipped.map((s) => `pid ${s.pid}: ${s.reason}`).join('; ')
-    throw new HealError(
+    throw new HumanNeeded(
       `${plural(graph.waiters.length, 'session')} wait on locks (up to ${longest} s) behind ` +
         `root blockers that may not be touched: ${which}`,
     )

@@ -6,7 +6,7 @@
 // from the table's oid at act time, so a table renamed or dropped since the plan is skipped.
 import type postgres from 'postgres'
 import { z } from 'zod'
-import { HealError } from '../types.ts'
+import { HealError, HumanNeeded } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import { checkDeadline, pause, plural, refuseDryRun, targetOf } from '../sessions.ts'
 
@@ -94,7 +94,7 @@ async function plan(
   const eligible = rows.filter((r) => r.can_vacuum || r.by_request)
   const deniedWords = denied.slice(0, 5).map((r) => `${r.schema}.${r.table} (owner ${r.owner})`)
   if (eligible.length === 0) {
-    throw new HealError(
+    throw new HumanNeeded(
       `${plural(rows.length, 'table')} have at least ${Math.round(config.min_ratio * 100)}% dead ` +
         `tuples, but this role may vacuum none of them: ${deniedWords.join(', ')}.`,
     )
