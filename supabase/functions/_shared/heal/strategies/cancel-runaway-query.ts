@@ -3,7 +3,7 @@
 // maintenance in progress (VACUUM, ANALYZE, CREATE INDEX, CLUSTER) is spared by default: a
 // cancelled CREATE INDEX CONCURRENTLY leaves an invalid index behind.
 import { z } from 'zod'
-import { HealError, HumanNeeded } from '../types.ts'
+import { HumanNeeded } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import {
   plural,

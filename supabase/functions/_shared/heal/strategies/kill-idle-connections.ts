@@ -2,7 +2,7 @@
 // have sat idle (or idle in a transaction) the longest, just enough of them to bring usage under
 // target_pct. A session that has run anything since the plan is left alone.
 import { z } from 'zod'
-import { HealError, HumanNeeded } from '../types.ts'
+import { HumanNeeded } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import {
   awaitExit,
