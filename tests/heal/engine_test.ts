@@ -673,3 +673,42 @@ Deno.test('a refusal only a human can resolve pages on-call at once, uses no att
     assert.equal(healed.outcome, 'succeeded', healed.detail)
   })
 })
+
+Deno.test('topology, not a head count: unrelated services down never hold a heal back; a down dependency makes it wait for the root', async () => {
+  await withIncident('engine-test-topology', async ({ sql, serviceId, incidentId, options }) => {
+    const others = ['a', 'b', 'c'].map((x) => `engine-test-unrelated-${x}-${Date.now()}`)
+    const root = `engine-test-root-${Date.now()}`
+    try {
+      for (const name of [...others, root]) {
+        await sql`insert into vigil.services (name, kind, environment, config, status)
+                  values (${name}, 'http', 'qa', '{"url": "http://127.0.0.1:9/"}', 'down')`
+      }
+      // Depending on the root, which is down: the root is healed first, this one waits.
+      await sql`update vigil.services set depends_on = array[${root}]::text[] where id = ${serviceId}`
+      const acts = { count: 0 }
+      const waiting = await healIncident({ incidentId }, options(scripted({ acts })))
+      assert.equal(waiting.outcome, 'skipped')
+      assert.equal(
+        waiting.detail,
+        `${root} is down, which ${
+          (await sql`select name from vigil.services where id = ${serviceId}`)[0].name
+        } depends on: the root is healed first`,
+      )
+      assert.equal(acts.count, 0, 'nothing acted')
+      const [{ level }] =
+        await sql`select escalation_level as level from vigil.incidents where id = ${incidentId}`
+      assert.equal(level, 0, 'nobody paged for it: its alerts fold into the root')
+
+      // Without that dependency, three unrelated services down change nothing: it is healed.
+      await sql`update vigil.services set depends_on = null where id = ${serviceId}`
+      const healed = await healIncident({ incidentId }, options(scripted({ acts })))
+      assert.equal(healed.outcome, 'succeeded', healed.detail)
+      assert.equal(acts.count, 1)
+    } finally {
+      await sql`update vigil.services set depends_on = null where id = ${serviceId}`
+      for (const name of [...others, root]) {
+        await sql`delete from vigil.services where name = ${name}`
+      }
+    }
+  })
+})

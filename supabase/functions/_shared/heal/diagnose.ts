@@ -1,6 +1,7 @@
 // From an incident and the service's latest check to the problems a strategy can address, worst
 // first — or to a verdict that only a human may handle (suspected corruption, a security incident,
-// a system-wide outage).
+// a system-wide outage) — or to waiting: a service whose own dependency is down is healed after
+// that root, never instead of it. Unrelated services being down never holds a heal back.
 import type { ProblemKind, ServiceKind } from '../../../../shared/kinds.ts'
 import type { Problem } from './types.ts'
 
@@ -11,7 +12,12 @@ export interface LatestCheck {
 }
 
 export type Diagnosis =
-  | { humanOnly: false; problems: Problem[] }
+  | {
+    humanOnly: false
+    problems: Problem[]
+    /** The service's dependencies that are down: the root is healed first, this one waits. */
+    waitingFor?: string[]
+  }
   | {
     humanOnly: true
     kind: 'security_incident' | 'data_corruption' | 'system_outage'
@@ -30,9 +36,6 @@ const CRITICAL_PATTERNS: [RegExp, 'data_corruption' | 'system_outage', string][]
   [/out of memory: kill(ed)? process|oom[- ]killer|oom-kill/i, 'system_outage', 'the OOM killer'],
 ]
 
-/** Share of enabled services down at which the whole system counts as out: humans, not heals. */
-export const SYSTEM_OUTAGE_SHARE = 0.5
-
 const n = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0)
 const obj = (v: unknown): Record<string, unknown> =>
   v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : {}
@@ -41,8 +44,8 @@ export function diagnose(input: {
   incidentKind: string
   serviceKind: ServiceKind
   check: LatestCheck | null
-  /** Enabled services and how many of them are down now. */
-  fleet: { enabled: number; down: number }
+  /** The names of the services this one depends on (directly or not) that are down now. */
+  upstreamDown: string[]
 }): Diagnosis {
   if (['security_incident', 'data_corruption', 'system_outage'].includes(input.incidentKind)) {
     return {
@@ -58,13 +61,8 @@ export function diagnose(input: {
   for (const [pattern, kind, what] of CRITICAL_PATTERNS) {
     if (pattern.test(text)) return { humanOnly: true, kind, reason: `the check reports ${what}` }
   }
-  if (input.fleet.enabled >= 3 && input.fleet.down / input.fleet.enabled >= SYSTEM_OUTAGE_SHARE) {
-    return {
-      humanOnly: true,
-      kind: 'system_outage',
-      reason:
-        `${input.fleet.down} of ${input.fleet.enabled} services are down: a system-wide outage`,
-    }
+  if (input.upstreamDown.length > 0) {
+    return { humanOnly: false, problems: [], waitingFor: input.upstreamDown }
   }
   const check = input.check
   if (!check) return { humanOnly: false, problems: [] }

@@ -119,9 +119,11 @@ async function healClaimed(
   const [check] = await sql<LatestCheck[]>`
     select status, error, measurements from vigil.checks
      where service_id = ${incident.service_id} order by checked_at desc, id desc limit 1`
-  const [fleet] = await sql<{ enabled: number; down: number }[]>`
-    select count(*)::int as enabled, count(*) filter (where status = 'down')::int as down
-      from vigil.services where enabled`
+  // Topology, not a head count: only this service's own dependencies being down holds it back.
+  const upstream = await sql<{ name: string }[]>`
+    select s.name from vigil.dependencies(${incident.service_id}) d
+      join vigil.services s on s.id = d.service_id
+     where s.enabled and s.status = 'down' order by d.depth, s.name`
   const report = (
     outcome: HealOutcome,
     detail: string,
@@ -137,13 +139,22 @@ async function healClaimed(
     incidentKind: incident.kind,
     serviceKind: service.kind as ServiceKind,
     check: check ?? null,
-    fleet,
+    upstreamDown: upstream.map((u) => u.name),
   })
   if (diagnosis.humanOnly) {
     const summary = `not healed automatically: ${diagnosis.reason}`
     await sql`select vigil.escalate(${incident.id}, 3, ${summary})`
     await sql`select vigil.escalate(${incident.id}, 4, ${summary})`
     return report('human_only', summary)
+  }
+
+  if (diagnosis.waitingFor?.length) {
+    // Its alerts are folded into the root's incident; it is asked again after the root is healed.
+    const why = `${diagnosis.waitingFor.join(', ')} ${
+      diagnosis.waitingFor.length === 1 ? 'is' : 'are'
+    } down, which ${service.name} depends on: the root is healed first`
+    await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'info', ${why})`
+    return report('skipped', why)
   }
 
   const attempt = incident.heal_attempts + 1
