@@ -712,3 +712,26 @@ Deno.test('topology, not a head count: unrelated services down never hold a heal
     }
   })
 })
+
+Deno.test('sequencing: a strategy that acted and did not help goes to the back, so the next gets its turn', async () => {
+  await withIncident('engine-test-sequence', async ({ sql, incidentId, options }) => {
+    const purged = { count: 0 }
+    const rolledBack = { count: 0 }
+    const [purge] = scripted(
+      { acts: purged, verify: { improved: false, worse: false } },
+      'purge_cdn',
+    ).service_unhealthy
+    const [rollback] = scripted({ acts: rolledBack }, 'rollback_deploy').service_unhealthy
+    const registry = { ...scripted({}), service_unhealthy: [purge, rollback] }
+    const first = await healIncident({ incidentId }, options(registry))
+    assert.deepEqual([first.strategy, first.outcome], ['purge_cdn', 'failed'])
+    const second = await healIncident({ incidentId }, options(registry))
+    assert.deepEqual([second.strategy, second.outcome], ['rollback_deploy', 'succeeded'])
+    assert.deepEqual([purged.count, rolledBack.count], [1, 1])
+    const rows = await auditRows(sql, incidentId)
+    assert.deepEqual(rows.filter((r) => r.phase === 'result').map((r) => [r.strategy, r.outcome]), [
+      ['purge_cdn', 'failed'],
+      ['rollback_deploy', 'succeeded'],
+    ])
+  })
+})

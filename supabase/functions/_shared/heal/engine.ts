@@ -171,9 +171,22 @@ async function healClaimed(
     HEAL_DEADLINE_MS,
   )
   const target = service.kind === 'postgres' ? connectTarget(service, options) : undefined
+  // Sequencing: a strategy that already acted on this incident and did not help goes to the back,
+  // so the next one gets its turn (purge the CDN, then roll the deploy back).
+  const tried = new Set(
+    (await sql<{ strategy: string }[]>`
+      select distinct strategy from vigil.heal_actions
+       where incident_id = ${incident.id} and phase = 'result' and outcome in ('failed', 'undone')`)
+      .map((r) => r.strategy),
+  )
   try {
     for (const problem of diagnosis.problems) {
-      for (const strategy of registry[problem.kind as ProblemKind] ?? []) {
+      const candidates = registry[problem.kind as ProblemKind] ?? []
+      const ordered = [
+        ...candidates.filter((s) => !tried.has(s.name)),
+        ...candidates.filter((s) => tried.has(s.name)),
+      ]
+      for (const strategy of ordered) {
         const result = await tryStrategy(strategy, problem, {
           incident,
           service,
