@@ -39,9 +39,11 @@ Deno.test({
         `create table ${table} (id int primary key, v int); insert into ${table} values (1, 0)`,
       )
       await sql.unsafe(`grant select, update on ${table} to ${role}`)
+      // The default failure threshold (3 checks): a wait past its threshold is lasting evidence,
+      // so one cycle opens the incident.
       await sql`
-        insert into vigil.services (name, kind, environment, config, failure_threshold)
-        values (${name}, 'postgres', 'dev', '{"blocked_warning_seconds": 1, "blocked_critical_seconds": 2}', 1)`
+        insert into vigil.services (name, kind, environment, config)
+        values (${name}, 'postgres', 'dev', '{"blocked_warning_seconds": 1, "blocked_critical_seconds": 2}')`
       await sql`
         insert into vigil.heal_policies (environment, strategy, mode, config)
         values ('dev', 'terminate_blocker', 'auto', '{"min_wait_seconds": 1}')
@@ -168,13 +170,17 @@ Deno.test({
       assert.equal((await cycle([name])).down, 1, 'the chain is seen')
 
       // One cycle: refused, recorded as such, and on-call paged at once.
+      // (The refusal's rows are written before on-call is paged: wait for both.)
       const refused = await eventually(
         async () => {
           const rows = await heals()
-          return rows.some((r) => r.outcome === 'refused') ? rows : undefined
+          const [paged] = await sql`
+            select 1 from vigil.incidents i join vigil.services s on s.id = i.service_id
+             where s.name = ${name} and i.status = 'open' and i.escalation_level >= 3`
+          return rows.some((r) => r.outcome === 'refused') && paged ? rows : undefined
         },
         30_000,
-        'the refusal to be recorded',
+        'the refusal to be recorded and on-call paged',
       )
       assert.deepEqual(refused.map((r) => [r.phase, r.outcome, r.strategy]), [
         ['intent', 'pending', 'terminate_blocker'],

@@ -212,6 +212,11 @@ Deno.test('a blocking chain is reported waiter by waiter with its root blocker, 
     await sleep(Math.max(0, 1600 - waiterB.wait_seconds * 1000))
     const later = await probe(db, { config })
     assert.equal(later.status, 'down', 'a wait past blocked_critical_seconds is down')
+    assert.equal(
+      (later.measurements as Json).decisive_status,
+      'down',
+      'the wait itself proves it lasted: the status follows on this check',
+    )
     assert.ok(metric(later, 'longest_wait_seconds')! > 1.5)
   } finally {
     held.open()
@@ -281,6 +286,7 @@ Deno.test("idle-in-transaction sessions and long statements past their threshold
     assert.notEqual(result.status, 'healthy')
     assert.match(result.error!, /idle in transaction longer than 1 s/)
     assert.match(result.error!, /running longer than 1 s/)
+    assert.equal(m.decisive_status, 'degraded', 'idle and long past their thresholds: lasting')
   } finally {
     held.open()
     await Promise.allSettled(txs)
@@ -308,6 +314,16 @@ Deno.test('connection usage past connections_warning_pct degrades', async () => 
         `connections at [\\d.]+% of max_connections \\(${m.connections.used} of ${m.connections.max}\\)`,
         'i',
       ),
+    )
+    assert.equal(m.decisive_status, undefined, 'one snapshot proves nothing lasted')
+    const second = await probe(db, {
+      config: { connections_warning_pct: 0.5, connections_critical_pct: 100 },
+      previous: result.measurements,
+    })
+    assert.equal(
+      (second.measurements as Json).decisive_status,
+      'degraded',
+      'past the warning on two checks running: lasting',
     )
   } finally {
     await db.end()

@@ -147,6 +147,12 @@ interface Collected {
 interface Finding {
   status: CheckStatus
   text: string
+  /**
+   * The evidence already proves it lasted (a waiter blocked past its threshold, a session idle in
+   * a transaction past its own, connections high on this check and the one before): the service's
+   * status follows on this check, without the failure threshold's hysteresis.
+   */
+  decisive?: boolean
 }
 
 class Cancelled extends Error {
@@ -430,6 +436,10 @@ function previousOf(ctx: ProbeContext, database: string) {
     hit: num('blks_hit_total'),
     read: num('blks_read_total'),
     size: num('database_size_bytes'),
+    connectionsPct: (() => {
+      const c = p.connections as { usage_percent?: unknown } | undefined
+      return typeof c?.usage_percent === 'number' ? c.usage_percent : undefined
+    })(),
   }
 }
 
@@ -460,17 +470,19 @@ function judge(
   const prev = previousOf(ctx, s.database)
   const findings: Finding[] = []
   const metrics: Metric[] = []
-  const add = (status: CheckStatus, text: string) => {
-    if (status !== 'healthy') findings.push({ status, text })
+  const add = (status: CheckStatus, text: string, decisive = false) => {
+    if (status !== 'healthy') findings.push({ status, text, ...(decisive ? { decisive } : {}) })
   }
 
   // Connections: every client backend counts against max_connections, whatever its database.
   const usagePct = round(100 * s.connections_used / s.max_connections, 1)
   metrics.push({ name: 'active_connections', value: s.connections_used })
   metrics.push({ name: 'connection_usage_percent', value: usagePct })
+  // Decisive when the previous check was past the warning too: high for a whole interval.
   add(
     againstBand(usagePct, config.connections_warning_pct, config.connections_critical_pct),
     `connections at ${usagePct}% of max_connections (${s.connections_used} of ${s.max_connections})`,
+    prev.connectionsPct !== undefined && prev.connectionsPct >= config.connections_warning_pct,
   )
 
   // Blocking chains: waiters in this database, followed through their blockers to the roots.
@@ -490,6 +502,7 @@ function judge(
     add(
       againstBand(chains.longest, config.blocked_warning_seconds, config.blocked_critical_seconds),
       `${blocked} blocked on locks, the longest for ${chains.longest} s${behind}`,
+      true,
     )
   }
 
@@ -498,14 +511,14 @@ function judge(
     const [first] = longRunning.sessions
     const what = plural(longRunning.total, 'statement')
     const over = `running longer than ${config.long_running_seconds} s`
-    add('degraded', `${what} ${over} (longest ${first.seconds} s, pid ${first.pid})`)
+    add('degraded', `${what} ${over} (longest ${first.seconds} s, pid ${first.pid})`, true)
   }
   const idle = listed(s.idle_in_transaction)
   if (idle.total > 0) {
     const [first] = idle.sessions
     const what = plural(idle.total, 'session')
     const over = `idle in transaction longer than ${config.idle_in_transaction_seconds} s`
-    add('degraded', `${what} ${over} (longest ${first.seconds} s, pid ${first.pid})`)
+    add('degraded', `${what} ${over} (longest ${first.seconds} s, pid ${first.pid})`, true)
   }
 
   // Deadlocks: the counter only rises; a lower value means the statistics were reset.
@@ -655,6 +668,9 @@ function judge(
     },
     replication_lag_seconds: lag,
   }
+  // The worst status the lasting evidence alone proves: vigil.apply_check moves to it at once.
+  const decisive = findings.filter((f) => f.decisive)
+  if (decisive.length > 0) measurements.decisive_status = worst(...decisive.map((f) => f.status))
   return {
     status: worst(...findings.map((f) => f.status)),
     responseMs: c.responseMs,
