@@ -114,7 +114,33 @@ const dashboard: Suite = async (stack) => {
   return { name: 'dashboard', passed, failed, code }
 }
 
-const suites: Record<string, Suite> = { pgtap, deno, dashboard }
+/** Format, lint and type checks over the whole project, as CI would run them by hand. */
+const staticChecks: Suite = async () => {
+  let passed = 0
+  let failed = 0
+  let worst = 0
+  const denoJson = join(ROOT, 'deno.json')
+  for (
+    const [what, args] of [
+      ['deno fmt --check', ['fmt', '--check', '--config', denoJson]],
+      ['deno lint', ['lint', '--config', denoJson]],
+      [
+        'deno check',
+        ['check', '--config', denoJson, 'supabase/functions/', 'devstack/', 'shared/', 'bench/'],
+      ],
+    ] as const
+  ) {
+    const { code } = await run(what, [Deno.execPath(), ...args], { NO_COLOR: '1' })
+    if (code === 0) passed++
+    else {
+      failed++
+      worst = code
+    }
+  }
+  return { name: 'static', passed, failed, code: worst }
+}
+
+const suites: Record<string, Suite> = { static: staticChecks, pgtap, deno, dashboard }
 
 function wanted(args: string[]): string[] {
   const names = args.length > 0 ? args : Object.keys(suites)

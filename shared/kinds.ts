@@ -23,6 +23,8 @@ export const HEAL_OUTCOMES = [
   'pending',
   'succeeded',
   'failed',
+  /** Did not act: the plan was refused (a human must resolve it) or could not be made. */
+  'refused',
   'undone',
   'skipped',
   'dry_run',

@@ -3,9 +3,10 @@
 -- agent asks vigil.request_vacuum, which checks the table in the catalog and hands a one-off
 -- `VACUUM (ANALYZE) schema.table`, composed here from those names, to pg_cron, whose job runs it as
 -- this function's owner at the next tick (within 5 s on pg_cron 1.5+, the next minute on 1.4).
--- vigil.vacuum_request_status reads how the run went and removes the job as soon as a run has
--- started, so it runs once; a sweep (every 30 s on pg_cron 1.5+) does the same for requests
--- nobody asks after, and gives up on those that did not finish within an hour.
+-- vigil.vacuum_request_status reads how the run went and removes the job once that run has ended
+-- (removing it earlier would cancel the VACUUM; pg_cron never starts a job again while it runs); a
+-- sweep (every 30 s on pg_cron 1.5+) does the same for requests nobody asks after, and gives up on
+-- those that did not finish within an hour.
 
 create table vigil.vacuum_requests (
   id bigint generated always as identity primary key,
@@ -79,7 +80,7 @@ begin
   end if;
   job := 'vigil-vacuum-' || rel.oid;
   -- Every 5 s where pg_cron has second schedules (1.5+, as vigil.every_30_seconds() decides): the
-  -- job is removed once a run has started, so it runs once.
+  -- job is removed as soon as its run is seen ended, by the heal that waits for it or the sweep.
   job_id := cron.schedule(job,
                         case when vigil.every_30_seconds() = '30 seconds' then '5 seconds' else '* * * * *' end,
                         format('vacuum (analyze) %I.%I', p_schema, p_table));
@@ -112,10 +113,6 @@ begin
       from cron.job_run_details d
      where d.jobid = r.job_id
      order by d.start_time limit 1;
-    -- A run has started: the job goes, so that it never runs twice.
-    if run.status is not null then
-      perform cron.unschedule(j.jobid) from cron.job j where j.jobid = r.job_id;
-    end if;
     if run.status in ('succeeded', 'failed') or r.requested_at < now() - interval '1 hour' then
       perform cron.unschedule(j.jobid) from cron.job j where j.jobid = r.job_id;
       update vigil.vacuum_requests

@@ -36,7 +36,9 @@ select functions_are(
         'consume_approval',
         -- the agent role
         'settle_privileges', 'unindexable_schema', 'build_index', 'drop_built_index',
-        'request_vacuum', 'vacuum_request_status', 'sweep_vacuum_requests'],
+        'request_vacuum', 'vacuum_request_status', 'sweep_vacuum_requests',
+        -- healing, round 2
+        'known_strategies', 'validate_heal_policy'],
   'schema vigil has exactly the known functions'
 );
 
@@ -115,7 +117,7 @@ select triggers_are('vigil', 'incidents', array['incidents_touch', 'incidents_st
                                                 'incidents_alert_lifecycle', 'incidents_name_acknowledger']);
 select triggers_are('vigil', 'alerts', array['alerts_stamp_operator', 'alerts_wake_notify']);
 select triggers_are('vigil', 'heal_actions', array['heal_actions_append_only', 'heal_actions_no_truncate', 'heal_actions_chain']);
-select triggers_are('vigil', 'heal_policies', array['heal_policies_touch']);
+select triggers_are('vigil', 'heal_policies', array['heal_policies_touch', 'heal_policies_validate']);
 select triggers_are('vigil', 'heal_approvals', array['heal_approvals_decide']);
 select triggers_are('vigil', 'contacts', array['contacts_touch', 'contacts_validate']);
 select triggers_are('vigil', 'incident_log', array[]::name[]);

@@ -31,7 +31,7 @@ insert into vigil.metrics (service_id, name, value)
 values ('00000000-0000-4000-8000-000000000101', 'http_request_duration', 42);
 insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down)
 values ('00000000-0000-4000-8000-000000000105', now(), now(), 0, 0, 0, 0, 0);
-insert into vigil.heal_policies (environment, strategy, mode) values ('prod', 't010_strategy', 'approval');
+insert into vigil.heal_policies (environment, strategy, mode) values ('prod', 'purge_cdn', 'approval');
 insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan)
 select '00000000-0000-4000-8000-000000000106', id, service_id, 'restart', '{"action":"restart"}'
   from vigil.incidents where title = 't010 slow';
@@ -201,7 +201,7 @@ select results_eq(
   'anon''s attempts left the new tables as they were'
 );
 select results_eq(
-  $$select (select mode::text from vigil.heal_policies where environment = 'prod' and strategy = 't010_strategy'),
+  $$select (select mode::text from vigil.heal_policies where environment = 'prod' and strategy = 'purge_cdn'),
            (select decision from vigil.heal_approvals where action_id = '00000000-0000-4000-8000-000000000106'),
            (select enabled from vigil.contacts where address = '+15550010'),
            (select count(*) from vigil.incident_log l join vigil.incidents i on i.id = l.incident_id where i.title = 't010 slow'),

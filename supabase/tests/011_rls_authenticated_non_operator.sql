@@ -24,7 +24,7 @@ values ('00000000-0000-4000-8000-000000000111', 'unknown', 'healthy', 't011');
 insert into vigil.metrics (service_id, name, value) values ('00000000-0000-4000-8000-000000000111', 'error_rate', 0.5);
 insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down)
 values ('00000000-0000-4000-8000-000000000115', now(), now(), 0, 1, 1, 0, 0);
-insert into vigil.heal_policies (environment, strategy, mode) values ('prod', 't011_strategy', 'approval');
+insert into vigil.heal_policies (environment, strategy, mode) values ('prod', 'renew_certificate', 'approval');
 insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan)
 select '00000000-0000-4000-8000-000000000116', id, service_id, 'restart', '{"action":"restart"}'
   from vigil.incidents where title = 't011 slow';
@@ -259,7 +259,7 @@ select results_eq(
   'the seeded rows of the new tables are all still there'
 );
 select results_eq(
-  $$select (select mode::text from vigil.heal_policies where environment = 'prod' and strategy = 't011_strategy'),
+  $$select (select mode::text from vigil.heal_policies where environment = 'prod' and strategy = 'renew_certificate'),
            (select decision from vigil.heal_approvals where action_id = '00000000-0000-4000-8000-000000000116'),
            (select decided_by from vigil.heal_approvals where action_id = '00000000-0000-4000-8000-000000000116'),
            (select enabled from vigil.contacts where address = '+15550011'),

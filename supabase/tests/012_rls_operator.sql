@@ -30,7 +30,7 @@ insert into vigil.metrics (service_id, name, value) values ('00000000-0000-4000-
 insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down)
 values ('00000000-0000-4000-8000-000000000125', now(), now(), 0, 1, 0, 0, 1);
 update vigil.settings set updated_by = '00000000-0000-4000-8000-0000000000ff' where environment = 'prod';
-insert into vigil.heal_policies (environment, strategy, mode) values ('prod', 't012_strategy', 'approval');
+insert into vigil.heal_policies (environment, strategy, mode) values ('prod', 'retry_deploy', 'approval');
 insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan)
 select '00000000-0000-4000-8000-000000000126', id, service_id, 'restart', '{"action":"restart"}'
   from vigil.incidents where title = 't012 slow';

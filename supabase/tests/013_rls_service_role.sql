@@ -104,13 +104,13 @@ select ok(
   'service_role''s heal action got its place in the chain and its hash');
 
 -- heal_policies
-select lives_ok($$insert into vigil.heal_policies (environment, strategy, mode, config) values ('qa', 't013_strategy', 'approval', '{"max": 1}')$$,
+select lives_ok($$insert into vigil.heal_policies (environment, strategy, mode, config) values ('qa', 'purge_own_data', 'approval', '{"max": 1}')$$,
                 'service_role can insert heal_policies');
-select lives_ok($$update vigil.heal_policies set mode = 'suggest' where strategy = 't013_strategy'$$, 'service_role can update heal_policies');
-select results_eq($$select mode::text, config from vigil.heal_policies where strategy = 't013_strategy'$$,
+select lives_ok($$update vigil.heal_policies set mode = 'suggest' where strategy = 'purge_own_data'$$, 'service_role can update heal_policies');
+select results_eq($$select mode::text, config from vigil.heal_policies where strategy = 'purge_own_data'$$,
                   $$values ('suggest'::text, '{"max": 1}'::jsonb)$$, 'service_role can select heal_policies (the update took effect)');
-select lives_ok($$delete from vigil.heal_policies where strategy = 't013_strategy'$$, 'service_role can delete heal_policies');
-select is_empty($$select 1 from vigil.heal_policies where strategy = 't013_strategy'$$, 'the heal_policies row is gone');
+select lives_ok($$delete from vigil.heal_policies where strategy = 'purge_own_data'$$, 'service_role can delete heal_policies');
+select is_empty($$select 1 from vigil.heal_policies where strategy = 'purge_own_data'$$, 'the heal_policies row is gone');
 
 -- heal_approvals
 select lives_ok(

@@ -1,0 +1,16 @@
+// The heal strategies SQL knows (vigil.known_strategies(), what a heal policy may name) are exactly
+// the registry's.
+import assert from 'node:assert/strict'
+import { STRATEGIES } from '../../supabase/functions/_shared/heal/registry.ts'
+import { testSql } from '../_env.ts'
+
+Deno.test('vigil.known_strategies() and the strategy registry list the same strategies', async () => {
+  const sql = testSql(1)
+  try {
+    const [{ names }] = await sql<{ names: string[] }[]>`
+      select to_jsonb(vigil.known_strategies()) as names`
+    assert.deepEqual([...names].sort(), [...STRATEGIES.keys()].sort())
+  } finally {
+    await sql.end()
+  }
+})
