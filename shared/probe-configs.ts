@@ -141,6 +141,11 @@ export const PostgresConfig = z.strictObject({
   dead_tuple_warning_ratio: ratio.default(0.2),
   /** Tables smaller than this many rows are ignored for the dead-tuple ratio. */
   dead_tuple_min_rows: z.number().int().min(0).default(1000),
+  /**
+   * Dead tuples are a problem only when autovacuum has not dealt with them: a table over the ratio
+   * for this long with no vacuum since, and none running now (seconds; 0 judges at once).
+   */
+  dead_tuple_grace_seconds: z.number().int().min(0).max(604_800).default(600),
   xid_age_warning: z.number().int().min(1).max(2_147_483_647).default(500_000_000),
   xid_age_critical: z.number().int().min(1).max(2_147_483_647).default(1_200_000_000),
   replication_lag_warning_seconds: z.number().min(0).default(60),

@@ -133,12 +133,15 @@ function postgresProblems(m: Record<string, unknown>): Problem[] {
       { long_running: longRunning },
     ))
   }
+  // Only where autovacuum is not keeping up (the probe judges it: over the ratio past a grace).
   const dead = obj(m.dead_tuples)
-  if (n(dead.worst_ratio) >= 0.2) {
+  if (n(dead.lagging) > 0) {
     out.push(
       problem(
         'dead_tuples',
-        `dead tuples reach ${Math.round(n(dead.worst_ratio) * 100)} % of a table`,
+        `dead tuples reach ${
+          Math.round(n(dead.worst_lagging_ratio) * 100)
+        } % of a table autovacuum has not dealt with`,
         { dead_tuples: dead },
       ),
     )

@@ -91,6 +91,10 @@ interface Snapshot {
     dead: number
     ratio: number
     last_autovacuum: string | null
+    /** The latest vacuum of either kind. */
+    last_vacuum: string | null
+    /** A vacuum of it is running now. */
+    vacuuming: boolean
   }[]
   replicas: {
     application_name: string | null
@@ -360,7 +364,10 @@ select
   (select coalesce(json_agg(json_build_object(
      'table', t.nspname || '.' || t.relname, 'live', t.live, 'dead', t.dead,
      'ratio', round(t.dead::numeric / (t.live + t.dead), 4),
-     'last_autovacuum', pg_stat_get_last_autovacuum_time(t.oid)) order by t.dead::float8 / (t.live + t.dead) desc), '[]')
+     'last_autovacuum', pg_stat_get_last_autovacuum_time(t.oid),
+     'last_vacuum', greatest(pg_stat_get_last_autovacuum_time(t.oid), pg_stat_get_last_vacuum_time(t.oid)),
+     'vacuuming', exists (select from pg_stat_progress_vacuum v where v.relid = t.oid))
+     order by t.dead::float8 / (t.live + t.dead) desc), '[]')
    from (
      select c.oid, n.nspname, c.relname, pg_stat_get_live_tuples(c.oid) as live, pg_stat_get_dead_tuples(c.oid) as dead
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -436,6 +443,15 @@ function previousOf(ctx: ProbeContext, database: string) {
     hit: num('blks_hit_total'),
     read: num('blks_read_total'),
     size: num('database_size_bytes'),
+    deadOverSince: (() => {
+      const d = p.dead_tuples as { tables?: unknown } | undefined
+      const map = new Map<string, string>()
+      for (const t of Array.isArray(d?.tables) ? d.tables : []) {
+        const { table, over_since } = (t ?? {}) as { table?: unknown; over_since?: unknown }
+        if (typeof table === 'string' && typeof over_since === 'string') map.set(table, over_since)
+      }
+      return map
+    })(),
     connectionsPct: (() => {
       const c = p.connections as { usage_percent?: unknown } | undefined
       return typeof c?.usage_percent === 'number' ? c.usage_percent : undefined
@@ -581,15 +597,35 @@ function judge(
     ? Math.round((s.database_size_bytes - prev.size) / hours)
     : null
 
-  // Dead tuples: worst first; bloat warns, it never takes a database down.
+  // Dead tuples: worst first; bloat warns, it never takes a database down, and only where
+  // autovacuum is not keeping up: over the ratio for dead_tuple_grace_seconds with no vacuum since
+  // it went over (carried from check to check as over_since), and none running now.
   const worstDead = s.dead_tuples[0]
   metrics.push({ name: 'dead_tuple_ratio', value: worstDead?.ratio ?? 0 })
-  if (worstDead && worstDead.ratio >= config.dead_tuple_warning_ratio) {
-    const over = s.dead_tuples.filter((t) => t.ratio >= config.dead_tuple_warning_ratio).length
-    const which = over > 1 ? `${over} tables have` : `table ${worstDead.table} has`
-    const pct = Math.round(worstDead.ratio * 100)
-    const rows = worstDead.live + worstDead.dead
-    add('degraded', `${which} many dead tuples (worst ${worstDead.table}: ${pct}% of ${rows} rows)`)
+  const measuredAt = new Date(s.now_epoch * 1000).toISOString()
+  const deadTables = s.dead_tuples.map((t) => {
+    if (t.ratio < config.dead_tuple_warning_ratio) return t
+    const before = prev.deadOverSince?.get(t.table)
+    const vacuumedSince = before !== undefined && t.last_vacuum !== null &&
+      Date.parse(t.last_vacuum) > Date.parse(before)
+    const overSince = before !== undefined && !vacuumedSince ? before : measuredAt
+    const lagging = !t.vacuuming &&
+      s.now_epoch - Date.parse(overSince) / 1000 >= config.dead_tuple_grace_seconds
+    return { ...t, over_since: overSince, lagging }
+  })
+  const lagging = deadTables.filter((t) => 'lagging' in t && t.lagging)
+  if (lagging.length > 0) {
+    const [worstLagging] = lagging
+    const which = lagging.length > 1
+      ? `${lagging.length} tables have`
+      : `table ${worstLagging.table} has`
+    const pct = Math.round(worstLagging.ratio * 100)
+    const rows = worstLagging.live + worstLagging.dead
+    add(
+      'degraded',
+      `${which} many dead tuples that autovacuum has not dealt with for ` +
+        `${config.dead_tuple_grace_seconds} s (worst ${worstLagging.table}: ${pct}% of ${rows} rows)`,
+    )
   }
 
   metrics.push({ name: 'xid_age', value: s.xid.age })
@@ -657,8 +693,12 @@ function judge(
     growth_bytes_per_hour: growth,
     dead_tuples: {
       min_rows: config.dead_tuple_min_rows,
+      grace_seconds: config.dead_tuple_grace_seconds,
       worst_ratio: worstDead?.ratio ?? 0,
-      tables: s.dead_tuples,
+      /** Tables over the ratio that autovacuum has not dealt with: the problem, if any. */
+      lagging: lagging.length,
+      worst_lagging_ratio: lagging[0]?.ratio ?? 0,
+      tables: deadTables,
     },
     xid_age: s.xid.age,
     xid_age_database: s.xid.database,
