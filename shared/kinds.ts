@@ -77,6 +77,7 @@ export const PROBLEM_KINDS = [
   'runaway_query',
   'slow_query',
   'dead_tuples',
+  'stale_statistics',
   'service_unhealthy',
   'stale_frontend',
   'failed_deploy',

@@ -146,6 +146,13 @@ export const PostgresConfig = z.strictObject({
    * for this long with no vacuum since, and none running now (seconds; 0 judges at once).
    */
   dead_tuple_grace_seconds: z.number().int().min(0).max(604_800).default(600),
+  /**
+   * Statistics are stale when a table changed by this many rows (and by stale_stats_ratio of its
+   * rows) since it was last analyzed, longer ago than stale_stats_seconds: the planner misjudges.
+   */
+  stale_stats_min_changes: z.number().int().min(1).default(10_000),
+  stale_stats_ratio: ratio.default(0.2),
+  stale_stats_seconds: z.number().int().min(0).max(2_592_000).default(3600),
   xid_age_warning: z.number().int().min(1).max(2_147_483_647).default(500_000_000),
   xid_age_critical: z.number().int().min(1).max(2_147_483_647).default(1_200_000_000),
   replication_lag_warning_seconds: z.number().min(0).default(60),

@@ -22,6 +22,10 @@ import {
   VacuumAnalyzeConfig,
   vacuumAnalyzeStrategy,
 } from '../../supabase/functions/_shared/heal/strategies/vacuum-analyze.ts'
+import {
+  AnalyzeTablesConfig,
+  analyzeTablesStrategy,
+} from '../../supabase/functions/_shared/heal/strategies/analyze-tables.ts'
 import { HealError } from '../../supabase/functions/_shared/heal/types.ts'
 import type { HealContext, Plan, Problem } from '../../supabase/functions/_shared/heal/types.ts'
 import type { ProblemKind } from '../../shared/kinds.ts'
@@ -1085,4 +1089,63 @@ Deno.test('strategy configs have their defaults, refuse unknown keys and nonsens
       ['vacuum_analyze', 'dead_tuples'],
     ],
   )
+})
+
+Deno.test('analyze_tables as the agent: stale statistics found, brought up to date through vigil.analyze_table', async () => {
+  const admin = postgres(dbUrl(), { max: 1, onnotice: () => {} })
+  const agent = postgres(testStack().agentDbUrl, { max: 2, prepare: false, onnotice: () => {} })
+  const table = `stale_stats_${uniqueId()}`
+  try {
+    await admin.unsafe(`
+      create table public.${table} (id int primary key, v int) with (autovacuum_enabled = false);
+      insert into public.${table} select g, 0 from generate_series(1, 20000) g;
+      analyze public.${table};
+      update public.${table} set v = 1;
+      select pg_stat_force_next_flush();`)
+    const ctx = baseHealContext({
+      service: {
+        id: crypto.randomUUID(),
+        name: table,
+        kind: 'postgres',
+        environment: 'dev',
+        config: {},
+      },
+      db: admin,
+      target: agent,
+      signal: new AbortController().signal,
+      reprobe: () => Promise.resolve({ status: 'healthy', measurements: {} }),
+      protectedRoles: PROTECTED_ROLES,
+      protectedApplications: [],
+    })
+    const config = AnalyzeTablesConfig.parse({ older_than_seconds: 0 })
+    const planned = await eventually(
+      async () => {
+        const p = await analyzeTablesStrategy.plan(problem('stale_statistics'), ctx, config)
+          .catch(() => null)
+        return (p?.target as Json | undefined)?.tables?.some((t: Json) => t.table === table)
+          ? p!
+          : undefined
+      },
+      10_000,
+      'the changes to reach the statistics',
+    )
+    const mine = (planned.target as Json).tables.filter((t: Json) => t.table === table)
+    assert.deepEqual(mine.map((t: Json) => t.via), ['definer'], 'the agent owns none of it')
+    assert.ok(mine[0].changed >= 20000, `every row changed since its ANALYZE: ${mine[0].changed}`)
+    const plan = { ...planned, target: { tables: mine } }
+    const acted = await analyzeTablesStrategy.act(plan, ctx, config)
+    assert.match(acted.detail, new RegExp(`^ANALYZE ran on public\\.${table} \\(`))
+    const verified = await eventually(
+      async () => {
+        const v = await analyzeTablesStrategy.verify(plan, acted, ctx, config)
+        return v.improved ? v : undefined
+      },
+      10_000,
+      'the fresh statistics to show',
+    )
+    assert.equal((verified.after as Json).tables[0].changed, 0)
+  } finally {
+    await admin.unsafe(`drop table if exists public.${table}`)
+    await Promise.all([admin.end(), agent.end()])
+  }
 })

@@ -797,3 +797,47 @@ Deno.test('a recent reading of a large pg_stat_statements is carried forward; a 
     await db.end()
   }
 })
+
+Deno.test('a table changed far more than its statistics know is reported as stale statistics', async () => {
+  const table = unique('vigil_probe_stale')
+  const admin = session('probe-test-stale')
+  const db = vigilDb()
+  try {
+    await admin`create table ${
+      admin(table)
+    } (id int primary key, v int) with (autovacuum_enabled = false)`
+    await admin`insert into ${admin(table)} select g, 0 from generate_series(1, 20000) g`
+    await admin`analyze ${admin(table)}`
+    await admin`update ${admin(table)} set v = 1`
+    await admin`select pg_stat_force_next_flush()`
+    const config = { stale_stats_seconds: 0 }
+    const result = await eventually(
+      async () => {
+        const r = await probe(db, { config })
+        return (r.measurements as Json).stale_statistics.tables.some((t: Json) =>
+            t.table === `public.${table}`
+          )
+          ? r
+          : undefined
+      },
+      10_000,
+      'the changes to reach the statistics',
+    )
+    const stale = (result.measurements as Json).stale_statistics
+    const mine = stale.tables.find((t: Json) => t.table === `public.${table}`)
+    assert.ok(mine.changed >= 20000 && mine.last_analyze !== null)
+    assert.equal(stale.older_than_seconds, 0)
+    assert.match(result.error!, /stale statistics/)
+    // By default only statistics older than an hour count: this one was analyzed just now.
+    const fresh = await probe(db, {})
+    assert.ok(
+      !(fresh.measurements as Json).stale_statistics.tables.some((t: Json) =>
+        t.table === `public.${table}`
+      ),
+      'analyzed within the hour: not stale yet',
+    )
+  } finally {
+    await admin`drop table if exists ${admin(table)}`
+    await Promise.all([admin.end(), db.end()])
+  }
+})

@@ -146,6 +146,16 @@ function postgresProblems(m: Record<string, unknown>): Problem[] {
       ),
     )
   }
+  const staleStats = obj(m.stale_statistics)
+  if (n(staleStats.count) > 0) {
+    out.push(problem(
+      'stale_statistics',
+      `${
+        n(staleStats.count)
+      } tables changed so much since their last ANALYZE that the planner misjudges`,
+      { stale_statistics: staleStats },
+    ))
+  }
   const statements = obj(m.statements)
   if (Array.isArray(statements.slow) && statements.slow.length > 0) {
     out.push(

@@ -2,6 +2,7 @@
 // are tried. A problem kind without an entry fails to compile.
 import type { ProblemKind } from '../../../../shared/kinds.ts'
 import { addMissingIndexStrategy } from './strategies/add-missing-index.ts'
+import { analyzeTablesStrategy } from './strategies/analyze-tables.ts'
 import { cancelRunawayQueryStrategy } from './strategies/cancel-runaway-query.ts'
 import { killIdleConnectionsStrategy } from './strategies/kill-idle-connections.ts'
 import { purgeCdnStrategy } from './strategies/purge-cdn.ts'
@@ -24,6 +25,7 @@ export const STRATEGIES_BY_PROBLEM: StrategyRegistry = {
   runaway_query: [cancelRunawayQueryStrategy],
   slow_query: [addMissingIndexStrategy],
   dead_tuples: [vacuumAnalyzeStrategy],
+  stale_statistics: [analyzeTablesStrategy],
   service_unhealthy: [restartServiceStrategy],
   stale_frontend: [purgeCdnStrategy, rollbackDeployStrategy],
   failed_deploy: [retryDeployStrategy, rollbackDeployStrategy],

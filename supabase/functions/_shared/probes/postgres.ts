@@ -96,6 +96,8 @@ interface Snapshot {
     /** A vacuum of it is running now. */
     vacuuming: boolean
   }[]
+  /** Tables changed so much since their last ANALYZE, so long ago, that the planner misjudges. */
+  stale_statistics: { table: string; rows: number; changed: number; last_analyze: string | null }[]
   replicas: {
     application_name: string | null
     client_addr: string | null
@@ -379,6 +381,24 @@ select
      limit ${LISTED_TABLES}::int
    ) t) as dead_tuples,
   (select coalesce(json_agg(json_build_object(
+     'table', t.nspname || '.' || t.relname, 'rows', t.live, 'changed', t.changed,
+     'last_analyze', t.last_analyze) order by t.changed desc), '[]')
+   from (
+     select n.nspname, c.relname, pg_stat_get_live_tuples(c.oid)::float8 as live,
+            pg_stat_get_mod_since_analyze(c.oid)::float8 as changed,
+            greatest(pg_stat_get_last_analyze_time(c.oid), pg_stat_get_last_autoanalyze_time(c.oid)) as last_analyze
+     from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where c.relkind in ('r', 'm') and c.relpersistence <> 't'
+       and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'
+       and pg_stat_get_mod_since_analyze(c.oid) >= ${config.stale_stats_min_changes}::bigint
+       and pg_stat_get_mod_since_analyze(c.oid) >= ${config.stale_stats_ratio}::float8 * greatest(pg_stat_get_live_tuples(c.oid), 1)
+       and coalesce(greatest(pg_stat_get_last_analyze_time(c.oid), pg_stat_get_last_autoanalyze_time(c.oid)), '-infinity')
+           < now() - make_interval(secs => ${config.stale_stats_seconds}::float8)
+       and not exists (select from pg_stat_progress_analyze a where a.relid = c.oid)
+     order by pg_stat_get_mod_since_analyze(c.oid) desc
+     limit ${LISTED_TABLES}::int
+   ) t) as stale_statistics,
+  (select coalesce(json_agg(json_build_object(
      'application_name', application_name, 'client_addr', client_addr, 'state', state, 'sync_state', sync_state,
      'replay_lag_seconds', extract(epoch from replay_lag),
      'replay_lag_bytes', case when not pg_is_in_recovery() then pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) end)), '[]')
@@ -628,6 +648,18 @@ function judge(
     )
   }
 
+  // Stale statistics: the planner works from row counts and histograms this far out of date.
+  const stale = s.stale_statistics
+  if (stale.length > 0) {
+    const [first] = stale
+    const which = stale.length > 1 ? `${stale.length} tables have` : `table ${first.table} has`
+    add(
+      'degraded',
+      `${which} stale statistics (${first.table}: ${first.changed} rows changed since its last ` +
+        `ANALYZE${first.last_analyze ? ` at ${first.last_analyze}` : ', never analyzed'})`,
+    )
+  }
+
   metrics.push({ name: 'xid_age', value: s.xid.age })
   add(
     againstBand(s.xid.age, config.xid_age_warning, config.xid_age_critical),
@@ -699,6 +731,13 @@ function judge(
       lagging: lagging.length,
       worst_lagging_ratio: lagging[0]?.ratio ?? 0,
       tables: deadTables,
+    },
+    stale_statistics: {
+      count: stale.length,
+      min_changes: config.stale_stats_min_changes,
+      ratio: config.stale_stats_ratio,
+      older_than_seconds: config.stale_stats_seconds,
+      tables: stale,
     },
     xid_age: s.xid.age,
     xid_age_database: s.xid.database,
