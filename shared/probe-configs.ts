@@ -159,6 +159,17 @@ export const PostgresConfig = z.strictObject({
   replication_lag_critical_seconds: z.number().min(0).default(300),
   /** How many of the slowest statements (pg_stat_statements) to report. */
   slow_statements: z.number().int().min(0).max(50).default(5),
+  /** A slow statement opens a slow_queries incident only with at least this many calls. */
+  slow_min_calls: z.number().int().min(1).default(10),
+  /**
+   * Statements never called slow, as pg_stat_statements prints them (case and spacing aside):
+   * health checks and sleeps an application makes on purpose.
+   */
+  slow_ignore: z.array(z.string().min(1).max(500)).max(100).default([
+    'select $1',
+    'select now()',
+    'select pg_sleep($1)',
+  ]),
 })
 export type PostgresConfig = z.infer<typeof PostgresConfig>
 

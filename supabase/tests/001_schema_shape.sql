@@ -3,7 +3,7 @@
 -- later without RLS fails here even if nobody remembers to list it.
 begin;
 set search_path = extensions, public;
-select plan(67);
+select plan(68);
 
 select has_schema('vigil');
 
@@ -12,8 +12,8 @@ select tables_are(
   array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations',
         'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens',
         'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts', 'audit_anchors',
-        'built_indexes', 'audit_chain', 'vacuum_requests'],
-  'schema vigil has exactly the twenty-four known tables (a new one needs its RLS and grants tested)'
+        'built_indexes', 'audit_chain', 'vacuum_requests', 'recommendations'],
+  'schema vigil has exactly the twenty-five known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime'],
                  'schema vigil has exactly two views, public_status and service_uptime');
@@ -38,7 +38,8 @@ select functions_are(
         'settle_privileges', 'unindexable_schema', 'build_index', 'drop_built_index',
         'request_vacuum', 'vacuum_request_status', 'sweep_vacuum_requests',
         -- healing, round 2
-        'known_strategies', 'validate_heal_policy', 'analyze_table'],
+        'known_strategies', 'validate_heal_policy', 'analyze_table', 'track_slow_queries', 'recommend',
+        'resolve_recommendations'],
   'schema vigil has exactly the known functions'
 );
 
@@ -80,6 +81,7 @@ select policies_are('vigil', 'audit_anchors', array['Operators can read audit an
 select policies_are('vigil', 'built_indexes', array['Operators can read built indexes', 'Vigil''s agent']);
 select policies_are('vigil', 'audit_chain', array['Vigil''s agent']);
 select policies_are('vigil', 'vacuum_requests', array['Operators can read vacuum requests', 'Vigil''s agent']);
+select policies_are('vigil', 'recommendations', array['Operators can read recommendations', 'Vigil''s agent']);
 
 -- Every policy but the agent's is for authenticated only, and only SELECT or UPDATE, but for the
 -- silences operators add and remove: other writes belong to service_role, which bypasses RLS.
@@ -112,9 +114,10 @@ select is_empty(
 select triggers_are('vigil', 'settings', array['settings_touch', 'settings_stamp_operator', 'settings_validate_alerting']);
 select triggers_are('vigil', 'services', array['services_touch', 'services_validate_config', 'services_heartbeat_token',
                                                'services_validate_depends_on', 'services_rename_dependency']);
-select triggers_are('vigil', 'checks', array['checks_apply', 'checks_rollup']);
+select triggers_are('vigil', 'checks', array['checks_apply', 'checks_rollup', 'checks_slow_queries']);
 select triggers_are('vigil', 'incidents', array['incidents_touch', 'incidents_stamp_operator', 'incidents_request_heal',
-                                                'incidents_alert_lifecycle', 'incidents_name_acknowledger']);
+                                                'incidents_alert_lifecycle', 'incidents_name_acknowledger',
+                                                'incidents_resolve_recommendations']);
 select triggers_are('vigil', 'alerts', array['alerts_stamp_operator', 'alerts_wake_notify']);
 select triggers_are('vigil', 'heal_actions', array['heal_actions_append_only', 'heal_actions_no_truncate', 'heal_actions_chain']);
 select triggers_are('vigil', 'heal_policies', array['heal_policies_touch', 'heal_policies_validate']);
@@ -147,8 +150,8 @@ select trigger_is('vigil', 'checks', 'checks_rollup', 'vigil', 'rollup_checks');
 select results_eq(
   $$select tgname::text collate "default", (tgtype & 1)::int, tgnewtable is not null
       from pg_trigger where tgrelid = 'vigil.checks'::regclass and not tgisinternal order by tgname$$,
-  $$values ('checks_apply'::text, 1, false), ('checks_rollup'::text, 0, true)$$,
-  'checks_apply fires per row; checks_rollup fires per statement with a transition table'
+  $$values ('checks_apply'::text, 1, false), ('checks_rollup'::text, 0, true), ('checks_slow_queries'::text, 1, false)$$,
+  'checks_apply and checks_slow_queries fire per row; checks_rollup fires per statement with a transition table'
 );
 
 -- A function without a fixed search_path can be hijacked through objects the caller creates.

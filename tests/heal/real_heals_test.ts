@@ -128,7 +128,10 @@ Deno.test({
           on conflict (environment, strategy) do update set mode = 'auto', config = excluded.config`
 
         // Vigil runs as its agent, which owns nothing: the index is built by vigil.build_index.
+        // The cycle opens the slow_queries incident; its heal request is held so that only this
+        // test's engine acts.
         const db = testStack().agentDbUrl
+        await sql`alter table vigil.incidents disable trigger incidents_request_heal`
         const cycle = await runCycle({
           sql: agent,
           only: [name],
@@ -139,13 +142,9 @@ Deno.test({
           await sql`select measurements -> 'statements' -> 'slow' as slow from vigil.checks where cycle_id = ${cycle.cycle_id}`
         assert.ok(JSON.stringify(check.slow).includes(table), 'the probe lists the slow statement')
 
-        // The incident a degraded check would open; opened by hand here since slow statements alone
-        // do not degrade a service. The trigger is held so only this test's engine acts.
-        await sql`alter table vigil.incidents disable trigger incidents_request_heal`
         const [{ id }] = await sql`
-          insert into vigil.incidents (service_id, kind, severity, title)
-          select id, 'slow_queries', 'warning', 'slow queries' from vigil.services where name = ${name}
-          returning id::int`
+          select i.id::int from vigil.incidents i join vigil.services s on s.id = i.service_id
+           where s.name = ${name} and i.kind = 'slow_queries' and i.status = 'open'`
         await sql`alter table vigil.incidents enable trigger incidents_request_heal`
 
         const report = await healIncident({ incidentId: id }, {
@@ -179,6 +178,81 @@ Deno.test({
       await sql`alter table vigil.incidents enable trigger incidents_request_heal`
       await sql`update vigil.settings set slow_query_ms = 1000 where environment = 'dev'`
       await retireService(sql, name, 'add_missing_index')
+      await sql.unsafe(`drop table if exists ${table}`)
+      await sql.end()
+      await agent.end()
+    }
+  },
+})
+
+Deno.test({
+  name:
+    'a slow statement on a large table opens a slow_queries incident, and the advisor leaves an index recommendation',
+  sanitizeResources: false,
+  async fn() {
+    const sql = testSql(4)
+    const agent = agentSql(4)
+    const name = `real-heal-recommend-${Date.now()}`
+    const table = `real_heal_visits_${Date.now()}`
+    await sql`update cron.job set active = false where jobname in ('vigil-health-check', 'vigil-heal-retry')`
+    try {
+      await withAppRole(sql, async (url, role) => {
+        await sql.unsafe(`
+          create table ${table} (id bigint primary key, patient int, note text);
+          insert into ${table} select g, g % 5000, md5(g::text) from generate_series(1, 200000) g;
+          analyze ${table};
+          grant select on ${table} to ${role}`)
+        await sql`select extensions.pg_stat_statements_reset()`
+        const app = postgres(url, { max: 1, onnotice: () => {} })
+        for (let i = 0; i < 20; i++) {
+          await app.unsafe(`select * from ${table} where patient = $1`, [i])
+        }
+        await app.end()
+        await sql`update vigil.settings set slow_query_ms = 1 where environment = 'dev'`
+        // No policy: add_missing_index suggests, the default.
+        await sql`delete from vigil.heal_policies where environment = 'dev' and strategy = 'add_missing_index'`
+        await sql`insert into vigil.services (name, kind, environment) values (${name}, 'postgres', 'dev')`
+
+        await runCycle({
+          sql: agent,
+          only: [name],
+          projectUrl: 'http://127.0.0.1:1',
+          secret: (n) => (n === 'VIGIL_DB_URL' ? testStack().agentDbUrl : undefined),
+        })
+        const [incident] = await sql`
+          select i.id, i.kind, i.severity::text from vigil.incidents i join vigil.services s on s.id = i.service_id
+           where s.name = ${name} and i.status = 'open'`
+        assert.deepEqual([incident?.kind, incident?.severity], ['slow_queries', 'warning'])
+
+        // The incident asked the real auto-heal (through the relay): its suggestion is kept.
+        const recommendation = await eventually(
+          async () => {
+            const [row] = await sql`
+            select r.kind, r.title, r.detail, r.status, r.incident_id from vigil.recommendations r
+              join vigil.services s on s.id = r.service_id where s.name = ${name}`
+            return row
+          },
+          30_000,
+          'the recommendation',
+        )
+        assert.equal(recommendation.kind, 'index')
+        assert.equal(recommendation.status, 'open')
+        assert.equal(recommendation.incident_id, incident.id)
+        assert.match(
+          recommendation.title,
+          new RegExp(`^CREATE INDEX CONCURRENTLY .*"${table}" \\("patient"\\)$`),
+        )
+        assert.ok(recommendation.detail.factor >= 2, 'with its estimated gain')
+        const indexes =
+          await sql`select 1 from pg_indexes where tablename = ${table} and indexname like 'vigil_idx_%'`
+        assert.equal(indexes.length, 0, 'suggested, not built')
+      })
+    } finally {
+      await sql`update cron.job set active = true where jobname in ('vigil-health-check', 'vigil-heal-retry')`
+      await sql`update vigil.settings set slow_query_ms = 1000 where environment = 'dev'`
+      await retireService(sql, name, 'add_missing_index')
+      await sql`update vigil.incidents set status = 'resolved', resolved_at = now()
+                 where status = 'open' and service_id in (select id from vigil.services where name = ${name})`
       await sql.unsafe(`drop table if exists ${table}`)
       await sql.end()
       await agent.end()

@@ -392,7 +392,7 @@ Deno.test('a slow statement is listed among the slowest with its mean above slow
     await admin`insert into ${admin(table)} values (1)`
     await admin`select pg_sleep(0.3) from ${admin(table)}`
     const result = await probe(db, {
-      config: { slow_statements: 50 },
+      config: { slow_statements: 50, slow_min_calls: 1 },
       thresholds: { slow_query_ms: 200 },
     })
     const st = (result.measurements as Json).statements
@@ -411,6 +411,29 @@ Deno.test('a slow statement is listed among the slowest with its mean above slow
     assert.deepEqual(means, [...means].sort((p: number, q: number) => q - p), 'slowest first')
     assert.equal(typeof metric(result, 'query_duration_p95'), 'number')
     assert.equal(st.p95_judged, st.calls >= 10_000, 'p95 is judged only over enough calls')
+
+    // Called once, it is slow but not slow enough to matter with the default slow_min_calls (10);
+    // and a statement on the ignore list never is.
+    const once = await probe(db, {
+      config: { slow_statements: 50 },
+      thresholds: { slow_query_ms: 200 },
+    })
+    const onceSt = (once.measurements as Json).statements
+    assert.ok(!onceSt.slow.some((s: Json) => s.queryid === mine.queryid), 'one call: not listed')
+    const ignoring = await probe(db, {
+      config: {
+        slow_statements: 50,
+        slow_min_calls: 1,
+        slow_ignore: [`SELECT  pg_sleep($1) FROM ${'"' + table + '"'}`.toLowerCase(), mine.query],
+      },
+      thresholds: { slow_query_ms: 200 },
+    })
+    assert.ok(
+      !(ignoring.measurements as Json).statements.slow.some((s: Json) =>
+        s.queryid === mine.queryid
+      ),
+      'ignored on purpose',
+    )
   } finally {
     await admin`drop table if exists ${admin(table)}`
     await Promise.all([admin.end(), db.end()])

@@ -75,6 +75,10 @@ export function diagnose(input: {
     : input.serviceKind === 'prometheus'
     ? hostProblems(check)
     : []
+  // An incident about one problem (slow_queries) is healed for that problem alone.
+  if (input.incidentKind === 'slow_queries') {
+    return { humanOnly: false, problems: problems.filter((p) => p.kind === 'slow_query') }
+  }
   if (problems.length === 0 && check.status === 'down') {
     problems.push(
       problem('service_unhealthy', `the service is down: ${check.error ?? 'no reason given'}`, {

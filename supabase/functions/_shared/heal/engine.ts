@@ -206,6 +206,12 @@ async function healClaimed(
   const what = diagnosis.problems.length
     ? `no strategy had anything to do for ${diagnosis.problems.map((p) => p.kind).join(', ')}`
     : `no healable problem was diagnosed${check?.error ? ` (${check.error})` : ''}`
+  if (incident.kind === 'slow_queries') {
+    // Slow statements no index would help are the application's to look at: reports and the
+    // dashboard show them; nobody is paged for them.
+    await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'info', ${what})`
+    return report('nothing_to_do', what)
+  }
   await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'warning', ${what})`
   await sql`select vigil.escalate(${incident.id}, 3, ${`${what}: a human must look`})`
   return report('nothing_to_do', what)
@@ -295,6 +301,7 @@ async function tryStrategy(
       ? 'dry run: decided and recorded, nothing done'
       : `suggestion only (policy for ${strategy.name}: suggest): ${plan.reason}`
     await audit.write('result', plan, 'dry_run', { detail: why })
+    await keepRecommendations(sql, a, plan)
     return audit.report('dry_run', why)
   }
   const digest = await planDigest(strategy.name, plan)
@@ -339,6 +346,7 @@ async function tryStrategy(
     acted = await strategy.act(plan, ctx, config)
     if (acted.recordedOnly) {
       await audit.write('result', plan, 'dry_run', { detail: acted.detail })
+      await keepRecommendations(sql, a, plan)
       return audit.report('dry_run', acted.detail, a.attempt)
     }
     verification = await strategy.verify(plan, acted, ctx, config)
@@ -439,6 +447,13 @@ function withoutLiterals(value: unknown): unknown {
     )
   }
   return value
+}
+
+/** What a plan recorded without acting leaves to people, kept open until the problem is gone. */
+async function keepRecommendations(sql: postgres.Sql, a: Attempt, plan: Plan) {
+  if (!plan.recommendations?.length) return
+  const items = withoutLiterals(plan.recommendations)
+  await sql`select vigil.recommend(${a.service.id}, ${a.incident.id}, ${sql.json(items as never)})`
 }
 
 /** Attempt 1 stays silent, 2 logs a warning, 3 pages on-call, a failure after it the senior. */

@@ -58,6 +58,20 @@ export interface Plan {
   reason: string
   /** Measurements before acting, compared after. */
   before: Record<string, unknown>
+  /**
+   * What it would leave to people when it does not act itself (suggest mode, dry run): kept in
+   * vigil.recommendations, open until the problem is gone.
+   */
+  recommendations?: Recommendation[]
+}
+
+export interface Recommendation {
+  /** What sort ('index'); with key, one open recommendation per service. */
+  kind: string
+  key: string
+  /** The thing to do, in one line (a CREATE INDEX CONCURRENTLY statement). */
+  title: string
+  detail: Record<string, unknown>
 }
 
 export interface ActResult {

@@ -585,6 +585,7 @@ function judge(
   }
 
   // Statements: slowest by mean, and an approximate p95 judged once enough calls back it.
+  const ignored = new Set(config.slow_ignore.map(normalised))
   let statements: Record<string, unknown>
   if (c.statements) {
     const st = c.statements
@@ -604,7 +605,10 @@ function judge(
       p95_method: P95_METHOD,
       p95_judged: p95Judged,
       p95_min_calls: P95_MIN_CALLS,
-      slow: st.slowest.filter((x) => x.slow),
+      // Slow enough to matter: past slow_query_ms, called often enough, not ignored on purpose.
+      slow: st.slowest.filter((x) =>
+        x.slow && x.calls >= config.slow_min_calls && !ignored.has(normalised(x.query ?? ''))
+      ),
     }
   } else {
     statements = { installed: s.pss !== null, ...s.pss, note: c.statementsNote }
@@ -856,6 +860,11 @@ function listed(rows: ListedSession[]) {
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+
+/** A statement as compared with the ignore list: lower case, blanks collapsed, no final ';'. */
+function normalised(query: string): string {
+  return query.toLowerCase().replace(/\s+/g, ' ').trim().replace(/;$/, '').trim()
 }
 
 /** The findings as one sentence, worst first: 'Connections at 97% …; 2 deadlocks since …'. */

@@ -203,6 +203,23 @@ async function plan(
     action: config.mode === 'create' ? 'create_index' : 'suggest_index',
     target: { mode: config.mode, indexes },
     reason,
+    recommendations: indexes.map((s) => ({
+      kind: 'index',
+      key: `${s.schema}.${s.index_name}`,
+      title: s.index_sql,
+      detail: {
+        schema: s.schema,
+        table: s.table,
+        columns: s.columns,
+        queryids: [s.queryid, ...s.also_queryids],
+        statement: s.statement,
+        mean_ms: s.mean_ms,
+        calls: s.calls,
+        cost_before: s.cost_before,
+        cost_after: s.cost_after,
+        factor: s.factor,
+      },
+    })),
     before: {
       statements: before,
       min_mean_ms: config.min_mean_ms,
@@ -283,8 +300,12 @@ async function slowStatements(
     from ${sql(ext.pss)}.pg_stat_statements
     where dbid = (select oid from pg_database where datname = current_database())
       ${ext.pssToplevel ? sql`and toplevel` : sql``}
-      and calls >= ${config.min_calls}
-      and mean_exec_time >= ${config.min_mean_ms}::float8
+      ${
+    // Statements the diagnosis named were judged slow by the probe (the environment's slow_query_ms,
+    // the service's slow_min_calls): min_calls and min_mean_ms pick candidates only without them.
+    focus
+      ? sql``
+      : sql`and calls >= ${config.min_calls} and mean_exec_time >= ${config.min_mean_ms}::float8`}
       and query !~ ${VIGIL_MARK_RE}
       and regexp_replace(query, ${LEADING_RE}, '') ~* ${KIND_RE}
       ${focus ? sql`and queryid::text = any(string_to_array(${focus.join(',')}, ','))` : sql``}
