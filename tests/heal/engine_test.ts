@@ -735,3 +735,26 @@ Deno.test('sequencing: a strategy that acted and did not help goes to the back, 
     ])
   })
 })
+
+Deno.test('a heal that made things worse and cannot be undone says why, and pages on-call at once', async () => {
+  await withIncident('engine-test-irreversible', async ({ sql, incidentId, options }) => {
+    const registry = scripted({ verify: { improved: false, worse: true } })
+    const { undo: _undo, ...rest } = registry.service_unhealthy[0] as Strategy<{ tries: number }>
+    const irreversible = {
+      ...rest,
+      irreversible: 'a restart cannot be taken back',
+    } as Strategy<{ tries: number }>
+    const report = await healIncident(
+      { incidentId },
+      options({ ...registry, service_unhealthy: [irreversible] }),
+    )
+    assert.equal(report.outcome, 'failed')
+    assert.match(
+      report.detail,
+      /it made things worse \(checked after\), and cannot be undone: a restart cannot be taken back/,
+    )
+    const [inc] =
+      await sql`select heal_attempts, escalation_level from vigil.incidents where id = ${incidentId}`
+    assert.deepEqual({ ...inc }, { heal_attempts: 1, escalation_level: 3 }, 'on-call on attempt 1')
+  })
+})

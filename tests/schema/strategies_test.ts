@@ -14,3 +14,11 @@ Deno.test('vigil.known_strategies() and the strategy registry list the same stra
     await sql.end()
   }
 })
+
+Deno.test('every strategy either undoes what it did or says why it cannot', () => {
+  for (const [name, s] of STRATEGIES) {
+    const undoes = typeof s.undo === 'function'
+    const says = typeof s.irreversible === 'string' && s.irreversible.length > 10
+    assert.ok(undoes !== says, `${name}: exactly one of undo() and irreversible`)
+  }
+})

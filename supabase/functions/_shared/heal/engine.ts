@@ -342,6 +342,8 @@ async function tryStrategy(
   let outcome: 'succeeded' | 'failed' | 'undone'
   let verification: Verification | null = null
   let detail: string
+  // Made things worse and cannot be undone: no retry can help, a human must look now.
+  let worseForGood = false
   try {
     acted = await strategy.act(plan, ctx, config)
     if (acted.recordedOnly) {
@@ -355,6 +357,11 @@ async function tryStrategy(
       outcome = 'undone'
       detail =
         `${acted.detail}; it made things worse (${verification.detail}), so it was undone: ${undone}`
+    } else if (verification.worse) {
+      outcome = 'failed'
+      worseForGood = true
+      detail = `${acted.detail}; it made things worse (${verification.detail}), and cannot be ` +
+        `undone: ${strategy.irreversible ?? 'no undo'}`
     } else {
       outcome = verification.improved ? 'succeeded' : 'failed'
       detail = `${acted.detail}; ${verification.detail}`
@@ -377,6 +384,7 @@ async function tryStrategy(
   }
   const summary = `${strategy.name} attempt ${a.attempt} of ${MAX_ATTEMPTS} ${outcome}: ${detail}`
   await climbLadder(sql, a, outcome, summary)
+  if (worseForGood) await sql`select vigil.escalate(${a.incident.id}, 3, ${summary})`
   if (outcome === 'succeeded' && ALERT_ON_SUCCESS.has(strategy.name)) {
     // Worth knowing, not a page: nobody has to act, and no acknowledgement timer starts.
     await sql`select vigil.tell(${a.incident.id}, ${`done, and worth knowing: ${summary}`})`

@@ -92,7 +92,26 @@ export interface Verification {
   detail: string
 }
 
-export interface Strategy<Config = unknown> {
+/**
+ * A heal strategy. Each either undoes what it did when verification shows things got worse
+ * (`undo`), or declares why it cannot (`irreversible`): then the engine pages on-call at once.
+ */
+export type Strategy<Config = unknown> =
+  & StrategyBase<Config>
+  & (
+    | {
+      /** Reverses act() (drops the index it created, restores the deployment it replaced…). */
+      undo(plan: Plan, result: ActResult, ctx: HealContext, config: Config): Promise<string>
+      irreversible?: never
+    }
+    | {
+      undo?: never
+      /** Why what it does cannot be undone ("a terminated session stays gone"), for the page. */
+      irreversible: string
+    }
+  )
+
+interface StrategyBase<Config> {
   /** snake_case, recorded in vigil.heal_actions.strategy. */
   name: string
   problem: ProblemKind
@@ -104,8 +123,6 @@ export interface Strategy<Config = unknown> {
   plan(problem: Problem, ctx: HealContext, config: Config): Promise<Plan | null>
   act(plan: Plan, ctx: HealContext, config: Config): Promise<ActResult>
   verify(plan: Plan, result: ActResult, ctx: HealContext, config: Config): Promise<Verification>
-  /** Reverses act(); absent when there is nothing to reverse (a terminated session stays gone). */
-  undo?(plan: Plan, result: ActResult, ctx: HealContext, config: Config): Promise<string>
 }
 
 /** Thrown by a strategy for a failure worth recording as such (a webhook answering 500, say). */

@@ -199,10 +199,10 @@ async function verify(
 
 export const analyzeTablesStrategy: Strategy<AnalyzeTablesConfig> = {
   name: NAME,
+  irreversible: 'ANALYZE only replaces statistics with truer ones: nothing would restore the old',
   problem: 'stale_statistics',
   config: AnalyzeTablesConfig,
   plan,
   act,
   verify,
-  // No undo: ANALYZE only replaces statistics with truer ones, which nothing would restore.
 }

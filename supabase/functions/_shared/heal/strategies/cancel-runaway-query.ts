@@ -175,6 +175,7 @@ async function verify(
 
 export const cancelRunawayQueryStrategy: Strategy<CancelRunawayQueryConfig> = {
   name: NAME,
+  irreversible: 'a cancelled statement stays cancelled: its client must run it again',
   problem: 'runaway_query',
   config: CancelRunawayQueryConfig,
   plan,

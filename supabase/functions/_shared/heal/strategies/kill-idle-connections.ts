@@ -168,6 +168,7 @@ async function verify(
 
 export const killIdleConnectionsStrategy: Strategy<KillIdleConnectionsConfig> = {
   name: NAME,
+  irreversible: 'an ended session stays gone: its client reconnects when it needs to',
   problem: 'connection_exhaustion',
   config: KillIdleConnectionsConfig,
   plan,

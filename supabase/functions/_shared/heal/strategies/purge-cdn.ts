@@ -38,6 +38,7 @@ function expectedVersion(
 
 export const purgeCdnStrategy: Strategy<PurgeCdnConfig> = {
   name: 'purge_cdn',
+  irreversible: 'a purged cache refills from the origin: there is nothing to put back',
   problem: 'stale_frontend',
   config: PurgeCdnConfig,
 

@@ -51,6 +51,7 @@ function watchesAnotherDatabase(ctx: HealContext): boolean {
 
 export const purgeOwnDataStrategy: Strategy<PurgeOwnDataConfig> = {
   name: 'purge_own_data',
+  irreversible: "Vigil's expired history is deleted for good, as its retention would have",
   problem: 'disk_low',
   config: PurgeOwnDataConfig,
 

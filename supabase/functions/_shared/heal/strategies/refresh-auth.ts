@@ -23,6 +23,7 @@ export type RefreshAuthConfig = z.infer<typeof RefreshAuthConfig>
 
 export const refreshAuthStrategy: Strategy<RefreshAuthConfig> = {
   name: 'refresh_auth',
+  irreversible: 'a refresh or restart cannot be taken back',
   problem: 'auth_failures',
   config: RefreshAuthConfig,
 

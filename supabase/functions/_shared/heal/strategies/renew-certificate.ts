@@ -21,6 +21,7 @@ const days = (v: unknown): number | null => (typeof v === 'number' && Number.isF
 
 export const renewCertificateStrategy: Strategy<RenewCertificateConfig> = {
   name: 'renew_certificate',
+  irreversible: 'a renewed certificate replaces the old one, which is not kept',
   problem: 'certificate_expiring',
   config: RenewCertificateConfig,
 

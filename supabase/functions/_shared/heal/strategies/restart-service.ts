@@ -24,6 +24,7 @@ export type RestartServiceConfig = Timing
 
 export const restartServiceStrategy: Strategy<RestartServiceConfig> = {
   name: 'restart_service',
+  irreversible: 'a restart cannot be taken back: the service is running its fresh process',
   problem: 'service_unhealthy',
   config: RestartServiceConfig,
 

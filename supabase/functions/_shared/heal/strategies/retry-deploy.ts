@@ -25,6 +25,7 @@ const HookJob = z.looseObject({ job: z.looseObject({ id: z.string() }) })
 
 export const retryDeployStrategy: Strategy<RetryDeployConfig> = {
   name: 'retry_deploy',
+  irreversible: 'a deploy hook, once called, builds and publishes: roll back to undo it',
   problem: 'failed_deploy',
   config: RetryDeployConfig,
 

@@ -56,6 +56,8 @@ function isRef(value: unknown): value is DeploymentRef {
 
 export const rollbackDeployStrategy: Strategy<RollbackDeployConfig> = {
   name: 'rollback_deploy',
+  irreversible:
+    'rolling forward again is a human decision: the bad deployment is what was replaced',
   // Also listed under stale_frontend, after purge_cdn (registry.ts).
   problem: 'failed_deploy',
   config: RollbackDeployConfig,

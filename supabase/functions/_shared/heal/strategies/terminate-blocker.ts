@@ -379,6 +379,8 @@ async function verify(
 
 export const terminateBlockerStrategy: Strategy<TerminateBlockerConfig> = {
   name: NAME,
+  irreversible:
+    'a terminated session stays gone: its transaction was rolled back and the client must reconnect',
   problem: 'lock_contention',
   config: TerminateBlockerConfig,
   plan,

@@ -294,6 +294,8 @@ async function xminHorizon(ctx: HealContext): Promise<string | null> {
 
 export const vacuumAnalyzeStrategy: Strategy<VacuumAnalyzeConfig> = {
   name: NAME,
+  irreversible:
+    'VACUUM only frees dead rows and refreshes statistics: there is nothing to put back',
   problem: 'dead_tuples',
   config: VacuumAnalyzeConfig,
   plan,
