@@ -758,3 +758,23 @@ Deno.test('a heal that made things worse and cannot be undone says why, and page
     assert.deepEqual({ ...inc }, { heal_attempts: 1, escalation_level: 3 }, 'on-call on attempt 1')
   })
 })
+
+Deno.test('diagnosis reads typed findings; one with impossible values is dropped and said in the log', async () => {
+  await withIncident('engine-test-findings', async ({ sql, serviceId, incidentId, options }) => {
+    await sql`insert into vigil.checks (service_id, status, error, measurements) values (${serviceId}, 'down',
+      'the error sentence mentions memory, which must not matter',
+      ${
+      sql.json({
+        findings: [
+          { kind: 'memory_high', status: 'down', evidence: { usage_pct: 180 } },
+        ],
+      } as never)
+    })`
+    const report = await healIncident({ incidentId }, options(scripted({})))
+    assert.equal(report.strategy, 'restart_service', 'down with no valid finding: unhealthy')
+    const [log] = await sql`
+      select message from vigil.incident_log where incident_id = ${incidentId} and level = 'warning'
+        and message like 'findings dropped%'`
+    assert.match(log.message, /findings\[0\] \(memory_high\): usage_pct: /)
+  })
+})

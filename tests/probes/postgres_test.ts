@@ -217,6 +217,9 @@ Deno.test('a blocking chain is reported waiter by waiter with its root blocker, 
       'down',
       'the wait itself proves it lasted: the status follows on this check',
     )
+    const lock = later.findings?.find((f) => f.kind === 'lock_contention')
+    assert.equal(lock?.status, 'down')
+    assert.ok(lock && 'root_pids' in lock.evidence && lock.evidence.root_pids.includes(aPid))
     assert.ok(metric(later, 'longest_wait_seconds')! > 1.5)
   } finally {
     held.open()
@@ -287,6 +290,12 @@ Deno.test("idle-in-transaction sessions and long statements past their threshold
     assert.match(result.error!, /idle in transaction longer than 1 s/)
     assert.match(result.error!, /running longer than 1 s/)
     assert.equal(m.decisive_status, 'degraded', 'idle and long past their thresholds: lasting')
+    assert.deepEqual(
+      (result.findings ?? []).map((f) => f.kind).filter((k) =>
+        k === 'idle_in_transaction' || k === 'runaway_query'
+      ).sort(),
+      ['idle_in_transaction', 'runaway_query'],
+    )
   } finally {
     held.open()
     await Promise.allSettled(txs)

@@ -4,6 +4,8 @@
 // that root, never instead of it. Unrelated services being down never holds a heal back.
 import type { ProblemKind, ServiceKind } from '../../../../shared/kinds.ts'
 import type { Problem } from './types.ts'
+import { readFindings } from '../../../../shared/findings.ts'
+import { problemOf } from './findings/registry.ts'
 
 export interface LatestCheck {
   status: 'healthy' | 'degraded' | 'down'
@@ -17,6 +19,8 @@ export type Diagnosis =
     problems: Problem[]
     /** The service's dependencies that are down: the root is healed first, this one waits. */
     waitingFor?: string[]
+    /** Findings that were not (unknown kind, impossible values), and why: for the incident log. */
+    dropped?: string[]
   }
   | {
     humanOnly: true
@@ -35,10 +39,6 @@ const CRITICAL_PATTERNS: [RegExp, 'data_corruption' | 'system_outage', string][]
   [/FATAL:.*database/i, 'data_corruption', 'a FATAL database error'],
   [/out of memory: kill(ed)? process|oom[- ]killer|oom-kill/i, 'system_outage', 'the OOM killer'],
 ]
-
-const n = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0)
-const obj = (v: unknown): Record<string, unknown> =>
-  v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : {}
 
 export function diagnose(input: {
   incidentKind: string
@@ -66,18 +66,22 @@ export function diagnose(input: {
   }
   const check = input.check
   if (!check) return { humanOnly: false, problems: [] }
-  const problems = input.serviceKind === 'postgres'
-    ? postgresProblems(check.measurements)
-    : input.serviceKind === 'http'
-    ? httpProblems(check)
-    : input.serviceKind === 'supabase_auth'
-    ? authProblems(check)
-    : input.serviceKind === 'prometheus'
-    ? hostProblems(check)
-    : []
+  // Findings, never the human sentence in check.error: each checked against its kind's schema
+  // (one with impossible values is dropped, and said), then mapped to its problem by its rule.
+  const { findings, dropped } = readFindings(check.measurements.findings)
+  const ranked = [...findings].sort((a, b) => RANK[b.status] - RANK[a.status])
+  const problems: Problem[] = []
+  for (const finding of ranked) {
+    const p = problemOf(finding)
+    if (p && !problems.some((q) => q.kind === p.kind)) problems.push(p)
+  }
   // An incident about one problem (slow_queries) is healed for that problem alone.
   if (input.incidentKind === 'slow_queries') {
-    return { humanOnly: false, problems: problems.filter((p) => p.kind === 'slow_query') }
+    return {
+      humanOnly: false,
+      problems: problems.filter((p) => p.kind === 'slow_query'),
+      ...(dropped.length ? { dropped } : {}),
+    }
   }
   if (problems.length === 0 && check.status === 'down') {
     problems.push(
@@ -86,8 +90,10 @@ export function diagnose(input: {
       }),
     )
   }
-  return { humanOnly: false, problems }
+  return { humanOnly: false, problems, ...(dropped.length ? { dropped } : {}) }
 }
+
+const RANK: Record<string, number> = { healthy: 0, degraded: 1, down: 2 }
 
 /**
  * The error the database server itself sent the postgres probe (connecting or querying), not the
@@ -103,126 +109,4 @@ function serverError(check: LatestCheck | null): string {
 
 function problem(kind: ProblemKind, reason: string, evidence: Record<string, unknown>): Problem {
   return { kind, reason, evidence }
-}
-
-function postgresProblems(m: Record<string, unknown>): Problem[] {
-  const out: Problem[] = []
-  const blocking = obj(m.blocking)
-  if (n(blocking.blocked_sessions) > 0) {
-    out.push(problem(
-      'lock_contention',
-      `${n(blocking.blocked_sessions)} sessions blocked, the longest for ${
-        n(blocking.longest_wait_seconds)
-      } s`,
-      { blocking },
-    ))
-  }
-  const connections = obj(m.connections)
-  if (n(connections.usage_percent) >= 90) {
-    out.push(problem(
-      'connection_exhaustion',
-      `${n(connections.used)} of ${n(connections.max)} connections in use (${
-        n(connections.usage_percent)
-      } %)`,
-      { connections },
-    ))
-  }
-  const longRunning = obj(m.long_running)
-  if (n(longRunning.count) > 0) {
-    out.push(problem(
-      'runaway_query',
-      `${n(longRunning.count)} statements running longer than ${
-        n(longRunning.threshold_seconds)
-      } s`,
-      { long_running: longRunning },
-    ))
-  }
-  // Only where autovacuum is not keeping up (the probe judges it: over the ratio past a grace).
-  const dead = obj(m.dead_tuples)
-  if (n(dead.lagging) > 0) {
-    out.push(
-      problem(
-        'dead_tuples',
-        `dead tuples reach ${
-          Math.round(n(dead.worst_lagging_ratio) * 100)
-        } % of a table autovacuum has not dealt with`,
-        { dead_tuples: dead },
-      ),
-    )
-  }
-  const staleStats = obj(m.stale_statistics)
-  if (n(staleStats.count) > 0) {
-    out.push(problem(
-      'stale_statistics',
-      `${
-        n(staleStats.count)
-      } tables changed so much since their last ANALYZE that the planner misjudges`,
-      { stale_statistics: staleStats },
-    ))
-  }
-  const statements = obj(m.statements)
-  if (Array.isArray(statements.slow) && statements.slow.length > 0) {
-    out.push(
-      problem(
-        'slow_query',
-        `${statements.slow.length} statements slower than the slow-query threshold`,
-        { statements },
-      ),
-    )
-  }
-  return out
-}
-
-function httpProblems(check: LatestCheck): Problem[] {
-  const m = check.measurements
-  const out: Problem[] = []
-  if (typeof m.served_version === 'string' && /serving version/.test(check.error ?? '')) {
-    out.push(
-      problem('stale_frontend', check.error!, { served_version: m.served_version, url: m.url }),
-    )
-  }
-  if (typeof m.tls_days_left === 'number' && /certificate|tls/i.test(check.error ?? '')) {
-    out.push(
-      problem('certificate_expiring', `the TLS certificate expires in ${m.tls_days_left} days`, {
-        tls_days_left: m.tls_days_left,
-      }),
-    )
-  }
-  return out
-}
-
-function authProblems(check: LatestCheck): Problem[] {
-  const m = check.measurements
-  if (m.login_ok === false) {
-    return [
-      problem(
-        'auth_failures',
-        `the synthetic sign-in failed: ${check.error ?? 'no reason given'}`,
-        { login_ok: false, error: check.error },
-      ),
-    ]
-  }
-  return []
-}
-
-function hostProblems(check: LatestCheck): Problem[] {
-  const m = check.measurements
-  const out: Problem[] = []
-  if (/disk/i.test(check.error ?? '')) {
-    out.push(
-      problem('disk_low', `disk usage ${m.disk_usage_percent ?? '?'} %`, {
-        disk_usage_percent: m.disk_usage_percent,
-      }),
-    )
-  }
-  if (/memory/i.test(check.error ?? '')) {
-    out.push(
-      problem(
-        'service_unhealthy',
-        `memory usage ${m.memory_usage_percent ?? '?'} %: restarting frees a leak`,
-        { memory_usage_percent: m.memory_usage_percent },
-      ),
-    )
-  }
-  return out
 }

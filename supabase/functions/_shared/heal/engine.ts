@@ -148,6 +148,10 @@ async function healClaimed(
     return report('human_only', summary)
   }
 
+  if (diagnosis.dropped?.length) {
+    const why = `findings dropped from the check: ${diagnosis.dropped.join('; ')}`.slice(0, 2000)
+    await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'warning', ${why})`
+  }
   if (diagnosis.waitingFor?.length) {
     // Its alerts are folded into the root's incident; it is asked again after the root is healed.
     const why = `${diagnosis.waitingFor.join(', ')} ${

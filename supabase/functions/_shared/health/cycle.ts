@@ -23,6 +23,7 @@ import {
 } from '../../../../shared/probe-configs.ts'
 import { type ProbeRegistry, PROBES } from '../probes/registry.ts'
 import { CYCLE_READ_BUDGET_BYTES, ReadBudget } from './read-budget.ts'
+import { readFindings } from '../../../../shared/findings.ts'
 import {
   connectionSecrets,
   type Metric,
@@ -291,11 +292,18 @@ function normalise(
   const responseMs = Number.isFinite(result?.responseMs) && result.responseMs! >= 0
     ? result.responseMs!
     : elapsed
+  // Findings travel beside the measurements (kept even when those are cut for size); one with
+  // impossible values is dropped here, with the reason kept.
+  const { findings, dropped } = readFindings(result?.findings)
   return {
     service_id: serviceId,
     status,
     response_ms: Math.round(responseMs * 1000) / 1000,
-    measurements: boundedMeasurements(result?.measurements),
+    measurements: {
+      ...boundedMeasurements(result?.measurements),
+      ...(findings.length > 0 ? { findings } : {}),
+      ...(dropped.length > 0 ? { findings_dropped: dropped.slice(0, 20) } : {}),
+    },
     error,
     checked_at: checkedAt,
     metrics: (Array.isArray(result?.metrics) ? result.metrics : []).filter((m) =>

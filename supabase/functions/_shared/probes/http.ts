@@ -2,6 +2,7 @@
 // version, redirects and (for https) the certificate's days to expiry. Expected failures never
 // throw: they come back as a ProbeResult whose error names the cause and never a secret value.
 import tls from 'node:tls'
+import type { Finding } from '../../../../shared/findings.ts'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { HttpConfig } from '../../../../shared/probe-configs.ts'
 import { clip, decodeChunks, latencyBand, parseJson, round } from './support.ts'
@@ -79,6 +80,7 @@ async function run(config: HttpConfig, ctx: ProbeContext): Promise<ProbeResult> 
     ...(outcome.responseMs !== undefined && { responseMs: outcome.responseMs }),
     measurements: scrub(outcome.measurements, secrets) as Record<string, unknown>,
     metrics: outcome.metrics,
+    findings: scrub(outcome.findings, secrets) as Finding[],
     ...(status !== 'healthy' &&
       { error: redact(ordered.map((i) => i.message).join('; '), secrets) }),
   }
@@ -88,6 +90,8 @@ export const httpProbe: Probe<HttpConfig> = { kind: 'http', config: HttpConfig, 
 
 interface Outcome {
   issues: Issue[]
+  /** What diagnosis reads: typed (shared/findings.ts). */
+  findings: Finding[]
   measurements: Record<string, unknown>
   metrics: Metric[]
   responseMs?: number
@@ -107,7 +111,7 @@ async function request(
     method: config.method,
     redirects: hops,
   }
-  const outcome: Outcome = { issues, measurements, metrics }
+  const outcome: Outcome = { issues, measurements, metrics, findings: [] }
   const fail = (message: string) => {
     issues.push({ status: 'down', message })
     return outcome
@@ -283,6 +287,11 @@ async function request(
     }
     measurements.served_version = served
     if (readable && served !== version.value) {
+      outcome.findings.push({
+        kind: 'stale_version',
+        status: 'degraded',
+        evidence: { served, expected: version.value },
+      })
       issues.push({
         status: 'degraded',
         message: served === null
@@ -430,6 +439,7 @@ function judgeCertificate(
   const status = againstFloor(days, config.tls_warning_days, config.tls_critical_days)
   if (status === 'healthy') return
   const when = days < 0 ? `expired ${-days} days ago` : `expires in ${days} days`
+  outcome.findings.push({ kind: 'certificate_expiring', status, evidence: { days_left: days } })
   outcome.issues.push({
     status,
     message: `TLS certificate ${when} (${expiry.expiresAt.toISOString()})`,

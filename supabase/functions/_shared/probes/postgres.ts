@@ -8,6 +8,7 @@ import { PostgresConfig } from '../../../../shared/probe-configs.ts'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { errorMessage, round } from './support.ts'
 import { vigilRole } from '../vigil-sessions.ts'
+import type { Finding as TypedFinding } from '../../../../shared/findings.ts'
 import { againstBand, againstFloor, connectionSecrets, redact, worst } from './types.ts'
 import type { Metric, Probe, ProbeContext, ProbeResult } from './types.ts'
 
@@ -505,6 +506,7 @@ function judge(
   const s = c.snapshot
   const prev = previousOf(ctx, s.database)
   const findings: Finding[] = []
+  const typed: TypedFinding[] = []
   const metrics: Metric[] = []
   const add = (status: CheckStatus, text: string, decisive = false) => {
     if (status !== 'healthy') findings.push({ status, text, ...(decisive ? { decisive } : {}) })
@@ -515,11 +517,23 @@ function judge(
   metrics.push({ name: 'active_connections', value: s.connections_used })
   metrics.push({ name: 'connection_usage_percent', value: usagePct })
   // Decisive when the previous check was past the warning too: high for a whole interval.
+  const connectionStatus = againstBand(
+    usagePct,
+    config.connections_warning_pct,
+    config.connections_critical_pct,
+  )
   add(
-    againstBand(usagePct, config.connections_warning_pct, config.connections_critical_pct),
+    connectionStatus,
     `connections at ${usagePct}% of max_connections (${s.connections_used} of ${s.max_connections})`,
     prev.connectionsPct !== undefined && prev.connectionsPct >= config.connections_warning_pct,
   )
+  if (connectionStatus !== 'healthy') {
+    typed.push({
+      kind: 'connections_exhausted',
+      status: connectionStatus,
+      evidence: { used: s.connections_used, available: s.max_connections, usage_pct: usagePct },
+    })
+  }
 
   // Blocking chains: waiters in this database, followed through their blockers to the roots.
   // Other sessions' query text keeps its shape, never its literals (values, keys, personal data).
@@ -535,11 +549,27 @@ function judge(
     const behind = roots.length === 0
       ? ''
       : `, behind root blocker${roots.length > 1 ? 's' : ''} ${roots.join(', ')}`
+    const lockStatus = againstBand(
+      chains.longest,
+      config.blocked_warning_seconds,
+      config.blocked_critical_seconds,
+    )
     add(
-      againstBand(chains.longest, config.blocked_warning_seconds, config.blocked_critical_seconds),
+      lockStatus,
       `${blocked} blocked on locks, the longest for ${chains.longest} s${behind}`,
       true,
     )
+    if (lockStatus !== 'healthy') {
+      typed.push({
+        kind: 'lock_contention',
+        status: lockStatus,
+        evidence: {
+          waiters: chains.waiters.length,
+          max_wait_s: chains.longest,
+          root_pids: chains.roots.map((r) => r.pid),
+        },
+      })
+    }
   }
 
   const longRunning = listed(s.long_running)
@@ -548,6 +578,15 @@ function judge(
     const what = plural(longRunning.total, 'statement')
     const over = `running longer than ${config.long_running_seconds} s`
     add('degraded', `${what} ${over} (longest ${first.seconds} s, pid ${first.pid})`, true)
+    typed.push({
+      kind: 'runaway_query',
+      status: 'degraded',
+      evidence: {
+        count: longRunning.total,
+        longest_s: first.seconds,
+        threshold_s: config.long_running_seconds,
+      },
+    })
   }
   const idle = listed(s.idle_in_transaction)
   if (idle.total > 0) {
@@ -555,6 +594,15 @@ function judge(
     const what = plural(idle.total, 'session')
     const over = `idle in transaction longer than ${config.idle_in_transaction_seconds} s`
     add('degraded', `${what} ${over} (longest ${first.seconds} s, pid ${first.pid})`, true)
+    typed.push({
+      kind: 'idle_in_transaction',
+      status: 'degraded',
+      evidence: {
+        count: idle.total,
+        longest_s: first.seconds,
+        threshold_s: config.idle_in_transaction_seconds,
+      },
+    })
   }
 
   // Deadlocks: the counter only rises; a lower value means the statistics were reset.
@@ -650,6 +698,11 @@ function judge(
       `${which} many dead tuples that autovacuum has not dealt with for ` +
         `${config.dead_tuple_grace_seconds} s (worst ${worstLagging.table}: ${pct}% of ${rows} rows)`,
     )
+    typed.push({
+      kind: 'dead_tuples',
+      status: 'degraded',
+      evidence: { tables: lagging.length, worst_ratio: worstLagging.ratio },
+    })
   }
 
   // Stale statistics: the planner works from row counts and histograms this far out of date.
@@ -662,6 +715,7 @@ function judge(
       `${which} stale statistics (${first.table}: ${first.changed} rows changed since its last ` +
         `ANALYZE${first.last_analyze ? ` at ${first.last_analyze}` : ', never analyzed'})`,
     )
+    typed.push({ kind: 'stale_statistics', status: 'degraded', evidence: { tables: stale.length } })
   }
 
   metrics.push({ name: 'xid_age', value: s.xid.age })
@@ -751,6 +805,18 @@ function judge(
     },
     replication_lag_seconds: lag,
   }
+  // Slow statements are noted, not degrading: they open a slow_queries incident of their own.
+  const slowList = (statements as { slow?: { queryid: string; mean_ms: number; calls: number }[] })
+    .slow ?? []
+  if (slowList.length > 0) {
+    typed.push({
+      kind: 'slow_statements',
+      status: 'healthy',
+      evidence: {
+        statements: slowList.map(({ queryid, mean_ms, calls }) => ({ queryid, mean_ms, calls })),
+      },
+    })
+  }
   // The worst status the lasting evidence alone proves: vigil.apply_check moves to it at once.
   const decisive = findings.filter((f) => f.decisive)
   if (decisive.length > 0) measurements.decisive_status = worst(...decisive.map((f) => f.status))
@@ -759,6 +825,7 @@ function judge(
     responseMs: c.responseMs,
     measurements,
     metrics,
+    findings: typed,
     ...(findings.length > 0 ? { error: sentence(findings.map((f) => f.text)) } : {}),
   }
 }

@@ -5,6 +5,7 @@
 // basic auth service_role:<service key>) serves these names with extra labels
 // supabase_project_ref and service_type="db"; its database lives on the filesystem mounted at /data.
 import { z } from 'zod'
+import type { Finding } from '../../../../shared/findings.ts'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { PrometheusConfig } from '../../../../shared/probe-configs.ts'
 import { decodeChunks, down, excerpt, exchange, missingSecret, round } from './support.ts'
@@ -404,6 +405,7 @@ export const prometheusProbe: Probe<PrometheusConfig> = {
 
     const problems: string[] = []
     const statuses: CheckStatus[] = []
+    const findings: Finding[] = []
     const judge = (what: string, value: number | null, warning: number, critical: number) => {
       if (value === null) return
       const s = againstBand(value, warning, critical)
@@ -427,6 +429,26 @@ export const prometheusProbe: Probe<PrometheusConfig> = {
       config.memory_critical_pct ?? t.memory_critical_pct,
     )
     judge(`disk ${config.disk_mountpoint}`, disk, config.disk_warning_pct, config.disk_critical_pct)
+    if (memory !== null) {
+      const s = againstBand(
+        memory,
+        config.memory_warning_pct ?? t.memory_warning_pct,
+        config.memory_critical_pct ?? t.memory_critical_pct,
+      )
+      if (s !== 'healthy') {
+        findings.push({ kind: 'memory_high', status: s, evidence: { usage_pct: rounded(memory)! } })
+      }
+    }
+    if (disk !== null) {
+      const s = againstBand(disk, config.disk_warning_pct, config.disk_critical_pct)
+      if (s !== 'healthy') {
+        findings.push({
+          kind: 'disk_low',
+          status: s,
+          evidence: { usage_pct: rounded(disk)!, mountpoint: config.disk_mountpoint ?? null },
+        })
+      }
+    }
     if (missing.length) {
       statuses.push('degraded')
       problems.push(`missing from the scrape: ${missing.join('; ')}`)
@@ -450,6 +472,7 @@ export const prometheusProbe: Probe<PrometheusConfig> = {
       responseMs,
       measurements,
       metrics,
+      findings,
       ...(overall === 'healthy' ? {} : { error: redact(problems.join('; '), secrets) }),
     } satisfies ProbeResult
   },

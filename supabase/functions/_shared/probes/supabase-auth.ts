@@ -3,6 +3,7 @@
 // POST /token?grant_type=password {email, password} and ?grant_type=refresh_token {refresh_token}
 // → {access_token, refresh_token, …}; POST /logout?scope=local with the user's Bearer token → 204.
 import { z } from 'zod'
+import type { Finding } from '../../../../shared/findings.ts'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { SupabaseAuthConfig } from '../../../../shared/probe-configs.ts'
 import {
@@ -69,6 +70,7 @@ export const supabaseAuthProbe: Probe<SupabaseAuthConfig> = {
       labels: { endpoint: 'auth_health' },
     }]
     let status: CheckStatus = latency.status
+    const findings: Finding[] = []
 
     if (login && password) {
       const outcome = await signIn(ctx, base, apikey, login.email, password)
@@ -91,6 +93,7 @@ export const supabaseAuthProbe: Probe<SupabaseAuthConfig> = {
         measurements.login_error = reason
         problems.push(`synthetic sign-in failed: ${reason}`)
         status = worst(status, 'degraded')
+        findings.push({ kind: 'login_failed', status: 'degraded', evidence: { reason } })
       }
     }
 
@@ -99,6 +102,7 @@ export const supabaseAuthProbe: Probe<SupabaseAuthConfig> = {
       responseMs: health.ms,
       measurements,
       metrics,
+      findings,
       ...(status === 'healthy' ? {} : { error: redact(problems.join('; '), secrets) }),
     }
   },

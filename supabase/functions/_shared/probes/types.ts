@@ -5,6 +5,7 @@ import type { z } from 'zod'
 import type { CheckStatus, MetricName, ServiceKind } from '../../../../shared/kinds.ts'
 import type { Thresholds } from '../../../../shared/thresholds.ts'
 import type { ReadBudget } from '../health/read-budget.ts'
+import type { Finding } from '../../../../shared/findings.ts'
 
 export interface ProbeService {
   id: string
@@ -45,6 +46,8 @@ export interface ProbeResult {
   responseMs?: number
   /** Everything measured, JSON-serialisable, snake_case keys. No secrets. */
   measurements: Record<string, unknown>
+  /** What it found wrong, typed (shared/findings.ts): what diagnosis reads. */
+  findings?: Finding[]
   metrics?: Metric[]
   /** Why the status is not healthy, for a human; required when down. No secrets. */
   error?: string
