@@ -270,10 +270,5 @@ export function targetOf(ctx: HealContext, strategy: string): Sql {
   return ctx.target as Sql
 }
 
-export function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`
-}
-
-export function capitalise(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1)
-}
+// The text helpers, where the strategies have always found them.
+export { capitalise, plural } from '../text.ts'

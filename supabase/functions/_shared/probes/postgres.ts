@@ -2,6 +2,8 @@
 // (one for sessions, locks and counters, one for pg_stat_statements when it is installed), so
 // that watching a database every 30 s costs it a few milliseconds. It never writes.
 import { scrubQuery } from './sql-text.ts'
+import { plural } from '../text.ts'
+import { isWaiting, rootBlockers } from '../lock-graph.ts'
 import postgres from 'postgres'
 import { z } from 'zod'
 import { PostgresConfig } from '../../../../shared/probe-configs.ts'
@@ -863,23 +865,9 @@ function blockingChains(
   database: string,
 ): { waiters: Waiter[]; roots: RootBlocker[]; longest: number } {
   const byPid = new Map(sessions.map((x) => [x.pid, x]))
-  const waiting = (x: Session | undefined) => !!x && (x.blocked_by?.length ?? 0) > 0
-  const rootsOf = (pid: number): number[] => {
-    const roots = new Set<number>()
-    const seen = new Set<number>([pid])
-    const stack = [...(byPid.get(pid)?.blocked_by ?? [])]
-    while (stack.length > 0) {
-      const b = stack.pop()!
-      if (seen.has(b)) continue
-      seen.add(b)
-      const x = byPid.get(b)
-      if (waiting(x)) stack.push(...x!.blocked_by!)
-      else roots.add(b)
-    }
-    return [...roots].sort((a, b) => a - b)
-  }
+  const rootsOf = rootBlockers(byPid)
   const waiters: Waiter[] = sessions
-    .filter((x) => waiting(x) && x.datname === database)
+    .filter((x) => isWaiting(x) && x.datname === database)
     .map((x) => ({
       pid: x.pid,
       backend_start: x.backend_start,
@@ -923,10 +911,6 @@ function listed(rows: ListedSession[]) {
       query: rest.query && scrubQuery(rest.query),
     })),
   }
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`
 }
 
 /** A statement as compared with the ignore list: lower case, blanks collapsed, no final ';'. */

@@ -4,6 +4,7 @@
 // cancel_grace_ms (the statement ran in a savepoint, or the lock is a session advisory lock).
 // A root idle in a transaction has nothing to cancel and is terminated at once.
 import { z } from 'zod'
+import { isWaiting, rootBlockers } from '../../lock-graph.ts'
 import { HealError, HumanNeeded } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import {
@@ -108,23 +109,9 @@ async function readLocks(ctx: HealContext, protect: Protection): Promise<LockGra
   const database = rows[0]?.database ??
     (await sql<{ d: string }[]>`select current_database() as d`)[0].d
   const sessions = new Map(rows.map((r) => [r.pid, r]))
-  const waiting = (r: LockRow | undefined) => (r?.blocked_by?.length ?? 0) > 0
-  const rootsOf = (pid: number): number[] => {
-    const roots = new Set<number>()
-    const seen = new Set([pid])
-    const stack = [...(sessions.get(pid)?.blocked_by ?? [])]
-    while (stack.length > 0) {
-      const b = stack.pop()!
-      if (seen.has(b)) continue
-      seen.add(b)
-      const r = sessions.get(b)
-      if (waiting(r)) stack.push(...r!.blocked_by!)
-      else roots.add(b)
-    }
-    return [...roots].sort((x, y) => x - y)
-  }
+  const rootsOf = rootBlockers(sessions)
   const waiters = rows
-    .filter((r) => waiting(r) && r.datname === database)
+    .filter((r) => isWaiting(r) && r.datname === database)
     .map((r) => ({
       pid: r.pid,
       backend_start: r.backend_start,
