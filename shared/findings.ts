@@ -47,6 +47,8 @@ export const FINDING_EVIDENCE = {
   disk_low: z.object({ usage_pct: pct, mountpoint: z.string().nullable() }),
   /** Memory in use past memory_warning_pct. */
   memory_high: z.object({ usage_pct: pct }),
+  /** The latest deployment failed (the deploy probes report it). */
+  deploy_failed: z.object({ deployment_id: z.string().nullable(), error: z.string().nullable() }),
 } as const
 
 export type FindingKind = keyof typeof FINDING_EVIDENCE

@@ -2,7 +2,7 @@
 -- and the known ones.
 begin;
 set search_path = extensions, public;
-select plan(4);
+select plan(5);
 
 select throws_ok($$insert into vigil.heal_policies (environment, strategy, mode) values ('qa', 'termiante_blocker', 'off')$$,
   '23514', null, 'a misspelled strategy is refused');
@@ -13,6 +13,9 @@ select lives_ok($$insert into vigil.heal_policies (environment, strategy, mode) 
                   on conflict (environment, strategy) do update set mode = 'off'$$, 'a known one is accepted');
 select throws_ok($$update vigil.heal_policies set strategy = 'nope' where environment = 'qa' and strategy = 'terminate_blocker'$$,
   '23514', null, 'and renaming a policy to an unknown strategy is refused too');
+
+select is(vigil.heal_ladder(), '{"max_attempts": 3, "page_on_call_at": 3, "senior_at": 4}'::jsonb,
+          'the ladder''s limits, in the one place SQL and the auto-heal function read them');
 
 select * from finish();
 rollback;

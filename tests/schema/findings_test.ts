@@ -67,3 +67,18 @@ Deno.test('a finding maps to its problem by its rule, with the evidence strategi
   ]).findings
   assert.equal(problemOf(idle), null, 'reported, healed only through what it causes')
 })
+
+Deno.test('a failed deployment reaches the failed_deploy strategies (retry, then roll back)', async () => {
+  const { STRATEGIES_BY_PROBLEM } = await import(
+    '../../supabase/functions/_shared/heal/registry.ts'
+  )
+  const [failed] = readFindings([
+    { kind: 'deploy_failed', status: 'down', evidence: { deployment_id: 'dpl_1', error: 'build' } },
+  ]).findings
+  const p = problemOf(failed)!
+  assert.deepEqual([p.kind, p.evidence.deployment_id], ['failed_deploy', 'dpl_1'])
+  assert.deepEqual(STRATEGIES_BY_PROBLEM[p.kind].map((s) => s.name), [
+    'retry_deploy',
+    'rollback_deploy',
+  ])
+})

@@ -24,8 +24,15 @@ import type {
 } from './types.ts'
 import { HumanNeeded } from './types.ts'
 
-/** The ladder: a heal is tried at most this many times per incident before the senior is paged. */
-export const MAX_ATTEMPTS = 3
+/** The escalation ladder's limits, as vigil.heal_ladder() (their one place) states them. */
+export interface Ladder {
+  /** A heal is tried at most this many times per incident before the senior is paged. */
+  max_attempts: number
+  /** The level that pages on-call. */
+  page_on_call_at: number
+  /** The level that pages the senior contact. */
+  senior_at: number
+}
 const HEAL_DEADLINE_MS = 120_000
 
 export interface HealRequest {
@@ -161,11 +168,12 @@ async function healClaimed(
     return report('skipped', why)
   }
 
+  const [{ ladder }] = await sql<{ ladder: Ladder }[]>`select vigil.heal_ladder() as ladder`
   const attempt = incident.heal_attempts + 1
   // An approval does not lift the ladder's limit: after three attempts the senior has it.
-  if (attempt > MAX_ATTEMPTS) {
-    await sql`select vigil.escalate(${incident.id}, 4, ${`${MAX_ATTEMPTS} heal attempts did not fix it`})`
-    return report('exhausted', `${MAX_ATTEMPTS} attempts made; the senior contact is paged`)
+  if (attempt > ladder.max_attempts) {
+    await sql`select vigil.escalate(${incident.id}, ${ladder.senior_at}, ${`${ladder.max_attempts} heal attempts did not fix it`})`
+    return report('exhausted', `${ladder.max_attempts} attempts made; the senior contact is paged`)
   }
 
   const registry = options.strategies ?? STRATEGIES_BY_PROBLEM
@@ -192,6 +200,7 @@ async function healClaimed(
       ]
       for (const strategy of ordered) {
         const result = await tryStrategy(strategy, problem, {
+          ladder,
           incident,
           service,
           attempt,
@@ -236,6 +245,7 @@ function connectTarget(service: ServiceRow, options: HealOptions): postgres.Sql 
 }
 
 interface Attempt {
+  ladder: Ladder
   incident: IncidentRow
   service: ServiceRow
   attempt: number
@@ -386,7 +396,8 @@ async function tryStrategy(
     await sql`select vigil.escalate(${a.incident.id}, 3, ${why})`
     return audit.report(outcome, why, a.attempt)
   }
-  const summary = `${strategy.name} attempt ${a.attempt} of ${MAX_ATTEMPTS} ${outcome}: ${detail}`
+  const summary =
+    `${strategy.name} attempt ${a.attempt} of ${a.ladder.max_attempts} ${outcome}: ${detail}`
   await climbLadder(sql, a, outcome, summary)
   if (worseForGood) await sql`select vigil.escalate(${a.incident.id}, 3, ${summary})`
   if (outcome === 'succeeded' && ALERT_ON_SUCCESS.has(strategy.name)) {
@@ -475,9 +486,11 @@ async function climbLadder(sql: postgres.Sql, a: Attempt, outcome: string, summa
     return
   }
   await sql`select vigil.escalate(${a.incident.id}, ${
-    Math.min(a.attempt, MAX_ATTEMPTS)
+    Math.min(a.attempt, a.ladder.max_attempts)
   }, ${summary})`
-  if (a.attempt >= MAX_ATTEMPTS) await sql`select vigil.escalate(${a.incident.id}, 4, ${summary})`
+  if (a.attempt >= a.ladder.max_attempts) {
+    await sql`select vigil.escalate(${a.incident.id}, ${a.ladder.senior_at}, ${summary})`
+  }
 }
 
 function healContext(a: Attempt, guard: Guard): HealContext {

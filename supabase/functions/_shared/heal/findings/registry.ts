@@ -11,6 +11,7 @@ import { staleStatistics } from './stale-statistics.ts'
 import { slowStatements } from './slow-statements.ts'
 import { staleVersion } from './stale-version.ts'
 import { certificateExpiring } from './certificate-expiring.ts'
+import { deployFailed } from './deploy-failed.ts'
 import { loginFailed } from './login-failed.ts'
 import { diskLow } from './disk-low.ts'
 import { memoryHigh } from './memory-high.ts'
@@ -28,6 +29,7 @@ export const FINDING_RULES: { [K in FindingKind]: FindingRule<K> } = {
   login_failed: loginFailed,
   disk_low: diskLow,
   memory_high: memoryHigh,
+  deploy_failed: deployFailed,
 }
 
 /** The problem a finding means, if any. */
