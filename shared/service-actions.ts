@@ -45,6 +45,13 @@ export const RestartAction = z.discriminatedUnion('type', [
 ])
 export type RestartAction = z.infer<typeof RestartAction>
 
+/**
+ * Takes the service out of service (a function disabled, a worker stopped) when a restart did not
+ * hold: a webhook of the operator's, or the demo's supervisor ({action: 'disable', service}).
+ */
+export const DisableAction = z.discriminatedUnion('type', [WebhookRestart, SupervisorRestart])
+export type DisableAction = z.infer<typeof DisableAction>
+
 /** Cloudflare's purge_cache on one zone: the listed URLs, or everything when none are. */
 export const CloudflareCdn = z.strictObject({
   type: z.literal('cloudflare'),
@@ -100,6 +107,7 @@ export type AuthRefreshAction = z.infer<typeof AuthRefreshAction>
 
 export const ServiceActions = z.strictObject({
   restart: RestartAction.optional(),
+  disable: DisableAction.optional(),
   cdn: CdnAction.optional(),
   rebuild: RebuildAction.optional(),
   rollback: RollbackAction.optional(),

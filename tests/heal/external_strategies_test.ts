@@ -30,6 +30,11 @@ import {
   type Verification,
 } from '../../supabase/functions/_shared/heal/types.ts'
 import { baseHealContext } from './_fixtures.ts'
+import { testSql } from '../_env.ts'
+import {
+  DisableServiceConfig,
+  disableServiceStrategy,
+} from '../../supabase/functions/_shared/heal/strategies/disable-service.ts'
 
 // Distinct secret values, so a leak names its source.
 const SECRETS: Record<string, string> = {
@@ -1670,6 +1675,87 @@ Deno.test("purge_own_data: deletes Vigil's expired rows on the real database, va
     )
   } finally {
     await sql`delete from vigil.services where name = ${name}`.catch(() => {})
+    await sql.end()
+  }
+})
+
+Deno.test('disable_service: memory high again soon after a restart that worked takes the service out of service', async () => {
+  const sql = testSql(2)
+  const name = `disable-test-${Date.now()}`
+  try {
+    const [{ id }] = await sql`
+      insert into vigil.services (name, kind, environment, config) values (${name}, 'http', 'qa', '{"url": "http://127.0.0.1:9/"}')
+      returning id`
+    const [{ id: incidentId }] = await sql`
+      insert into vigil.incidents (service_id, kind, severity, title) values (${id}, 'service_unhealthy', 'critical', 'leak')
+      returning id::int`
+    await withProvider(
+      { 'POST /hooks/disable': () => json({ ok: true }) },
+      async (base, requests) => {
+        const memoryHigh = {
+          status: 'degraded' as const,
+          measurements: {},
+          findings: [{
+            kind: 'memory_high' as const,
+            status: 'degraded' as const,
+            evidence: { usage_pct: 93 },
+          }],
+        }
+        const settled = { status: 'down' as const, measurements: {}, error: 'out of service' }
+        const ctx = {
+          ...context({
+            actions: {
+              restart: { type: 'webhook', url: `${base}/hooks/restart` },
+              disable: {
+                type: 'webhook',
+                url: `${base}/hooks/disable`,
+                token_secret: 'RESTART_TOKEN',
+              },
+            },
+            reprobe: probes(memoryHigh, settled).reprobe,
+            db: sql,
+          }),
+          service: { id, name, kind: 'http' as const, environment: 'qa' as const, config: {} },
+          incidentId,
+        }
+        const memory = problem('service_unhealthy', { memory_usage_percent: 93 })
+        const config = DisableServiceConfig.parse(fast)
+        // No restart yet: restart_service has its turn.
+        assert.equal(await disableServiceStrategy.plan(memory, ctx, config), null)
+        // A restart that worked 5 minutes ago, and memory is high again: a leak.
+        await sql`
+          insert into vigil.heal_actions (action_id, phase, incident_id, service_id, strategy, attempt, reason, outcome, created_at)
+          values (gen_random_uuid(), 'result', ${incidentId}, ${id}, 'restart_service', 1, 'restarted', 'succeeded',
+                  now() - interval '5 minutes')`
+        const { plan, result, verification } = await heal(disableServiceStrategy, memory, ctx)
+        assert.equal(plan.action, 'disable_service')
+        assert.match(
+          plan.reason,
+          /memory is at 93 % again 5(\.\d)? min after a restart that worked/,
+        )
+        assert.deepEqual(requests.map((r) => [r.method, r.path, r.authorization, r.body]), [[
+          'POST',
+          '/hooks/disable',
+          `Bearer ${SECRETS.RESTART_TOKEN}`,
+          { action: 'disable', service: name, service_id: id, incident_id: incidentId },
+        ]])
+        assert.match(result.detail, /disable webhook .* accepted taking/)
+        assert.equal(verification.improved, true, 'out of service, it no longer leaks')
+        // Memory that is not the trouble (a plain outage): never disabled.
+        assert.equal(
+          await disableServiceStrategy.plan(
+            problem('service_unhealthy', { error: 'down' }),
+            ctx,
+            config,
+          ),
+          null,
+        )
+      },
+    )
+  } finally {
+    await sql`update vigil.services set enabled = false where name = ${name}`
+    await sql`update vigil.incidents set status = 'resolved', resolved_at = now()
+               where status = 'open' and service_id in (select id from vigil.services where name = ${name})`
     await sql.end()
   }
 })

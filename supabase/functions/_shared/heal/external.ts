@@ -6,6 +6,7 @@ import { z } from 'zod'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import {
   type ActionKey,
+  type DisableAction,
   readAction,
   type RestartAction,
   type ServiceActions,
@@ -163,6 +164,33 @@ export function restartTarget(restart: RestartAction): Record<string, unknown> {
     case 'supervisor':
       return { via: 'supervisor', url: shown(restart.url), service: restart.service }
   }
+}
+
+/** Takes the service out of service; resolves once the provider accepted it. */
+export async function performDisable(
+  ctx: HealContext,
+  disable: DisableAction,
+  timeoutMs: number,
+): Promise<string> {
+  if (disable.type === 'webhook') {
+    await callWebhook(ctx, disable, 'the disable webhook', {
+      action: 'disable',
+      service: ctx.service.name,
+      service_id: ctx.service.id,
+      incident_id: ctx.incidentId,
+    }, timeoutMs)
+    return `the disable webhook (${
+      shown(disable.url)
+    }) accepted taking ${ctx.service.name} out of service`
+  }
+  await callProvider(ctx, {
+    what: `the supervisor (${shown(disable.url)})`,
+    method: 'POST',
+    url: disable.url,
+    body: { action: 'disable', service: disable.service },
+    timeoutMs,
+  })
+  return `the supervisor disabled ${disable.service}`
 }
 
 /** Asks for the restart; resolves once the provider accepted it. Returns what was done, in words. */

@@ -4,6 +4,7 @@ import type { ProblemKind } from '../../../../shared/kinds.ts'
 import { addMissingIndexStrategy } from './strategies/add-missing-index.ts'
 import { analyzeTablesStrategy } from './strategies/analyze-tables.ts'
 import { cancelRunawayQueryStrategy } from './strategies/cancel-runaway-query.ts'
+import { disableServiceStrategy } from './strategies/disable-service.ts'
 import { killIdleConnectionsStrategy } from './strategies/kill-idle-connections.ts'
 import { purgeCdnStrategy } from './strategies/purge-cdn.ts'
 import { purgeOwnDataStrategy } from './strategies/purge-own-data.ts'
@@ -26,7 +27,8 @@ export const STRATEGIES_BY_PROBLEM: StrategyRegistry = {
   slow_query: [addMissingIndexStrategy],
   dead_tuples: [vacuumAnalyzeStrategy],
   stale_statistics: [analyzeTablesStrategy],
-  service_unhealthy: [restartServiceStrategy],
+  // disable_service plans only when memory climbs again soon after a restart that worked.
+  service_unhealthy: [disableServiceStrategy, restartServiceStrategy],
   stale_frontend: [purgeCdnStrategy, rollbackDeployStrategy],
   failed_deploy: [retryDeployStrategy, rollbackDeployStrategy],
   disk_low: [purgeOwnDataStrategy],
@@ -43,5 +45,6 @@ export const STRATEGIES = new Map(
  * certificate was replaced. Their success pages on-call (rung 3) instead of staying silent. */
 export const ALERT_ON_SUCCESS: ReadonlySet<string> = new Set([
   rollbackDeployStrategy.name,
+  disableServiceStrategy.name,
   renewCertificateStrategy.name,
 ])
