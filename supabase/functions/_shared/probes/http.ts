@@ -2,6 +2,8 @@
 // version, redirects and (for https) the certificate's days to expiry. Expected failures never
 // throw: they come back as a ProbeResult whose error names the cause and never a secret value.
 import tls from 'node:tls'
+import { AsnConvert } from '@peculiar/asn1-schema'
+import { Certificate } from '@peculiar/asn1-x509'
 import type { Finding } from '../../../../shared/findings.ts'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { HttpConfig } from '../../../../shared/probe-configs.ts'
@@ -652,38 +654,15 @@ function clientHello(servername: string | undefined): Uint8Array {
   return new Uint8Array([22, 3, 1, ...u16(message.length), ...message])
 }
 
-/** notAfter of a DER X.509 certificate: Certificate → tbsCertificate → validity → notAfter. */
+/** notAfter of a DER X.509 certificate, read by a maintained ASN.1/X.509 library. */
 export function notAfter(der: Uint8Array): Date {
-  const tlv = (at: number) => {
-    if (at + 2 > der.length) throw new Error('truncated certificate')
-    let length = der[at + 1]
-    let start = at + 2
-    if (length & 0x80) {
-      const count = length & 0x7f
-      if (count < 1 || count > 3) throw new Error('unsupported DER length')
-      length = 0
-      for (let i = 0; i < count; i++) length = length * 256 + der[start + i]
-      start += count
-    }
-    if (start + length > der.length) throw new Error('truncated certificate')
-    return { tag: der[at], start, end: start + length }
+  let certificate: Certificate
+  try {
+    certificate = AsnConvert.parse(der, Certificate)
+  } catch (error) {
+    throw new Error(`unreadable certificate: ${errorText(error)}`)
   }
-  const certificate = tlv(0)
-  const tbs = tlv(certificate.start)
-  let at = tbs.start
-  if (der[at] === 0xa0) at = tlv(at).end // [0] version
-  for (let skip = 0; skip < 3; skip++) at = tlv(at).end // serialNumber, signature, issuer
-  const validity = tlv(at)
-  const time = tlv(tlv(validity.start).end)
-  const text = new TextDecoder().decode(der.subarray(time.start, time.end))
-  const match = time.tag === 0x17
-    ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?Z$/.exec(text)
-    : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?(?:\.\d+)?Z$/.exec(text)
-  if (!match) throw new Error(`unreadable certificate time ${JSON.stringify(text)}`)
-  let year = Number(match[1])
-  if (time.tag === 0x17) year += year < 50 ? 2000 : 1900
-  const [month, day, hour, minute, second] = match.slice(2).map((s) => Number(s ?? 0))
-  return new Date(Date.UTC(year, month - 1, day, hour, minute, second))
+  return certificate.tbsCertificate.validity.notAfter.getTime()
 }
 
 // ---- small helpers ---------------------------------------------------------------------------
