@@ -12,7 +12,7 @@ import {
   type PlanNode,
   scanColumns,
   singleStatement,
-} from '../../supabase/functions/_shared/heal/strategies/add-missing-index.ts'
+} from '../../supabase/functions/_shared/heal/strategies/add-missing-index/index.ts'
 import { HealError } from '../../supabase/functions/_shared/heal/types.ts'
 import type { HealContext, Plan, Problem } from '../../supabase/functions/_shared/heal/types.ts'
 import { eventually, testStack } from '../_env.ts'

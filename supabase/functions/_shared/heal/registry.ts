@@ -1,7 +1,7 @@
 // Every heal strategy, one module each, listed under the problems it addresses in the order they
 // are tried. A problem kind without an entry fails to compile.
 import type { ProblemKind } from '../../../../shared/kinds.ts'
-import { addMissingIndexStrategy } from './strategies/add-missing-index.ts'
+import { addMissingIndexStrategy } from './strategies/add-missing-index/index.ts'
 import { analyzeTablesStrategy } from './strategies/analyze-tables.ts'
 import { cancelRunawayQueryStrategy } from './strategies/cancel-runaway-query.ts'
 import { disableServiceStrategy } from './strategies/disable-service.ts'

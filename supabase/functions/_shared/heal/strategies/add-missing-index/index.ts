@@ -7,28 +7,44 @@
 // CONCURRENTLY when this role owns the table, otherwise in place through vigil.build_index (the
 // agent owns nothing). Statements are vetted first (vet-statement.ts): one whose planning could run
 // code outside pg_catalog is never planned, and the rest are planned as their own role or the
-// read-only vigil_explainer, never as the agent.
+// read-only pg_read_all_data, never as the agent.
+//
+// This folder: index.ts (the advisor and the strategy), plan-reading.ts (what a plan scans and on
+// which columns), build.ts (building and dropping its indexes), catalog.ts (tables as it sees
+// them), statement.ts (statement text and index names), types.ts (what its plans record).
 import type postgres from 'postgres'
 import { z } from 'zod'
-import { HealError } from '../types.ts'
-import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
-import { capitalise, checkDeadline, plural, refuseDryRun, targetOf } from '../sessions.ts'
-import { catalogFindings, foreignRefusal, vetStatement, type Vetted } from './vet-statement.ts'
+import { HealError } from '../../types.ts'
+import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../../types.ts'
+import { capitalise, checkDeadline, plural, refuseDryRun, targetOf } from '../../sessions.ts'
+import { catalogFindings, foreignRefusal, vetStatement, type Vetted } from '../vet-statement.ts'
+import { createIndex, type CreateOutcome, dropIndex } from './build.ts'
+import { type Relation, relation, startsWith } from './catalog.ts'
+import { candidateColumns, indexNames, type PlanNode, scanColumns } from './plan-reading.ts'
+import {
+  createIndexSql,
+  INDEX_MARKER,
+  indexName,
+  LEADING_RE,
+  qualified,
+  quoteIdent,
+  singleStatement,
+} from './statement.ts'
+import { CreatedIndex, Suggestion, Target } from './types.ts'
+
+export { candidateColumns, indexNames, type PlanNode, scanColumns } from './plan-reading.ts'
+export { indexLockKey } from './build.ts'
+export { INDEX_MARKER, indexName, quoteIdent, singleStatement } from './statement.ts'
 
 type Planned = Extract<Vetted, { ok: true }>
 
 const NAME = 'add_missing_index'
-/** Marks this strategy's own statements, so pg_stat_statements readers can leave them out. */
-export const INDEX_MARKER = 'vigil:add-missing-index'
 /** A statement carrying a Vigil marker comment (vigil:…) is Vigil's own, never a candidate. */
 const VIGIL_MARK_RE = String.raw`/\*\s*vigil:`
-/** Leading blanks and comments, stripped before a statement's first keyword is read. */
-const LEADING_RE = String.raw`^(\s|/\*([^*]|\*+[^*/])*\*+/|--[^\n]*(\n|$))*`
 /** The statements analysed: SELECT, UPDATE and DELETE (WITH, INSERT, MERGE and utilities are not). */
 const KIND_RE = String.raw`^(select|update|delete)\M`
 const PREPARED = 'vigil_add_missing_index'
 const STATEMENT_CHARS = 200
-const MAX_INDEX_COLUMNS = 3
 const MAX_CANDIDATES = 12
 /** Bounds on the planning session: EXPLAIN is quick, but must not queue behind DDL for long. */
 const PLAN_STATEMENT_TIMEOUT = '10s'
@@ -36,11 +52,6 @@ const PLAN_LOCK_TIMEOUT = '2s'
 /** A verification run is never cut shorter than this, whatever the statement's mean. */
 const MIN_RUN_TIMEOUT_MS = 1000
 const MAX_RUN_TIMEOUT_MS = 60_000
-const INDEX_NAME_MAX = 63
-/** The longest an in-place build (vigil.build_index, writes to the table waiting) may take. */
-const IN_PLACE_BUILD_TIMEOUT = '60s'
-/** How long dropping a failed build's INVALID index may wait for the table's transactions. */
-const CLEANUP_TIMEOUT = '10s'
 
 /** Schemas Vigil never indexes: the catalogs, its own, and those Supabase manages. */
 const MANAGED_SCHEMAS = new Set([
@@ -85,37 +96,6 @@ export const AddMissingIndexConfig = z.strictObject({
 })
 export type AddMissingIndexConfig = z.infer<typeof AddMissingIndexConfig>
 
-/** One index worth having, as plan.target lists it (read back from the audit, so parsed). */
-const Suggestion = z.object({
-  schema: z.string(),
-  table: z.string(),
-  columns: z.array(z.string()).min(1),
-  index_name: z.string(),
-  index_sql: z.string(),
-  queryid: z.string(),
-  /** Further analysed statements this index serves. */
-  also_queryids: z.array(z.string()),
-  statement: z.string(),
-  mean_ms: z.number(),
-  calls: z.number(),
-  table_rows: z.number(),
-  cost_before: z.number(),
-  cost_after: z.number(),
-  factor: z.number(),
-})
-type Suggestion = z.infer<typeof Suggestion>
-const Target = z.object({
-  mode: z.enum(['suggest', 'create']),
-  indexes: z.array(Suggestion).min(1),
-})
-
-const CreatedIndex = z.object({
-  schema: z.string(),
-  table: z.string(),
-  columns: z.array(z.string()),
-  name: z.string(),
-})
-type CreatedIndex = z.infer<typeof CreatedIndex>
 /** ActResult.undo: the indexes act() built, and where their statements stood when it had. */
 const Undo = z.object({
   indexes: z.array(CreatedIndex),
@@ -447,45 +427,6 @@ function merge(found: Analysis['suggestions']): Suggestion[] {
   return out
 }
 
-// ---- relations ----
-
-interface Relation {
-  schema: string
-  table: string
-  rows: number
-  kind: string
-  partition: boolean
-  persistence: string
-  columns: string[]
-  /** The valid, non-partial btree indexes by key columns (null where a key is an expression). */
-  indexes: { name: string; columns: (string | null)[] }[]
-}
-
-async function relation(c: Sql, schema: string, table: string): Promise<Relation | null> {
-  const [row]: Relation[] = await c`
-    /* vigil:add-missing-index */
-    select n.nspname::text as schema, c.relname::text as table,
-           (case when c.reltuples >= 0 then c.reltuples
-                 else pg_relation_size(c.oid) / 100.0 end)::float8 as rows,
-           c.relkind::text as kind, c.relispartition as partition,
-           c.relpersistence::text as persistence,
-           to_json(array(select a.attname::text from pg_attribute a
-                          where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped)) as columns,
-           coalesce((select json_agg(k) from (
-             select ic.relname::text as name, array(select a.attname::text
-                          from unnest(i.indkey::int2[]) with ordinality u(attnum, n)
-                          left join pg_attribute a on a.attrelid = i.indrelid and a.attnum = u.attnum
-                          where u.n <= i.indnkeyatts order by u.n) as columns
-             from pg_index i
-             join pg_class ic on ic.oid = i.indexrelid
-             join pg_am am on am.oid = ic.relam
-             where i.indrelid = c.oid and i.indisvalid and i.indpred is null and am.amname = 'btree'
-           ) k), '[]'::json) as indexes
-    from pg_class c join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = ${schema} and c.relname = ${table}`
-  return row ?? null
-}
-
 /** Why a table is not indexed by Vigil, or null when it may be. */
 function ineligible(rel: Relation, config: AddMissingIndexConfig): string | null {
   if (MANAGED_SCHEMAS.has(rel.schema) || rel.schema.startsWith('pg_')) {
@@ -711,213 +652,6 @@ async function act(
   return { detail: `${capitalise(lines.join('; '))}`, undo: undoInfo }
 }
 
-interface CreateOutcome {
-  line: string
-  created?: CreatedIndex
-  failed?: boolean
-}
-
-/**
- * One index, as dexter builds it: under an advisory lock on its name, only if still missing,
- * concurrently (outside a transaction), then checked valid; a failed build's INVALID leftover
- * is dropped.
- */
-async function createIndex(c: Session, s: Suggestion, signal: AbortSignal): Promise<CreateOutcome> {
-  const what = `${s.index_name} on ${qualified(s.schema, s.table)} (${s.columns.join(', ')})`
-  const key = indexLockKey(s.schema, s.index_name)
-  const [{ locked }] = await c`/* vigil:add-missing-index */
-    select pg_try_advisory_lock(hashtextextended(${key}, 0)) as locked`
-  if (!locked) return { line: `skipped ${what}: another session holds its advisory lock` }
-  try {
-    const state = await indexState(c, s)
-    if (!state.table_exists) return { line: `skipped ${what}: the table is gone` }
-    if (state.equivalent) {
-      return { line: `skipped ${what}: index ${state.equivalent} already serves it` }
-    }
-    if (state.named) {
-      if (!(state.named.same && !state.named.valid)) {
-        return { line: `skipped ${what}: the name is taken by another relation`, failed: true }
-      }
-      // An INVALID leftover of an earlier build (a crash, a deadline): dropped, then rebuilt.
-      const cleanup = await dropInvalid(c, s)
-      if (cleanup !== 'dropped') {
-        return { line: `failed to create ${what}: ${cleanup}`, failed: true }
-      }
-    }
-    const rights = await buildRights(c, s.schema, s.table)
-    if (rights === null) {
-      return {
-        line: `skipped ${what}: this role does not own the table, and the database has no ` +
-          'vigil.build_index it may call',
-        failed: true,
-      }
-    }
-    const started = performance.now()
-    try {
-      // Concurrently when this role owns the table; otherwise in place through vigil.build_index,
-      // which checks every name against the catalog (and is transactional: a cancel leaves nothing).
-      if (rights === 'owner') {
-        await cancellable(c.unsafe(`/* ${INDEX_MARKER} */ ${s.index_sql}`), signal)
-      } else {
-        // In place, writes waiting: bounded by this session's statement_timeout, set for it.
-        await c`/* vigil:add-missing-index */
-          select set_config('statement_timeout', ${IN_PLACE_BUILD_TIMEOUT}, false)`
-        try {
-          await cancellable(
-            c`/* vigil:add-missing-index */ select vigil.build_index(${s.schema}, ${s.table},
-                ${JSON.stringify(s.columns)}::text::jsonb, ${s.index_name})`,
-            signal,
-          )
-        } finally {
-          await c.unsafe(`/* ${INDEX_MARKER} */ reset statement_timeout`).catch(() => {})
-        }
-      }
-    } catch (err) {
-      const why = signal.aborted ? "cancelled at the heal's deadline" : messageOf(err)
-      const cleanup = await dropInvalid(c, s)
-      const left = cleanup === 'dropped'
-        ? '; its INVALID index was dropped'
-        : cleanup === 'none'
-        ? ''
-        : `; ${cleanup}`
-      return { line: `failed to create ${what}: ${why}${left}`, failed: true }
-    }
-    const ms = Math.round(performance.now() - started)
-    const after = await indexState(c, s)
-    if (!after.named?.same) {
-      return { line: `failed to create ${what}: it is not there after the build`, failed: true }
-    }
-    if (!after.named.valid) {
-      const cleanup = await dropInvalid(c, s)
-      const left = cleanup === 'dropped' ? 'so it was dropped' : cleanup
-      return {
-        line: `failed to create ${what}: the concurrent build left it INVALID, ${left}`,
-        failed: true,
-      }
-    }
-    return {
-      line: `created ${what} in ${ms} ms${
-        rights === 'owner' ? '' : ' (in place, by vigil.build_index)'
-      }`,
-      created: { schema: s.schema, table: s.table, columns: s.columns, name: s.index_name },
-    }
-  } finally {
-    await c`/* vigil:add-missing-index */ select pg_advisory_unlock(hashtextextended(${key}, 0))`
-      .catch(() => {})
-  }
-}
-
-/** The advisory lock a build holds: pg_try_advisory_lock(hashtextextended(key, 0)). */
-export function indexLockKey(schema: string, indexName: string): string {
-  return `${NAME}:${schema}.${indexName}`
-}
-
-interface IndexState {
-  table_exists: boolean
-  /** A valid btree index whose leading key columns are these. */
-  equivalent: string | null
-  /** The relation holding the index's name, if any: the same index, and whether it is valid. */
-  named: { same: boolean; valid: boolean } | null
-}
-
-async function indexState(
-  c: Sql,
-  s: { schema: string; table: string; columns: string[]; index_name: string },
-): Promise<IndexState> {
-  const rel = await relation(c, s.schema, s.table)
-  const [row] = await c`/* vigil:add-missing-index */
-    select ic.relkind::text as kind, i.indisvalid as valid, t.relname::text as table,
-           to_json(array(select a.attname::text
-                         from unnest(i.indkey::int2[]) with ordinality u(attnum, n)
-                         left join pg_attribute a on a.attrelid = i.indrelid and a.attnum = u.attnum
-                         where u.n <= i.indnkeyatts order by u.n)) as cols
-    from pg_class ic
-    join pg_namespace n on n.oid = ic.relnamespace
-    left join pg_index i on i.indexrelid = ic.oid
-    left join pg_class t on t.oid = i.indrelid
-    where n.nspname = ${s.schema} and ic.relname = ${s.index_name}`
-  const equivalent = rel?.indexes.find((ix) => startsWith(ix.columns, s.columns))?.name ?? null
-  const same = !!row && row.kind === 'i' && row.table === s.table &&
-    JSON.stringify(row.cols) === JSON.stringify(s.columns)
-  return {
-    table_exists: !!rel,
-    equivalent,
-    named: row ? { same, valid: row.valid === true } : null,
-  }
-}
-
-/**
- * Drops this index if it is there and INVALID, within CLEANUP_TIMEOUT (it may run after the
- * deadline, and DROP INDEX CONCURRENTLY waits for the transactions using the table). Says what
- * remains when it cannot.
- */
-async function dropInvalid(c: Session, s: Suggestion): Promise<'dropped' | 'none' | string> {
-  const remains = `an INVALID index ${qualified(s.schema, s.index_name)} remains: ` +
-    'drop it with DROP INDEX CONCURRENTLY'
-  try {
-    const state = await indexState(c, s)
-    if (!state.named?.same || state.named.valid) return 'none'
-    await c`/* vigil:add-missing-index */ select set_config('statement_timeout', ${CLEANUP_TIMEOUT}, false)`
-    try {
-      await dropIndex(c, s.schema, s.index_name)
-    } finally {
-      await c.unsafe(`/* ${INDEX_MARKER} */ reset statement_timeout`)
-    }
-    return 'dropped'
-  } catch (err) {
-    return `${remains} (${messageOf(err)})`
-  }
-}
-
-/**
- * Drops one of Vigil's indexes: concurrently when this role owns its table, otherwise through
- * vigil.drop_built_index, which drops only what vigil.build_index built (or an INVALID leftover).
- */
-async function dropIndex(c: Sql, schema: string, name: string, signal?: AbortSignal) {
-  const [row] = await c<{ owner: boolean }[]>`/* vigil:add-missing-index */
-    select coalesce(pg_has_role(t.relowner, 'USAGE'), true) as owner
-    from pg_class ic
-    join pg_namespace n on n.oid = ic.relnamespace
-    left join pg_index i on i.indexrelid = ic.oid
-    left join pg_class t on t.oid = i.indrelid
-    where n.nspname = ${schema} and ic.relname = ${name}`
-  if (!row) return
-  const q = row.owner
-    ? c.unsafe(`/* ${INDEX_MARKER} */ drop index concurrently if exists ${qualified(schema, name)}`)
-    : c`/* vigil:add-missing-index */ select vigil.drop_built_index(${schema}, ${name})`
-  await (signal ? cancellable(q, signal) : q)
-}
-
-/**
- * How this role may build an index on a table: 'owner' (itself, concurrently), 'vigil' (through
- * vigil.build_index, in place), or null (not at all).
- */
-async function buildRights(
-  c: Sql,
-  schema: string,
-  table: string,
-): Promise<'owner' | 'vigil' | null> {
-  const [row] = await c<{ owner: boolean; vigil: boolean }[]>`/* vigil:add-missing-index */
-    select coalesce((select pg_has_role(c.relowner, 'USAGE')
-                     from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                     where n.nspname = ${schema} and c.relname = ${table}), false) as owner,
-           coalesce(has_function_privilege(
-             to_regprocedure('vigil.build_index(text, text, jsonb, text)'), 'EXECUTE'), false) as vigil`
-  return row.owner ? 'owner' : row.vigil ? 'vigil' : null
-}
-
-/** Awaits a query, cancelling it on the server when the heal's deadline passes. */
-async function cancellable<T>(q: postgres.PendingQuery<any>, signal: AbortSignal): Promise<T> {
-  const onAbort = () => q.cancel()
-  if (signal.aborted) onAbort()
-  signal.addEventListener('abort', onAbort, { once: true })
-  try {
-    return (await q) as T
-  } finally {
-    signal.removeEventListener('abort', onAbort)
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // verify
 
@@ -1140,397 +874,6 @@ async function undo(_plan: Plan, result: ActResult, ctx: HealContext): Promise<s
     )
   }
   return `dropped ${indexCount(dropped.length)}: ${dropped.join(', ')}`
-}
-
-// ---------------------------------------------------------------------------------------------
-// the plan tree and its expressions
-
-/** A node of EXPLAIN (FORMAT JSON): the fields read here, and the rest. */
-export interface PlanNode {
-  'Node Type': string
-  'Total Cost': number
-  Plans?: PlanNode[]
-  'Relation Name'?: string
-  Schema?: string
-  Alias?: string
-  Filter?: string
-  'Hash Cond'?: string
-  'Merge Cond'?: string
-  'Join Filter'?: string
-  'Sort Key'?: string[]
-  'Index Name'?: string
-  'Execution Time'?: number
-  [key: string]: unknown
-}
-
-/** A sequentially scanned table and the plain columns its statement compares and sorts on. */
-export interface ScanColumns {
-  alias: string
-  schema: string
-  table: string
-  /** col = expr (or = ANY), expr not reading this table. */
-  equality: string[]
-  /** col < > <= >= expr. */
-  range: string[]
-  /** Compared for equality with a column of another table. */
-  join: string[]
-  /** The ORDER BY directly above the scan, when every key is a plain column in one direction. */
-  sort: string[]
-}
-
-function walk(node: PlanNode, visit: (n: PlanNode) => void) {
-  visit(node)
-  for (const child of node.Plans ?? []) walk(child, visit)
-}
-
-/** Every index name the plan uses. */
-export function indexNames(plan: PlanNode): Set<string> {
-  const names = new Set<string>()
-  walk(plan, (n) => {
-    if (typeof n['Index Name'] === 'string') names.add(n['Index Name'])
-  })
-  return names
-}
-
-/**
- * From a plan of EXPLAIN (VERBOSE, FORMAT JSON), where every column is qualified by its
- * relation's alias: each sequential scan with the columns an index could serve.
- */
-export function scanColumns(plan: PlanNode): ScanColumns[] {
-  const aliases = new Set<string>()
-  const scans = new Map<string, ScanColumns>()
-  const conditions: string[] = []
-  const sorts: PlanNode[] = []
-  walk(plan, (n) => {
-    if (n.Alias) aliases.add(n.Alias)
-    if (n['Node Type'] === 'Seq Scan' && n.Alias && n['Relation Name'] && n.Schema) {
-      scans.set(n.Alias, {
-        alias: n.Alias,
-        schema: n.Schema,
-        table: n['Relation Name'],
-        equality: [],
-        range: [],
-        join: [],
-        sort: [],
-      })
-    }
-    for (const key of ['Filter', 'Hash Cond', 'Merge Cond', 'Join Filter'] as const) {
-      if (typeof n[key] === 'string') conditions.push(n[key])
-    }
-    if (n['Node Type'] === 'Sort' && Array.isArray(n['Sort Key'])) sorts.push(n)
-  })
-  const add = (list: string[], col: string) => {
-    if (!list.includes(col)) list.push(col)
-  }
-  for (const text of conditions) {
-    const toks = tokenize(text)
-    if (!toks) continue
-    for (const part of conjuncts(toks)) {
-      const cmp = comparison(part, aliases)
-      if (!cmp) continue
-      for (const side of cmp.sides) {
-        const scan = scans.get(side.alias)
-        if (!scan) continue
-        if (side.kind === 'join') add(scan.join, side.column)
-        else if (side.kind === 'equality') add(scan.equality, side.column)
-        else add(scan.range, side.column)
-      }
-    }
-  }
-  for (const sort of sorts) {
-    let below = sort.Plans?.[0]
-    while (below && PASS_THROUGH.has(below['Node Type']) && below.Plans?.length === 1) {
-      below = below.Plans[0]
-    }
-    if (below?.['Node Type'] !== 'Seq Scan' || !below.Alias) continue
-    const scan = scans.get(below.Alias)
-    const keys = (sort['Sort Key'] as string[]).map((k) => sortKey(k, below!.Alias!))
-    if (!scan || keys.some((k) => k === null)) continue
-    if (new Set(keys.map((k) => k!.descending)).size !== 1) continue
-    for (const k of keys) add(scan.sort, k!.column)
-  }
-  return [...scans.values()].filter((s) =>
-    s.equality.length + s.range.length + s.join.length + s.sort.length > 0
-  )
-}
-
-const PASS_THROUGH = new Set(['Gather', 'Gather Merge', 'Result', 'Materialize'])
-
-/** The column lists worth costing for one scan, at most MAX_INDEX_COLUMNS each, no repeats. */
-export function candidateColumns(scan: ScanColumns): string[][] {
-  const e = scan.equality.slice(0, MAX_INDEX_COLUMNS)
-  const lists: string[][] = []
-  for (const col of [...scan.equality, ...scan.range, ...scan.join]) lists.push([col])
-  if (e.length > 1) lists.push(e)
-  for (const r of scan.range.slice(0, 2)) if (e.length) lists.push([...e.slice(0, 2), r])
-  for (const j of scan.join.slice(0, 2)) if (e.length) lists.push([...e.slice(0, 2), j])
-  if (scan.sort.length) {
-    lists.push(scan.sort)
-    if (e.length) lists.push([...e, ...scan.sort])
-  }
-  const seen = new Set<string>()
-  const out: string[][] = []
-  for (const list of lists) {
-    const columns = [...new Set(list)].slice(0, MAX_INDEX_COLUMNS)
-    const key = JSON.stringify(columns)
-    if (columns.length === 0 || seen.has(key)) continue
-    seen.add(key)
-    out.push(columns)
-  }
-  return out
-}
-
-interface Tok {
-  kind: 'ident' | 'quoted' | 'string' | 'number' | 'param' | 'op' | 'punct'
-  text: string
-}
-
-const OP_CHARS = '+-*/<>=~!@#%^&|`?'
-
-/** The tokens of an expression as EXPLAIN prints it, or null when something is not understood. */
-export function tokenize(s: string): Tok[] | null {
-  const out: Tok[] = []
-  let i = 0
-  const quoted = (q: string): string | null => {
-    let v = ''
-    let j = i + 1
-    for (;;) {
-      if (j >= s.length) return null
-      if (s[j] === q) {
-        if (s[j + 1] === q) {
-          v += q
-          j += 2
-          continue
-        }
-        break
-      }
-      v += s[j++]
-    }
-    i = j + 1
-    return v
-  }
-  while (i < s.length) {
-    const ch = s[i]
-    const rest = s.slice(i)
-    let m: RegExpMatchArray | null
-    if (/\s/.test(ch)) i++
-    else if (ch === '"' || ch === "'") {
-      const v = quoted(ch)
-      if (v === null) return null
-      out.push({ kind: ch === '"' ? 'quoted' : 'string', text: v })
-    } else if ((m = rest.match(/^\$\d+/))) {
-      out.push({ kind: 'param', text: m[0] })
-      i += m[0].length
-    } else if ((m = rest.match(/^\d+(\.\d+)?([eE][+-]?\d+)?/))) {
-      out.push({ kind: 'number', text: m[0] })
-      i += m[0].length
-    } else if ((m = rest.match(/^[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/))) {
-      out.push({ kind: 'ident', text: m[0] })
-      i += m[0].length
-    } else if (rest.startsWith('::')) {
-      out.push({ kind: 'punct', text: '::' })
-      i += 2
-    } else if ('()[],.;:'.includes(ch)) {
-      out.push({ kind: 'punct', text: ch })
-      i++
-    } else if (OP_CHARS.includes(ch)) {
-      let j = i
-      while (j < s.length && OP_CHARS.includes(s[j])) j++
-      out.push({ kind: 'op', text: s.slice(i, j) })
-      i = j
-    } else return null
-  }
-  return out
-}
-
-/** Depth of each token: 0 outside any parentheses or brackets. */
-function depths(toks: Tok[]): number[] | null {
-  const out: number[] = []
-  let d = 0
-  for (const t of toks) {
-    if (t.kind === 'punct' && (t.text === ')' || t.text === ']')) d--
-    if (d < 0) return null
-    out.push(d)
-    if (t.kind === 'punct' && (t.text === '(' || t.text === '[')) d++
-  }
-  return d === 0 ? out : null
-}
-
-/** Without the parentheses that wrap the whole expression. */
-function unwrap(toks: Tok[]): Tok[] {
-  for (;;) {
-    if (toks.length < 2 || toks[0].text !== '(' || toks[toks.length - 1].text !== ')') return toks
-    // The first parenthesis wraps the whole only if what is inside balances on its own.
-    if (!depths(toks.slice(1, -1))) return toks
-    toks = toks.slice(1, -1)
-  }
-}
-
-/** The ANDed parts of a condition. */
-function conjuncts(toks: Tok[]): Tok[][] {
-  const t = unwrap(toks)
-  const d = depths(t)
-  if (!d) return []
-  const parts: Tok[][] = []
-  let start = 0
-  t.forEach((tok, i) => {
-    if (d[i] === 0 && tok.kind === 'ident' && tok.text.toUpperCase() === 'AND') {
-      parts.push(t.slice(start, i))
-      start = i + 1
-    }
-  })
-  if (parts.length === 0) return [t]
-  parts.push(t.slice(start))
-  return parts.flatMap(conjuncts)
-}
-
-const COMPARISONS = new Set(['=', '<', '<=', '>', '>='])
-
-interface ColumnRef {
-  alias: string
-  column: string
-}
-
-/** `alias.column`, or `(alias.column)::type`. */
-function columnRef(toks: Tok[]): ColumnRef | null {
-  const t = unwrap(toks)
-  const isName = (x: Tok | undefined) => x?.kind === 'ident' || x?.kind === 'quoted'
-  const plain = (a: Tok[]) =>
-    a.length === 3 && isName(a[0]) && a[1].text === '.' && a[1].kind === 'punct' && isName(a[2])
-      ? { alias: a[0].text, column: a[2].text }
-      : null
-  const direct = plain(t)
-  if (direct) return direct
-  if (t.length >= 7 && t[0].text === '(' && t[4].text === ')' && t[5].text === '::') {
-    const inner = plain(t.slice(1, 4))
-    if (inner && t.slice(6).every((x) => x.kind !== 'op')) return inner
-  }
-  return null
-}
-
-/** The aliases an expression reads columns of. */
-function aliasesIn(toks: Tok[], known: Set<string>): Set<string> {
-  const out = new Set<string>()
-  for (let i = 0; i + 2 < toks.length; i++) {
-    const a = toks[i]
-    if (
-      (a.kind === 'ident' || a.kind === 'quoted') && toks[i + 1].text === '.' && known.has(a.text)
-    ) {
-      if (i > 0 && toks[i - 1].text === '::') continue
-      out.add(a.text)
-    }
-  }
-  return out
-}
-
-interface Comparison {
-  sides: (ColumnRef & { kind: 'equality' | 'range' | 'join' })[]
-}
-
-/** A comparison of a plain column with something not reading its own table, or null. */
-function comparison(part: Tok[], known: Set<string>): Comparison | null {
-  const t = unwrap(part)
-  const d = depths(t)
-  if (!d) return null
-  const ops = t.map((x, i) => (d[i] === 0 && x.kind === 'op' ? i : -1)).filter((i) => i >= 0)
-  if (ops.length !== 1 || !COMPARISONS.has(t[ops[0]].text)) return null
-  const op = t[ops[0]].text
-  const left = t.slice(0, ops[0])
-  const right = t.slice(ops[0] + 1)
-  const sides: Comparison['sides'] = []
-  for (const [col, other] of [[left, right], [right, left]] as const) {
-    const ref = columnRef(col)
-    if (!ref || !known.has(ref.alias)) continue
-    const reads = aliasesIn(other, known)
-    if (reads.has(ref.alias)) continue
-    const quantified = other[0]?.kind === 'ident' && /^(ANY|ALL|SOME)$/i.test(other[0].text)
-    if (quantified && !(op === '=' && /^(ANY|SOME)$/i.test(other[0].text))) continue
-    if (reads.size > 0) {
-      if (op === '=') sides.push({ ...ref, kind: 'join' })
-    } else sides.push({ ...ref, kind: op === '=' ? 'equality' : 'range' })
-  }
-  return sides.length ? { sides } : null
-}
-
-/** A sort key of this alias: `alias.col [DESC]`, default NULLS ordering, no COLLATE or USING. */
-function sortKey(text: string, alias: string): { column: string; descending: boolean } | null {
-  const toks = tokenize(text)
-  if (!toks || toks.length < 3) return null
-  const ref = columnRef(toks.slice(0, 3))
-  if (!ref || ref.alias !== alias) return null
-  const rest = toks.slice(3).map((x) => x.text.toUpperCase()).join(' ')
-  if (rest === '' || rest === 'ASC') return { column: ref.column, descending: false }
-  if (rest === 'DESC') return { column: ref.column, descending: true }
-  return null
-}
-
-// ---------------------------------------------------------------------------------------------
-// statements, names, numbers
-
-/**
- * The statement without leading comments, blanks and a trailing semicolon, or null when its text
- * holds more than one statement (a semicolon outside quotes and comments).
- */
-export function singleStatement(query: string): string | null {
-  const text = query.replace(new RegExp(LEADING_RE), '').replace(/[\s;]+$/, '')
-  let i = 0
-  while (i < text.length) {
-    const ch = text[i]
-    if (ch === "'" || ch === '"') {
-      const end = text.indexOf(ch, i + 1)
-      if (end < 0) return null
-      i = end + 1
-    } else if (text.startsWith('--', i)) {
-      const end = text.indexOf('\n', i)
-      i = end < 0 ? text.length : end + 1
-    } else if (text.startsWith('/*', i)) {
-      const end = text.indexOf('*/', i + 2)
-      if (end < 0) return null
-      i = end + 2
-    } else if (ch === ';') return null
-    else i++
-  }
-  return text.length ? text : null
-}
-
-/** Always quoted, so capitals, spaces and keywords are safe. */
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`
-}
-
-function qualified(schema: string, name: string): string {
-  return `${quoteIdent(schema)}.${quoteIdent(name)}`
-}
-
-function createIndexSql(schema: string, table: string, columns: string[], name: string): string {
-  return `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(name)} ON ` +
-    `${qualified(schema, table)} (${columns.map(quoteIdent).join(', ')})`
-}
-
-/**
- * vigil_idx_<table>_<cols>, lower-case ASCII, at most 63 bytes. A name that had to be cleaned
- * (capitals, spaces, other characters) or shortened ends in a hash of the exact table and
- * columns, so two tables whose names clean alike do not collide.
- */
-export function indexName(table: string, columns: string[], forceHash = false): string {
-  const raw = ['vigil_idx', table, ...columns].join('_')
-  const clean = raw.toLowerCase().replace(/[^a-z0-9_]+/g, '_')
-  if (!forceHash && clean === raw && clean.length <= INDEX_NAME_MAX) return clean
-  const hash = fnv1a(JSON.stringify([table, columns])).toString(16).padStart(8, '0')
-  return `${clean.slice(0, INDEX_NAME_MAX - hash.length - 1).replace(/_+$/, '')}_${hash}`
-}
-
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5
-  for (const byte of new TextEncoder().encode(s)) {
-    h ^= byte
-    h = Math.imul(h, 0x01000193) >>> 0
-  }
-  return h
-}
-
-function startsWith(list: (string | null)[], prefix: string[]): boolean {
-  return prefix.length <= list.length && prefix.every((col, i) => list[i] === col)
 }
 
 function indexCount(n: number): string {
