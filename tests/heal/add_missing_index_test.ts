@@ -797,7 +797,7 @@ Deno.test('without named statements, the slowest of the whole database are analy
   })
 })
 
-Deno.test('candidate columns: filters, joins and sorts read from a verbose plan', () => {
+Deno.test('candidate columns: filters, joins and sorts read from a verbose plan', async () => {
   const plan: PlanNode = {
     'Node Type': 'Limit',
     'Total Cost': 100,
@@ -835,7 +835,7 @@ Deno.test('candidate columns: filters, joins and sorts read from a verbose plan'
       }],
     }],
   }
-  const scans = scanColumns(plan)
+  const scans = await scanColumns(plan)
   assert.deepEqual(scans, [
     {
       alias: 'o',
@@ -887,7 +887,7 @@ Deno.test('candidate columns: filters, joins and sorts read from a verbose plan'
       }],
     }],
   }
-  const [t] = scanColumns(sorted)
+  const [t] = await scanColumns(sorted)
   assert.deepEqual(t.sort, ['d', 'id'])
   assert.deepEqual(candidateColumns(t), [['b'], ['d', 'id'], ['b', 'd', 'id']])
 })
@@ -909,4 +909,20 @@ Deno.test('index names: plain when the names are, hashed and at most 63 bytes ot
   assert.notEqual(indexName('Orders', ['x']), indexName('orders', ['x']))
   assert.notEqual(indexName('a b', ['c']), indexName('a_b', ['c']))
   assert.match(indexName('ünïcode', ['ß']), /^vigil_idx_[a-z0-9_]+_[0-9a-f]{8}$/)
+})
+
+Deno.test('conditions are read by the real parser: quoted names with dots, casts, and what EXPLAIN prints that is not SQL', async () => {
+  const plan: PlanNode = {
+    'Node Type': 'Seq Scan',
+    'Total Cost': 10,
+    'Relation Name': 'events',
+    Schema: 'public',
+    Alias: 'e',
+    Filter:
+      `((e."kind.v2" = 'x'::text) AND ((e.at)::date <= $1) AND (hashed SubPlan 1) AND (e.n <> $2))`,
+  }
+  const [scan] = await scanColumns(plan)
+  assert.deepEqual([scan.equality, scan.range], [['kind.v2'], ['at']])
+  const unparsable: PlanNode = { ...plan, Filter: '(e.n = ) AND ((e.kind)::text = $1)' }
+  assert.deepEqual(await scanColumns(unparsable), [], 'not SQL: left out, never guessed')
 })

@@ -58,9 +58,11 @@ function loadParser(): Promise<PgParser<typeof GRAMMAR_VERSION>> {
   return parser
 }
 
-/** Parses exactly one statement; throws StatementShapeError on a syntax error or when the text
- * holds zero or several statements. */
-export async function statementShape(sql: string): Promise<StatementShape> {
+/**
+ * The parse tree of exactly one statement ({SelectStmt: …}); throws StatementShapeError on a
+ * syntax error or when the text holds zero or several statements.
+ */
+export async function parseStatement(sql: string): Promise<Record<string, unknown> | undefined> {
   const result = await (await loadParser()).parse(sql)
   if (result.error) {
     const { message, position } = result.error
@@ -71,7 +73,13 @@ export async function statementShape(sql: string): Promise<StatementShape> {
     const found = stmts.length === 0 ? 'none' : String(stmts.length)
     throw new StatementShapeError(`expected exactly one SQL statement, found ${found}`)
   }
-  const stmt = stmts[0].stmt as Record<string, unknown> | undefined
+  return stmts[0].stmt as Record<string, unknown> | undefined
+}
+
+/** Parses exactly one statement; throws StatementShapeError on a syntax error or when the text
+ * holds zero or several statements. */
+export async function statementShape(sql: string): Promise<StatementShape> {
+  const stmt = await parseStatement(sql)
   const top = stmt ? Object.keys(stmt)[0] : undefined
   const kind = TOP_KINDS[top ?? ''] ?? 'utility'
 

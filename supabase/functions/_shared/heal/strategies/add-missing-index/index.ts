@@ -312,7 +312,7 @@ async function analyse(
     await begin(c)
     const before = await explainGeneric(c, query, planned)
     const costBefore = before['Total Cost']
-    const scans = scanColumns(before)
+    const scans = await scanColumns(before)
     const candidates: Candidate[] = []
     const skipped: string[] = []
     for (const scan of scans) {

@@ -1,6 +1,8 @@
 // Reading EXPLAIN (VERBOSE, FORMAT JSON) plans: which relations a statement scans sequentially, on
-// which columns it filters, joins and sorts, and which indexes a plan uses. Pure functions over the
-// plan tree, shared by the advisor's planning and its verification.
+// which columns it filters, joins and sorts, and which indexes a plan uses; conditions and sort
+// keys are read by the real Postgres parser (WASM), never by pattern. Shared by the advisor's
+// planning and its verification.
+import { parseStatement } from '../../../probes/statement-shape.ts'
 
 /** At most this many columns in one suggested index. */
 export const MAX_INDEX_COLUMNS = 3
@@ -56,7 +58,7 @@ export function indexNames(plan: PlanNode): Set<string> {
  * From a plan of EXPLAIN (VERBOSE, FORMAT JSON), where every column is qualified by its
  * relation's alias: each sequential scan with the columns an index could serve.
  */
-export function scanColumns(plan: PlanNode): ScanColumns[] {
+export async function scanColumns(plan: PlanNode): Promise<ScanColumns[]> {
   const aliases = new Set<string>()
   const scans = new Map<string, ScanColumns>()
   const conditions: string[] = []
@@ -83,9 +85,9 @@ export function scanColumns(plan: PlanNode): ScanColumns[] {
     if (!list.includes(col)) list.push(col)
   }
   for (const text of conditions) {
-    const toks = tokenize(text)
-    if (!toks) continue
-    for (const part of conjuncts(toks)) {
+    const expr = await expression(text)
+    if (!expr) continue
+    for (const part of conjuncts(expr)) {
       const cmp = comparison(part, aliases)
       if (!cmp) continue
       for (const side of cmp.sides) {
@@ -104,7 +106,9 @@ export function scanColumns(plan: PlanNode): ScanColumns[] {
     }
     if (below?.['Node Type'] !== 'Seq Scan' || !below.Alias) continue
     const scan = scans.get(below.Alias)
-    const keys = (sort['Sort Key'] as string[]).map((k) => sortKey(k, below!.Alias!))
+    const keys = await Promise.all(
+      (sort['Sort Key'] as string[]).map((k) => sortKey(k, below!.Alias!)),
+    )
     if (!scan || keys.some((k) => k === null)) continue
     if (new Set(keys.map((k) => k!.descending)).size !== 1) continue
     for (const k of keys) add(scan.sort, k!.column)
@@ -140,108 +144,36 @@ export function candidateColumns(scan: ScanColumns): string[][] {
   return out
 }
 
-interface Tok {
-  kind: 'ident' | 'quoted' | 'string' | 'number' | 'param' | 'op' | 'punct'
-  text: string
-}
+// ---- expressions, read by the real Postgres parser ----
+// EXPLAIN prints each condition as SQL ("((o.status = 'paid'::text) AND (o.total >= $2))"); it is
+// parsed as `SELECT <condition>` and read from the tree. What does not parse is left out.
 
-const OP_CHARS = '+-*/<>=~!@#%^&|`?'
+type Node = Record<string, unknown>
 
-/** The tokens of an expression as EXPLAIN prints it, or null when something is not understood. */
-export function tokenize(s: string): Tok[] | null {
-  const out: Tok[] = []
-  let i = 0
-  const quoted = (q: string): string | null => {
-    let v = ''
-    let j = i + 1
-    for (;;) {
-      if (j >= s.length) return null
-      if (s[j] === q) {
-        if (s[j + 1] === q) {
-          v += q
-          j += 2
-          continue
-        }
-        break
-      }
-      v += s[j++]
-    }
-    i = j + 1
-    return v
-  }
-  while (i < s.length) {
-    const ch = s[i]
-    const rest = s.slice(i)
-    let m: RegExpMatchArray | null
-    if (/\s/.test(ch)) i++
-    else if (ch === '"' || ch === "'") {
-      const v = quoted(ch)
-      if (v === null) return null
-      out.push({ kind: ch === '"' ? 'quoted' : 'string', text: v })
-    } else if ((m = rest.match(/^\$\d+/))) {
-      out.push({ kind: 'param', text: m[0] })
-      i += m[0].length
-    } else if ((m = rest.match(/^\d+(\.\d+)?([eE][+-]?\d+)?/))) {
-      out.push({ kind: 'number', text: m[0] })
-      i += m[0].length
-    } else if ((m = rest.match(/^[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/))) {
-      out.push({ kind: 'ident', text: m[0] })
-      i += m[0].length
-    } else if (rest.startsWith('::')) {
-      out.push({ kind: 'punct', text: '::' })
-      i += 2
-    } else if ('()[],.;:'.includes(ch)) {
-      out.push({ kind: 'punct', text: ch })
-      i++
-    } else if (OP_CHARS.includes(ch)) {
-      let j = i
-      while (j < s.length && OP_CHARS.includes(s[j])) j++
-      out.push({ kind: 'op', text: s.slice(i, j) })
-      i = j
-    } else return null
-  }
-  return out
-}
+const isNode = (v: unknown): v is Node => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-/** Depth of each token: 0 outside any parentheses or brackets. */
-function depths(toks: Tok[]): number[] | null {
-  const out: number[] = []
-  let d = 0
-  for (const t of toks) {
-    if (t.kind === 'punct' && (t.text === ')' || t.text === ']')) d--
-    if (d < 0) return null
-    out.push(d)
-    if (t.kind === 'punct' && (t.text === '(' || t.text === '[')) d++
-  }
-  return d === 0 ? out : null
-}
-
-/** Without the parentheses that wrap the whole expression. */
-function unwrap(toks: Tok[]): Tok[] {
-  for (;;) {
-    if (toks.length < 2 || toks[0].text !== '(' || toks[toks.length - 1].text !== ')') return toks
-    // The first parenthesis wraps the whole only if what is inside balances on its own.
-    if (!depths(toks.slice(1, -1))) return toks
-    toks = toks.slice(1, -1)
+/** The parse tree of one expression as EXPLAIN prints it, or null when it does not parse. */
+async function expression(text: string): Promise<Node | null> {
+  // EXPLAIN names subplans where a value comes from one ("(hashed SubPlan 1)"): a null stands in,
+  // so the rest of the condition is still read.
+  const sql = text.replace(/\b(hashed )?(SubPlan|InitPlan) \d+( \(returns [^)]*\))?/g, 'null')
+  try {
+    const stmt = await parseStatement(`select ${sql}`)
+    const select = stmt?.SelectStmt as { targetList?: { ResTarget?: { val?: unknown } }[] }
+    const val = select?.targetList?.[0]?.ResTarget?.val
+    return isNode(val) ? val : null
+  } catch {
+    return null
   }
 }
 
 /** The ANDed parts of a condition. */
-function conjuncts(toks: Tok[]): Tok[][] {
-  const t = unwrap(toks)
-  const d = depths(t)
-  if (!d) return []
-  const parts: Tok[][] = []
-  let start = 0
-  t.forEach((tok, i) => {
-    if (d[i] === 0 && tok.kind === 'ident' && tok.text.toUpperCase() === 'AND') {
-      parts.push(t.slice(start, i))
-      start = i + 1
-    }
-  })
-  if (parts.length === 0) return [t]
-  parts.push(t.slice(start))
-  return parts.flatMap(conjuncts)
+function conjuncts(node: Node): Node[] {
+  const bool = node.BoolExpr as { boolop?: string; args?: unknown[] } | undefined
+  if (bool?.boolop === 'AND_EXPR' && Array.isArray(bool.args)) {
+    return bool.args.filter(isNode).flatMap(conjuncts)
+  }
+  return [node]
 }
 
 const COMPARISONS = new Set(['=', '<', '<=', '>', '>='])
@@ -251,34 +183,31 @@ interface ColumnRef {
   column: string
 }
 
+/** The names of a ColumnRef node's fields (a star is not a name). */
+function fieldsOf(node: unknown): string[] | null {
+  const ref = isNode(node) ? node.ColumnRef as { fields?: unknown[] } | undefined : undefined
+  if (!ref || !Array.isArray(ref.fields)) return null
+  const names = ref.fields.map((f) =>
+    isNode(f) && isNode(f.String) ? String(f.String.sval ?? '') : null
+  )
+  return names.every((n) => n) ? names as string[] : null
+}
+
 /** `alias.column`, or `(alias.column)::type`. */
-function columnRef(toks: Tok[]): ColumnRef | null {
-  const t = unwrap(toks)
-  const isName = (x: Tok | undefined) => x?.kind === 'ident' || x?.kind === 'quoted'
-  const plain = (a: Tok[]) =>
-    a.length === 3 && isName(a[0]) && a[1].text === '.' && a[1].kind === 'punct' && isName(a[2])
-      ? { alias: a[0].text, column: a[2].text }
-      : null
-  const direct = plain(t)
-  if (direct) return direct
-  if (t.length >= 7 && t[0].text === '(' && t[4].text === ')' && t[5].text === '::') {
-    const inner = plain(t.slice(1, 4))
-    if (inner && t.slice(6).every((x) => x.kind !== 'op')) return inner
-  }
-  return null
+function columnRef(node: Node): ColumnRef | null {
+  const cast = node.TypeCast as { arg?: unknown } | undefined
+  const fields = fieldsOf(cast ? cast.arg : node)
+  return fields?.length === 2 ? { alias: fields[0], column: fields[1] } : null
 }
 
 /** The aliases an expression reads columns of. */
-function aliasesIn(toks: Tok[], known: Set<string>): Set<string> {
-  const out = new Set<string>()
-  for (let i = 0; i + 2 < toks.length; i++) {
-    const a = toks[i]
-    if (
-      (a.kind === 'ident' || a.kind === 'quoted') && toks[i + 1].text === '.' && known.has(a.text)
-    ) {
-      if (i > 0 && toks[i - 1].text === '::') continue
-      out.add(a.text)
-    }
+function aliasesIn(node: unknown, known: Set<string>, out = new Set<string>()): Set<string> {
+  if (Array.isArray(node)) {
+    for (const x of node) aliasesIn(x, known, out)
+  } else if (isNode(node)) {
+    const fields = fieldsOf(node)
+    if (fields && fields.length >= 2 && known.has(fields[0])) out.add(fields[0])
+    for (const v of Object.values(node)) aliasesIn(v, known, out)
   }
   return out
 }
@@ -287,24 +216,31 @@ interface Comparison {
   sides: (ColumnRef & { kind: 'equality' | 'range' | 'join' })[]
 }
 
-/** A comparison of a plain column with something not reading its own table, or null. */
-function comparison(part: Tok[], known: Set<string>): Comparison | null {
-  const t = unwrap(part)
-  const d = depths(t)
-  if (!d) return null
-  const ops = t.map((x, i) => (d[i] === 0 && x.kind === 'op' ? i : -1)).filter((i) => i >= 0)
-  if (ops.length !== 1 || !COMPARISONS.has(t[ops[0]].text)) return null
-  const op = t[ops[0]].text
-  const left = t.slice(0, ops[0])
-  const right = t.slice(ops[0] + 1)
+/**
+ * A comparison of a plain column with something not reading its own table (col = expr, col < expr
+ * …, col = ANY (array)), or null.
+ */
+function comparison(node: Node, known: Set<string>): Comparison | null {
+  const expr = node.A_Expr as
+    | { kind?: string; name?: unknown; lexpr?: unknown; rexpr?: unknown }
+    | undefined
+  if (!expr || !Array.isArray(expr.name) || expr.name.length !== 1) return null
+  const op = isNode(expr.name[0]) && isNode(expr.name[0].String)
+    ? String(expr.name[0].String.sval)
+    : ''
+  if (!COMPARISONS.has(op) || !isNode(expr.lexpr) || !isNode(expr.rexpr)) return null
+  // = ANY (array) is an equality of its left side; other quantified comparisons are not used.
+  const orientations: [Node, Node][] = expr.kind === 'AEXPR_OP'
+    ? [[expr.lexpr, expr.rexpr], [expr.rexpr, expr.lexpr]]
+    : expr.kind === 'AEXPR_OP_ANY' && op === '='
+    ? [[expr.lexpr, expr.rexpr]]
+    : []
   const sides: Comparison['sides'] = []
-  for (const [col, other] of [[left, right], [right, left]] as const) {
+  for (const [col, other] of orientations) {
     const ref = columnRef(col)
     if (!ref || !known.has(ref.alias)) continue
     const reads = aliasesIn(other, known)
     if (reads.has(ref.alias)) continue
-    const quantified = other[0]?.kind === 'ident' && /^(ANY|ALL|SOME)$/i.test(other[0].text)
-    if (quantified && !(op === '=' && /^(ANY|SOME)$/i.test(other[0].text))) continue
     if (reads.size > 0) {
       if (op === '=') sides.push({ ...ref, kind: 'join' })
     } else sides.push({ ...ref, kind: op === '=' ? 'equality' : 'range' })
@@ -313,13 +249,23 @@ function comparison(part: Tok[], known: Set<string>): Comparison | null {
 }
 
 /** A sort key of this alias: `alias.col [DESC]`, default NULLS ordering, no COLLATE or USING. */
-function sortKey(text: string, alias: string): { column: string; descending: boolean } | null {
-  const toks = tokenize(text)
-  if (!toks || toks.length < 3) return null
-  const ref = columnRef(toks.slice(0, 3))
-  if (!ref || ref.alias !== alias) return null
-  const rest = toks.slice(3).map((x) => x.text.toUpperCase()).join(' ')
-  if (rest === '' || rest === 'ASC') return { column: ref.column, descending: false }
-  if (rest === 'DESC') return { column: ref.column, descending: true }
-  return null
+async function sortKey(
+  text: string,
+  alias: string,
+): Promise<{ column: string; descending: boolean } | null> {
+  try {
+    const stmt = await parseStatement(`select 1 order by ${text}`)
+    const select = stmt?.SelectStmt as { sortClause?: { SortBy?: Node }[] } | undefined
+    const sortBy = select?.sortClause?.length === 1 ? select.sortClause[0].SortBy : undefined
+    if (!sortBy || sortBy.useOp || sortBy.sortby_nulls !== 'SORTBY_NULLS_DEFAULT') return null
+    const fields = fieldsOf(sortBy.node)
+    if (!fields || fields.length !== 2 || fields[0] !== alias) return null
+    if (sortBy.sortby_dir === 'SORTBY_DESC') return { column: fields[1], descending: true }
+    if (sortBy.sortby_dir === 'SORTBY_DEFAULT' || sortBy.sortby_dir === 'SORTBY_ASC') {
+      return { column: fields[1], descending: false }
+    }
+    return null
+  } catch {
+    return null
+  }
 }
