@@ -14,7 +14,7 @@ async function cycle(services: string[]) {
 
 Deno.test({
   name:
-    'a real blocking chain is detected, its root blocker terminated, its waiter completes, and the audit says so',
+    'a real blocking chain is detected in one cycle, its root blocker terminated though three unrelated services are down, its waiter completes, and the audit says so',
   sanitizeResources: false,
   async fn() {
     const sql = testSql(4)
@@ -44,6 +44,12 @@ Deno.test({
       await sql`
         insert into vigil.services (name, kind, environment, config)
         values (${name}, 'postgres', 'dev', '{"blocked_warning_seconds": 1, "blocked_critical_seconds": 2}')`
+      // Three unrelated services are down: that never holds back the database's own heal.
+      for (const x of ['a', 'b', 'c']) {
+        await sql`
+          insert into vigil.services (name, kind, environment, config, status)
+          values (${`${name}-unrelated-${x}`}, 'http', 'dev', '{"url": "http://127.0.0.1:9/"}', 'down')`
+      }
       await sql`
         insert into vigil.heal_policies (environment, strategy, mode, config)
         values ('dev', 'terminate_blocker', 'auto', '{"min_wait_seconds": 1}')
@@ -117,6 +123,7 @@ Deno.test({
       assert.deepEqual({ ...invocation }, { state: 'succeeded', status_code: 200 })
     } finally {
       await sql`update cron.job set active = true where jobname = 'vigil-health-check'`
+      await sql`delete from vigil.services where name like ${`${name}-unrelated-%`}`
       await retireService(sql, name, 'terminate_blocker')
       await blocker.end({ timeout: 1 }).catch(() => {})
       await waiter.end({ timeout: 1 }).catch(() => {})

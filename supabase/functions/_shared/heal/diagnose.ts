@@ -6,6 +6,7 @@ import type { ProblemKind, ServiceKind } from '../../../../shared/kinds.ts'
 import type { Problem } from './types.ts'
 import { readFindings } from '../../../../shared/findings.ts'
 import { problemOf } from './findings/registry.ts'
+import { rank } from '../probes/types.ts'
 
 export interface LatestCheck {
   status: 'healthy' | 'degraded' | 'down'
@@ -69,7 +70,7 @@ export function diagnose(input: {
   // Findings, never the human sentence in check.error: each checked against its kind's schema
   // (one with impossible values is dropped, and said), then mapped to its problem by its rule.
   const { findings, dropped } = readFindings(check.measurements.findings)
-  const ranked = [...findings].sort((a, b) => RANK[b.status] - RANK[a.status])
+  const ranked = [...findings].sort((a, b) => rank(b.status)! - rank(a.status)!)
   const problems: Problem[] = []
   for (const finding of ranked) {
     const p = problemOf(finding)
@@ -92,8 +93,6 @@ export function diagnose(input: {
   }
   return { humanOnly: false, problems, ...(dropped.length ? { dropped } : {}) }
 }
-
-const RANK: Record<string, number> = { healthy: 0, degraded: 1, down: 2 }
 
 /**
  * The error the database server itself sent the postgres probe (connecting or querying), not the

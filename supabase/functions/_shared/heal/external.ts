@@ -12,7 +12,7 @@ import {
   type ServiceActions,
 } from '../../../../shared/service-actions.ts'
 import { clip, errorMessage } from '../probes/support.ts'
-import type { ProbeResult } from '../probes/types.ts'
+import { type ProbeResult, rank } from '../probes/types.ts'
 import { restartProject } from './providers/supabase-management.ts'
 import { callProvider, callWebhook, shown } from './providers/webhook.ts'
 import { type HealContext, HealError, HumanNeeded } from './types.ts'
@@ -117,12 +117,10 @@ export function describeLast(r: Reprobed): string {
   return `${r.last.status} ${when}${r.last.error ? `: ${clip(r.last.error, 200)}` : ''}`
 }
 
-const RANK: Record<string, number> = { healthy: 0, degraded: 1, down: 2 }
-
 /** The status after is worse than the one before (unknown on either side is never worse). */
 export function gotWorse(before: unknown, after: CheckStatus | undefined): boolean {
-  const b = RANK[String(before)]
-  const a = after === undefined ? undefined : RANK[after]
+  const b = rank(before)
+  const a = rank(after)
   return b !== undefined && a !== undefined && a > b
 }
 

@@ -16,6 +16,7 @@ import {
   type Probe,
   type ProbeContext,
   type ProbeResult,
+  rank,
   redact,
   worst,
 } from './types.ts'
@@ -76,7 +77,7 @@ async function run(config: HttpConfig, ctx: ProbeContext): Promise<ProbeResult> 
   }
 
   const status = worst(...outcome.issues.map((i) => i.status))
-  const ordered = [...outcome.issues].sort((a, b) => rank(b.status) - rank(a.status))
+  const ordered = [...outcome.issues].sort((a, b) => rank(b.status)! - rank(a.status)!)
   return {
     status,
     ...(outcome.responseMs !== undefined && { responseMs: outcome.responseMs }),
@@ -737,10 +738,6 @@ function scrub(value: unknown, secrets: string[]): unknown {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v, secrets)]))
   }
   return value
-}
-
-function rank(status: CheckStatus): number {
-  return status === 'down' ? 2 : status === 'degraded' ? 1 : 0
 }
 
 function quote(text: string, max: number): string {

@@ -61,6 +61,11 @@ export interface Probe<Config> {
 
 const ORDER: Record<CheckStatus, number> = { healthy: 0, degraded: 1, down: 2 }
 
+/** How bad a status is: healthy 0, degraded 1, down 2; undefined for anything else. */
+export function rank(status: unknown): number | undefined {
+  return ORDER[status as CheckStatus]
+}
+
 /** The worse of some statuses (healthy when none). */
 export function worst(...statuses: CheckStatus[]): CheckStatus {
   return statuses.reduce<CheckStatus>((a, b) => (ORDER[b] > ORDER[a] ? b : a), 'healthy')
