@@ -18,6 +18,7 @@ import {
   type ProbeResult,
   rank,
   redact,
+  redactDeep,
   worst,
 } from './types.ts'
 
@@ -81,9 +82,9 @@ async function run(config: HttpConfig, ctx: ProbeContext): Promise<ProbeResult> 
   return {
     status,
     ...(outcome.responseMs !== undefined && { responseMs: outcome.responseMs }),
-    measurements: scrub(outcome.measurements, secrets) as Record<string, unknown>,
+    measurements: redactDeep(outcome.measurements, secrets) as Record<string, unknown>,
     metrics: outcome.metrics,
-    findings: scrub(outcome.findings, secrets) as Finding[],
+    findings: redactDeep(outcome.findings, secrets) as Finding[],
     ...(status !== 'healthy' &&
       { error: redact(ordered.map((i) => i.message).join('; '), secrets) }),
   }
@@ -725,19 +726,9 @@ function down(
 ): ProbeResult {
   return {
     status: 'down',
-    measurements: scrub(measurements, secrets) as Record<string, unknown>,
+    measurements: redactDeep(measurements, secrets) as Record<string, unknown>,
     error: redact(message, secrets),
   }
-}
-
-/** Every string in a JSON-like value, redacted. */
-function scrub(value: unknown, secrets: string[]): unknown {
-  if (typeof value === 'string') return redact(value, secrets)
-  if (Array.isArray(value)) return value.map((v) => scrub(v, secrets))
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v, secrets)]))
-  }
-  return value
 }
 
 function quote(text: string, max: number): string {

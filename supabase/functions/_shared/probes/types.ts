@@ -86,6 +86,16 @@ export function againstFloor(value: number, warning: number, critical: number): 
 }
 
 /** Removes every known secret value from a text before it is stored or logged. */
+/** Every string in a JSON-like value, redacted. */
+export function redactDeep(value: unknown, secrets: (string | undefined)[]): unknown {
+  if (typeof value === 'string') return redact(value, secrets)
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, secrets))
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v, secrets)]))
+  }
+  return value
+}
+
 export function redact(text: string, secrets: (string | undefined)[]): string {
   let out = text
   for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[redacted]')
