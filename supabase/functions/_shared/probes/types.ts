@@ -85,7 +85,6 @@ export function againstFloor(value: number, warning: number, critical: number): 
   return 'healthy'
 }
 
-/** Removes every known secret value from a text before it is stored or logged. */
 /** Every string in a JSON-like value, redacted. */
 export function redactDeep(value: unknown, secrets: (string | undefined)[]): unknown {
   if (typeof value === 'string') return redact(value, secrets)
@@ -96,6 +95,7 @@ export function redactDeep(value: unknown, secrets: (string | undefined)[]): unk
   return value
 }
 
+/** Removes every known secret value from a text before it is stored or logged. */
 export function redact(text: string, secrets: (string | undefined)[]): string {
   let out = text
   for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[redacted]')
