@@ -17,7 +17,8 @@ export const FINDING_EVIDENCE = {
   lock_contention: z.object({
     waiters: count.min(1),
     max_wait_s: seconds,
-    root_pids: z.array(z.number().int().positive()),
+    // 0: a prepared transaction holds the lock.
+    root_pids: z.array(z.number().int().min(0)),
   }),
   /** Connections in use past connections_warning_pct of max_connections. */
   connections_exhausted: z.object({ used: count, available: count.min(1), usage_pct: pct }),
