@@ -28,8 +28,13 @@ export const FINDING_EVIDENCE = {
   idle_in_transaction: z.object({ count: count.min(1), longest_s: seconds, threshold_s: seconds }),
   /** Tables over the dead-tuple ratio that autovacuum has not dealt with. */
   dead_tuples: z.object({ tables: count.min(1), worst_ratio: ratio }),
-  /** Tables whose statistics are stale (rows changed since an old ANALYZE). */
-  stale_statistics: z.object({ tables: count.min(1) }),
+  /** Tables whose statistics are stale (rows changed since an old ANALYZE), by these thresholds. */
+  stale_statistics: z.object({
+    tables: count.min(1),
+    min_changes: count.min(1).optional(),
+    ratio: z.number().min(0).optional(),
+    older_than_seconds: seconds.optional(),
+  }),
   /** Statements past slow_query_ms, called often enough, not ignored on purpose. */
   slow_statements: z.object({
     statements: z.array(z.object({

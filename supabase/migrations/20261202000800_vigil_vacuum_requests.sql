@@ -49,7 +49,8 @@ begin
   if p_schema is null or p_table is null then
     raise exception 'request_vacuum: schema and table are required' using errcode = '22004';
   end if;
-  if p_schema ~ '^pg_' or p_schema in ('information_schema', 'vigil', 'cron') then
+  -- Vigil's own tables are vacuumed like any other; the catalogs and pg_cron's are not.
+  if p_schema ~ '^pg_' or p_schema in ('information_schema', 'cron') then
     raise exception 'request_vacuum: schema % is not vacuumed by Vigil', p_schema using errcode = '42501';
   end if;
   select c.oid, c.relkind, c.relpersistence, c.relowner, c.relisshared into rel

@@ -15,7 +15,8 @@ begin
   if p_schema is null or p_table is null then
     raise exception 'analyze_table: schema and table are required' using errcode = '22004';
   end if;
-  if p_schema ~ '^pg_' or p_schema in ('information_schema', 'vigil', 'cron') then
+  -- Vigil's own tables are analyzed like any other; the catalogs and pg_cron's are not.
+  if p_schema ~ '^pg_' or p_schema in ('information_schema', 'cron') then
     raise exception 'analyze_table: schema % is not analyzed by Vigil', p_schema using errcode = '42501';
   end if;
   select c.oid, c.relkind into rel, kind

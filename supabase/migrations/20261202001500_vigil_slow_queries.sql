@@ -14,6 +14,8 @@ as $$
 declare
   slow jsonb := new.measurements -> 'statements' -> 'slow';
   svc vigil.services;
+  queryids jsonb;
+  open_incident vigil.incidents;
 begin
   if jsonb_typeof(slow) is distinct from 'array' then
     return null;  -- not a postgres check, or pg_stat_statements not read this time
@@ -23,15 +25,31 @@ begin
     return null;
   end if;
   if jsonb_array_length(slow) > 0 then
-    insert into vigil.incidents (service_id, kind, severity, title, detail)
-    values (svc.id, 'slow_queries', 'warning',
-            format('%s: %s slower than %s ms on average', svc.name,
-                   case jsonb_array_length(slow) when 1 then '1 statement' else jsonb_array_length(slow) || ' statements' end,
-                   new.measurements -> 'statements' ->> 'slow_query_ms'),
-            jsonb_build_object('check_id', new.id,
-                               'queryids', (select jsonb_agg(s ->> 'queryid') from jsonb_array_elements(slow) s)))
-    on conflict (service_id, kind) where status = 'open'
-    do update set title = excluded.title, detail = vigil.incidents.detail || excluded.detail, updated_at = now();
+    queryids := (select jsonb_agg(s ->> 'queryid' order by s ->> 'queryid') from jsonb_array_elements(slow) s);
+    select * into open_incident from vigil.incidents
+     where service_id = svc.id and kind = 'slow_queries' and status = 'open' for update;
+    if open_incident.id is null then
+      insert into vigil.incidents (service_id, kind, severity, title, detail)
+      values (svc.id, 'slow_queries', 'warning',
+              format('%s: %s slower than %s ms on average', svc.name,
+                     case jsonb_array_length(slow) when 1 then '1 statement' else jsonb_array_length(slow) || ' statements' end,
+                     new.measurements -> 'statements' ->> 'slow_query_ms'),
+              jsonb_build_object('check_id', new.id, 'queryids', queryids));
+    elsif open_incident.detail -> 'queryids' is distinct from queryids then
+      -- Only a change is written (every check would otherwise touch the row); a statement not seen
+      -- before is advised on: auto-heal is asked again.
+      update vigil.incidents
+         set title = format('%s: %s slower than %s ms on average', svc.name,
+                            case jsonb_array_length(slow) when 1 then '1 statement' else jsonb_array_length(slow) || ' statements' end,
+                            new.measurements -> 'statements' ->> 'slow_query_ms'),
+             detail = detail || jsonb_build_object('check_id', new.id, 'queryids', queryids),
+             updated_at = now()
+       where id = open_incident.id;
+      if exists (select from jsonb_array_elements_text(queryids) q
+                  where not coalesce(open_incident.detail -> 'queryids', '[]') ? q) then
+        perform vigil.invoke('auto-heal', jsonb_build_object('incident_id', open_incident.id, 'reason', 'worsened'));
+      end if;
+    end if;
   else
     update vigil.incidents
        set status = 'resolved', resolved_at = now(),
@@ -128,8 +146,9 @@ alter table vigil.recommendations enable row level security;
 create policy "Operators can read recommendations" on vigil.recommendations
   for select to authenticated using ((select vigil.is_operator()));
 
--- A slow_queries incident is asked again when it worsens, not every two minutes: its advice is
--- kept as recommendations, and re-planning it would only repeat them in the audit.
+-- A slow_queries incident is asked again when a statement not seen before turns slow (the trigger
+-- above), not every two minutes: its advice is kept as recommendations, and re-planning it would
+-- only repeat them in the audit.
 create or replace function vigil.retry_heals(p_after interval default interval '2 minutes')
 returns integer
 language plpgsql

@@ -1,17 +1,18 @@
 -- The escalation ladder's limit lives in one place, which SQL (the retry job) and the auto-heal
 -- function both read: a heal is tried at most max_attempts times per incident; attempt n steps the
 -- ladder to level n (1 silent, 2 a warning, 3 pages on-call), and a failure on the last one pages
--- the senior contact (level 4).
+-- the senior contact (senior_at). A refusal, which uses no attempt, is asked again every ten minutes
+-- while nobody has acknowledged the incident (a human owns it then).
 create function vigil.heal_ladder()
 returns jsonb
 language sql
 immutable
 set search_path = ''
 as $$
-  select jsonb_build_object('max_attempts', 3, 'page_on_call_at', 3, 'senior_at', 4)
+  select jsonb_build_object('max_attempts', 3, 'senior_at', 4)
 $$;
 comment on function vigil.heal_ladder() is
-  'The escalation ladder''s limits: max_attempts heals per incident; levels at which on-call and the senior are paged.';
+  'The escalation ladder''s limits: max_attempts heals per incident; the level at which the senior is paged.';
 revoke execute on function vigil.heal_ladder() from public;
 grant execute on function vigil.heal_ladder() to service_role, authenticated;
 
@@ -33,6 +34,8 @@ begin
        and i.kind <> 'slow_queries'
        and (i.heal_claimed_until is null or i.heal_claimed_until < now())
        and i.last_heal_at < now() - p_after
+       -- Refused (no attempt used): every five waits, and only while no human has taken it on.
+       and (i.heal_attempts > 0 or (i.acknowledged_at is null and i.last_heal_at < now() - p_after * 5))
        -- A heal waiting for a human is not retried behind their back.
        and not exists (select from vigil.heal_approvals a
                         where a.incident_id = i.id and a.decision is null and a.expires_at > now())

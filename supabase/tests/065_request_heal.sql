@@ -103,7 +103,9 @@ values
    now() - interval '1 second', 'worker-dead', 'open', null),
   ('00000000-0000-4000-8000-000000000651', 'n_zero', 'critical', 't065 no attempt yet', 0, null, 0, null, null, 'open', null),
   -- Refused (a protected blocker): no attempt used, on-call paged, asked again in case it changed.
-  ('00000000-0000-4000-8000-000000000651', 'r_refused', 'critical', 't065 refused', 0, now() - interval '5 minutes', 3, null, null, 'open', null),
+  ('00000000-0000-4000-8000-000000000651', 'r_refused', 'critical', 't065 refused', 0, now() - interval '15 minutes', 3, null, null, 'open', null),
+  -- Refused too recently (every five waits), and refused but acknowledged (a human owns it).
+  ('00000000-0000-4000-8000-000000000651', 'n_refused_recent', 'critical', 't065 refused 5 minutes ago', 0, now() - interval '5 minutes', 3, null, null, 'open', null),
   ('00000000-0000-4000-8000-000000000651', 'n_three', 'critical', 't065 three attempts', 3, now() - interval '5 minutes', 3, null, null, 'open', null),
   ('00000000-0000-4000-8000-000000000651', 'n_senior', 'critical', 't065 senior paged', 2, now() - interval '5 minutes', 4, null, null, 'open', null),
   ('00000000-0000-4000-8000-000000000651', 'n_recent', 'critical', 't065 healed 30 s ago', 1, now() - interval '30 seconds', 1, null, null, 'open', null),
@@ -113,8 +115,8 @@ values
    'resolved', now());
 select pg_temp.remark();
 create temp table retry_titles as
-select i.id, i.title from vigil.incidents i where i.title like 't065 %' and i.kind in ('r_one', 'r_two', 'r_refused', 'n_zero', 'n_three', 'n_senior', 'n_recent', 'n_claimed', 'n_resolved');
-select is((select count(*) from retry_titles), 9::bigint, 'precondition: the nine retry cases exist');
+select i.id, i.title from vigil.incidents i where i.title like 't065 %' and i.kind in ('r_one', 'r_two', 'r_refused', 'n_refused_recent', 'n_zero', 'n_three', 'n_senior', 'n_recent', 'n_claimed', 'n_resolved');
+select is((select count(*) from retry_titles), 10::bigint, 'precondition: the ten retry cases exist');
 
 -- Each call's asks, by title.
 create function pg_temp.asked() returns setof text language sql as $$
@@ -147,7 +149,8 @@ select is_empty($$select * from pg_temp.asked()$$, 'with a 10-minute wait, heals
 select pg_temp.remark();
 do $$ begin perform vigil.retry_heals(interval '10 seconds'); end $$;
 select set_eq($$select * from pg_temp.asked()$$,
-              array['t065 retry one attempt', 't065 retry two attempts, lease ran out', 't065 refused', 't065 healed 30 s ago'],
+              array['t065 retry one attempt', 't065 retry two attempts, lease ran out', 't065 refused',
+                    't065 refused 5 minutes ago', 't065 healed 30 s ago'],
               'with a 10-second wait, the heal that ended 30 seconds ago is retried too; the claimed and resolved ones still are not');
 
 -- ─── The job ────────────────────────────────────────────────────────────────────────────────

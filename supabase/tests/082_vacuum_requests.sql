@@ -17,7 +17,7 @@ select throws_ok($$select vigil.request_vacuum('public', 'no_such_table')$$, '42
 select throws_ok($$select vigil.request_vacuum('public', 'T082 Orders; drop table t')$$, '42P01', null,
                  'a table name that is SQL: no such table');
 select throws_ok($$select vigil.request_vacuum('pg_catalog', 'pg_class')$$, '42501', null, 'the catalogs: refused');
-select throws_ok($$select vigil.request_vacuum('vigil', 'checks')$$, '42501', null, 'Vigil''s own tables: refused');
+select throws_ok($$select vigil.request_vacuum('cron', 'job_run_details')$$, '42501', null, 'pg_cron''s tables: refused');
 select throws_ok($$select vigil.request_vacuum('public', 'vigil_agent')$$, '42P01', null, 'not a table: refused');
 
 create temp table req as select vigil.request_vacuum('public', 'T082 Orders') as id;

@@ -14,7 +14,7 @@ select lives_ok($$insert into vigil.heal_policies (environment, strategy, mode) 
 select throws_ok($$update vigil.heal_policies set strategy = 'nope' where environment = 'qa' and strategy = 'terminate_blocker'$$,
   '23514', null, 'and renaming a policy to an unknown strategy is refused too');
 
-select is(vigil.heal_ladder(), '{"max_attempts": 3, "page_on_call_at": 3, "senior_at": 4}'::jsonb,
+select is(vigil.heal_ladder(), '{"max_attempts": 3, "senior_at": 4}'::jsonb,
           'the ladder''s limits, in the one place SQL and the auto-heal function read them');
 
 select * from finish();

@@ -923,6 +923,22 @@ Deno.test('conditions are read by the real parser: quoted names with dots, casts
   }
   const [scan] = await scanColumns(plan)
   assert.deepEqual([scan.equality, scan.range], [['kind.v2'], ['at']])
-  const unparsable: PlanNode = { ...plan, Filter: '(e.n = ) AND ((e.kind)::text = $1)' }
+  const partly: PlanNode = { ...plan, Filter: '((e.n = ) AND ((e.kind)::text = $1))' }
+  const [readable] = await scanColumns(partly)
+  assert.deepEqual(readable.equality, ['kind'], 'the part that is SQL is read')
+  const unparsable: PlanNode = { ...plan, Filter: '(e.n = )' }
   assert.deepEqual(await scanColumns(unparsable), [], 'not SQL: left out, never guessed')
+})
+
+Deno.test('a condition partly not SQL (Postgres 17 subplan output) still yields its other parts', async () => {
+  const plan: PlanNode = {
+    'Node Type': 'Seq Scan',
+    'Total Cost': 10,
+    'Relation Name': 'orders',
+    Schema: 'public',
+    Alias: 'o',
+    Filter: "((o.status = 'paid'::text) AND (ANY (o.customer_id = (hashed SubPlan 1).col1)))",
+  }
+  const [scan] = await scanColumns(plan)
+  assert.deepEqual(scan.equality, ['status'])
 })

@@ -12,7 +12,12 @@ import { type ProbeRegistry, PROBES } from '../probes/registry.ts'
 import { connectionSecrets, redact } from '../probes/types.ts'
 import { AGENT_DB_URL } from '../db.ts'
 import { diagnose, type LatestCheck } from './diagnose.ts'
-import { ALERT_ON_SUCCESS, STRATEGIES_BY_PROBLEM, type StrategyRegistry } from './registry.ts'
+import {
+  ALERT_ON_SUCCESS,
+  PAGE_ON_SUCCESS,
+  STRATEGIES_BY_PROBLEM,
+  type StrategyRegistry,
+} from './registry.ts'
 import type {
   ActResult,
   HealContext,
@@ -28,8 +33,6 @@ import { HumanNeeded } from './types.ts'
 export interface Ladder {
   /** A heal is tried at most this many times per incident before the senior is paged. */
   max_attempts: number
-  /** The level that pages on-call. */
-  page_on_call_at: number
   /** The level that pages the senior contact. */
   senior_at: number
 }
@@ -168,6 +171,16 @@ async function healClaimed(
     return report('skipped', why)
   }
 
+  // Taken out of service by disable_service: a human brings it back, nothing here restarts it.
+  const [disabled] = await sql`
+    select 1 from vigil.heal_actions
+     where incident_id = ${incident.id} and strategy = 'disable_service' and phase = 'result'
+       and outcome = 'succeeded' limit 1`
+  if (disabled) {
+    const why = `${service.name} was taken out of service (disable_service): a human brings it back`
+    return report('human_only', why)
+  }
+
   const [{ ladder }] = await sql<{ ladder: Ladder }[]>`select vigil.heal_ladder() as ladder`
   const attempt = incident.heal_attempts + 1
   // An approval does not lift the ladder's limit: after three attempts the senior has it.
@@ -188,7 +201,7 @@ async function healClaimed(
   const tried = new Set(
     (await sql<{ strategy: string }[]>`
       select distinct strategy from vigil.heal_actions
-       where incident_id = ${incident.id} and phase = 'result' and outcome in ('failed', 'undone')`)
+       where incident_id = ${incident.id} and phase = 'result' and outcome in ('failed', 'undone', 'refused')`)
       .map((r) => r.strategy),
   )
   try {
@@ -400,7 +413,10 @@ async function tryStrategy(
     `${strategy.name} attempt ${a.attempt} of ${a.ladder.max_attempts} ${outcome}: ${detail}`
   await climbLadder(sql, a, outcome, summary)
   if (worseForGood) await sql`select vigil.escalate(${a.incident.id}, 3, ${summary})`
-  if (outcome === 'succeeded' && ALERT_ON_SUCCESS.has(strategy.name)) {
+  if (outcome === 'succeeded' && PAGE_ON_SUCCESS.has(strategy.name)) {
+    // It worked, and a human must now act (bring a disabled service back once its leak is fixed).
+    await sql`select vigil.escalate(${a.incident.id}, 3, ${`done, and a human must follow up: ${summary}`})`
+  } else if (outcome === 'succeeded' && ALERT_ON_SUCCESS.has(strategy.name)) {
     // Worth knowing, not a page: nobody has to act, and no acknowledgement timer starts.
     await sql`select vigil.tell(${a.incident.id}, ${`done, and worth knowing: ${summary}`})`
   }

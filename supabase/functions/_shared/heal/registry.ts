@@ -41,10 +41,12 @@ export const STRATEGIES = new Map(
   Object.values(STRATEGIES_BY_PROBLEM).flat().map((strategy) => [strategy.name, strategy]),
 )
 
+/** Heals whose success leaves a human something to do: it pages on-call (rung 3). */
+export const PAGE_ON_SUCCESS: ReadonlySet<string> = new Set([disableServiceStrategy.name])
+
 /** Heals a human must hear about even when they work: the service now runs an older deploy, or a
  * certificate was replaced. Their success pages on-call (rung 3) instead of staying silent. */
 export const ALERT_ON_SUCCESS: ReadonlySet<string> = new Set([
   rollbackDeployStrategy.name,
-  disableServiceStrategy.name,
   renewCertificateStrategy.name,
 ])

@@ -18,6 +18,11 @@ import type { Metric, Probe, ProbeContext, ProbeResult } from './types.ts'
 export const PROBE_MARKER = 'vigil:postgres-probe'
 /** Below this many blocks read from outside shared buffers, a hit ratio says nothing. */
 export const CACHE_MIN_BLOCKS_READ = 1000
+/** How many slow application statements a reading keeps, before slow_min_calls and slow_ignore. */
+const SLOW_CANDIDATES = 50
+/** An application's statement: its first keyword after blanks and comments. */
+const SLOW_KIND_RE = String
+  .raw`^(\s|/\*([^*]|\*+[^*/])*\*+/|--[^\n]*\n)*(select|insert|update|delete|merge|with|values|table)\M`
 /** Below this many calls the slowest 5 % are one-off statements (migrations, DDL): not judged. */
 export const P95_MIN_CALLS = 10_000
 /**
@@ -134,6 +139,12 @@ const StatementsReading = z.object({
   slow_query_ms: z.number(),
   slowest_limit: z.number(),
   slowest: z.array(SlowStatement),
+  /**
+   * The slow statements an application sent (SELECT, INSERT, UPDATE, DELETE, MERGE, WITH), up to
+   * SLOW_CANDIDATES, slowest first: where the probe looks for slow queries, so one-off utility
+   * statements (DDL, VACUUM, COPY) at the top of `slowest` never hide them.
+   */
+  slow_candidates: z.array(SlowStatement).default([]),
 })
 type StatementsReading = z.infer<typeof StatementsReading>
 
@@ -143,6 +154,7 @@ interface StatementsRow {
   statements: number
   slow_count: number
   slowest: z.infer<typeof SlowStatement>[]
+  slow_candidates: z.infer<typeof SlowStatement>[]
 }
 
 interface Collected {
@@ -288,6 +300,7 @@ async function collect(
       slow_query_ms: slowMs,
       slowest_limit: config.slow_statements,
       slowest: row.slowest,
+      slow_candidates: row.slow_candidates,
       carried_forward: false,
     })
   } catch (err) {
@@ -448,7 +461,15 @@ select
      'queryid', queryid::text, 'calls', calls, 'mean_ms', round(mean::numeric, 3), 'max_ms', round(max::numeric, 3),
      'total_ms', round(total::numeric, 1), 'query', left(query, ${STATEMENT_QUERY_CHARS}::int),
      'slow', mean > ${slowMs}::float8) order by mean desc), '[]')
-   from (select * from s order by mean desc limit ${limit}::int) top) as slowest`
+   from (select * from s order by mean desc limit ${limit}::int) top) as slowest,
+  (select coalesce(json_agg(json_build_object(
+     'queryid', queryid::text, 'calls', calls, 'mean_ms', round(mean::numeric, 3), 'max_ms', round(max::numeric, 3),
+     'total_ms', round(total::numeric, 1), 'query', left(query, ${STATEMENT_QUERY_CHARS}::int),
+     'slow', true) order by mean desc), '[]')
+   from (select * from s
+         where mean > ${slowMs}::float8
+           and query ~* ${SLOW_KIND_RE}
+         order by mean desc limit ${SLOW_CANDIDATES}::int) c) as slow_candidates`
 }
 
 /** Numbers from the previous check of the same database, for rates and deltas. */
@@ -468,10 +489,16 @@ function previousOf(ctx: ProbeContext, database: string) {
     size: num('database_size_bytes'),
     deadOverSince: (() => {
       const d = p.dead_tuples as { tables?: unknown } | undefined
-      const map = new Map<string, string>()
+      const map = new Map<string, { since: string; dead: number }>()
       for (const t of Array.isArray(d?.tables) ? d.tables : []) {
-        const { table, over_since } = (t ?? {}) as { table?: unknown; over_since?: unknown }
-        if (typeof table === 'string' && typeof over_since === 'string') map.set(table, over_since)
+        const { table, over_since, dead } = (t ?? {}) as {
+          table?: unknown
+          over_since?: unknown
+          dead?: unknown
+        }
+        if (typeof table === 'string' && typeof over_since === 'string') {
+          map.set(table, { since: over_since, dead: typeof dead === 'number' ? dead : Infinity })
+        }
       }
       return map
     })(),
@@ -656,9 +683,9 @@ function judge(
       p95_judged: p95Judged,
       p95_min_calls: P95_MIN_CALLS,
       // Slow enough to matter: past slow_query_ms, called often enough, not ignored on purpose.
-      slow: st.slowest.filter((x) =>
-        x.slow && x.calls >= config.slow_min_calls && !ignored.has(normalised(x.query ?? ''))
-      ),
+      slow: st.slow_candidates.filter((x) =>
+        x.calls >= config.slow_min_calls && !ignored.has(normalised(x.query ?? ''))
+      ).slice(0, Math.max(config.slow_statements, 1)),
     }
   } else {
     statements = { installed: s.pss !== null, ...s.pss, note: c.statementsNote }
@@ -680,9 +707,11 @@ function judge(
   const deadTables = s.dead_tuples.map((t) => {
     if (t.ratio < config.dead_tuple_warning_ratio) return t
     const before = prev.deadOverSince?.get(t.table)
+    // Autovacuum is keeping up when a vacuum since it went over removed dead tuples; one that
+    // removed none (an old snapshot holds them) does not start the clock again.
     const vacuumedSince = before !== undefined && t.last_vacuum !== null &&
-      Date.parse(t.last_vacuum) > Date.parse(before)
-    const overSince = before !== undefined && !vacuumedSince ? before : measuredAt
+      Date.parse(t.last_vacuum) > Date.parse(before.since) && t.dead < before.dead
+    const overSince = before !== undefined && !vacuumedSince ? before.since : measuredAt
     const lagging = !t.vacuuming &&
       s.now_epoch - Date.parse(overSince) / 1000 >= config.dead_tuple_grace_seconds
     return { ...t, over_since: overSince, lagging }
@@ -717,7 +746,16 @@ function judge(
       `${which} stale statistics (${first.table}: ${first.changed} rows changed since its last ` +
         `ANALYZE${first.last_analyze ? ` at ${first.last_analyze}` : ', never analyzed'})`,
     )
-    typed.push({ kind: 'stale_statistics', status: 'degraded', evidence: { tables: stale.length } })
+    typed.push({
+      kind: 'stale_statistics',
+      status: 'degraded',
+      evidence: {
+        tables: stale.length,
+        min_changes: config.stale_stats_min_changes,
+        ratio: config.stale_stats_ratio,
+        older_than_seconds: config.stale_stats_seconds,
+      },
+    })
   }
 
   metrics.push({ name: 'xid_age', value: s.xid.age })

@@ -57,7 +57,7 @@ async function stale(ctx: HealContext, config: AnalyzeTablesConfig): Promise<Row
             or pg_has_role(c.relowner, 'USAGE')
             or case when current_setting('server_version_num')::int >= 170000
                     then has_table_privilege(c.oid, 'MAINTAIN') else false end) as may_analyze,
-           (n.nspname !~ '^pg_' and n.nspname not in ('vigil', 'cron', 'information_schema')
+           (n.nspname !~ '^pg_' and n.nspname not in ('cron', 'information_schema')
             and coalesce(has_function_privilege(
                   to_regprocedure('vigil.analyze_table(text, text)'), 'EXECUTE'), false)) as by_function
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -73,10 +73,19 @@ async function stale(ctx: HealContext, config: AnalyzeTablesConfig): Promise<Row
 }
 
 async function plan(
-  _problem: Problem,
+  problem: Problem,
   ctx: HealContext,
-  config: AnalyzeTablesConfig,
+  policy: AnalyzeTablesConfig,
 ): Promise<Plan | null> {
+  // The thresholds the probe judged by (the service's stale_stats_*), where the finding carries them.
+  const t = (problem.evidence.thresholds ?? {}) as Record<string, unknown>
+  const num = (v: unknown, fallback: number) => (typeof v === 'number' ? v : fallback)
+  const config = {
+    ...policy,
+    min_changes: num(t.min_changes, policy.min_changes),
+    min_ratio: num(t.min_ratio, policy.min_ratio),
+    older_than_seconds: num(t.older_than_seconds, policy.older_than_seconds),
+  }
   const rows = await stale(ctx, config)
   if (rows.length === 0) return null
   const eligible = rows.filter((r) => r.may_analyze || r.by_function)

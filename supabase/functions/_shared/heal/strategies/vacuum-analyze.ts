@@ -74,7 +74,7 @@ async function bloated(ctx: HealContext, config: VacuumAnalyzeConfig): Promise<R
                   (select datdba from pg_database where datname = current_database()), 'USAGE'))
             or case when current_setting('server_version_num')::int >= 170000
                     then has_table_privilege(t.oid, 'MAINTAIN') else false end) as can_vacuum,
-           (t.nspname !~ '^pg_' and t.nspname not in ('vigil', 'cron')
+           (t.nspname !~ '^pg_' and t.nspname not in ('cron', 'information_schema')
             and coalesce(has_function_privilege(
                   to_regprocedure('vigil.request_vacuum(text, text)'), 'EXECUTE'), false)) as by_request
     from t

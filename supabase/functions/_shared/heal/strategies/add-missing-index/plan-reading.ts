@@ -157,6 +157,17 @@ async function expression(text: string): Promise<Node | null> {
   // EXPLAIN names subplans where a value comes from one ("(hashed SubPlan 1)"): a null stands in,
   // so the rest of the condition is still read.
   const sql = text.replace(/\b(hashed )?(SubPlan|InitPlan) \d+( \(returns [^)]*\))?/g, 'null')
+  const whole = await parsedExpression(sql)
+  if (whole) return whole
+  // Some of it is not SQL (Postgres 17 prints "(ANY (x = (hashed SubPlan 1).col1))"): each of its
+  // top-level ANDed parts is read on its own, and those that parse are kept.
+  const parts = topLevelAnd(sql)
+  if (parts.length < 2) return null
+  const args = (await Promise.all(parts.map(parsedExpression))).filter((x): x is Node => !!x)
+  return args.length ? { BoolExpr: { boolop: 'AND_EXPR', args } } : null
+}
+
+async function parsedExpression(sql: string): Promise<Node | null> {
   try {
     const stmt = await parseStatement(`select ${sql}`)
     const select = stmt?.SelectStmt as { targetList?: { ResTarget?: { val?: unknown } }[] }
@@ -165,6 +176,45 @@ async function expression(text: string): Promise<Node | null> {
   } catch {
     return null
   }
+}
+
+/** The parts of `(a) AND (b) AND …` at the top level (outer parentheses, quotes respected). */
+function topLevelAnd(text: string): string[] {
+  let t = text.trim()
+  while (t.startsWith('(') && t.endsWith(')') && balanced(t.slice(1, -1))) t = t.slice(1, -1).trim()
+  const parts: string[] = []
+  let depth = 0
+  let quote: string | null = null
+  let start = 0
+  for (let i = 0; i < t.length; i++) {
+    const ch = t[i]
+    if (quote) {
+      if (ch === quote) quote = null
+    } else if (ch === "'" || ch === '"') quote = ch
+    else if (ch === '(') depth++
+    else if (ch === ')') depth--
+    else if (depth === 0 && /^\sAND\s/i.test(t.slice(i, i + 5))) {
+      parts.push(t.slice(start, i).trim())
+      start = i + 5
+      i += 4
+    }
+  }
+  parts.push(t.slice(start).trim())
+  return parts.filter(Boolean)
+}
+
+/** Whether the parentheses outside quotes balance, never going below zero. */
+function balanced(text: string): boolean {
+  let depth = 0
+  let quote: string | null = null
+  for (const ch of text) {
+    if (quote) {
+      if (ch === quote) quote = null
+    } else if (ch === "'" || ch === '"') quote = ch
+    else if (ch === '(') depth++
+    else if (ch === ')' && --depth < 0) return false
+  }
+  return depth === 0
 }
 
 /** The ANDed parts of a condition. */
