@@ -3,7 +3,7 @@
 -- later without RLS fails here even if nobody remembers to list it.
 begin;
 set search_path = extensions, public;
-select plan(68);
+select plan(69);
 
 select has_schema('vigil');
 
@@ -12,8 +12,8 @@ select tables_are(
   array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations',
         'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens',
         'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts', 'audit_anchors',
-        'built_indexes', 'audit_chain', 'vacuum_requests', 'recommendations'],
-  'schema vigil has exactly the twenty-five known tables (a new one needs its RLS and grants tested)'
+        'built_indexes', 'audit_chain', 'vacuum_requests', 'recommendations', 'control_changes'],
+  'schema vigil has exactly the twenty-six known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime'],
                  'schema vigil has exactly two views, public_status and service_uptime');
@@ -39,7 +39,7 @@ select functions_are(
         'request_vacuum', 'vacuum_request_status', 'sweep_vacuum_requests',
         -- healing, round 2
         'known_strategies', 'validate_heal_policy', 'analyze_table', 'track_slow_queries', 'recommend',
-        'resolve_recommendations', 'heal_ladder'],
+        'resolve_recommendations', 'heal_ladder', 'record_control_change'],
   'schema vigil has exactly the known functions'
 );
 
@@ -82,6 +82,7 @@ select policies_are('vigil', 'built_indexes', array['Operators can read built in
 select policies_are('vigil', 'audit_chain', array['Vigil''s agent']);
 select policies_are('vigil', 'vacuum_requests', array['Operators can read vacuum requests', 'Vigil''s agent']);
 select policies_are('vigil', 'recommendations', array['Operators can read recommendations', 'Vigil''s agent']);
+select policies_are('vigil', 'control_changes', array['Operators can read control changes', 'Vigil''s agent']);
 
 -- Every policy but the agent's is for authenticated only, and only SELECT or UPDATE, but for the
 -- silences operators add and remove: other writes belong to service_role, which bypasses RLS.
@@ -111,9 +112,11 @@ select is_empty(
   'every vigil SELECT policy reads (select vigil.is_operator())'
 );
 
-select triggers_are('vigil', 'settings', array['settings_touch', 'settings_stamp_operator', 'settings_validate_alerting']);
+select triggers_are('vigil', 'settings', array['settings_touch', 'settings_stamp_operator', 'settings_validate_alerting',
+                                               'settings_record_control_change']);
 select triggers_are('vigil', 'services', array['services_touch', 'services_validate_config', 'services_heartbeat_token',
-                                               'services_validate_depends_on', 'services_rename_dependency']);
+                                               'services_validate_depends_on', 'services_rename_dependency',
+                                               'services_record_control_change']);
 select triggers_are('vigil', 'checks', array['checks_apply', 'checks_rollup', 'checks_slow_queries']);
 select triggers_are('vigil', 'incidents', array['incidents_touch', 'incidents_stamp_operator', 'incidents_request_heal',
                                                 'incidents_alert_lifecycle', 'incidents_name_acknowledger',

@@ -95,7 +95,7 @@ select is_empty(
   $$select c.relname, a.attname
       from pg_attribute a join pg_class c on c.oid = a.attrelid
      where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p')
-       and c.relname not in ('probe_config_schemas', 'heal_actions', 'audit_anchors', 'built_indexes', 'audit_chain', 'vacuum_requests')
+       and c.relname not in ('probe_config_schemas', 'heal_actions', 'audit_anchors', 'built_indexes', 'audit_chain', 'vacuum_requests', 'control_changes')
        and a.attnum > 0 and not a.attisdropped
        and not (has_column_privilege('service_role', a.attrelid, a.attnum, 'SELECT')
                 and has_column_privilege('service_role', a.attrelid, a.attnum, 'INSERT')

@@ -10,8 +10,9 @@ select set_has(
   $$select schemaname::text || '.' || tablename::text from pg_publication_tables where pubname = 'supabase_realtime'$$,
   $$select unnest(array['vigil.services', 'vigil.checks', 'vigil.incidents', 'vigil.heal_actions',
                         'vigil.alerts', 'vigil.settings', 'vigil.status_transitions', 'vigil.cycles',
-                        'vigil.heal_approvals', 'vigil.incident_log', 'vigil.recommendations'])$$,
-  'supabase_realtime publishes vigil.services, checks, incidents, heal_actions, alerts, settings, status_transitions, cycles, heal_approvals, incident_log and recommendations'
+                        'vigil.heal_approvals', 'vigil.incident_log', 'vigil.recommendations',
+                        'vigil.control_changes'])$$,
+  'supabase_realtime publishes vigil.services, checks, incidents, heal_actions, alerts, settings, status_transitions, cycles, heal_approvals, incident_log, recommendations and control_changes'
 );
 -- Heartbeat tokens are credentials: they stay off the wire.
 select is_empty(
