@@ -15,8 +15,8 @@ select tables_are(
         'built_indexes', 'audit_chain', 'vacuum_requests', 'recommendations', 'control_changes'],
   'schema vigil has exactly the twenty-six known tables (a new one needs its RLS and grants tested)'
 );
-select views_are('vigil', array['public_status', 'service_uptime'],
-                 'schema vigil has exactly two views, public_status and service_uptime');
+select views_are('vigil', array['public_status', 'service_uptime', 'public_incidents'],
+                 'schema vigil has exactly three views, public_status, service_uptime and public_incidents');
 select functions_are(
   'vigil',
   array['touch_updated_at', 'reject_audit_change', 'is_operator', 'stamp_operator', 'invoke', 'sweep_invocations',

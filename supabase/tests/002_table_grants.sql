@@ -14,10 +14,10 @@ select table_privs_are('vigil', t, 'anon', array[]::text[], format('anon has no 
 select is_empty(
   $$select c.relname from pg_class c
      where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'S')
-       and c.relname <> 'public_status'
+       and c.relname not in ('public_status', 'public_incidents')
        and (has_table_privilege('anon', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
             or (c.relkind = 'S' and has_sequence_privilege('anon', c.oid, 'USAGE, SELECT, UPDATE')))$$,
-  'anon has no privilege on any relation in schema vigil but public_status'
+  'anon has no privilege on any relation in schema vigil but public_status and public_incidents'
 );
 
 -- authenticated: read only at table level (what RLS then filters); updates are column grants.
@@ -88,8 +88,9 @@ select set_eq(
      where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p', 'v')
        and a.attnum > 0 and not a.attisdropped
        and has_column_privilege('anon', a.attrelid, a.attnum, 'SELECT')$$,
-  array['public_status.name', 'public_status.status', 'public_status.uptime_24h'],
-  'the only columns anon may read are those of public_status'
+  array['public_status.name', 'public_status.status', 'public_status.uptime_24h',
+        'public_incidents.service', 'public_incidents.title', 'public_incidents.opened_at'],
+  'the only columns anon may read are those of public_status and public_incidents'
 );
 select is_empty(
   $$select c.relname, a.attname
