@@ -39,7 +39,8 @@ select functions_are(
         'request_vacuum', 'vacuum_request_status', 'sweep_vacuum_requests',
         -- healing, round 2
         'known_strategies', 'validate_heal_policy', 'analyze_table', 'track_slow_queries', 'recommend',
-        'resolve_recommendations', 'heal_ladder', 'record_control_change', 'health_score'],
+        'resolve_recommendations', 'heal_ladder', 'record_control_change', 'health_score',
+        'incident_timeline'],
   'schema vigil has exactly the known functions'
 );
 
