@@ -51,7 +51,10 @@ export class ChangeFeed {
     await this.#conn`select pg_create_logical_replication_slot(${this.#slot}, 'wal2json', true)`
   }
 
-  /** The changes committed since the last call, in commit order. */
+  /**
+   * The changes committed since the last call, in commit order. Only WAL already flushed is read:
+   * a commit made with synchronous_commit off shows a moment later.
+   */
   async poll(): Promise<RowChange[]> {
     if (!this.#conn) throw new Error('the change feed is not started')
     const rows = await this.#conn<{ data: string }[]>`

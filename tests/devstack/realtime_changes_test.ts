@@ -2,7 +2,7 @@
 // their types, new row and old key, as the Realtime stand-in will deliver them.
 import assert from 'node:assert/strict'
 import { ChangeFeed } from '../../devstack/realtime-changes.ts'
-import { testSql } from '../_env.ts'
+import { eventually, testSql } from '../_env.ts'
 
 Deno.test('inserts, updates and deletes of the watched tables come out in commit order, typed', async () => {
   const sql = testSql(3)
@@ -18,7 +18,16 @@ Deno.test('inserts, updates and deletes of the watched tables come out in commit
     await sql.unsafe(`insert into public.${other} values (1)`)
     await sql.unsafe(`update public.${table} set note = 'second' where id = 1`)
     await sql.unsafe(`delete from public.${table} where id = 1`)
-    const changes = await feed.poll()
+    // Decoding reads only WAL already flushed (the test cluster commits asynchronously): poll.
+    const changes: Awaited<ReturnType<ChangeFeed['poll']>> = []
+    await eventually(
+      async () => {
+        changes.push(...await feed.poll())
+        return changes.length >= 3 ? true : undefined
+      },
+      10_000,
+      'the three changes',
+    )
     assert.deepEqual(changes.map((c) => [c.table, c.type]), [
       [table, 'INSERT'],
       [table, 'UPDATE'],
@@ -38,6 +47,7 @@ Deno.test('inserts, updates and deletes of the watched tables come out in commit
     assert.equal(update.record.note, 'second')
     assert.deepEqual(update.old_record, { id: 1 }, 'the old row by its primary key')
     assert.deepEqual([del.record, del.old_record], [{}, { id: 1 }])
+    await new Promise((r) => setTimeout(r, 300))
     assert.deepEqual(await feed.poll(), [], 'each change once')
   } finally {
     await feed.stop()
