@@ -8,9 +8,9 @@ language sql
 immutable
 set search_path = ''
 as $$
-  select array['add_missing_index', 'cancel_runaway_query', 'kill_idle_connections', 'purge_cdn',
-               'purge_own_data', 'refresh_auth', 'renew_certificate', 'restart_service', 'retry_deploy',
-               'rollback_deploy', 'terminate_blocker', 'vacuum_analyze']
+  select array['add_missing_index', 'analyze_tables', 'cancel_runaway_query', 'disable_service',
+               'kill_idle_connections', 'purge_cdn', 'purge_own_data', 'refresh_auth', 'renew_certificate',
+               'restart_service', 'retry_deploy', 'rollback_deploy', 'terminate_blocker', 'vacuum_analyze']
 $$;
 comment on function vigil.known_strategies() is 'The heal strategies Vigil has (as in heal/registry.ts): what a heal policy may name.';
 

@@ -1,6 +1,6 @@
 -- Stale statistics are healed with ANALYZE (strategy analyze_tables). The agent owns nothing, so a
 -- table it may not analyze itself goes through vigil.analyze_table, which finds it in the catalog
--- (ANALYZE, unlike VACUUM, may run inside a function). The strategy joins the known ones.
+-- (ANALYZE, unlike VACUUM, may run inside a function).
 
 create function vigil.analyze_table(p_schema text, p_table text)
 returns void
@@ -36,16 +36,5 @@ comment on function vigil.analyze_table(text, text) is
   'ANALYZE of one table found in the catalog, for the agent, which owns none.';
 revoke execute on function vigil.analyze_table(text, text) from public;
 grant execute on function vigil.analyze_table(text, text) to service_role;
-
-create or replace function vigil.known_strategies()
-returns text[]
-language sql
-immutable
-set search_path = ''
-as $$
-  select array['add_missing_index', 'analyze_tables', 'cancel_runaway_query', 'kill_idle_connections',
-               'purge_cdn', 'purge_own_data', 'refresh_auth', 'renew_certificate', 'restart_service',
-               'retry_deploy', 'rollback_deploy', 'terminate_blocker', 'vacuum_analyze']
-$$;
 
 select vigil.settle_privileges();

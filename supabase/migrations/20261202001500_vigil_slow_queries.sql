@@ -146,35 +146,5 @@ alter table vigil.recommendations enable row level security;
 create policy "Operators can read recommendations" on vigil.recommendations
   for select to authenticated using ((select vigil.is_operator()));
 
--- A slow_queries incident is asked again when a statement not seen before turns slow (the trigger
--- above), not every two minutes: its advice is kept as recommendations, and re-planning it would
--- only repeat them in the audit.
-create or replace function vigil.retry_heals(p_after interval default interval '2 minutes')
-returns integer
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  inc record;
-  asked integer := 0;
-begin
-  for inc in
-    select i.id from vigil.incidents i
-     where i.status = 'open' and i.heal_attempts <= 2 and i.last_heal_at is not null and i.escalation_level < 4
-       and i.kind <> 'slow_queries'
-       and (i.heal_claimed_until is null or i.heal_claimed_until < now())
-       and i.last_heal_at < now() - p_after
-       -- A heal waiting for a human is not retried behind their back.
-       and not exists (select from vigil.heal_approvals a
-                        where a.incident_id = i.id and a.decision is null and a.expires_at > now())
-  loop
-    perform vigil.invoke('auto-heal', jsonb_build_object('incident_id', inc.id, 'reason', 'retry'));
-    asked := asked + 1;
-  end loop;
-  return asked;
-end
-$$;
-
 select vigil.publish_for_realtime(array['recommendations']);
 select vigil.settle_privileges();

@@ -2,7 +2,9 @@
 -- function both read: a heal is tried at most max_attempts times per incident; attempt n steps the
 -- ladder to level n (1 silent, 2 a warning, 3 pages on-call), and a failure on the last one pages
 -- the senior contact (senior_at). A refusal, which uses no attempt, is asked again every ten minutes
--- while nobody has acknowledged the incident (a human owns it then).
+-- while nobody has acknowledged the incident (a human owns it then). A slow_queries incident is
+-- asked again only when a statement not seen before turns slow (its trigger does that): its advice
+-- is kept as recommendations, and re-planning it would only repeat them in the audit.
 create function vigil.heal_ladder()
 returns jsonb
 language sql
