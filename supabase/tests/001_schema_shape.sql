@@ -40,7 +40,9 @@ select functions_are(
         -- healing, round 2
         'known_strategies', 'validate_heal_policy', 'analyze_table', 'track_slow_queries', 'recommend',
         'resolve_recommendations', 'heal_ladder', 'record_control_change', 'health_score',
-        'incident_timeline'],
+        'incident_timeline',
+        -- the dashboard
+        'dashboard_snapshot', 'performance_trends'],
   'schema vigil has exactly the known functions'
 );
 

@@ -88,8 +88,8 @@ select set_eq(
   $$select p.proname::text from pg_proc p
      where p.pronamespace = 'vigil'::regnamespace and has_function_privilege('authenticated', p.oid, 'execute')$$,
   array['is_operator', 'uptime', 'verify_heal_audit', 'heal_action_hash', 'known_strategies', 'heal_ladder',
-        'health_score', 'incident_timeline'],
-  'authenticated can execute exactly the read helpers (is_operator, uptime, verify_heal_audit, heal_action_hash, known_strategies, heal_ladder, health_score, incident_timeline): no helper of the machinery'
+        'health_score', 'incident_timeline', 'dashboard_snapshot', 'performance_trends'],
+  'authenticated can execute exactly the read helpers (is_operator, uptime, verify_heal_audit, heal_action_hash, known_strategies, heal_ladder, health_score, incident_timeline, dashboard_snapshot, performance_trends): no helper of the machinery'
 );
 -- (sync_service_incident is left out: service_role needs it, or a definer apply_check, for its
 -- check inserts to move a status; see 013_rls_service_role.)
@@ -103,7 +103,8 @@ select set_eq(
         'alert_priority', 'dependencies', 'direct_dependencies', 'contact_errors', 'queue_alert', 'claim_alerts',
         'record_alert_attempt', 'acknowledge_incident', 'sweep_alerts', 'purge_alerts', 'release_alerts', 'tell', 'repage', 'consume_approval',
         'build_index', 'drop_built_index', 'request_vacuum', 'vacuum_request_status', 'known_strategies',
-        'analyze_table', 'recommend', 'heal_ladder', 'health_score', 'incident_timeline'],
+        'analyze_table', 'recommend', 'heal_ladder', 'health_score', 'incident_timeline',
+        'dashboard_snapshot', 'performance_trends'],
   'service_role can execute exactly invoke, sweep_invocations, record_cycle, record_heartbeat, heartbeat_verdict, uptime, json_schema_errors, is_operator, the heal functions and the alerting entry points'
 );
 
