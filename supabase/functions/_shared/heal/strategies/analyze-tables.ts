@@ -7,7 +7,8 @@
 import { z } from 'zod'
 import { HealError, HumanNeeded } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
-import { checkDeadline, plural, refuseDryRun, targetOf } from '../sessions.ts'
+import { plural, refuseDryRun, targetOf } from '../sessions.ts'
+import { actPerTable } from './per-table.ts'
 
 const NAME = 'analyze_tables'
 
@@ -121,46 +122,17 @@ async function plan(
 async function act(plan: Plan, ctx: HealContext, config: AnalyzeTablesConfig): Promise<ActResult> {
   refuseDryRun(ctx, NAME)
   const { tables } = Target.parse(plan.target)
-  const conn = await targetOf(ctx, NAME).reserve()
-  const done: string[] = []
-  const skipped: string[] = []
-  try {
-    await conn`select set_config('lock_timeout', ${`${config.lock_timeout_ms}ms`}, false)`
-    for (const t of tables) {
-      checkDeadline(ctx.signal, 'analyzing')
-      const label = `${t.schema}.${t.table}`
-      // Named by Postgres from the oid: a table renamed or dropped since the plan is skipped.
-      const [found] = await conn<{ name: string }[]>`
-        select format('%I.%I', n.nspname, c.relname) as name
-        from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where c.oid = ${t.oid}::text::oid and n.nspname = ${t.schema} and c.relname = ${t.table}`
-      if (!found) {
-        skipped.push(`${label} (dropped or renamed since the plan)`)
-        continue
-      }
-      const started = performance.now()
-      const analyze = t.via === 'direct'
-        ? conn.unsafe(`analyze ${found.name}`)
-        : conn`select vigil.analyze_table(${t.schema}, ${t.table})`
-      const onAbort = () => void analyze.cancel()
-      ctx.signal.addEventListener('abort', onAbort, { once: true })
-      try {
-        await analyze
-        done.push(`${label} (${((performance.now() - started) / 1000).toFixed(1)} s)`)
-      } catch (err) {
-        checkDeadline(ctx.signal, `analyzing ${label}`)
-        const code = (err as { code?: string }).code
-        if (code === '55P03') skipped.push(`${label} (its lock was not free within lock_timeout)`)
-        else if (code === '42501') skipped.push(`${label} (permission denied)`)
-        else throw err
-      } finally {
-        ctx.signal.removeEventListener('abort', onAbort)
-      }
-    }
-  } finally {
-    await conn`reset lock_timeout`.catch(() => {})
-    conn.release()
-  }
+  const { done, skipped } = await actPerTable(
+    ctx,
+    NAME,
+    { lockTimeoutMs: config.lock_timeout_ms, doing: 'analyzing' },
+    tables,
+    (conn, t, quoted) => ({
+      run: t.via === 'direct'
+        ? conn.unsafe(`analyze ${quoted}`)
+        : conn`select vigil.analyze_table(${t.schema}, ${t.table})`,
+    }),
+  )
   if (done.length === 0) throw new HealError(`Nothing analyzed: ${skipped.join('; ')}.`)
   const parts = [`ANALYZE ran on ${done.join(', ')}`]
   if (skipped.length > 0) parts.push(`skipped ${skipped.join('; ')}`)

@@ -8,7 +8,8 @@ import type postgres from 'postgres'
 import { z } from 'zod'
 import { HealError, HumanNeeded } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
-import { checkDeadline, pause, plural, refuseDryRun, targetOf } from '../sessions.ts'
+import { pause, plural, refuseDryRun, targetOf } from '../sessions.ts'
+import { actPerTable } from './per-table.ts'
 
 const NAME = 'vacuum_analyze'
 const POLL_MS = 200
@@ -128,51 +129,17 @@ async function plan(
 async function act(plan: Plan, ctx: HealContext, config: VacuumAnalyzeConfig): Promise<ActResult> {
   refuseDryRun(ctx, NAME)
   const { tables } = Target.parse(plan.target)
-  // One reserved connection: lock_timeout is set for these VACUUMs only, and VACUUM runs alone
-  // as its own statement, outside any transaction block.
-  const conn = await targetOf(ctx, NAME).reserve()
-  const done: string[] = []
-  const skipped: string[] = []
-  try {
-    await conn`select set_config('lock_timeout', ${`${config.lock_timeout_ms}ms`}, false)`
-    for (const t of tables) {
-      checkDeadline(ctx.signal, 'vacuuming')
-      const label = `${t.schema}.${t.table}`
-      const [found] = await conn<{ name: string }[]>`
-        select format('%I.%I', n.nspname, c.relname) as name
-        from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where c.oid = ${t.oid}::text::oid and n.nspname = ${t.schema} and c.relname = ${t.table}`
-      if (!found) {
-        skipped.push(`${label} (dropped or renamed since the plan)`)
-        continue
-      }
-      if (t.via === 'pg_cron') {
-        const outcome = await byRequest(conn, t, ctx.signal)
-        if (outcome.ok) done.push(`${label} (${outcome.line})`)
-        else skipped.push(`${label} (${outcome.line})`)
-        continue
-      }
-      const started = performance.now()
-      const vacuum = conn.unsafe(`vacuum (analyze) ${found.name}`)
-      const onAbort = () => void vacuum.cancel()
-      ctx.signal.addEventListener('abort', onAbort, { once: true })
-      try {
-        await vacuum
-        done.push(`${label} (${((performance.now() - started) / 1000).toFixed(1)} s)`)
-      } catch (err) {
-        checkDeadline(ctx.signal, `vacuuming ${label}`)
-        const code = (err as { code?: string }).code
-        if (code === '55P03') skipped.push(`${label} (its lock was not free within lock_timeout)`)
-        else if (code === '42501') skipped.push(`${label} (permission denied)`)
-        else throw err
-      } finally {
-        ctx.signal.removeEventListener('abort', onAbort)
-      }
-    }
-  } finally {
-    await conn`reset lock_timeout`.catch(() => {})
-    conn.release()
-  }
+  // VACUUM runs alone as its own statement, outside any transaction block.
+  const { done, skipped } = await actPerTable(
+    ctx,
+    NAME,
+    { lockTimeoutMs: config.lock_timeout_ms, doing: 'vacuuming' },
+    tables,
+    async (conn, t, quoted) =>
+      t.via === 'pg_cron'
+        ? { outcome: await byRequest(conn, t, ctx.signal) }
+        : { run: conn.unsafe(`vacuum (analyze) ${quoted}`) },
+  )
   if (done.length === 0) {
     throw new HealError(`Nothing vacuumed: ${skipped.join('; ')}.`)
   }
