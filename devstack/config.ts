@@ -25,6 +25,21 @@ export function dbUrl(port: number, host = '127.0.0.1'): string {
   return `postgresql://${DB_USER}:${DB_PASSWORD}@${host}:${port}/${DB_NAME}`
 }
 
+/**
+ * The role PostgREST logs in as (devstack/bootstrap.sql creates it): it may only switch to anon,
+ * authenticated and service_role, so the REST stand-in never holds the owner's rights.
+ */
+export const AUTHENTICATOR_USER = 'authenticator'
+export const LOCAL_AUTHENTICATOR_PASSWORD = 'postgres'
+
+/** The same server and database as `url`, logged in as another role. */
+export function urlAs(url: string, user: string, password: string): string {
+  const parsed = new URL(url)
+  parsed.username = encodeURIComponent(user)
+  parsed.password = encodeURIComponent(password)
+  return parsed.toString()
+}
+
 /** The role Vigil's functions log in as: a migration creates it, the local stack lets it log in. */
 export const AGENT_DB_USER = 'vigil_agent'
 export const LOCAL_AGENT_PASSWORD = 'local-agent-password-for-development-only'
@@ -34,3 +49,29 @@ export const LOCAL_APPROVAL_SECRET = 'local-approval-secret-for-development-only
 
 /** Keys the heal audit's anchors locally; a real project sets its own, kept outside the database. */
 export const LOCAL_AUDIT_SECRET = 'local-audit-secret-for-development-only'
+
+/** A development account of the local Auth stand-in (devstack/auth.ts); never exists on Supabase. */
+export interface DevUser {
+  id: string
+  email: string
+  password: string
+  /** Copied into the JWT's app_metadata; role 'devops' makes an operator (vigil.is_operator()). */
+  appRole?: string
+}
+
+/** The local operator: signs in to the dashboard and may switch the kill switch and dry run. */
+export const DEV_OPERATOR: DevUser = {
+  id: '00000000-0000-4000-8000-00000000d0e5',
+  email: 'operator@vigil.local',
+  password: 'local-operator-password-for-development-only',
+  appRole: 'devops',
+}
+
+/** A signed-in user who is not an operator: RLS shows them nothing but the public status. */
+export const DEV_VIEWER: DevUser = {
+  id: '00000000-0000-4000-8000-00000000f1e3',
+  email: 'viewer@vigil.local',
+  password: 'local-viewer-password-for-development-only',
+}
+
+export const DEV_USERS: readonly DevUser[] = [DEV_OPERATOR, DEV_VIEWER]

@@ -1,11 +1,14 @@
-// The local functions gateway: serves /functions/v1/<name> like Supabase's, checking the JWT
-// where config.toml asks for it and proxying to one Deno subprocess per function.
-// Dev tooling only: never deployed.
+// The local API gateway: serves /functions/v1/<name> like Supabase's, checking the JWT where
+// config.toml asks for it and proxying to one Deno subprocess per function; and, when configured,
+// the PostgREST and GoTrue stand-ins at /rest/v1 and /auth/v1. Dev tooling only: never deployed.
 import { join } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { z } from 'zod'
+import { AUTH_PREFIX, type AuthHandler, createAuth } from './auth.ts'
+import type { DevUser } from './config.ts'
 import { FunctionStartError, FunctionWorkerPool } from './function-workers.ts'
 import { verifyJwt } from './jwt.ts'
+import { createRest, REST_PREFIX, type RestHandler } from './rest.ts'
 
 const FUNCTIONS_PREFIX = '/functions/v1'
 const FUNCTION_NAME = /^[A-Za-z0-9_-]+$/
@@ -40,6 +43,13 @@ export interface GatewayOptions {
   /** How long a cold start may take before the request fails with 503; default 30 s. */
   startTimeoutMs?: number
   log?: (line: string) => void
+  /** Serves /rest/v1 (devstack/rest.ts) on this database URL; it should log in as `authenticator`. */
+  dbUrl?: string
+  /** Serves /auth/v1 (devstack/auth.ts) for these accounts; needs apiUrl (the tokens' issuer). */
+  authUsers?: readonly DevUser[]
+  apiUrl?: string
+  /** Access-token lifetime in seconds; default config.toml [auth] jwt_expiry, else 3600. */
+  jwtExpirySeconds?: number
 }
 
 export interface Gateway {
@@ -55,11 +65,30 @@ interface FunctionSettings {
 const ConfigToml = z.looseObject({
   functions: z.record(z.string(), z.looseObject({ verify_jwt: z.boolean().optional() }))
     .optional(),
+  api: z.looseObject({
+    schemas: z.array(z.string().min(1)).min(1).optional(),
+    extra_search_path: z.array(z.string().min(1)).optional(),
+    max_rows: z.number().int().positive().optional(),
+  }).optional(),
+  auth: z.looseObject({ jwt_expiry: z.number().int().positive().optional() }).optional(),
 })
+type ConfigToml = z.infer<typeof ConfigToml>
+
+/** The CORS answer Supabase's gateway gives the browser for /rest/v1 and /auth/v1. */
+const CORS_HEADERS: Record<string, string> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET,POST,PATCH,PUT,DELETE,OPTIONS,HEAD',
+  'access-control-allow-headers':
+    'authorization, apikey, content-type, x-client-info, accept-profile, content-profile, prefer, range, x-supabase-api-version, x-retry-count',
+  'access-control-expose-headers': 'Content-Range, Content-Profile, X-Supabase-Api-Version',
+  'access-control-max-age': '3600',
+}
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = options.log ?? console.log
-  const settings = await readFunctionSettings(options.configToml)
+  const config = await readConfigToml(options.configToml)
+  const settings = functionSettings(config)
+  const services = apiServices(options, config, log)
   const workers = new FunctionWorkerPool({
     functionsDir: options.functionsDir,
     env: options.env,
@@ -68,7 +97,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     startTimeoutMs: options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
     log,
   })
-  const router = new FunctionRouter(options, settings, workers)
+  const router = new FunctionRouter(options, settings, workers, services)
   const hostname = options.hostname ?? '127.0.0.1'
   const server = Deno.serve({
     port: options.port,
@@ -87,18 +116,60 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Workers first: their closing connections end any response still streaming.
       await workers.stopAll()
       await server.shutdown()
+      await services.rest?.close()
     },
   }
 }
 
-/** `verify_jwt` per function from `[functions.<name>]`; absent means true, as on Supabase. */
-async function readFunctionSettings(configToml: string): Promise<Map<string, FunctionSettings>> {
+async function readConfigToml(configToml: string): Promise<ConfigToml> {
   const parsed = ConfigToml.safeParse(parseToml(await Deno.readTextFile(configToml)))
   if (!parsed.success) {
     throw new Error(`${configToml}: ${z.prettifyError(parsed.error)}`)
   }
+  return parsed.data
+}
+
+/** The stand-ins the options ask for; the [api] and [auth] settings come from config.toml. */
+interface ApiServices {
+  rest?: RestHandler
+  auth?: AuthHandler
+}
+
+function apiServices(
+  options: GatewayOptions,
+  config: ConfigToml,
+  log: (line: string) => void,
+): ApiServices {
+  const services: ApiServices = {}
+  if (options.dbUrl) {
+    services.rest = createRest({
+      dbUrl: options.dbUrl,
+      jwtSecret: options.jwtSecret,
+      // PostgREST's defaults when config.toml has no [api] table.
+      schemas: config.api?.schemas ?? ['public'],
+      extraSearchPath: config.api?.extra_search_path ?? ['public'],
+      maxRows: config.api?.max_rows,
+      log,
+    })
+  }
+  if (options.authUsers) {
+    if (!options.apiUrl) {
+      throw new Error('authUsers needs apiUrl: the access tokens name their issuer')
+    }
+    services.auth = createAuth({
+      apiUrl: options.apiUrl,
+      jwtSecret: options.jwtSecret,
+      users: options.authUsers,
+      jwtExpirySeconds: options.jwtExpirySeconds ?? config.auth?.jwt_expiry ?? 3600,
+    })
+  }
+  return services
+}
+
+/** `verify_jwt` per function from `[functions.<name>]`; absent means true, as on Supabase. */
+function functionSettings(config: ConfigToml): Map<string, FunctionSettings> {
   const settings = new Map<string, FunctionSettings>()
-  for (const [name, table] of Object.entries(parsed.data.functions ?? {})) {
+  for (const [name, table] of Object.entries(config.functions ?? {})) {
     settings.set(name, { verifyJwt: table.verify_jwt ?? true })
   }
   return settings
@@ -111,6 +182,7 @@ class FunctionRouter {
     private readonly options: GatewayOptions,
     private readonly settings: Map<string, FunctionSettings>,
     private readonly workers: FunctionWorkerPool,
+    private readonly services: ApiServices,
   ) {
     this.#wallClockLimitMs = options.wallClockLimitMs ?? DEFAULT_WALL_CLOCK_LIMIT_MS
   }
@@ -118,6 +190,17 @@ class FunctionRouter {
   async handle(request: Request): Promise<Response> {
     const url = new URL(request.url)
     if (url.pathname === '/health' && request.method === 'GET') return json({ status: 'ok' })
+    const api = this.#apiService(url.pathname)
+    if (api) {
+      if (request.method === 'OPTIONS') return withCors(preflight())
+      try {
+        return withCors(await api(request))
+      } catch (error) {
+        this.options.log?.(`[gateway] ${error instanceof Error ? error.message : error}`)
+        return withCors(json({ code: 'INTERNAL_ERROR', message: 'gateway error' }, 500))
+      }
+    }
+    // Realtime (/realtime/v1/…): devstack/realtime.ts, written separately, is routed here.
     const route = functionRoute(url.pathname)
     if (!route) return json({ code: 'NOT_FOUND', message: 'no route matched' }, 404)
     if (route.name !== '' && !FUNCTION_NAME.test(route.name)) {
@@ -129,6 +212,15 @@ class FunctionRouter {
     const denied = await this.#checkJwt(route.name, request)
     if (denied) return denied
     return this.#forward(route.name, `${route.path}${url.search}`, request)
+  }
+
+  /** The stand-in serving this path, if it is configured. */
+  #apiService(pathname: string): ((request: Request) => Promise<Response>) | null {
+    const under = (prefix: string) => pathname === prefix || pathname.startsWith(`${prefix}/`)
+    const { rest, auth } = this.services
+    if (rest && under(REST_PREFIX)) return (request) => rest.handle(request)
+    if (auth && under(AUTH_PREFIX)) return (request) => auth.handle(request)
+    return null
   }
 
   async #exists(name: string): Promise<boolean> {
@@ -280,6 +372,15 @@ function notifyingEnd(
       return reader.cancel(reason)
     },
   })
+}
+
+function preflight(): Response {
+  return new Response(null, { status: 204 })
+}
+
+function withCors(response: Response): Response {
+  for (const [name, value] of Object.entries(CORS_HEADERS)) response.headers.set(name, value)
+  return response
 }
 
 function json(body: unknown, status = 200, functionName?: string): Response {

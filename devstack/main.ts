@@ -4,7 +4,13 @@
 //   npm test        every test suite against a private stack on free ports
 //   npm run bench   the benchmarks in bench/, results in bench/results and README.md
 import { join } from 'node:path'
-import { DEFAULT_API_PORT, DEFAULT_DB_PORT, DEFAULT_PROVIDERS_PORT, STATE_DIR } from './config.ts'
+import {
+  DEFAULT_API_PORT,
+  DEFAULT_DB_PORT,
+  DEFAULT_PROVIDERS_PORT,
+  DEV_OPERATOR,
+  STATE_DIR,
+} from './config.ts'
 import { clusterExists, pidAlive, runningPostmaster, StackError, stopPostmaster } from './db.ts'
 import { startDatabase, startStack } from './stack.ts'
 import { runBenchmarks } from './bench.ts'
@@ -143,10 +149,13 @@ function banner(
     '',
     `         API URL: ${apiUrl}`,
     `   Functions URL: ${apiUrl}/functions/v1/<name>`,
+    `        REST URL: ${apiUrl}/rest/v1  (local PostgREST stand-in)`,
+    `        Auth URL: ${apiUrl}/auth/v1  (local GoTrue stand-in)`,
     `          DB URL: ${dbUrl}`,
     `    VIGIL_DB_URL: ${agentDbUrl}  (vigil_agent: what the functions connect as)`,
     `        anon key: ${keys.anon}`,
     `service_role key: ${keys.service_role}`,
+    `        Operator: ${DEV_OPERATOR.email} / ${DEV_OPERATOR.password}  (development account, local only)`,
     `   Postgres logs: ${join(stateDir, 'db', 'log')}`,
     `    Alerts inbox: ${providersUrl}/  (stand-ins for Twilio, SendGrid, Slack, Discord, PagerDuty, webhooks)`,
     '',

@@ -2,11 +2,15 @@
 // invoke relay. `npm start` runs one on the default ports; `npm test` runs its own on free ports.
 import { join } from 'node:path'
 import {
+  AUTHENTICATOR_USER,
   CONFIG_TOML,
+  DEV_USERS,
   FUNCTIONS_DIR,
   LOCAL_APPROVAL_SECRET,
   LOCAL_AUDIT_SECRET,
+  LOCAL_AUTHENTICATOR_PASSWORD,
   LOCAL_JWT_SECRET,
+  urlAs,
 } from './config.ts'
 import {
   applyMigrations,
@@ -152,6 +156,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         ...providers.env(),
       },
       log: (line) => opts.log?.('gateway', line),
+      // /rest/v1 and /auth/v1: PostgREST's login role, and the development accounts.
+      dbUrl: urlAs(postgres.url, AUTHENTICATOR_USER, LOCAL_AUTHENTICATOR_PASSWORD),
+      apiUrl,
+      authUsers: DEV_USERS,
     })
     stoppers.push(() => gateway.stop())
     const relay = await startInvokeRelay({
