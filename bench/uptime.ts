@@ -2,9 +2,9 @@
 // (4.32 million rows), read from the hourly rollups; raw-check counting shown for comparison.
 import postgres from 'postgres'
 import type { BenchContext, BenchResult } from '../devstack/bench.ts'
+import { loadHistory } from './_history.ts'
 
 const SERVICES = 50
-const CHECKS_PER_SERVICE = 30 * 24 * 120 // 30 days every 30 s
 const RUNS = 20
 const GOAL_MS = 100
 
@@ -27,35 +27,7 @@ export async function run({ stack }: BenchContext): Promise<BenchResult> {
   const sql = postgres(stack.dbUrl, { max: 1, onnotice: () => {} })
   try {
     await sql`update cron.job set active = false where jobname in ('vigil-health-check', 'vigil-watchdog')`
-    const names = Array.from(
-      { length: SERVICES },
-      (_, i) => `bench-uptime-${String(i).padStart(2, '0')}`,
-    )
-    await sql`insert into vigil.services ${
-      sql(names.map((name, i) => ({
-        name,
-        kind: 'http',
-        config: sql.json({ url: `http://127.0.0.1:9/${i}` }),
-      })))
-    }`
-    // Loading history: the per-row status machine is for live checks; the rollup trigger stays on.
-    await sql`alter table vigil.checks disable trigger checks_apply`
-    const t0 = performance.now()
-    for (const name of names) {
-      await sql`
-        insert into vigil.checks (service_id, checked_at, status, response_ms, error)
-        select s.id, now() - n * interval '30 seconds',
-               case when n % 97 = 0 then 'down'::vigil.check_status else 'healthy' end,
-               (n % 200)::numeric,
-               case when n % 97 = 0 then 'synthetic outage' end
-          from vigil.services s, generate_series(1, ${CHECKS_PER_SERVICE}) n
-         where s.name = ${name}`
-    }
-    const loadS = (performance.now() - t0) / 1000
-    await sql`alter table vigil.checks enable trigger checks_apply`
-    await sql`analyze vigil.checks`
-    await sql`analyze vigil.check_rollups`
-    const [{ rows }] = await sql`select count(*)::int as rows from vigil.checks`
+    const { loadSeconds: loadS, checks: rows } = await loadHistory(sql, 'bench-uptime', SERVICES)
 
     const allWindowsMs = await timeQuery(() =>
       sql`select * from vigil.service_uptime where name like 'bench-uptime-%'`
@@ -85,7 +57,6 @@ export async function run({ stack }: BenchContext): Promise<BenchResult> {
       raw_checks_30d_all_services_ms: rawMs,
     }
   } finally {
-    await sql`alter table vigil.checks enable trigger checks_apply`.catch(() => {})
     await sql`delete from vigil.services where name like 'bench-uptime-%'`
     await sql`update cron.job set active = true where jobname in ('vigil-health-check', 'vigil-watchdog')`
     await sql.end()

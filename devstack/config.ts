@@ -7,12 +7,16 @@ export const STATE_DIR = join(ROOT, '.vigil')
 export const SUPABASE_DIR = join(ROOT, 'supabase')
 export const FUNCTIONS_DIR = join(SUPABASE_DIR, 'functions')
 export const CONFIG_TOML = join(SUPABASE_DIR, 'config.toml')
+/** The dashboard's static build (`npm run build` in dashboard/; preflight makes it when stale). */
+export const DASHBOARD_DIST = join(ROOT, 'dashboard', 'dist')
 
 /** Same ports as `supabase start`, so configs are interchangeable. */
 export const DEFAULT_DB_PORT = 54322
 export const DEFAULT_API_PORT = 54321
 /** Where alerts land locally (Supabase's local mail catcher, Inbucket, uses the same port). */
 export const DEFAULT_PROVIDERS_PORT = 54324
+/** The dashboard, where `supabase start` serves Studio. */
+export const DEFAULT_DASHBOARD_PORT = 54323
 
 /** Supabase's well-known local JWT secret; the keys signed with it match `supabase start`'s. */
 export const LOCAL_JWT_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long'

@@ -6,6 +6,7 @@
 import { join } from 'node:path'
 import {
   DEFAULT_API_PORT,
+  DEFAULT_DASHBOARD_PORT,
   DEFAULT_DB_PORT,
   DEFAULT_PROVIDERS_PORT,
   DEV_OPERATOR,
@@ -21,6 +22,7 @@ const stateDir = Deno.env.get('VIGIL_STATE_DIR') ?? STATE_DIR
 const dbPort = portFromEnv('VIGIL_DB_PORT', DEFAULT_DB_PORT)
 const apiPort = portFromEnv('VIGIL_API_PORT', DEFAULT_API_PORT)
 const providersPort = portFromEnv('VIGIL_PROVIDERS_PORT', DEFAULT_PROVIDERS_PORT)
+const dashboardPort = portFromEnv('VIGIL_DASHBOARD_PORT', DEFAULT_DASHBOARD_PORT)
 
 function portFromEnv(name: string, fallback: number): number {
   const raw = Deno.env.get(name)
@@ -117,11 +119,19 @@ async function start() {
       dbPort,
       apiPort,
       providersPort,
+      dashboardPort,
       watch: true,
       log: logLine,
     })
     console.log(
-      banner(stack.apiUrl, stack.dbUrl, stack.agentDbUrl, stack.keys, stack.providers.url),
+      banner(
+        stack.apiUrl,
+        stack.dbUrl,
+        stack.agentDbUrl,
+        stack.keys,
+        stack.providers.url,
+        stack.dashboard?.url ?? null,
+      ),
     )
     const reason = await Promise.race([
       stopRequested,
@@ -142,11 +152,15 @@ function banner(
   agentDbUrl: string,
   keys: { anon: string; service_role: string },
   providersUrl: string,
+  dashboardUrl: string | null,
 ): string {
   return [
     '',
     'Vigil local stack is running. Ctrl-C stops it.',
     '',
+    dashboardUrl
+      ? `       Dashboard: ${dashboardUrl}  (public status page: ${dashboardUrl}/status)`
+      : '       Dashboard: not built (npm start builds it; or npm run build --prefix dashboard)',
     `         API URL: ${apiUrl}`,
     `   Functions URL: ${apiUrl}/functions/v1/<name>`,
     `        REST URL: ${apiUrl}/rest/v1  (local PostgREST stand-in)`,

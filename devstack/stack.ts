@@ -4,6 +4,8 @@ import { join } from 'node:path'
 import {
   AUTHENTICATOR_USER,
   CONFIG_TOML,
+  DASHBOARD_DIST,
+  DEV_OPERATOR,
   DEV_USERS,
   FUNCTIONS_DIR,
   LOCAL_APPROVAL_SECRET,
@@ -23,6 +25,7 @@ import {
   startPostgres,
   stopPostmaster,
 } from './db.ts'
+import { type DashboardServer, hasBuild, startDashboardServer } from './dashboard-server.ts'
 import { type Gateway, startGateway } from './gateway.ts'
 import { type Providers, startProviders } from './providers.ts'
 import { localKeys } from './jwt.ts'
@@ -35,6 +38,8 @@ export interface StackOptions {
   apiPort: number
   /** Where the stand-ins for Twilio, SendGrid, Slack, Discord, PagerDuty and webhooks listen (0 or absent: a free port). */
   providersPort?: number
+  /** Where the built dashboard is served (0 or absent: a free port); not served when it is not built. */
+  dashboardPort?: number
   ephemeral?: boolean
   watch?: boolean
   log?: (source: string, line: string) => void
@@ -52,6 +57,8 @@ export interface Stack {
   relay: InvokeRelay
   /** Local stand-ins for the alert providers; the functions' VIGIL_*_API_URL secrets point here. */
   providers: Providers
+  /** The dashboard (dashboard/dist) and its /status page; null when it has not been built. */
+  dashboard: DashboardServer | null
   migrations: string
   stop(): Promise<void>
 }
@@ -169,6 +176,23 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       log: (line) => opts.log?.('relay', line),
     })
     stoppers.push(() => relay.stop())
+    let dashboard: DashboardServer | null = null
+    if (await hasBuild(DASHBOARD_DIST)) {
+      if (opts.dashboardPort) assertPortFree(opts.dashboardPort, 'dashboard')
+      dashboard = startDashboardServer({
+        port: opts.dashboardPort ?? 0,
+        distDir: DASHBOARD_DIST,
+        config: {
+          supabaseUrl: apiUrl,
+          anonKey: keys.anon,
+          devOperator: { email: DEV_OPERATOR.email, password: DEV_OPERATOR.password },
+        },
+        log: (line) => opts.log?.('dashboard', line),
+      })
+      stoppers.push(() => dashboard!.stop())
+    } else {
+      opts.log?.('dashboard', `not served: ${DASHBOARD_DIST} has no build`)
+    }
     return {
       dbUrl: postgres.url,
       agentDbUrl: agentUrl,
@@ -178,6 +202,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       gateway,
       relay,
       providers,
+      dashboard,
       migrations,
       stop: stopAll,
     }

@@ -4,7 +4,7 @@
 //   npm test -- pgtap deno   only the named suites
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT } from './config.ts'
+import { DEV_OPERATOR, DEV_VIEWER, ROOT } from './config.ts'
 import { freePort, privateStateDir, type Stack, startStack } from './stack.ts'
 
 interface SuiteResult {
@@ -48,6 +48,11 @@ function testEnv(stack: Stack): Record<string, string> {
     VIGIL_TEST_ANON_KEY: stack.keys.anon,
     VIGIL_TEST_SERVICE_ROLE_KEY: stack.keys.service_role,
     VIGIL_TEST_PROVIDERS_URL: stack.providers.url,
+    ...(stack.dashboard ? { VIGIL_TEST_DASHBOARD_URL: stack.dashboard.url } : {}),
+    VIGIL_TEST_OPERATOR_EMAIL: DEV_OPERATOR.email,
+    VIGIL_TEST_OPERATOR_PASSWORD: DEV_OPERATOR.password,
+    VIGIL_TEST_VIEWER_EMAIL: DEV_VIEWER.email,
+    VIGIL_TEST_VIEWER_PASSWORD: DEV_VIEWER.password,
     NO_COLOR: '1',
   }
 }
