@@ -8,9 +8,24 @@ import { AUTH_PREFIX, type AuthHandler, createAuth } from './auth.ts'
 import type { DevUser } from './config.ts'
 import { FunctionStartError, FunctionWorkerPool } from './function-workers.ts'
 import { verifyJwt } from './jwt.ts'
+import type { Realtime } from './realtime.ts'
 import { createRest, REST_PREFIX, type RestHandler } from './rest.ts'
 
 const FUNCTIONS_PREFIX = '/functions/v1'
+const REALTIME_PREFIX = '/realtime/v1'
+const DropBody = z.object({ refuse_ms: z.number().int().min(0).max(60_000).default(0) })
+
+const under = (pathname: string, prefix: string) =>
+  pathname === prefix || pathname.startsWith(`${prefix}/`)
+
+/** Equal keys, compared in time independent of where they differ. */
+function sameKey(given: string, expected: string): boolean {
+  const a = new TextEncoder().encode(given)
+  const b = new TextEncoder().encode(expected)
+  let diff = a.length ^ b.length
+  for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i]
+  return diff === 0
+}
 const FUNCTION_NAME = /^[A-Za-z0-9_-]+$/
 /** Supabase's free-tier wall clock limit per request. */
 const DEFAULT_WALL_CLOCK_LIMIT_MS = 150_000
@@ -50,6 +65,8 @@ export interface GatewayOptions {
   apiUrl?: string
   /** Access-token lifetime in seconds; default config.toml [auth] jwt_expiry, else 3600. */
   jwtExpirySeconds?: number
+  /** Serves /realtime/v1 (devstack/realtime.ts); started and stopped by its owner. */
+  realtime?: Realtime
 }
 
 export interface Gateway {
@@ -200,7 +217,9 @@ class FunctionRouter {
         return withCors(json({ code: 'INTERNAL_ERROR', message: 'gateway error' }, 500))
       }
     }
-    // Realtime (/realtime/v1/…): devstack/realtime.ts, written separately, is routed here.
+    if (this.options.realtime && under(url.pathname, REALTIME_PREFIX)) {
+      return await this.#realtime(this.options.realtime, url, request)
+    }
     const route = functionRoute(url.pathname)
     if (!route) return json({ code: 'NOT_FOUND', message: 'no route matched' }, 404)
     if (route.name !== '' && !FUNCTION_NAME.test(route.name)) {
@@ -216,11 +235,36 @@ class FunctionRouter {
 
   /** The stand-in serving this path, if it is configured. */
   #apiService(pathname: string): ((request: Request) => Promise<Response>) | null {
-    const under = (prefix: string) => pathname === prefix || pathname.startsWith(`${prefix}/`)
     const { rest, auth } = this.services
-    if (rest && under(REST_PREFIX)) return (request) => rest.handle(request)
-    if (auth && under(AUTH_PREFIX)) return (request) => auth.handle(request)
+    if (rest && under(pathname, REST_PREFIX)) return (request) => rest.handle(request)
+    if (auth && under(pathname, AUTH_PREFIX)) return (request) => auth.handle(request)
     return null
+  }
+
+  #realtimePausedUntil = 0
+
+  /**
+   * The websocket, and a development control: POST …/api/drop (service role key) closes every
+   * socket as a server restart would and refuses new ones for `refuse_ms`, so tests and people can
+   * watch a client lose its live updates and catch up.
+   */
+  async #realtime(realtime: Realtime, url: URL, request: Request): Promise<Response> {
+    if (url.pathname !== `${REALTIME_PREFIX}/api/drop`) {
+      if (Date.now() < this.#realtimePausedUntil) {
+        return json({ message: 'Realtime is paused by a development drop; retry shortly' }, 503)
+      }
+      return realtime.handle(request)
+    }
+    if (request.method !== 'POST') return json({ message: 'use POST' }, 405)
+    const key = request.headers.get('authorization')?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? ''
+    const serviceKey = this.options.env.SUPABASE_SERVICE_ROLE_KEY ?? ''
+    if (!serviceKey || !sameKey(key, serviceKey)) {
+      return json({ message: 'the service role key is required' }, 401)
+    }
+    const body = DropBody.safeParse(await request.json().catch(() => ({})))
+    if (!body.success) return json({ message: `refuse_ms: ${body.error.issues[0].message}` }, 400)
+    this.#realtimePausedUntil = Date.now() + body.data.refuse_ms
+    return json({ dropped: realtime.dropAll(), refused_ms: body.data.refuse_ms })
   }
 
   async #exists(name: string): Promise<boolean> {

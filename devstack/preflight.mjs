@@ -94,7 +94,9 @@ if (command === 'build') {
   // Static files for any host: dashboard/dist, configured at run time by the host's /config.js.
   ensureNpmDependencies(join(root, 'dashboard'), ['vite', 'vitest'], ' (dashboard)')
   ensureDashboardBuild(true)
-  console.log('vigil: the dashboard is built in dashboard/dist (serve it with a /config.js; see README)')
+  console.log(
+    'vigil: the dashboard is built in dashboard/dist (serve it with a /config.js; see README)',
+  )
   process.exit(0)
 }
 

@@ -29,6 +29,7 @@ import { type DashboardServer, hasBuild, startDashboardServer } from './dashboar
 import { type Gateway, startGateway } from './gateway.ts'
 import { type Providers, startProviders } from './providers.ts'
 import { localKeys } from './jwt.ts'
+import { type Realtime, startRealtime } from './realtime.ts'
 import { type InvokeRelay, startInvokeRelay } from './relay.ts'
 
 export interface StackOptions {
@@ -55,6 +56,8 @@ export interface Stack {
   postgres: PostgresServer
   gateway: Gateway
   relay: InvokeRelay
+  /** The Realtime stand-in behind the gateway's /realtime/v1. */
+  realtime: Realtime
   /** Local stand-ins for the alert providers; the functions' VIGIL_*_API_URL secrets point here. */
   providers: Providers
   /** The dashboard (dashboard/dist) and its /status page; null when it has not been built. */
@@ -142,6 +145,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       log: (line) => opts.log?.('providers', line),
     })
     stoppers.push(() => providers.stop())
+    // Logical decoding needs the owner's rights; RLS is applied per subscriber as Supabase does.
+    const realtime = await startRealtime({
+      dbUrl: postgres.url,
+      jwtSecret: LOCAL_JWT_SECRET,
+      log: (line) => opts.log?.('realtime', line),
+    })
+    stoppers.push(() => realtime.stop())
     const gateway = await startGateway({
       port: opts.apiPort,
       functionsDir: FUNCTIONS_DIR,
@@ -167,6 +177,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       dbUrl: urlAs(postgres.url, AUTHENTICATOR_USER, LOCAL_AUTHENTICATOR_PASSWORD),
       apiUrl,
       authUsers: DEV_USERS,
+      realtime,
     })
     stoppers.push(() => gateway.stop())
     const relay = await startInvokeRelay({
@@ -201,6 +212,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       postgres,
       gateway,
       relay,
+      realtime,
       providers,
       dashboard,
       migrations,
