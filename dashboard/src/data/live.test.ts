@@ -1,0 +1,124 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { ApiError } from './api'
+import { CHANNEL_NAME, LiveSnapshotStore } from './live'
+import { fakeSource } from '../test/fakes'
+import { snapshot } from '../test/fixtures'
+
+const flush = async () => {
+  for (let i = 0; i < 5; i++) await Promise.resolve()
+}
+
+describe('live snapshot store', () => {
+  beforeEach(() => {
+    vi.useFakeTimers()
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('loads once, subscribes one channel to every table, and goes live', async () => {
+    const fetch = vi.fn().mockResolvedValue(snapshot())
+    const { source, channels } = fakeSource(fetch)
+    const store = new LiveSnapshotStore(source)
+    store.start()
+    await flush()
+    expect(fetch).toHaveBeenCalledTimes(1)
+    expect(channels).toHaveLength(1)
+    expect(channels[0]!.name).toBe(CHANNEL_NAME)
+    expect(channels[0]!.bindings.map((b) => b.filter)).toContainEqual({ event: 'INSERT', schema: 'vigil', table: 'checks' })
+    expect(channels[0]!.bindings.map((b) => b.filter.table).sort()).toEqual(
+      ['alerts', 'checks', 'control_changes', 'cycles', 'heal_actions', 'heal_approvals', 'incident_log', 'incidents', 'recommendations', 'services', 'settings'],
+    )
+    expect(store.getState().live).toBe('connecting')
+    channels[0]!.status('SUBSCRIBED')
+    expect(store.getState().live).toBe('live')
+    expect(fetch).toHaveBeenCalledTimes(1)
+    store.stop()
+  })
+
+  it('pauses on CHANNEL_ERROR and re-fetches the snapshot when SUBSCRIBED again', async () => {
+    const fetch = vi.fn().mockResolvedValue(snapshot())
+    const { source, channels } = fakeSource(fetch)
+    const store = new LiveSnapshotStore(source)
+    store.start()
+    await flush()
+    const ch = channels[0]!
+    ch.status('SUBSCRIBED')
+    ch.status('CHANNEL_ERROR')
+    expect(store.getState().live).toBe('paused')
+    expect(fetch).toHaveBeenCalledTimes(1)
+    fetch.mockResolvedValueOnce(snapshot({ score: { score: 80, band: 'red', services: 2 } }))
+    ch.status('SUBSCRIBED')
+    expect(store.getState().live).toBe('live')
+    await flush()
+    expect(fetch).toHaveBeenCalledTimes(2)
+    expect(store.getState().snapshot?.score.score).toBe(80)
+    store.stop()
+  })
+
+  it('treats TIMED_OUT like an error and opens a fresh channel after CLOSED', async () => {
+    const { source, channels, removed } = fakeSource(vi.fn().mockResolvedValue(snapshot()))
+    const store = new LiveSnapshotStore(source, { reopenMs: 1000 })
+    store.start()
+    await flush()
+    channels[0]!.status('TIMED_OUT')
+    expect(store.getState().live).toBe('paused')
+    channels[0]!.status('CLOSED')
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(removed).toEqual([channels[0]])
+    expect(channels).toHaveLength(2)
+    channels[1]!.status('SUBSCRIBED')
+    expect(store.getState().live).toBe('live')
+    store.stop()
+  })
+
+  it('merges a change at once and re-fetches once, debounced, after a burst', async () => {
+    const fetch = vi.fn().mockResolvedValue(snapshot())
+    const { source, channels } = fakeSource(fetch)
+    const store = new LiveSnapshotStore(source, { debounceMs: 300 })
+    store.start()
+    await flush()
+    const ch = channels[0]!
+    ch.status('SUBSCRIBED')
+    ch.emit('services', { eventType: 'UPDATE', new: { id: 's-db', status: 'down' } })
+    expect(store.getState().snapshot?.services.find((s) => s.id === 's-db')?.status).toBe('down')
+    ch.emit('checks', { eventType: 'INSERT', new: { service_id: 's-db', response_ms: 5 } })
+    ch.emit('heal_actions', { eventType: 'INSERT', new: { id: 9 } })
+    expect(fetch).toHaveBeenCalledTimes(1)
+    await vi.advanceTimersByTimeAsync(299)
+    expect(fetch).toHaveBeenCalledTimes(1)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(fetch).toHaveBeenCalledTimes(2)
+    store.stop()
+  })
+
+  it('keeps the last snapshot when a later re-fetch fails, and reports a failed first load', async () => {
+    const fetch = vi.fn().mockRejectedValueOnce(new ApiError('server', 'boom'))
+    const { source } = fakeSource(fetch)
+    const store = new LiveSnapshotStore(source)
+    store.start()
+    await flush()
+    expect(store.getState()).toMatchObject({ snapshot: null, loading: false })
+    expect(store.getState().error?.message).toBe('boom')
+    fetch.mockResolvedValueOnce(snapshot())
+    await store.refresh()
+    expect(store.getState().error).toBeNull()
+    fetch.mockRejectedValueOnce(new ApiError('network', 'offline'))
+    await store.refresh()
+    expect(store.getState().snapshot).not.toBeNull()
+    expect(store.getState().refreshError).toBe('offline')
+    store.stop()
+  })
+
+  it('removes its channel on stop and ignores late statuses', async () => {
+    const { source, channels, removed } = fakeSource(vi.fn().mockResolvedValue(snapshot()))
+    const store = new LiveSnapshotStore(source)
+    store.start()
+    await flush()
+    store.stop()
+    await flush()
+    expect(removed).toEqual([channels[0]])
+    channels[0]!.status('CLOSED')
+    expect(store.getState().live).toBe('connecting')
+  })
+})

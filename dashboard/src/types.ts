@@ -1,0 +1,184 @@
+// The shapes the SQL functions return (vigil.dashboard_snapshot, performance_trends,
+// incident_timeline). Kept in one place so components and the realtime merge agree.
+
+export const ENVIRONMENTS = ['prod', 'qa', 'dev'] as const
+export type Environment = (typeof ENVIRONMENTS)[number]
+
+export const SERVICE_STATUSES = ['unknown', 'healthy', 'degraded', 'down'] as const
+export type ServiceStatus = (typeof SERVICE_STATUSES)[number]
+
+export type Band = 'green' | 'yellow' | 'red'
+export type Severity = 'info' | 'warning' | 'critical'
+
+export const HEAL_OUTCOMES = [
+  'succeeded',
+  'failed',
+  'refused',
+  'undone',
+  'skipped',
+  'dry_run',
+  'awaiting_approval',
+  'pending',
+] as const
+export type HealOutcome = (typeof HEAL_OUTCOMES)[number]
+
+export interface Settings {
+  environment: Environment
+  kill_switch: boolean
+  dry_run: boolean
+  slow_query_ms: number
+  updated_at: string
+}
+
+export interface Score {
+  score: number | null
+  band: Band | null
+  services: number
+}
+
+export interface Service {
+  id: string
+  name: string
+  kind: string
+  environment: Environment
+  description: string | null
+  status: ServiceStatus
+  status_changed_at: string | null
+  enabled: boolean
+  heal_enabled: boolean
+  depends_on: string[]
+  folded_under: string | null
+  latency_ms: number | null
+  last_checked_at: string | null
+  uptime_24h: number | null
+  uptime_7d: number | null
+  uptime_30d: number | null
+}
+
+export interface Incident {
+  id: number
+  service_id: string
+  service: string
+  kind: string
+  severity: Severity
+  status: 'open' | 'resolved'
+  title: string
+  opened_at: string
+  resolved_at: string | null
+  acknowledged_at: string | null
+  acknowledged_by_name: string | null
+  heal_attempts: number
+  escalation_level: number
+  folded_into: number | null
+}
+
+export interface Approval {
+  action_id: string
+  incident_id: number
+  service: string
+  strategy: string
+  plan: { action?: string; reason?: string; [k: string]: unknown }
+  requested_at: string
+  expires_at: string
+}
+
+export interface HealLogEntry {
+  id: number
+  at: string
+  incident_id: number
+  service: string
+  strategy: string
+  outcome: HealOutcome
+  attempt: number
+  max_attempts: number
+  detail: string | null
+  reason: string | null
+  dry_run: boolean
+}
+
+export interface Recommendation {
+  id: number | string
+  service: string | null
+  kind: string
+  title: string
+  detail: Record<string, unknown> | null
+  status: string
+  created_at: string
+}
+
+export interface ControlChange {
+  id: number
+  changed_at: string
+  target: string
+  field: string
+  old_value: unknown
+  new_value: unknown
+  actor_name: string | null
+}
+
+export interface Cycle {
+  finished_at: string
+  duration_ms: number
+  services: number
+  healthy: number
+  degraded: number
+  down: number
+}
+
+export interface MaintenanceRun {
+  id?: number | string
+  task?: string
+  started_at?: string
+  finished_at?: string | null
+  status?: string
+  summary?: string | null
+  [k: string]: unknown
+}
+
+export interface DailyReport {
+  date?: string
+  generated_at?: string
+  summary?: string
+  [k: string]: unknown
+}
+
+export interface Snapshot {
+  generated_at: string
+  operator: boolean
+  settings: Settings[]
+  score: Score
+  services: Service[]
+  incidents: Incident[]
+  approvals: Approval[]
+  heal_log: HealLogEntry[]
+  recommendations: Recommendation[]
+  control_changes: ControlChange[]
+  cycle: Cycle | null
+  maintenance_runs: MaintenanceRun[] | null
+  daily_report: DailyReport | null
+}
+
+export type TrendWindow = '1h' | '24h' | '7d'
+
+export interface TrendPoint {
+  t: string
+  p50: number | null
+  p95: number | null
+  p99: number | null
+  error_rate: number | null
+  connections: number | null
+  throughput: number | null
+}
+
+export interface Trends {
+  window: TrendWindow
+  bucket_seconds: number
+  points: TrendPoint[]
+}
+
+export interface TimelineEntry {
+  at: string
+  kind: string
+  summary: string
+  detail?: Record<string, unknown> | null
+}
