@@ -27,6 +27,7 @@ const BENCHMARKS = [
   'heal-latency',
   'alert-latency',
   'outbox-throughput',
+  'dashboard-first-screen',
 ] as const
 const START = '<!-- bench:start -->'
 const END = '<!-- bench:end -->'

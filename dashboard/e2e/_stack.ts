@@ -73,7 +73,8 @@ export async function dropRealtime(refuseMs: number): Promise<void> {
   await res.body?.cancel()
 }
 
-export async function screenshot(page: Page, name: string): Promise<void> {
+/** With VIGIL_SCREENSHOTS_DIR set (see README: the screenshots in docs/), the page as it is now. */
+export async function screenshot(page: Page, name: string, fullPage = false): Promise<void> {
   const dir = process.env.VIGIL_SCREENSHOTS_DIR
-  if (dir) await page.screenshot({ path: `${dir}/${name}.png`, fullPage: false })
+  if (dir) await page.screenshot({ path: `${dir}/${name}.png`, fullPage })
 }

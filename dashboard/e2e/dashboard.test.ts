@@ -2,6 +2,8 @@
 // fault (a lock chain held by an ordinary login role) appears and heals live without a reload,
 // acknowledge, kill switch and approve act and are audited, the connection drops and catches up,
 // anon sees only /status, and bad states (non-operator, broken session, a 500) are shown clearly.
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -92,7 +94,7 @@ describe('the operator', () => {
       await expect.poll(() => healLine.first().textContent(), { timeout: 15_000 }).toMatch(/attempt 1\/3/)
       expect(await healLine.first().getByRole('img').getAttribute('aria-label')).toMatch(/succeeded/i)
       expect(await waited).toBe('completed')
-      await screenshot(page, 'heal-live')
+      await screenshot(page, 'heal-live', true)
     } finally {
       await blocker.end({ timeout: 1 }).catch(() => {})
       await waiter.end({ timeout: 1 }).catch(() => {})
@@ -167,6 +169,38 @@ describe('the operator', () => {
     expect(outline.tag).not.toBe('BODY')
     expect(outline.outline).not.toBe('none')
     await page.setViewportSize({ width: 1280, height: 900 })
+  })
+})
+
+describe('accessibility', () => {
+  it('the sign-in page, the operator’s page and the status page pass axe-core’s WCAG 2.1 A and AA rules, contrast included', async () => {
+    const axe = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+    // axe runs as an injected script, which the pages' Content-Security-Policy rightly forbids.
+    const checked = await browser.newContext({ bypassCSP: true })
+    const p = await checked.newPage()
+    const violations = async () => {
+      await p.addScriptTag({ content: axe })
+      const result = await p.evaluate(() =>
+        (window as unknown as { axe: { run: (d: Document, o: object) => Promise<{ violations: { id: string; nodes: unknown[] }[] }> } }).axe.run(document, {
+          runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+        }),
+      )
+      return result.violations.map((v) => `${v.id} (${v.nodes.length})`)
+    }
+    try {
+      await p.goto(e2eStack().dashboardUrl + '/status')
+      await p.getByText(APPROVAL_SERVICE).first().waitFor()
+      expect(await violations()).toEqual([])
+      await p.goto(e2eStack().dashboardUrl + '/')
+      await p.getByRole('button', { name: /development operator/i }).waitFor()
+      expect(await violations()).toEqual([])
+      await p.getByRole('button', { name: /development operator/i }).click()
+      await p.getByRole('heading', { name: /Services/ }).waitFor()
+      await p.getByRole('heading', { name: /Performance/ }).waitFor()
+      expect(await violations()).toEqual([])
+    } finally {
+      await checked.close()
+    }
   })
 })
 

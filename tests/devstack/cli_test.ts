@@ -20,11 +20,18 @@ interface Setup {
   dbPort: number
   apiPort: number
   providersPort: number
+  dashboardPort: number
 }
 
 async function setup(): Promise<Setup> {
   const stateDir = await privateStateDir('vigil-cli-test-')
-  return { stateDir, dbPort: freePort(), apiPort: freePort(), providersPort: freePort() }
+  return {
+    stateDir,
+    dbPort: freePort(),
+    apiPort: freePort(),
+    providersPort: freePort(),
+    dashboardPort: freePort(),
+  }
 }
 
 function cli(s: Setup, command: string): Cli {
@@ -42,6 +49,7 @@ function cli(s: Setup, command: string): Cli {
       VIGIL_DB_PORT: String(s.dbPort),
       VIGIL_API_PORT: String(s.apiPort),
       VIGIL_PROVIDERS_PORT: String(s.providersPort),
+      VIGIL_DASHBOARD_PORT: String(s.dashboardPort),
       NO_COLOR: '1',
     },
     stdin: 'null',
@@ -104,6 +112,14 @@ Deno.test({
       const serviceKey = banner.match(/service_role key: (\S+)/)![1]
       assert.match(banner, new RegExp(`API URL: http://127.0.0.1:${s.apiPort}`))
       assert.match(banner, /anon key: eyJ/)
+      // The dashboard (npm test builds it first) and its config, naming this stack's API.
+      const dashboardUrl = `http://127.0.0.1:${s.dashboardPort}`
+      assert.match(banner, new RegExp(`Dashboard: ${dashboardUrl}`))
+      const config = await fetch(`${dashboardUrl}/config.js`)
+      assert.match(await config.text(), new RegExp(`"supabaseUrl":"http://127.0.0.1:${s.apiPort}"`))
+      const status = await fetch(`${dashboardUrl}/status`)
+      assert.equal(status.status, 200)
+      assert.match(await status.text(), /<html/i)
 
       const res = await fetch(`http://127.0.0.1:${s.apiPort}/functions/v1/status`, {
         headers: { authorization: `Bearer ${serviceKey}` },
