@@ -111,7 +111,9 @@ const deno: Suite = async (stack) => {
 const dashboard: Suite = async (stack) => {
   // Its end-to-end tests need the served build; without it they would be skipped, silently.
   if (!stack.dashboard) {
-    console.log('\n── dashboard: not built, so its end-to-end tests cannot run (npm test builds it)')
+    console.log(
+      '\n── dashboard: not built, so its end-to-end tests cannot run (npm test builds it)',
+    )
     return { name: 'dashboard', passed: 0, failed: 1, code: 1 }
   }
   const { code, out } = await run(
