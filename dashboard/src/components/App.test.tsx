@@ -53,6 +53,13 @@ describe('OperatorApp', () => {
     expect(source.fetchSnapshot).toHaveBeenCalledTimes(2)
   })
 
+  it('says why when the server refuses the live channel', async () => {
+    const { channels } = renderOperator(() => Promise.resolve(snapshot()))
+    await waitFor(() => expect(channels).toHaveLength(1))
+    act(() => channels[0]!.status('CHANNEL_ERROR', new Error('role authenticated may not read vigil.alerts')))
+    expect(screen.getByText(/The server said: role authenticated may not read vigil\.alerts/)).toBeInTheDocument()
+  })
+
   it('applies a realtime row at once', async () => {
     const { channels } = renderOperator(() => Promise.resolve(snapshot()))
     await screen.findByRole('heading', { name: 'Services' })

@@ -78,7 +78,7 @@ export function OperatorApp({
   return (
     <>
       <Header live={live} email={email} onSignOut={onSignOut} />
-      <PausedBanner live={live} />
+      <PausedBanner live={live} reason={state.liveReason} />
       <main id="main" tabIndex={-1}>
         {snapshot ? (
           <>

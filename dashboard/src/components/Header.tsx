@@ -32,10 +32,15 @@ export function Header({ live, email, onSignOut }: { live?: LiveStatus; email?: 
 }
 
 /** Announced when the live channel drops, and gone again once it is back. */
-export function PausedBanner({ live }: { live: LiveStatus }) {
+export function PausedBanner({ live, reason }: { live: LiveStatus; reason?: string | null }) {
   return (
     <div role="status" aria-live="polite" className="banner-region">
-      {live === 'paused' && <p className="banner">Live updates paused — reconnecting…</p>}
+      {live === 'paused' && (
+        <p className="banner">
+          Live updates paused — reconnecting…
+          {reason && <span className="banner-reason"> The server said: {reason}</span>}
+        </p>
+      )}
     </div>
   )
 }

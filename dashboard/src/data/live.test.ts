@@ -56,6 +56,19 @@ describe('live snapshot store', () => {
     store.stop()
   })
 
+  it('keeps the reason the server gave for refusing the channel, until it is back', async () => {
+    const { source, channels } = fakeSource(vi.fn().mockResolvedValue(snapshot()))
+    const store = new LiveSnapshotStore(source)
+    store.start()
+    await flush()
+    const ch = channels[0]!
+    ch.status('CHANNEL_ERROR', new Error('role authenticated may not read vigil.alerts'))
+    expect(store.getState()).toMatchObject({ live: 'paused', liveReason: 'role authenticated may not read vigil.alerts' })
+    ch.status('SUBSCRIBED')
+    expect(store.getState()).toMatchObject({ live: 'live', liveReason: null })
+    store.stop()
+  })
+
   it('treats TIMED_OUT like an error and opens a fresh channel after CLOSED', async () => {
     const { source, channels, removed } = fakeSource(vi.fn().mockResolvedValue(snapshot()))
     const store = new LiveSnapshotStore(source, { reopenMs: 1000 })

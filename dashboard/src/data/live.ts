@@ -45,6 +45,8 @@ export interface LiveState {
   /** A later re-fetch failed: the last snapshot stays on screen with this notice. */
   refreshError: string | null
   live: LiveStatus
+  /** Why the server refused or ended the channel, when it said (e.g. a table the user may not read). */
+  liveReason: string | null
 }
 
 export interface LiveStoreOptions {
@@ -56,7 +58,7 @@ export interface LiveStoreOptions {
 const PAUSED = new Set(['CHANNEL_ERROR', 'TIMED_OUT', 'CLOSED'])
 
 export class LiveSnapshotStore {
-  private state: LiveState = { snapshot: null, loading: true, error: null, refreshError: null, live: 'connecting' }
+  private state: LiveState = { snapshot: null, loading: true, error: null, refreshError: null, live: 'connecting', liveReason: null }
   private listeners = new Set<() => void>()
   private channel: ChannelLike | null = null
   private debounce: ReturnType<typeof setTimeout> | null = null
@@ -141,18 +143,18 @@ export class LiveSnapshotStore {
     }
   }
 
-  private onStatus = (channel: ChannelLike, status: string) => {
+  private onStatus = (channel: ChannelLike, status: string, err?: Error) => {
     if (this.stopped || channel !== this.channel) return
     if (status === 'SUBSCRIBED') {
       const catchUp = this.wasPaused
       this.wasPaused = false
-      this.set({ live: 'live' })
+      this.set({ live: 'live', liveReason: null })
       if (catchUp) void this.load()
       return
     }
     if (PAUSED.has(status)) {
       this.wasPaused = true
-      this.set({ live: 'paused' })
+      this.set({ live: 'paused', liveReason: err?.message ?? null })
       // CHANNEL_ERROR and TIMED_OUT rejoin by themselves; a closed channel needs a new one.
       if (status === 'CLOSED' && !this.reopen) {
         this.reopen = setTimeout(() => {
@@ -182,7 +184,7 @@ export class LiveSnapshotStore {
         ch = ch.on('postgres_changes', { event: LIVE_EVENTS[table], schema: 'vigil', table }, this.onChange)
       }
       this.channel = ch
-      ch.subscribe((status) => this.onStatus(ch, status))
+      ch.subscribe((status, err) => this.onStatus(ch, status, err))
     })
   }
 

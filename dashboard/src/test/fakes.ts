@@ -15,8 +15,8 @@ export class FakeChannel implements ChannelLike {
     this.statusCallback = cb
     return this
   }
-  status(s: string) {
-    this.statusCallback?.(s)
+  status(s: string, err?: Error) {
+    this.statusCallback?.(s, err)
   }
   emit(table: string, p: Omit<ChangePayload, 'table'>) {
     for (const b of this.bindings) if (b.filter.table === table) b.handler({ table, ...p })
