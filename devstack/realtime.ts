@@ -121,7 +121,7 @@ interface OpenFeed {
 class RefusedError extends Error {}
 
 export async function startRealtime(options: RealtimeOptions): Promise<Realtime> {
-  const log = (line: string) => (options.log ?? console.log)(`[realtime] ${line}`)
+  const log = options.log ?? ((line: string) => console.log(`[realtime] ${line}`))
   const pollIntervalMs = options.pollIntervalMs ?? 100
   const appName = options.applicationName ?? 'vigil realtime'
   const clients = new Set<Client>()

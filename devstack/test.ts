@@ -121,8 +121,11 @@ const dashboard: Suite = async (stack) => {
     ['npm', 'test', '--prefix', join(ROOT, 'dashboard')],
     testEnv(stack),
   )
-  const passed = Number(out.match(/Tests\s+(\d+) passed/)?.[1] ?? 0)
-  const failed = Number(out.match(/(\d+) failed/)?.[1] ?? 0) + (code !== 0 ? 1 : 0)
+  // Vitest's summary: "Tests  95 passed (95)" or "Tests  2 failed | 95 passed (97)".
+  const summary = out.match(/Tests\s+([^\n]*)\(\d+\)/)?.[1] ?? ''
+  const failedTests = Number(summary.match(/(\d+) failed/)?.[1] ?? 0)
+  const passed = Number(summary.match(/(\d+) passed/)?.[1] ?? 0)
+  const failed = failedTests + (code !== 0 && failedTests === 0 ? 1 : 0)
   return { name: 'dashboard', passed, failed, code }
 }
 

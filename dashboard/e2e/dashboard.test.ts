@@ -132,10 +132,11 @@ describe('the operator', () => {
     const actionId = crypto.randomUUID()
     await sql`insert into vigil.heal_approvals (action_id, incident_id, service_id, strategy, plan)
               values (${actionId}, ${incidentId}, ${serviceId}, 'restart_service',
-                      ${sql.json({ action: 'Restart e2e-api', reason: 'it stopped answering' })})`
-    const box = page.getByRole('group', { name: /Approval for/ })
+                      ${sql.json({ action: `Restart ${APPROVAL_SERVICE}`, reason: 'it stopped answering' })})`
+    // Other suites may have left approvals pending on the same stack: this test's own, by name.
+    const box = page.getByRole('group', { name: `Approval for Restart ${APPROVAL_SERVICE}` })
     await expect.poll(() => box.count(), { timeout: 10_000 }).toBeGreaterThan(0)
-    await box.first().getByRole('button', { name: 'Approve' }).click()
+    await box.getByRole('button', { name: 'Approve' }).click()
     await expect.poll(async () => (await sql`select decision, decided_by from vigil.heal_approvals where action_id = ${actionId}`)[0], { timeout: 10_000 })
       .toMatchObject({ decision: 'approved' })
     const [decided] = await sql`select decided_by::text from vigil.heal_approvals where action_id = ${actionId}`

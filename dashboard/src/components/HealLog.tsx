@@ -20,7 +20,8 @@ export function HealLog({ entries, timeZone }: { entries: HealLogEntry[]; timeZo
       {entries.length === 0 ? (
         <Empty>No heal actions yet.</Empty>
       ) : (
-        <ol className="heal-log" aria-label="Heal actions, newest first">
+        // It scrolls past 28 rem: focusable, so a keyboard can scroll it too (WCAG 2.1.1).
+        <ol className="heal-log" aria-label="Heal actions, newest first" tabIndex={0}>
           {entries.map((e) => (
             <HealLogLine key={e.id} entry={e} timeZone={timeZone} />
           ))}
