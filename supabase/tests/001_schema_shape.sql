@@ -3,7 +3,7 @@
 -- later without RLS fails here even if nobody remembers to list it.
 begin;
 set search_path = extensions, public;
-select plan(69);
+select plan(70);
 
 select has_schema('vigil');
 
@@ -12,8 +12,9 @@ select tables_are(
   array['settings', 'services', 'checks', 'incidents', 'heal_actions', 'alerts', 'invocations',
         'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens',
         'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts', 'audit_anchors',
-        'built_indexes', 'audit_chain', 'vacuum_requests', 'recommendations', 'control_changes'],
-  'schema vigil has exactly the twenty-six known tables (a new one needs its RLS and grants tested)'
+        'built_indexes', 'audit_chain', 'vacuum_requests', 'recommendations', 'control_changes',
+        'maintenance_runs'],
+  'schema vigil has exactly the twenty-seven known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime', 'public_incidents'],
                  'schema vigil has exactly three views, public_status, service_uptime and public_incidents');
@@ -41,6 +42,8 @@ select functions_are(
         'known_strategies', 'validate_heal_policy', 'analyze_table', 'track_slow_queries', 'recommend',
         'resolve_recommendations', 'heal_ladder', 'record_control_change', 'health_score',
         'incident_timeline',
+        -- maintenance
+        'begin_maintenance', 'end_maintenance',
         -- the dashboard
         'dashboard_snapshot', 'performance_trends'],
   'schema vigil has exactly the known functions'
@@ -86,6 +89,7 @@ select policies_are('vigil', 'audit_chain', array['Vigil''s agent']);
 select policies_are('vigil', 'vacuum_requests', array['Operators can read vacuum requests', 'Vigil''s agent']);
 select policies_are('vigil', 'recommendations', array['Operators can read recommendations', 'Vigil''s agent']);
 select policies_are('vigil', 'control_changes', array['Operators can read control changes', 'Vigil''s agent']);
+select policies_are('vigil', 'maintenance_runs', array['Operators can read maintenance runs', 'Vigil''s agent']);
 
 -- Every policy but the agent's is for authenticated only, and only SELECT or UPDATE, but for the
 -- silences operators add and remove: other writes belong to service_role, which bypasses RLS.

@@ -207,6 +207,7 @@ export const LIVE_TABLES = [
   'recommendations',
   'alerts',
   'incident_log',
+  'maintenance_runs',
 ] as const
 export type LiveTable = (typeof LIVE_TABLES)[number]
 
@@ -219,6 +220,7 @@ export const LIVE_EVENTS: Record<LiveTable, '*' | 'INSERT'> = {
   settings: '*',
   control_changes: '*',
   checks: 'INSERT',
+  maintenance_runs: '*',
   cycles: 'INSERT',
   recommendations: '*',
   alerts: '*',

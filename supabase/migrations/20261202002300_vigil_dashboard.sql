@@ -90,8 +90,11 @@ as $$
                                 'services', c.services, 'healthy', c.healthy,
                                 'degraded', c.degraded, 'down', c.down)
         from vigil.cycles c order by c.finished_at desc limit 1),
-    -- Maintenance and the daily report arrive with issue 11; until then the dashboard shows empty states.
-    'maintenance_runs', '[]'::jsonb,
+    'maintenance_runs', coalesce((
+      select jsonb_agg(to_jsonb(m) order by m.started_at desc)
+        from (select id, task, cadence, attempt, status, started_at, finished_at, summary, error
+                from vigil.maintenance_runs order by started_at desc limit 20) m), '[]'::jsonb),
+    -- The daily report arrives with the reports (issue 11); until then the dashboard says so.
     'daily_report', null)
 $$;
 comment on function vigil.dashboard_snapshot() is
