@@ -17,33 +17,45 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]
 }
 
-async function snapshotMs(apiUrl: string, anonKey: string): Promise<{ ms: number; bytes: number }> {
+/** Median time of an rpc through the REST stand-in as the signed-in operator. */
+async function rpcMs(
+  apiUrl: string,
+  anonKey: string,
+  token: string,
+  fn: string,
+  args: Record<string, unknown>,
+  runs: number,
+): Promise<{ ms: number; bytes: number }> {
+  const times: number[] = []
+  let bytes = 0
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now()
+    const res = await fetch(`${apiUrl}/rest/v1/rpc/${fn}`, {
+      method: 'POST',
+      headers: {
+        apikey: anonKey,
+        authorization: `Bearer ${token}`,
+        'content-profile': 'vigil',
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify(args),
+    })
+    const body = await res.text()
+    if (!res.ok) throw new Error(`${fn} answered ${res.status}: ${body.slice(0, 200)}`)
+    bytes = body.length
+    times.push(performance.now() - t0)
+  }
+  return { ms: Math.round(median(times) * 10) / 10, bytes }
+}
+
+async function operatorToken(apiUrl: string, anonKey: string): Promise<string> {
   const signIn = await fetch(`${apiUrl}/auth/v1/token?grant_type=password`, {
     method: 'POST',
     headers: { apikey: anonKey, 'content-type': 'application/json' },
     body: JSON.stringify({ email: DEV_OPERATOR.email, password: DEV_OPERATOR.password }),
   })
   const { access_token } = await signIn.json()
-  const times: number[] = []
-  let bytes = 0
-  for (let i = 0; i < 20; i++) {
-    const t0 = performance.now()
-    const res = await fetch(`${apiUrl}/rest/v1/rpc/dashboard_snapshot`, {
-      method: 'POST',
-      headers: {
-        apikey: anonKey,
-        authorization: `Bearer ${access_token}`,
-        'content-profile': 'vigil',
-        'content-type': 'application/json',
-      },
-      body: '{}',
-    })
-    const body = await res.text()
-    if (!res.ok) throw new Error(`dashboard_snapshot answered ${res.status}: ${body.slice(0, 200)}`)
-    bytes = body.length
-    times.push(performance.now() - t0)
-  }
-  return { ms: Math.round(median(times) * 10) / 10, bytes }
+  return access_token
 }
 
 export async function run({ stack }: BenchContext): Promise<BenchResult> {
@@ -72,7 +84,15 @@ export async function run({ stack }: BenchContext): Promise<BenchResult> {
     await sql`analyze vigil.incidents`
     await sql`analyze vigil.heal_actions`
 
-    const snapshot = await snapshotMs(stack.apiUrl, stack.keys.anon)
+    const token = await operatorToken(stack.apiUrl, stack.keys.anon)
+    const rpc = (fn: string, args: Record<string, unknown>, runs: number) =>
+      rpcMs(stack.apiUrl, stack.keys.anon, token, fn, args, runs)
+    const snapshot = await rpc('dashboard_snapshot', {}, 20)
+    const trends = {
+      '1h': (await rpc('performance_trends', { p_window: '1h' }, 10)).ms,
+      '24h': (await rpc('performance_trends', { p_window: '24h' }, 5)).ms,
+      '7d': (await rpc('performance_trends', { p_window: '7d' }, 3)).ms,
+    }
     const out = await new Deno.Command('node', {
       args: [join(ROOT, 'dashboard', 'bench', 'first-screen.mjs')],
       cwd: join(ROOT, 'dashboard'),
@@ -91,12 +111,13 @@ export async function run({ stack }: BenchContext): Promise<BenchResult> {
       result:
         `median ${browser.median_ms} ms, worst ${browser.worst_ms} ms, cold cache ${browser.cold_ms} ms; snapshot read ${snapshot.ms} ms (${
           Math.round(snapshot.bytes / 1024)
-        } kB)`,
+        } kB); trends 1 h / 24 h / 7 d ${trends['1h']} / ${trends['24h']} / ${trends['7d']} ms`,
       goal: `< ${GOAL_MS} ms`,
       passed: browser.median_ms < GOAL_MS && browser.cold_ms < GOAL_MS,
       checks,
       snapshot_ms: snapshot.ms,
       snapshot_bytes: snapshot.bytes,
+      trends_ms: trends,
       browser,
     }
   } finally {
