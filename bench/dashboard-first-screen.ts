@@ -121,7 +121,8 @@ export async function run({ stack }: BenchContext): Promise<BenchResult> {
       browser,
     }
   } finally {
-    await sql`delete from vigil.services where name like 'bench-dash-%'`
+    // The heal audit is append-only, so its services stay; the bench stack is thrown away anyway.
+    await sql`update vigil.services set enabled = false where name like 'bench-dash-%'`
     await sql`update cron.job set active = true where jobname in ('vigil-health-check', 'vigil-watchdog')`
     await sql.end()
   }
