@@ -43,7 +43,8 @@ select functions_are(
         'resolve_recommendations', 'heal_ladder', 'record_control_change', 'health_score',
         'incident_timeline',
         -- maintenance
-        'begin_maintenance', 'end_maintenance',
+        'begin_maintenance', 'end_maintenance', 'security_lints', 'apply_security_lints',
+        'security_lint_key', 'security_lint_title',
         -- the dashboard
         'dashboard_snapshot', 'performance_trends'],
   'schema vigil has exactly the known functions'
