@@ -60,21 +60,47 @@ export function startDashboardServer(opts: {
   }
   const configJs = `window.__VIGIL__ = ${JSON.stringify(opts.config)};\n`
 
-  async function file(path: string, cache: string): Promise<Response | null> {
+  // Each file is kept with its gzip form until it changes on disk (a rebuild): compressing on
+  // every request would cost a phone its first screen.
+  const files = new Map<
+    string,
+    { mtime: number; body: Uint8Array<ArrayBuffer>; gzip: Uint8Array<ArrayBuffer> }
+  >()
+
+  async function load(full: string) {
+    const mtime = (await Deno.stat(full)).mtime?.getTime() ?? 0
+    const cached = files.get(full)
+    if (cached?.mtime === mtime) return cached
+    const body = await Deno.readFile(full)
+    const gzip = new Uint8Array(
+      await new Response(new Blob([body]).stream().pipeThrough(new CompressionStream('gzip')))
+        .arrayBuffer(),
+    )
+    const entry = { mtime, body, gzip }
+    files.set(full, entry)
+    return entry
+  }
+
+  async function file(req: Request, path: string, cache: string): Promise<Response | null> {
     const full = normalize(join(opts.distDir, path))
     if (!full.startsWith(normalize(opts.distDir) + '/')) return null
+    let entry
     try {
-      const body = await Deno.readFile(full)
-      return new Response(body, {
-        headers: {
-          ...headers,
-          'content-type': TYPES[extname(full)] ?? 'application/octet-stream',
-          'cache-control': cache,
-        },
-      })
+      entry = await load(full)
     } catch {
       return null
     }
+    const gzip = /\bgzip\b/.test(req.headers.get('accept-encoding') ?? '') &&
+      entry.gzip.length < entry.body.length
+    return new Response(req.method === 'HEAD' ? null : gzip ? entry.gzip : entry.body, {
+      headers: {
+        ...headers,
+        'content-type': TYPES[extname(full)] ?? 'application/octet-stream',
+        'cache-control': cache,
+        vary: 'accept-encoding',
+        ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+      },
+    })
   }
 
   const server = Deno.serve({
@@ -100,19 +126,19 @@ export function startDashboardServer(opts: {
       })
     }
     if (pathname === '/status' || pathname === '/status/') {
-      return (await file('status.html', 'no-cache')) ?? notBuilt()
+      return (await file(req, 'status.html', 'no-cache')) ?? notBuilt()
     }
     // Vite names built assets by content hash: they never change under the same name.
     if (pathname.startsWith('/assets/')) {
-      return (await file(pathname.slice(1), 'public, max-age=31536000, immutable')) ??
+      return (await file(req, pathname.slice(1), 'public, max-age=31536000, immutable')) ??
         new Response('Not found', { status: 404 })
     }
     if (pathname !== '/' && extname(pathname) !== '') {
-      return (await file(decodeURIComponent(pathname.slice(1)), 'no-cache')) ??
+      return (await file(req, decodeURIComponent(pathname.slice(1)), 'no-cache')) ??
         new Response('Not found', { status: 404 })
     }
     // Every other path is the app's (it has one page; a deep link still loads it).
-    return (await file('index.html', 'no-cache')) ?? notBuilt()
+    return (await file(req, 'index.html', 'no-cache')) ?? notBuilt()
   })
   const port = (server.addr as Deno.NetAddr).port
   return {

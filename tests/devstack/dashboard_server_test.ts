@@ -71,6 +71,16 @@ Deno.test('hashed assets are cached for good; missing files, other methods and e
       assert.equal(res.status, 404, path)
       assert.doesNotMatch(await res.text(), /secret/)
     }
+    // Compressed once, kept until the file changes on disk.
+    await Deno.writeTextFile(join(dist, 'assets', 'big-1.js'), 'const x = 1;\n'.repeat(5000))
+    const gz = await fetch(url + '/assets/big-1.js', { headers: { 'accept-encoding': 'gzip' } })
+    assert.equal(gz.headers.get('content-encoding'), 'gzip')
+    assert.equal((await gz.text()).length, 'const x = 1;\n'.length * 5000)
+    assert.match(await (await fetch(url + '/')).text(), /<title>app/, 'kept in memory now')
+    await new Promise((r) => setTimeout(r, 20)) // a later modification time
+    await Deno.writeTextFile(join(dist, 'index.html'), '<!doctype html><title>rebuilt</title>')
+    assert.match(await (await fetch(url + '/')).text(), /rebuilt/, 'a rebuild is served at once')
+
     const post = await fetch(url + '/', { method: 'POST' })
     assert.equal(post.status, 405)
     await post.body?.cancel()
