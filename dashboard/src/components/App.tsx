@@ -4,7 +4,7 @@ import type { VigilConfig } from '../config'
 import { createVigilApi, type VigilApi } from '../data/api'
 import { isOperatorSession, SESSION_EXPIRED, useAuth } from '../data/auth'
 import { createVigilClient, type VigilClient } from '../data/client'
-import { supabaseLiveSource, useLiveSnapshot, type LiveSource } from '../data/live'
+import { hasStoredSession, supabaseLiveSource, useLiveSnapshot, type LiveSource } from '../data/live'
 import type { RowChange } from '../data/merge'
 import { Dashboard } from './Dashboard'
 import { Header, PausedBanner } from './Header'
@@ -13,7 +13,11 @@ import { ErrorState, Loading, NotOperator, SignIn } from './Screens'
 export function App({ config, client: given }: { config: VigilConfig; client?: VigilClient }) {
   const client = useMemo(() => given ?? createVigilClient(config), [given, config])
   const api = useMemo(() => createVigilApi(client), [client])
-  const source = useMemo(() => supabaseLiveSource(client, api), [client, api])
+  // With a stored session the first read starts at once, before the session check below finishes.
+  const source = useMemo(
+    () => supabaseLiveSource(client, api, { prefetch: !given && hasStoredSession() }),
+    [client, api, given],
+  )
   const { state, signIn, signOut } = useAuth(client)
 
   if (state.status === 'loading') {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { ApiError } from './api'
-import { CHANNEL_NAME, LiveSnapshotStore } from './live'
+import { CHANNEL_NAME, hasStoredSession, LiveSnapshotStore, supabaseLiveSource } from './live'
 import { fakeSource } from '../test/fakes'
 import { snapshot } from '../test/fixtures'
 
@@ -133,5 +133,37 @@ describe('live snapshot store', () => {
     expect(removed).toEqual([channels[0]])
     channels[0]!.status('CLOSED')
     expect(store.getState().live).toBe('connecting')
+  })
+})
+
+describe('the first read', () => {
+  const client = {} as Parameters<typeof supabaseLiveSource>[0]
+
+  it('starts with the source when a session is stored, and the first load takes it', async () => {
+    const first = snapshot({ score: { score: 99, band: 'green', services: 1 } })
+    const api = { snapshot: vi.fn().mockResolvedValueOnce(first).mockResolvedValue(snapshot()) }
+    const source = supabaseLiveSource(client, api, { prefetch: true })
+    expect(api.snapshot).toHaveBeenCalledTimes(1)
+    expect(await source.fetchSnapshot()).toBe(first)
+    expect(api.snapshot).toHaveBeenCalledTimes(1)
+    await source.fetchSnapshot()
+    expect(api.snapshot).toHaveBeenCalledTimes(2)
+  })
+
+  it('asks again when the early read failed, and does not start one without a session', async () => {
+    const later = snapshot()
+    const api = { snapshot: vi.fn().mockRejectedValueOnce(new ApiError('auth', 'expired')).mockResolvedValue(later) }
+    const source = supabaseLiveSource(client, api, { prefetch: true })
+    expect(await source.fetchSnapshot()).toBe(later)
+    const idle = { snapshot: vi.fn().mockResolvedValue(later) }
+    supabaseLiveSource(client, idle)
+    expect(idle.snapshot).not.toHaveBeenCalled()
+  })
+
+  it('knows a stored session by supabase-js’s key', () => {
+    const storage = (keys: string[]) => ({ length: keys.length, key: (i: number) => keys[i] ?? null })
+    expect(hasStoredSession(storage(['theme', 'sb-127-auth-token']))).toBe(true)
+    expect(hasStoredSession(storage(['theme']))).toBe(false)
+    expect(hasStoredSession(null)).toBe(false)
   })
 })

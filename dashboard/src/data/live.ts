@@ -199,13 +199,39 @@ export class LiveSnapshotStore {
   }
 }
 
-/** The live source over the real client. */
-export function supabaseLiveSource(client: VigilClient, api: VigilApi): LiveSource {
+/**
+ * The live source over the real client. With `prefetch` (a session is stored), the first read
+ * starts now, while the session is confirmed and the page renders, and the store's first load
+ * takes it; if it failed, that load asks again.
+ */
+export function supabaseLiveSource(
+  client: VigilClient,
+  api: Pick<VigilApi, 'snapshot'>,
+  options: { prefetch?: boolean } = {},
+): LiveSource {
+  let early: Promise<Snapshot> | null = options.prefetch ? api.snapshot() : null
+  early?.catch(() => undefined)
   return {
-    fetchSnapshot: () => api.snapshot(),
+    fetchSnapshot: () => {
+      const first = early
+      early = null
+      return first ? first.catch(() => api.snapshot()) : api.snapshot()
+    },
     channel: (name) => client.channel(name) as unknown as ChannelLike,
     removeChannel: (ch) => client.removeChannel(ch as never),
   }
+}
+
+/** True when supabase-js has a session stored in this browser (its key ends in -auth-token). */
+export function hasStoredSession(
+  storage: Pick<Storage, 'length' | 'key'> | null = globalThis.localStorage ?? null,
+): boolean {
+  if (!storage) return false
+  for (let i = 0; i < storage.length; i++) {
+    const key = storage.key(i)
+    if (key?.startsWith('sb-') && key.endsWith('-auth-token')) return true
+  }
+  return false
 }
 
 /** The store's state in a component; the store starts on mount and stops on unmount. */
