@@ -107,7 +107,48 @@ create policy "Operators can read maintenance runs" on vigil.maintenance_runs
 
 select vigil.publish_for_realtime(array['maintenance_runs']);
 
+-- ─── Data rotation ──────────────────────────────────────────────────────────────────────────
+-- Vigil's own data past its keeping time: raw checks, metrics and cycles after 30 days (the hourly
+-- rollups keep uptime for a year), delivered alerts and old silences after 90. It stays in SQL,
+-- run by pg_cron, so it goes on when the functions do not; its runs are recorded like every task's.
+create function vigil.rotate_own_data()
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  run_id bigint := vigil.begin_maintenance('data_rotation', 'daily', 'pg_cron');
+  kept jsonb;
+  alerts jsonb;
+begin
+  if run_id is null then
+    return jsonb_build_object('status', 'skipped', 'reason', 'already running');
+  end if;
+  begin
+    kept := vigil.apply_retention();
+    alerts := vigil.purge_alerts();
+    perform vigil.end_maintenance(run_id, 'pg_cron', 'succeeded',
+      format('removed %s checks, %s metrics and %s cycles past 30 days, %s hourly rollups past a year, %s alerts and %s silences past 90 days',
+             kept ->> 'checks', kept ->> 'metrics', kept ->> 'cycles', kept ->> 'rollups',
+             alerts ->> 'alerts', alerts ->> 'silences'),
+      '[]', jsonb_build_array(kept || alerts));
+    return jsonb_build_object('status', 'succeeded') || kept || alerts;
+  exception when others then
+    perform vigil.end_maintenance(run_id, 'pg_cron', 'failed', 'data_rotation failed: ' || sqlerrm,
+                                  '[]', '[]', sqlstate || ': ' || sqlerrm);
+    return jsonb_build_object('status', 'failed', 'error', sqlerrm);
+  end;
+end
+$$;
+comment on function vigil.rotate_own_data() is
+  'Daily: Vigil''s own raw data past 30 days and delivered alerts past 90 removed (vigil.apply_retention, vigil.purge_alerts), recorded in vigil.maintenance_runs.';
+revoke execute on function vigil.rotate_own_data() from public;
+
 -- ─── Schedules (UTC) ────────────────────────────────────────────────────────────────────────
+-- Rotation replaces the two retention jobs (same times of day), now with its record.
+select cron.schedule('vigil-retention', '17 3 * * *', 'select vigil.rotate_own_data()');
+select cron.unschedule('vigil-alert-retention');
 select cron.schedule('vigil-maintenance-daily', '23 3 * * *',
   $job$select vigil.invoke('maintenance', '{"cadence": "daily", "trigger": "cron"}')$job$);
 select cron.schedule('vigil-maintenance-weekly', '43 3 * * 0',

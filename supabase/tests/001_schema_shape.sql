@@ -3,7 +3,7 @@
 -- later without RLS fails here even if nobody remembers to list it.
 begin;
 set search_path = extensions, public;
-select plan(70);
+select plan(71);
 
 select has_schema('vigil');
 
@@ -13,8 +13,8 @@ select tables_are(
         'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens',
         'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts', 'audit_anchors',
         'built_indexes', 'audit_chain', 'vacuum_requests', 'recommendations', 'control_changes',
-        'maintenance_runs'],
-  'schema vigil has exactly the twenty-seven known tables (a new one needs its RLS and grants tested)'
+        'maintenance_runs', 'statement_snapshots'],
+  'schema vigil has exactly the twenty-eight known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime', 'public_incidents'],
                  'schema vigil has exactly three views, public_status, service_uptime and public_incidents');
@@ -43,7 +43,8 @@ select functions_are(
         'resolve_recommendations', 'heal_ladder', 'record_control_change', 'health_score',
         'incident_timeline',
         -- maintenance
-        'begin_maintenance', 'end_maintenance', 'security_lints', 'apply_security_lints',
+        'begin_maintenance', 'end_maintenance', 'rotate_own_data', 'snapshot_statements',
+        'security_lints', 'apply_security_lints',
         'security_lint_key', 'security_lint_title',
         -- the dashboard
         'dashboard_snapshot', 'performance_trends'],
@@ -91,6 +92,7 @@ select policies_are('vigil', 'vacuum_requests', array['Operators can read vacuum
 select policies_are('vigil', 'recommendations', array['Operators can read recommendations', 'Vigil''s agent']);
 select policies_are('vigil', 'control_changes', array['Operators can read control changes', 'Vigil''s agent']);
 select policies_are('vigil', 'maintenance_runs', array['Operators can read maintenance runs', 'Vigil''s agent']);
+select policies_are('vigil', 'statement_snapshots', array['Operators can read statement snapshots', 'Vigil''s agent']);
 
 -- Every policy but the agent's is for authenticated only, and only SELECT or UPDATE, but for the
 -- silences operators add and remove: other writes belong to service_role, which bypasses RLS.

@@ -105,7 +105,7 @@ select set_eq(
         'build_index', 'drop_built_index', 'request_vacuum', 'vacuum_request_status', 'known_strategies',
         'analyze_table', 'recommend', 'heal_ladder', 'health_score', 'incident_timeline',
         'dashboard_snapshot', 'performance_trends', 'begin_maintenance', 'end_maintenance',
-        'security_lints', 'apply_security_lints'],
+        'security_lints', 'apply_security_lints', 'snapshot_statements'],
   'service_role can execute exactly invoke, sweep_invocations, record_cycle, record_heartbeat, heartbeat_verdict, uptime, json_schema_errors, is_operator, the heal functions and the alerting entry points'
 );
 

@@ -25,8 +25,8 @@ select results_eq($$select schedule, command from cron.job where jobname = 'vigi
                   $$values ('* * * * *'::text, 'select vigil.watch_cycles()'::text)$$,
                   'vigil-watchdog runs vigil.watch_cycles() every minute, in SQL only');
 select results_eq($$select schedule, command from cron.job where jobname = 'vigil-retention'$$,
-                  $$values ('17 3 * * *'::text, 'select vigil.apply_retention()'::text)$$,
-                  'vigil-retention runs vigil.apply_retention() daily at 03:17');
+                  $$values ('17 3 * * *'::text, 'select vigil.rotate_own_data()'::text)$$,
+                  'vigil-retention runs vigil.rotate_own_data() daily at 03:17, recorded as the data_rotation task');
 select results_eq($$select schedule, command from cron.job where jobname = 'vigil-sweep-invocations'$$,
                   $$values ('* * * * *'::text, 'select vigil.sweep_invocations()'::text)$$,
                   'vigil-sweep-invocations runs vigil.sweep_invocations() every minute');

@@ -3,7 +3,7 @@
 -- schedules exist; operators read the runs, other users do not.
 begin;
 set search_path = extensions, public;
-select plan(15);
+select plan(18);
 
 select isnt(vigil.begin_maintenance('t092_vacuum', 'daily', 'worker-a'), null, 'a run begins');
 select is(vigil.begin_maintenance('t092_vacuum', 'daily', 'worker-b'), null,
@@ -41,6 +41,17 @@ select set_eq(
   array['vigil-maintenance-daily 23 3 * * *', 'vigil-maintenance-weekly 43 3 * * 0',
         'vigil-maintenance-monthly 53 3 1 * *'],
   'daily, weekly and monthly maintenance are scheduled');
+
+-- Data rotation runs in SQL, recorded like every task; the alert retention job is folded into it.
+insert into vigil.checks (service_id, checked_at, status, response_ms)
+select id, now() - interval '31 days', 'healthy', 5 from vigil.services where name = 'vigil-health-check';
+select is(vigil.rotate_own_data() ->> 'status', 'succeeded', 'data rotation runs');
+select ok(
+  (select status = 'succeeded' and summary ~ '^removed [1-9][0-9]* checks' and cadence = 'daily' and worker = 'pg_cron'
+     from vigil.maintenance_runs where task = 'data_rotation' order by id desc limit 1),
+  'its run is recorded with what it removed');
+select is_empty($$select 1 from cron.job where jobname = 'vigil-alert-retention'$$,
+                'alert retention is part of data rotation, not a job of its own');
 
 set local role authenticated;
 set local request.jwt.claims = '{"sub": "00000000-0000-4000-8000-000000000921", "role": "authenticated", "app_metadata": {"role": "devops"}}';

@@ -29,7 +29,10 @@ Deno.test('extension_versions: an extension behind the server’s version is nam
     await sql.unsafe(`create schema ${schema}; create extension seg version '1.3' schema ${schema}`)
     const result = await extensionVersions.run(ctx(agent))
     assert.equal(result.status, 'succeeded')
-    assert.match(result.summary, /^Postgres 15\.\d+\b.*; \d+ extension\(s\) behind: .*seg 1\.3 → 1\.4/)
+    assert.match(
+      result.summary,
+      /^Postgres 15\.\d+\b.*; \d+ extension\(s\) behind: .*seg 1\.3 → 1\.4/,
+    )
     const seg = (result.findings as { extension?: string; fix?: string }[]).find((f) =>
       f.extension === 'seg'
     )
@@ -75,7 +78,10 @@ Deno.test('the maintenance function runs a cadence and records it; a bad body is
 
     const unknown = await post({ task: 'defragment_the_moon' })
     assert.equal(unknown.status, 400)
-    assert.match(await unknown.text(), /unknown task; known: failover_test, extension_versions/)
+    assert.match(
+      await unknown.text(),
+      /unknown task; known: vacuum_analyze, statements_snapshot, failover_test, extension_versions/,
+    )
     const both = await post({ cadence: 'yearly' })
     assert.equal(both.status, 400)
     await both.body?.cancel()

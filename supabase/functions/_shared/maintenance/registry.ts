@@ -2,10 +2,16 @@
 import type { Cadence, MaintenanceTask } from './types.ts'
 import { extensionVersions } from './tasks/extension-versions.ts'
 import { failoverTest } from './tasks/failover-test.ts'
+import { securityAudit } from './tasks/security-audit.ts'
+import { statementsSnapshot } from './tasks/statements-snapshot.ts'
+import { vacuumAnalyze } from './tasks/vacuum-analyze.ts'
 
 export const TASKS: readonly MaintenanceTask[] = [
+  vacuumAnalyze,
+  statementsSnapshot,
   failoverTest,
   extensionVersions,
+  securityAudit,
 ]
 
 export function tasksFor(cadence: Cadence): MaintenanceTask[] {

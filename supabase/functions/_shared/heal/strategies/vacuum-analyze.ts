@@ -10,11 +10,10 @@ import { HealError, HumanNeeded } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import { pause, plural, refuseDryRun, targetOf } from '../sessions.ts'
 import { actPerTable } from './per-table.ts'
+import { awaitVacuum, requestVacuum } from '../../vacuum-requests.ts'
 
 const NAME = 'vacuum_analyze'
 const POLL_MS = 200
-/** How often a VACUUM handed to pg_cron is asked after (pg_cron 1.4 runs it within a minute). */
-const REQUEST_POLL_MS = 500
 
 export const VacuumAnalyzeConfig = z.strictObject({
   /** Dead tuples as a share of live plus dead. */
@@ -159,25 +158,14 @@ async function byRequest(
 ): Promise<{ ok: boolean; line: string }> {
   let id: number
   try {
-    const [row] = await conn<{ id: number }[]>`
-      select vigil.request_vacuum(${t.schema}, ${t.table})::int as id`
-    id = row.id
+    id = await requestVacuum(conn, t.schema, t.table)
   } catch (err) {
     return { ok: false, line: `pg_cron could not be asked: ${(err as Error).message}` }
   }
-  const started = performance.now()
-  let state = 'queued'
-  let detail: string | null = null
-  while (!signal.aborted) {
-    const [row] = await conn<{ status: { state: string; detail?: string } }[]>`
-      select vigil.vacuum_request_status(${id}) as status`
-    state = row.status.state
-    detail = row.status.detail ?? null
-    if (state !== 'queued' && state !== 'running') break
-    await new Promise((resolve) => setTimeout(resolve, REQUEST_POLL_MS))
+  const { state, detail, seconds } = await awaitVacuum(conn, id, signal)
+  if (state === 'succeeded') {
+    return { ok: true, line: `by pg_cron, request ${id}, ${seconds.toFixed(1)} s` }
   }
-  const seconds = ((performance.now() - started) / 1000).toFixed(1)
-  if (state === 'succeeded') return { ok: true, line: `by pg_cron, request ${id}, ${seconds} s` }
   if (state === 'queued' || state === 'running') {
     return { ok: true, line: `handed to pg_cron, request ${id}, still ${state} at the deadline` }
   }
