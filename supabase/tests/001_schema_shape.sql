@@ -44,7 +44,7 @@ select functions_are(
         'incident_timeline',
         -- maintenance
         'begin_maintenance', 'end_maintenance', 'rotate_own_data', 'snapshot_statements',
-        'security_lints', 'apply_security_lints',
+        'security_lints', 'apply_security_lints', 'report_kpis',
         'security_lint_key', 'security_lint_title',
         -- the dashboard
         'dashboard_snapshot', 'performance_trends'],
