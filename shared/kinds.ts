@@ -86,6 +86,20 @@ export const PROBLEM_KINDS = [
   'auth_failures',
 ] as const
 
+/**
+ * Incidents that report something for people to act on in their own time and that no heal
+ * addresses: a capacity forecast, a lint of the security audit (lint_<name>). Auto-heal leaves
+ * them alone — it must not act on the service's other findings in their name — and they are
+ * alerted at their severity like any incident.
+ */
+export const ADVISORY_INCIDENT_KINDS = ['capacity_forecast'] as const
+export const ADVISORY_INCIDENT_PREFIX = 'lint_'
+
+export function isAdvisoryIncident(kind: string): boolean {
+  return (ADVISORY_INCIDENT_KINDS as readonly string[]).includes(kind) ||
+    kind.startsWith(ADVISORY_INCIDENT_PREFIX)
+}
+
 /** Problems no strategy touches: they go straight to humans. */
 export const HUMAN_ONLY_PROBLEMS = [
   'security_incident',

@@ -341,6 +341,28 @@ Deno.test('suspected corruption goes straight to humans, untouched', async () =>
   })
 })
 
+Deno.test('a capacity forecast or a security lint is never healed nor paged as unhealable, whatever the service’s findings', async () => {
+  await withIncident('engine-test-advisory', async ({ sql, incidentId, options }) => {
+    for (const kind of ['capacity_forecast', 'lint_rls_disabled_in_public']) {
+      await sql`update vigil.incidents set kind = ${kind}, escalation_level = 0 where id = ${incidentId}`
+      const acts = { count: 0 }
+      // The service's latest check is down: a service_unhealthy strategy would act if asked.
+      const report = await healIncident({ incidentId }, options(scripted({ acts })))
+      assert.equal(report.outcome, 'nothing_to_do', kind)
+      assert.match(report.detail ?? '', /report for people/)
+      assert.equal(acts.count, 0, `${kind}: nothing acted`)
+      const [inc] =
+        await sql`select escalation_level, heal_attempts from vigil.incidents where id = ${incidentId}`
+      assert.deepEqual(
+        [inc.escalation_level, inc.heal_attempts],
+        [0, 0],
+        `${kind}: nobody paged, no attempt used`,
+      )
+    }
+    assert.equal((await auditRows(sql, incidentId)).length, 0, 'no heal recorded')
+  })
+})
+
 Deno.test('an approval covers one plan, once: a changed situation is asked again, a used approval acts on nothing', async () => {
   await withIncident('engine-test-bound', async ({ sql, incidentId, options }) => {
     const acts = { count: 0 }

@@ -2,7 +2,7 @@
 // first — or to a verdict that only a human may handle (suspected corruption, a security incident,
 // a system-wide outage) — or to waiting: a service whose own dependency is down is healed after
 // that root, never instead of it. Unrelated services being down never holds a heal back.
-import type { ProblemKind, ServiceKind } from '../../../../shared/kinds.ts'
+import { isAdvisoryIncident, type ProblemKind, type ServiceKind } from '../../../../shared/kinds.ts'
 import type { Problem } from './types.ts'
 import { readFindings } from '../../../../shared/findings.ts'
 import { problemOf } from './findings/registry.ts'
@@ -22,6 +22,8 @@ export type Diagnosis =
     waitingFor?: string[]
     /** Findings that were not (unknown kind, impossible values), and why: for the incident log. */
     dropped?: string[]
+    /** A report for people (capacity forecast, security lint): nothing here is healed for it. */
+    advisory?: true
   }
   | {
     humanOnly: true
@@ -61,6 +63,9 @@ export function diagnose(input: {
   const text = input.serviceKind === 'postgres' ? serverError(input.check) : ''
   for (const [pattern, kind, what] of CRITICAL_PATTERNS) {
     if (pattern.test(text)) return { humanOnly: true, kind, reason: `the check reports ${what}` }
+  }
+  if (isAdvisoryIncident(input.incidentKind)) {
+    return { humanOnly: false, problems: [], advisory: true }
   }
   if (input.upstreamDown.length > 0) {
     return { humanOnly: false, problems: [], waitingFor: input.upstreamDown }

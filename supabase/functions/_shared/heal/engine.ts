@@ -158,6 +158,13 @@ async function healClaimed(
     return report('human_only', summary)
   }
 
+  if (diagnosis.advisory) {
+    // Its alert went out when it opened; acting on the service's other findings in its name would
+    // be a heal nobody asked for, and paging "nothing to heal" would be a false alarm.
+    const why = `a ${incident.kind} incident is a report for people: nothing is healed for it`
+    await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'info', ${why})`
+    return report('nothing_to_do', why)
+  }
   if (diagnosis.dropped?.length) {
     const why = `findings dropped from the check: ${diagnosis.dropped.join('; ')}`.slice(0, 2000)
     await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'warning', ${why})`
