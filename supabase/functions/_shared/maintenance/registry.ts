@@ -1,7 +1,9 @@
 // Every maintenance task, once. The function runs the tasks of a cadence in this order.
 import type { Cadence, MaintenanceTask } from './types.ts'
+import { capacityPlanning } from './tasks/capacity-planning.ts'
 import { extensionVersions } from './tasks/extension-versions.ts'
 import { failoverTest } from './tasks/failover-test.ts'
+import { indexReview } from './tasks/index-review.ts'
 import { securityAudit } from './tasks/security-audit.ts'
 import { statementsSnapshot } from './tasks/statements-snapshot.ts'
 import { vacuumAnalyze } from './tasks/vacuum-analyze.ts'
@@ -12,6 +14,8 @@ export const TASKS: readonly MaintenanceTask[] = [
   failoverTest,
   extensionVersions,
   securityAudit,
+  capacityPlanning,
+  indexReview,
 ]
 
 export function tasksFor(cadence: Cadence): MaintenanceTask[] {

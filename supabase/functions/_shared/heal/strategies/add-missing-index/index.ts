@@ -31,6 +31,7 @@ import {
   singleStatement,
 } from './statement.ts'
 import { CreatedIndex, Suggestion, Target } from './types.ts'
+import { MANAGED_SCHEMAS } from '../../../managed-schemas.ts'
 
 export { candidateColumns, indexNames, type PlanNode, scanColumns } from './plan-reading.ts'
 export { indexLockKey } from './build.ts'
@@ -52,29 +53,6 @@ const PLAN_LOCK_TIMEOUT = '2s'
 /** A verification run is never cut shorter than this, whatever the statement's mean. */
 const MIN_RUN_TIMEOUT_MS = 1000
 const MAX_RUN_TIMEOUT_MS = 60_000
-
-/** Schemas Vigil never indexes: the catalogs, its own, and those Supabase manages. */
-const MANAGED_SCHEMAS = new Set([
-  'information_schema',
-  'vigil',
-  'extensions',
-  'auth',
-  'storage',
-  'realtime',
-  '_realtime',
-  'supabase_functions',
-  'supabase_migrations',
-  'graphql',
-  'graphql_public',
-  'pgsodium',
-  'pgsodium_masks',
-  'vault',
-  'net',
-  'cron',
-  'pgbouncer',
-  '_analytics',
-  'pgtle',
-])
 
 export const AddMissingIndexConfig = z.strictObject({
   /** 'suggest' records the index it would create; 'create' builds it. */
