@@ -74,20 +74,29 @@ export function formatClock(iso: string | null | undefined, timeZone?: string): 
   return f.format(d)
 }
 
+const dateTimeFormats = new Map<string, Intl.DateTimeFormat>()
+
 /** A date and time for audit rows: 2026-12-02 14:32. */
 export function formatDateTime(iso: string | null | undefined, timeZone?: string): string {
   if (!iso) return '—'
   const d = new Date(iso)
   if (Number.isNaN(d.getTime())) return '—'
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    hourCycle: 'h23',
-    ...(timeZone ? { timeZone } : {}),
-  }).formatToParts(d)
+  const key = timeZone ?? ''
+  // A formatter costs far more to make than to use: one per time zone, kept.
+  let f = dateTimeFormats.get(key)
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', {
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+      ...(timeZone ? { timeZone } : {}),
+    })
+    dateTimeFormats.set(key, f)
+  }
+  const parts = f.formatToParts(d)
   const get = (t: string) => parts.find((p) => p.type === t)?.value ?? ''
   return `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}`
 }

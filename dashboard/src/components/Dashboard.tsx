@@ -1,5 +1,5 @@
 // The operator's one page: every section from the snapshot, the actions wired to the data layer.
-import { useCallback, useEffect, useMemo, useState } from 'react'
+import { useCallback, useDeferredValue, useEffect, useMemo, useState } from 'react'
 import type { VigilApi } from '../data/api'
 import type { RowChange } from '../data/merge'
 import type { Snapshot } from '../types'
@@ -33,6 +33,9 @@ export function Dashboard({
 }) {
   const now = useNow()
   const operator = snapshot.operator
+  // The first screen (score and services) renders at once; the sections below follow in a deferred
+  // pass, so the browser paints what is seen first without waiting for the rest of the page.
+  const later = useDeferredValue<Snapshot | null>(snapshot, null)
 
   const confirmed = useCallback(
     async <T extends { ok: boolean }>(result: Promise<T>, change: RowChange): Promise<T> => {
@@ -83,13 +86,17 @@ export function Dashboard({
     <div className="layout">
       <HealthScore score={snapshot.score} cycle={snapshot.cycle} />
       <ServiceGrid services={snapshot.services} operator={operator} onSetHealing={setHealing} />
-      <Incidents incidents={snapshot.incidents} approvals={snapshot.approvals} operator={operator} actions={incidentActions} now={now} />
-      <HealLog entries={snapshot.heal_log} />
-      <Trends load={loadTrends} refreshKey={snapshot.cycle?.finished_at ?? null} />
-      <Recommendations items={snapshot.recommendations} />
-      <MaintenanceRuns runs={snapshot.maintenance_runs} />
-      <DailyReportView report={snapshot.daily_report} />
-      <Controls settings={snapshot.settings} changes={snapshot.control_changes} operator={operator} actions={controlActions} />
+      {later && (
+        <>
+          <Incidents incidents={later.incidents} approvals={later.approvals} operator={operator} actions={incidentActions} now={now} />
+          <HealLog entries={later.heal_log} />
+          <Trends load={loadTrends} refreshKey={later.cycle?.finished_at ?? null} />
+          <Recommendations items={later.recommendations} />
+          <MaintenanceRuns runs={later.maintenance_runs} />
+          <DailyReportView report={later.daily_report} />
+          <Controls settings={later.settings} changes={later.control_changes} operator={operator} actions={controlActions} />
+        </>
+      )}
     </div>
   )
 }
