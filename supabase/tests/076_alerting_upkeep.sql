@@ -18,9 +18,9 @@ insert into vigil.services (id, name, kind, environment, config) values
 select results_eq($$select schedule, command from cron.job where jobname = 'vigil-notify-sweep'$$,
                   $$values ('* * * * *'::text, 'select vigil.sweep_alerts()'::text)$$,
                   'vigil-notify-sweep runs vigil.sweep_alerts() every minute');
-select results_eq($$select schedule, command from cron.job where jobname = 'vigil-alert-retention'$$,
-                  $$values ('27 3 * * *'::text, 'select vigil.purge_alerts()'::text)$$,
-                  'vigil-alert-retention runs vigil.purge_alerts() daily at 03:27');
+select ok(position('vigil.purge_alerts()' in pg_get_functiondef('vigil.rotate_own_data()'::regprocedure)) > 0
+          and exists (select from cron.job where jobname = 'vigil-retention' and command = 'select vigil.rotate_own_data()'),
+          'alert retention (vigil.purge_alerts) runs daily inside data rotation, under pg_cron');
 
 -- ─── Retention ──────────────────────────────────────────────────────────────────────────────
 insert into vigil.alerts (service_id, channel, recipient, severity, subject, body, status, sent_at, suppressed_reason, created_at)
