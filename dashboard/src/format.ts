@@ -1,6 +1,7 @@
 // Pure formatting and ordering rules the views share. Every status is shown as an icon and a word,
 // never as colour alone.
 import type { Band, HealLogEntry, HealOutcome, Incident, ServiceStatus, Severity } from './types'
+import { humanDuration } from '../../shared/durations'
 
 /** The health score's band: green above 95 %, yellow from 90 % to 95 %, red below 90 %. */
 export function bandFor(score: number | null | undefined): Band | null {
@@ -105,14 +106,8 @@ export function formatDateTime(iso: string | null | undefined, timeZone?: string
 export function formatAge(iso: string, now: number = Date.now()): string {
   const then = new Date(iso).getTime()
   if (Number.isNaN(then)) return '—'
-  const s = Math.max(0, Math.floor((now - then) / 1000))
-  if (s < 60) return 'just now'
-  const m = Math.floor(s / 60)
-  if (m < 60) return `${m} min`
-  const h = Math.floor(m / 60)
-  if (h < 24) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`
-  const d = Math.floor(h / 24)
-  return h % 24 ? `${d} d ${h % 24} h` : `${d} d`
+  // Minutes resolution on the dashboard: under a minute is "just now".
+  return now - then < 60_000 ? 'just now' : humanDuration(now - then)
 }
 
 export function formatPercent(v: number | null | undefined, digits = 2): string {

@@ -1,26 +1,17 @@
 // The shapes the SQL functions return (vigil.dashboard_snapshot, performance_trends,
 // incident_timeline). Kept in one place so components and the realtime merge agree.
 
-export const ENVIRONMENTS = ['prod', 'qa', 'dev'] as const
+import type { ENVIRONMENTS, HEAL_OUTCOMES, SERVICE_STATUSES, SEVERITIES } from '../../shared/kinds'
+
+// The kinds themselves are the project's one list (shared/kinds.ts, checked against SQL's enums).
 export type Environment = (typeof ENVIRONMENTS)[number]
-
-export const SERVICE_STATUSES = ['unknown', 'healthy', 'degraded', 'down'] as const
 export type ServiceStatus = (typeof SERVICE_STATUSES)[number]
-
-export type Band = 'green' | 'yellow' | 'red'
-export type Severity = 'info' | 'warning' | 'critical'
-
-export const HEAL_OUTCOMES = [
-  'succeeded',
-  'failed',
-  'refused',
-  'undone',
-  'skipped',
-  'dry_run',
-  'awaiting_approval',
-  'pending',
-] as const
+export type Severity = (typeof SEVERITIES)[number]
 export type HealOutcome = (typeof HEAL_OUTCOMES)[number]
+export type Band = 'green' | 'yellow' | 'red'
+
+/** How environments are listed on screen: production first. */
+export const ENVIRONMENT_ORDER: readonly Environment[] = ['prod', 'qa', 'dev']
 
 export interface Settings {
   environment: Environment

@@ -1,7 +1,7 @@
 import { useState } from 'react'
 import type { ActionResult } from '../data/api'
 import { formatControlValue, formatDateTime, humanize } from '../format'
-import type { ControlChange, Environment, Settings } from '../types'
+import { ENVIRONMENT_ORDER, type ControlChange, type Environment, type Settings } from '../types'
 import { ConfirmDialog, Empty, InlineError, Section, Switch, useAction } from './ui'
 
 export interface ControlActions {
@@ -66,8 +66,9 @@ export function Controls({
   operator: boolean
   actions: ControlActions
 }) {
-  const order: Environment[] = ['prod', 'qa', 'dev']
-  const rows = [...settings].sort((a, b) => order.indexOf(a.environment) - order.indexOf(b.environment))
+  const rows = [...settings].sort(
+    (a, b) => ENVIRONMENT_ORDER.indexOf(a.environment) - ENVIRONMENT_ORDER.indexOf(b.environment),
+  )
   return (
     <Section id="controls" title="Operator controls">
       {rows.length === 0 ? (

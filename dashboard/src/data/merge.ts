@@ -2,7 +2,7 @@
 // (service status, latency, settings, incident rows, approvals). Derived numbers (score, uptime,
 // heal log) come from the debounced snapshot re-fetch instead. Pure: returns a new snapshot, or the
 // same object when nothing applies.
-import { ENVIRONMENTS } from '../types'
+import { ENVIRONMENT_ORDER } from '../types'
 import type { Approval, Incident, Service, Settings, Snapshot } from '../types'
 import { orderIncidents } from '../format'
 
@@ -127,7 +127,7 @@ function mergeSettings(s: Snapshot, c: RowChange): Snapshot {
         updated_at: patch.updated_at ?? new Date().toISOString(),
       }
   const settings = [...s.settings.filter((x) => x.environment !== env), row].sort(
-    (a, b) => ENVIRONMENTS.indexOf(a.environment) - ENVIRONMENTS.indexOf(b.environment),
+    (a, b) => ENVIRONMENT_ORDER.indexOf(a.environment) - ENVIRONMENT_ORDER.indexOf(b.environment),
   )
   return { ...s, settings }
 }

@@ -2,6 +2,7 @@
 // labelled details and links (AlertParts), keeping apart what Vigil wrote from what came from
 // outside (service names, error text): each channel's markup escapes only the latter, so a service
 // called `<!channel>` or an error quoting `@everyone` stays text. SMS has its own compact form.
+import { humanDuration as duration } from '../../../../shared/durations.ts'
 import type { AlertView, Priority } from './types.ts'
 
 /** Caps on text from outside, so one runaway error message cannot crowd out the rest. */
@@ -457,15 +458,3 @@ export function utcTime(at: Date, ref: Date, short = false): string {
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
-
-/** "40 s", "14 min", "2 h 5 min", "3 d 4 h". */
-export function duration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000))
-  if (s < 60) return `${s} s`
-  const m = Math.floor(s / 60)
-  if (m < 60) return `${m} min`
-  const h = Math.floor(m / 60)
-  if (h < 24) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`
-  const d = Math.floor(h / 24)
-  return h % 24 ? `${d} d ${h % 24} h` : `${d} d`
-}
