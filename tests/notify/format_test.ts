@@ -11,7 +11,6 @@ import { slackPayload } from '../../supabase/functions/_shared/notify/channels/s
 import { webhookAlert } from '../../supabase/functions/_shared/notify/channels/webhook.ts'
 import {
   clean,
-  duration,
   emailSubject,
   gsm,
   PLAIN,
@@ -21,6 +20,7 @@ import {
   utcTime,
 } from '../../supabase/functions/_shared/notify/format.ts'
 import type { AlertView } from '../../supabase/functions/_shared/notify/types.ts'
+import { humanDuration as duration } from '../../shared/durations.ts'
 import { ACK_LINK, DASHBOARD_LINK, many, page } from './_alerts.ts'
 
 const firstLine = (alert: AlertView) => renderMessage([alert], PLAIN).split('\n')[0]
