@@ -37,6 +37,19 @@ export function actionOf<K extends ActionKey>(ctx: HealContext, key: K): Service
   return read.value
 }
 
+/**
+ * The action act() is about to use. plan() found it; one removed from the service since is a
+ * failed heal, said in words.
+ */
+export function requireAction<K extends ActionKey>(
+  ctx: HealContext,
+  key: K,
+): NonNullable<ServiceActions[K]> {
+  const action = actionOf(ctx, key)
+  if (!action) throw new HealError(`${ctx.service.name} has no ${key} action any more`)
+  return action
+}
+
 /** act() changes nothing in dry-run mode, whatever the engine did before calling it. */
 export function refuseDryRun(ctx: HealContext, what: string): void {
   if (ctx.dryRun) throw new HealError(`dry run: refusing to ${what}`)
@@ -172,12 +185,7 @@ export async function performDisable(
   timeoutMs: number,
 ): Promise<string> {
   if (disable.type === 'webhook') {
-    await callWebhook(ctx, disable, 'the disable webhook', {
-      action: 'disable',
-      service: ctx.service.name,
-      service_id: ctx.service.id,
-      incident_id: ctx.incidentId,
-    }, timeoutMs)
+    await callWebhook(ctx, disable, 'the disable webhook', 'disable', timeoutMs)
     return `the disable webhook (${
       shown(disable.url)
     }) accepted taking ${ctx.service.name} out of service`
@@ -200,12 +208,7 @@ export async function performRestart(
 ): Promise<string> {
   switch (restart.type) {
     case 'webhook':
-      await callWebhook(ctx, restart, 'the restart webhook', {
-        action: 'restart',
-        service: ctx.service.name,
-        service_id: ctx.service.id,
-        incident_id: ctx.incidentId,
-      }, timeoutMs)
+      await callWebhook(ctx, restart, 'the restart webhook', 'restart', timeoutMs)
       return `the restart webhook (${shown(restart.url)}) accepted the restart`
     case 'supabase_management':
       await restartProject(ctx, restart, timeoutMs)

@@ -149,13 +149,14 @@ export interface Webhook {
 
 /**
  * Calls an operator's webhook (a restart endpoint, a certificate renewal, an auth refresh) with its
- * own body or `fallbackBody`. Any 2xx counts as done; the answer's body is not interpreted.
+ * own body, or else `{action, service, service_id, incident_id}`. Any 2xx counts as done; the
+ * answer's body is not interpreted.
  */
 export async function callWebhook(
   ctx: HealContext,
   hook: Webhook,
   what: string,
-  fallbackBody: Record<string, unknown>,
+  action: string,
   timeoutMs: number,
 ): Promise<ProviderAnswer> {
   const token = hook.token_secret
@@ -167,7 +168,13 @@ export async function callWebhook(
     url: hook.url,
     token,
     tokenSecret: hook.token_secret,
-    body: hook.body ?? fallbackBody,
+    body: hook.body ??
+      {
+        action,
+        service: ctx.service.name,
+        service_id: ctx.service.id,
+        incident_id: ctx.incidentId,
+      },
     timeoutMs,
   })
 }

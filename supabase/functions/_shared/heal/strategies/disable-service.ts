@@ -13,10 +13,11 @@ import {
   probeNow,
   refuseDryRun,
   reprobeUntil,
+  requireAction,
   restartTarget,
   Timing,
 } from '../external.ts'
-import { HealError, type Strategy } from '../types.ts'
+import type { Strategy } from '../types.ts'
 import { readFindings } from '../../../../../shared/findings.ts'
 import type { ProbeResult } from '../../probes/types.ts'
 
@@ -64,8 +65,7 @@ export const disableServiceStrategy: Strategy<DisableServiceConfig> = {
 
   async act(_plan, ctx, config) {
     refuseDryRun(ctx, `disable ${ctx.service.name}`)
-    const disable = actionOf(ctx, 'disable')
-    if (!disable) throw new HealError(`${ctx.service.name} has no disable action any more`)
+    const disable = requireAction(ctx, 'disable')
     return { detail: await performDisable(ctx, disable, config.request_timeout_ms) }
   },
 

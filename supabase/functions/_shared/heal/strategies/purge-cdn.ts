@@ -15,6 +15,7 @@ import {
   probeNow,
   refuseDryRun,
   reprobeUntil,
+  requireAction,
   timing,
 } from '../external.ts'
 
@@ -76,8 +77,7 @@ export const purgeCdnStrategy: Strategy<PurgeCdnConfig> = {
 
   async act(plan, ctx, config) {
     refuseDryRun(ctx, `purge the CDN of ${ctx.service.name}`)
-    const cdn = actionOf(ctx, 'cdn')
-    if (!cdn) throw new HealError(`${ctx.service.name} has no cdn action any more`)
+    const cdn = requireAction(ctx, 'cdn')
     const purged = await purgeCache(ctx, cdn, config.request_timeout_ms)
     const what = purged.scope === 'files'
       ? `purged ${purged.files} URL${

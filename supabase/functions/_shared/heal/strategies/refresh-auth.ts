@@ -4,7 +4,7 @@
 import { z } from 'zod'
 import { clip } from '../../probes/support.ts'
 import { callWebhook, shown } from '../providers/webhook.ts'
-import { HealError, type Strategy } from '../types.ts'
+import type { Strategy } from '../types.ts'
 import {
   actionOf,
   afterOf,
@@ -14,6 +14,7 @@ import {
   probeNow,
   refuseDryRun,
   reprobeUntil,
+  requireAction,
   restartTarget,
   timing,
 } from '../external.ts'
@@ -50,18 +51,17 @@ export const refreshAuthStrategy: Strategy<RefreshAuthConfig> = {
   async act(plan, ctx, config) {
     refuseDryRun(ctx, `refresh the auth of ${ctx.service.name}`)
     if (plan.target.via === 'auth_refresh') {
-      const refresh = actionOf(ctx, 'auth_refresh')
-      if (!refresh) throw new HealError(`${ctx.service.name} has no auth_refresh action any more`)
-      await callWebhook(ctx, refresh, 'the auth refresh webhook', {
-        action: 'refresh_auth',
-        service: ctx.service.name,
-        service_id: ctx.service.id,
-        incident_id: ctx.incidentId,
-      }, config.request_timeout_ms)
+      const refresh = requireAction(ctx, 'auth_refresh')
+      await callWebhook(
+        ctx,
+        refresh,
+        'the auth refresh webhook',
+        'refresh_auth',
+        config.request_timeout_ms,
+      )
       return { detail: `the auth refresh webhook (${shown(refresh.url)}) accepted the refresh` }
     }
-    const restart = actionOf(ctx, 'restart')
-    if (!restart) throw new HealError(`${ctx.service.name} has no restart action any more`)
+    const restart = requireAction(ctx, 'restart')
     return { detail: await performRestart(ctx, restart, config.request_timeout_ms) }
   },
 

@@ -3,7 +3,7 @@
 // served certificate's days to expiry, and the heal helped when they grew.
 import { z } from 'zod'
 import { callWebhook, shown } from '../providers/webhook.ts'
-import { HealError, type Strategy } from '../types.ts'
+import type { Strategy } from '../types.ts'
 import {
   actionOf,
   afterOf,
@@ -11,6 +11,7 @@ import {
   probeNow,
   refuseDryRun,
   reprobeUntil,
+  requireAction,
   timing,
 } from '../external.ts'
 
@@ -44,16 +45,14 @@ export const renewCertificateStrategy: Strategy<RenewCertificateConfig> = {
 
   async act(_plan, ctx, config) {
     refuseDryRun(ctx, `renew the certificate of ${ctx.service.name}`)
-    const renewal = actionOf(ctx, 'certificate_renewal')
-    if (!renewal) {
-      throw new HealError(`${ctx.service.name} has no certificate_renewal action any more`)
-    }
-    await callWebhook(ctx, renewal, 'the certificate renewal endpoint', {
-      action: 'renew_certificate',
-      service: ctx.service.name,
-      service_id: ctx.service.id,
-      incident_id: ctx.incidentId,
-    }, config.request_timeout_ms)
+    const renewal = requireAction(ctx, 'certificate_renewal')
+    await callWebhook(
+      ctx,
+      renewal,
+      'the certificate renewal endpoint',
+      'renew_certificate',
+      config.request_timeout_ms,
+    )
     return {
       detail: `the certificate renewal endpoint (${shown(renewal.url)}) accepted the request`,
     }

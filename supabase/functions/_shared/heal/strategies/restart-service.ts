@@ -14,10 +14,11 @@ import {
   probeNow,
   refuseDryRun,
   reprobeUntil,
+  requireAction,
   restartTarget,
   Timing,
 } from '../external.ts'
-import { HealError, type Strategy } from '../types.ts'
+import type { Strategy } from '../types.ts'
 
 export const RestartServiceConfig = Timing
 export type RestartServiceConfig = Timing
@@ -49,8 +50,7 @@ export const restartServiceStrategy: Strategy<RestartServiceConfig> = {
 
   async act(_plan, ctx, config) {
     refuseDryRun(ctx, `restart ${ctx.service.name}`)
-    const restart = actionOf(ctx, 'restart')
-    if (!restart) throw new HealError(`${ctx.service.name} has no restart action any more`)
+    const restart = requireAction(ctx, 'restart')
     return { detail: await performRestart(ctx, restart, config.request_timeout_ms) }
   },
 

@@ -5,7 +5,7 @@
 import { z } from 'zod'
 import { parseJson } from '../../probes/support.ts'
 import { triggerDeployHook } from '../providers/webhook.ts'
-import { HealError, type Strategy } from '../types.ts'
+import type { Strategy } from '../types.ts'
 import {
   actionOf,
   afterOf,
@@ -14,6 +14,7 @@ import {
   probeNow,
   refuseDryRun,
   reprobeUntil,
+  requireAction,
   timing,
 } from '../external.ts'
 
@@ -50,8 +51,7 @@ export const retryDeployStrategy: Strategy<RetryDeployConfig> = {
 
   async act(_plan, ctx, config) {
     refuseDryRun(ctx, `retry the deploy of ${ctx.service.name}`)
-    const retry = actionOf(ctx, 'deploy_retry')
-    if (!retry) throw new HealError(`${ctx.service.name} has no deploy_retry action any more`)
+    const retry = requireAction(ctx, 'deploy_retry')
     const answer = await triggerDeployHook(
       ctx,
       retry.hook_url_secret,
