@@ -178,6 +178,22 @@ export function restartTarget(restart: RestartAction): Record<string, unknown> {
   }
 }
 
+/** A process supervisor's action (restart, disable) for the program it runs. */
+async function askSupervisor(
+  ctx: HealContext,
+  supervisor: { url: string; service: string },
+  action: 'restart' | 'disable',
+  timeoutMs: number,
+): Promise<void> {
+  await callProvider(ctx, {
+    what: `the supervisor (${shown(supervisor.url)})`,
+    method: 'POST',
+    url: supervisor.url,
+    body: { action, service: supervisor.service },
+    timeoutMs,
+  })
+}
+
 /** Takes the service out of service; resolves once the provider accepted it. */
 export async function performDisable(
   ctx: HealContext,
@@ -190,13 +206,7 @@ export async function performDisable(
       shown(disable.url)
     }) accepted taking ${ctx.service.name} out of service`
   }
-  await callProvider(ctx, {
-    what: `the supervisor (${shown(disable.url)})`,
-    method: 'POST',
-    url: disable.url,
-    body: { action: 'disable', service: disable.service },
-    timeoutMs,
-  })
+  await askSupervisor(ctx, disable, 'disable', timeoutMs)
   return `the supervisor disabled ${disable.service}`
 }
 
@@ -214,13 +224,7 @@ export async function performRestart(
       await restartProject(ctx, restart, timeoutMs)
       return `the Supabase Management API accepted the restart of project ${restart.project_ref}`
     case 'supervisor':
-      await callProvider(ctx, {
-        what: `the supervisor (${shown(restart.url)})`,
-        method: 'POST',
-        url: restart.url,
-        body: { action: 'restart', service: restart.service },
-        timeoutMs,
-      })
+      await askSupervisor(ctx, restart, 'restart', timeoutMs)
       return `the supervisor restarted ${restart.service}`
   }
 }
