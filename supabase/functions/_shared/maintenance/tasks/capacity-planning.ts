@@ -4,7 +4,8 @@
 // horizon opens or updates the service's capacity_forecast incident; none resolves it.
 import type postgres from 'postgres'
 import { z } from 'zod'
-import { type MaintenanceTask, TaskError, type TaskResult } from '../types.ts'
+import { settingsFrom, type Values, wholeNumber } from '../settings.ts'
+import type { MaintenanceTask, TaskResult } from '../types.ts'
 
 /** Wraparound: Postgres stops assigning transaction IDs shortly before an age of 2^31. */
 export const XID_WRAPAROUND = 2 ** 31
@@ -15,25 +16,22 @@ export const HORIZON_DAYS = 365
 /** A trend that would move less than this share of the limit in a year is called flat. */
 const FLAT_SHARE_PER_YEAR = 0.01
 
-const CapacityEnv = z.object({
+const CAPACITY_SETTINGS = {
   /** The disk the database lives on, in bytes; unset: no disk limit is known, none is assumed. */
-  VIGIL_DISK_LIMIT_BYTES: z.coerce.number().int().positive().optional(),
-  VIGIL_CAPACITY_ALERT_DAYS: z.coerce.number().positive().max(HORIZON_DAYS).default(14),
-})
-export type CapacityEnv = z.infer<typeof CapacityEnv>
+  VIGIL_DISK_LIMIT_BYTES: [wholeNumber(1), undefined],
+  VIGIL_CAPACITY_ALERT_DAYS: [
+    [
+      z.coerce.number().positive().max(HORIZON_DAYS),
+      `a number of days above 0, at most ${HORIZON_DAYS}`,
+    ],
+    14,
+  ],
+} as const
+export type CapacityEnv = Values<typeof CAPACITY_SETTINGS>
 
 /** The settings, all errors reported together; blank counts as unset. */
 export function capacityEnv(env: (name: string) => string | undefined): CapacityEnv {
-  const raw = Object.fromEntries(
-    Object.keys(CapacityEnv.shape).map((k) => [k, env(k)?.trim() || undefined]),
-  )
-  const parsed = CapacityEnv.safeParse(raw)
-  if (parsed.success) return parsed.data
-  throw new TaskError(
-    `capacity settings are invalid: ${
-      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
-    }`,
-  )
+  return settingsFrom(env, CAPACITY_SETTINGS)
 }
 
 const METRICS = ['database_size_bytes', 'xid_age', 'active_connections'] as const

@@ -1,8 +1,8 @@
 // statements_snapshot (daily): today's snapshot of pg_stat_statements' top statements by total
 // time, kept in vigil.statement_snapshots for 90 days, and the statements whose mean time moved
 // most since the previous snapshot. vigil.snapshot_statements does the work in one statement.
-import { z } from 'zod'
-import { type MaintenanceTask, TaskError, type TaskResult } from '../types.ts'
+import type { MaintenanceTask, TaskResult } from '../types.ts'
+import { settingsFrom, wholeNumber } from '../settings.ts'
 
 const LIMIT_ENV = 'VIGIL_MAINTENANCE_STATEMENTS_LIMIT'
 const DEFAULT_LIMIT = 500
@@ -27,15 +27,13 @@ export const statementsSnapshot: MaintenanceTask = {
   description:
     'Keeps a daily snapshot of the top 500 statements by total time (pg_stat_statements, 90 days) and names those slower than the previous day.',
   async run({ sql, env }): Promise<TaskResult> {
-    const raw = env(LIMIT_ENV)
-    const limit = z.coerce.number().int().min(1).max(10_000).safeParse(raw ?? DEFAULT_LIMIT)
-    if (!limit.success) {
-      throw new TaskError(`${LIMIT_ENV} must be a whole number from 1 to 10000, got "${raw}"`)
-    }
+    const limit = settingsFrom(env, { [LIMIT_ENV]: [wholeNumber(1, 10_000), DEFAULT_LIMIT] })[
+      LIMIT_ENV
+    ]
     let snap: Snapshot
     try {
       ;[{ snap }] = await sql<{ snap: Snapshot }[]>`
-        select vigil.snapshot_statements(${limit.data}::int) as snap`
+        select vigil.snapshot_statements(${limit}::int) as snap`
     } catch (error) {
       // Not installed, or not in shared_preload_libraries: nothing to snapshot here.
       if ((error as { code?: string }).code === '55000') {

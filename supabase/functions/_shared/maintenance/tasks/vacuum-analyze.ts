@@ -4,45 +4,46 @@
 // agent owns no table: VACUUM goes to pg_cron (vigil.request_vacuum), ANALYZE through
 // vigil.analyze_table.
 import type postgres from 'postgres'
-import { z } from 'zod'
 import { awaitVacuum, requestVacuum } from '../../vacuum-requests.ts'
 import { reason } from '../runner.ts'
+import { readSettings, refuseBadSettings, share, wholeNumber } from '../settings.ts'
 import { type MaintenanceTask, type TaskContext, TaskError, type TaskResult } from '../types.ts'
 
-const count = [z.coerce.number().int().min(0), 'a whole number of at least 0'] as const
-const share = [z.coerce.number().min(0).max(1), 'a share from 0 to 1'] as const
 /** Each threshold: its env variable, its rule and its default. */
 const SETTINGS = {
-  min_dead_tuples: ['VIGIL_MAINTENANCE_VACUUM_MIN_DEAD_TUPLES', count, 1000],
-  min_dead_ratio: ['VIGIL_MAINTENANCE_VACUUM_MIN_DEAD_RATIO', share, 0.1],
-  min_changes: ['VIGIL_MAINTENANCE_ANALYZE_MIN_CHANGES', count, 500],
-  min_changed_ratio: ['VIGIL_MAINTENANCE_ANALYZE_MIN_CHANGED_RATIO', share, 0.1],
-  max_tables: [
-    'VIGIL_MAINTENANCE_MAX_TABLES',
-    [z.coerce.number().int().min(1).max(50), 'a whole number from 1 to 50'],
-    10,
-  ],
+  VIGIL_MAINTENANCE_VACUUM_MIN_DEAD_TUPLES: [wholeNumber(0), 1000],
+  VIGIL_MAINTENANCE_VACUUM_MIN_DEAD_RATIO: [share, 0.1],
+  VIGIL_MAINTENANCE_ANALYZE_MIN_CHANGES: [wholeNumber(0), 500],
+  VIGIL_MAINTENANCE_ANALYZE_MIN_CHANGED_RATIO: [share, 0.1],
+  VIGIL_MAINTENANCE_MAX_TABLES: [wholeNumber(1, 50), 10],
 } as const
 /** Comma-separated schemas to look in; unset, every schema but the catalogs' and pg_cron's. */
 const SCHEMAS_ENV = 'VIGIL_MAINTENANCE_SCHEMAS'
 
-export type Thresholds = { [K in keyof typeof SETTINGS]: number } & { schemas: string[] | null }
+export interface Thresholds {
+  min_dead_tuples: number
+  min_dead_ratio: number
+  min_changes: number
+  min_changed_ratio: number
+  max_tables: number
+  schemas: string[] | null
+}
 
 /** The thresholds from the environment, every bad value reported at once. */
 export function thresholdsFrom(env: TaskContext['env']): Thresholds {
-  const problems: string[] = []
-  const out: Record<string, number> = {}
-  for (const [key, [name, [rule, words], fallback]] of Object.entries(SETTINGS)) {
-    const raw = env(name)
-    const parsed = rule.safeParse(raw === undefined || raw.trim() === '' ? fallback : raw)
-    if (parsed.success) out[key] = parsed.data
-    else problems.push(`${name} must be ${words}, got "${raw}"`)
-  }
+  const { values: v, problems } = readSettings(env, SETTINGS)
   const rawSchemas = env(SCHEMAS_ENV)?.trim()
   const schemas = rawSchemas ? rawSchemas.split(',').map((s) => s.trim()) : null
   if (schemas?.some((s) => s === '')) problems.push(`${SCHEMAS_ENV} has an empty schema name`)
-  if (problems.length > 0) throw new TaskError(`bad settings: ${problems.join('; ')}`)
-  return { ...(out as Omit<Thresholds, 'schemas'>), schemas }
+  refuseBadSettings(problems)
+  return {
+    min_dead_tuples: v.VIGIL_MAINTENANCE_VACUUM_MIN_DEAD_TUPLES,
+    min_dead_ratio: v.VIGIL_MAINTENANCE_VACUUM_MIN_DEAD_RATIO,
+    min_changes: v.VIGIL_MAINTENANCE_ANALYZE_MIN_CHANGES,
+    min_changed_ratio: v.VIGIL_MAINTENANCE_ANALYZE_MIN_CHANGED_RATIO,
+    max_tables: v.VIGIL_MAINTENANCE_MAX_TABLES,
+    schemas,
+  }
 }
 
 export interface Candidate {
