@@ -137,6 +137,21 @@ function serverSettings(opts: PostgresOptions): Record<string, string> {
   return settings
 }
 
+/**
+ * Settings only some minor releases know. Debian's 15.20 added `output_plugin_libraries`, a list
+ * of the logical decoding plugins a replication user may load (pgoutput and test_decoding by
+ * default): the Realtime stand-in decodes with wal2json, so it is named there. An older server
+ * refuses to start with a parameter it does not know, so each is set only when the binary lists it.
+ */
+async function releaseSettings(): Promise<Record<string, string>> {
+  const { code, text } = await output(asServerUser([`${PG_BIN}/postgres`, '--describe-config']))
+  if (code !== 0) return {}
+  const known = new Set(text.split('\n').map((line) => line.split('\t')[0]))
+  return known.has('output_plugin_libraries')
+    ? { output_plugin_libraries: 'pgoutput, test_decoding, wal2json' }
+    : {}
+}
+
 /** Whether a process with this pid exists (signal 0 semantics, via SIGCONT which is harmless). */
 export function pidAlive(pid: number): boolean {
   try {
@@ -185,7 +200,8 @@ export async function startPostgres(
   password: string,
 ): Promise<PostgresServer> {
   const args = [`${PG_BIN}/postgres`, '-D', opts.dataDir]
-  for (const [k, v] of Object.entries(serverSettings(opts))) args.push('-c', `${k}=${v}`)
+  const settings = { ...serverSettings(opts), ...await releaseSettings() }
+  for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`)
   // Its own session: a Ctrl-C meant for `npm start` reaches the stack, which stops postgres last.
   const argv = ['/usr/bin/setsid', ...asServerUser(args)]
   const child = new Deno.Command(argv[0], {
