@@ -31,6 +31,8 @@ export const HEAL_OUTCOMES = [
   'awaiting_approval',
 ] as const
 export const ALERT_CHANNELS = ['sms', 'email', 'slack', 'discord', 'pagerduty', 'webhook'] as const
+/** The channels a report may go by (vigil.report_settings.channels): a report is not a page. */
+export const REPORT_CHANNELS = ['email', 'slack', 'discord', 'webhook'] as const
 export const ALERT_STATUSES = [
   'pending',
   'sending',

@@ -3,7 +3,7 @@
 -- later without RLS fails here even if nobody remembers to list it.
 begin;
 set search_path = extensions, public;
-select plan(71);
+select plan(73);
 
 select has_schema('vigil');
 
@@ -13,8 +13,8 @@ select tables_are(
         'probe_config_schemas', 'status_transitions', 'metrics', 'check_rollups', 'cycles', 'heartbeat_tokens',
         'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts', 'audit_anchors',
         'built_indexes', 'audit_chain', 'vacuum_requests', 'recommendations', 'control_changes',
-        'maintenance_runs', 'statement_snapshots'],
-  'schema vigil has exactly the twenty-eight known tables (a new one needs its RLS and grants tested)'
+        'maintenance_runs', 'statement_snapshots', 'report_settings', 'reports'],
+  'schema vigil has exactly the thirty known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime', 'public_incidents'],
                  'schema vigil has exactly three views, public_status, service_uptime and public_incidents');
@@ -46,6 +46,9 @@ select functions_are(
         'begin_maintenance', 'end_maintenance', 'rotate_own_data', 'snapshot_statements',
         'security_lints', 'apply_security_lints', 'report_kpis',
         'security_lint_key', 'security_lint_title',
+        -- the reports
+        'validate_report_settings', 'due_reports', 'claim_report', 'report_facts', 'schedules',
+        'finish_report', 'fail_report', 'report_card',
         -- the dashboard
         'dashboard_snapshot', 'performance_trends'],
   'schema vigil has exactly the known functions'
@@ -93,6 +96,9 @@ select policies_are('vigil', 'recommendations', array['Operators can read recomm
 select policies_are('vigil', 'control_changes', array['Operators can read control changes', 'Vigil''s agent']);
 select policies_are('vigil', 'maintenance_runs', array['Operators can read maintenance runs', 'Vigil''s agent']);
 select policies_are('vigil', 'statement_snapshots', array['Operators can read statement snapshots', 'Vigil''s agent']);
+select policies_are('vigil', 'report_settings',
+                    array['Operators can read report settings', 'Operators can change report settings', 'Vigil''s agent']);
+select policies_are('vigil', 'reports', array['Operators can read reports', 'Vigil''s agent']);
 
 -- Every policy but the agent's is for authenticated only, and only SELECT or UPDATE, but for the
 -- silences operators add and remove: other writes belong to service_role, which bypasses RLS.
@@ -112,8 +118,8 @@ select set_eq(
 );
 select set_eq(
   $$select tablename::text from pg_policies where schemaname = 'vigil' and cmd = 'UPDATE'$$,
-  array['settings', 'incidents', 'alerts', 'services', 'heal_approvals', 'silences'],
-  'only settings, incidents, alerts, services, heal_approvals and silences have an UPDATE policy'
+  array['settings', 'incidents', 'alerts', 'services', 'heal_approvals', 'silences', 'report_settings'],
+  'only settings, incidents, alerts, services, heal_approvals, silences and report_settings have an UPDATE policy'
 );
 -- Every SELECT policy is the operator test, nothing looser.
 select is_empty(

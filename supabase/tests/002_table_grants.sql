@@ -60,8 +60,12 @@ select set_eq(
        and a.attnum > 0 and not a.attisdropped
        and has_column_privilege('authenticated', a.attrelid, a.attnum, 'UPDATE')$$,
   array['settings.kill_switch', 'settings.dry_run', 'incidents.acknowledged_at', 'alerts.acknowledged_at',
-        'services.heal_enabled', 'heal_approvals.decision', 'silences.ends_at'],
-  'authenticated may UPDATE exactly settings.kill_switch, settings.dry_run, the two acknowledged_at columns, services.heal_enabled, heal_approvals.decision and silences.ends_at'
+        'services.heal_enabled', 'heal_approvals.decision', 'silences.ends_at',
+        'report_settings.time_zone', 'report_settings.send_hour', 'report_settings.weekly_day',
+        'report_settings.daily', 'report_settings.weekly', 'report_settings.sla_pct',
+        'report_settings.minutes_per_manual_fix', 'report_settings.engineer_cost_per_hour',
+        'report_settings.currency', 'report_settings.channels', 'report_settings.roles'],
+  'authenticated may UPDATE exactly settings.kill_switch, settings.dry_run, the two acknowledged_at columns, services.heal_enabled, heal_approvals.decision, silences.ends_at and the report settings people choose'
 );
 select set_eq(
   $$select a.attname::text
@@ -96,12 +100,13 @@ select is_empty(
   $$select c.relname, a.attname
       from pg_attribute a join pg_class c on c.oid = a.attrelid
      where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p')
-       and c.relname not in ('probe_config_schemas', 'heal_actions', 'audit_anchors', 'built_indexes', 'audit_chain', 'vacuum_requests', 'control_changes', 'maintenance_runs', 'statement_snapshots')
+       and c.relname not in ('probe_config_schemas', 'heal_actions', 'audit_anchors', 'built_indexes', 'audit_chain', 'vacuum_requests', 'control_changes', 'maintenance_runs', 'statement_snapshots',
+                             'report_settings')
        and a.attnum > 0 and not a.attisdropped
        and not (has_column_privilege('service_role', a.attrelid, a.attnum, 'SELECT')
                 and has_column_privilege('service_role', a.attrelid, a.attnum, 'INSERT')
                 and has_column_privilege('service_role', a.attrelid, a.attnum, 'UPDATE'))$$,
-  'service_role may read, insert and update every column of every table but the audit, its anchors and lock, the config schemas, the built indexes, the vacuum requests, the control changes, the maintenance runs and the statement snapshots (written through their functions)'
+  'service_role may read, insert and update every column of every table but the audit, its anchors and lock, the config schemas, the built indexes, the vacuum requests, the control changes, the maintenance runs and the statement snapshots (written through their functions), and the report settings (one row, changed column by column)'
 );
 
 -- PUBLIC gets nothing in vigil: not the schema, not a table.

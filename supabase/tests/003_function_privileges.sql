@@ -88,8 +88,9 @@ select set_eq(
   $$select p.proname::text from pg_proc p
      where p.pronamespace = 'vigil'::regnamespace and has_function_privilege('authenticated', p.oid, 'execute')$$,
   array['is_operator', 'uptime', 'verify_heal_audit', 'heal_action_hash', 'known_strategies', 'heal_ladder',
-        'health_score', 'incident_timeline', 'dashboard_snapshot', 'performance_trends', 'report_kpis'],
-  'authenticated can execute exactly the read helpers (is_operator, uptime, verify_heal_audit, heal_action_hash, known_strategies, heal_ladder, health_score, incident_timeline, dashboard_snapshot, performance_trends, report_kpis): no helper of the machinery'
+        'health_score', 'incident_timeline', 'dashboard_snapshot', 'performance_trends', 'report_kpis',
+        'report_facts', 'report_card', 'schedules'],
+  'authenticated can execute exactly the read helpers (is_operator, uptime, verify_heal_audit, heal_action_hash, known_strategies, heal_ladder, health_score, incident_timeline, dashboard_snapshot, performance_trends, report_kpis, report_facts, report_card, schedules): no helper of the machinery'
 );
 -- (sync_service_incident is left out: service_role needs it, or a definer apply_check, for its
 -- check inserts to move a status; see 013_rls_service_role.)
@@ -105,7 +106,8 @@ select set_eq(
         'build_index', 'drop_built_index', 'request_vacuum', 'vacuum_request_status', 'known_strategies',
         'analyze_table', 'recommend', 'heal_ladder', 'health_score', 'incident_timeline',
         'dashboard_snapshot', 'performance_trends', 'begin_maintenance', 'end_maintenance',
-        'security_lints', 'apply_security_lints', 'snapshot_statements', 'report_kpis'],
+        'security_lints', 'apply_security_lints', 'snapshot_statements', 'report_kpis',
+        'due_reports', 'claim_report', 'report_facts', 'schedules', 'finish_report', 'fail_report', 'report_card'],
   'service_role can execute exactly invoke, sweep_invocations, record_cycle, record_heartbeat, heartbeat_verdict, uptime, json_schema_errors, is_operator, the heal functions and the alerting entry points'
 );
 

@@ -3,9 +3,9 @@
 // through the contact's channel, and records each request (vigil.record_alert_attempt), which
 // decides in SQL what comes next: sent, a retry with backoff, or the person's next channel.
 import type postgres from 'postgres'
-import type { AlertChannel } from '../../../../shared/kinds.ts'
+import { type AlertChannel, REPORT_CHANNELS } from '../../../../shared/kinds.ts'
 import { TargetRefused } from '../outbound.ts'
-import { redact } from '../probes/types.ts'
+import { redact, redactDeep } from '../probes/types.ts'
 import { NOTIFIERS } from './registry.ts'
 import type { AlertView, Endpoint, Notifier, NotifyEnv, SendResult } from './types.ts'
 import { ClaimedRow, type Links, viewOf } from './view.ts'
@@ -142,6 +142,18 @@ async function jobsOf(
       report.failed++
       continue
     }
+    if (row.event === 'report') {
+      const refusal = !row.report
+        ? 'the report is no longer stored'
+        : !(REPORT_CHANNELS as readonly string[]).includes(row.channel)
+        ? `reports go by ${REPORT_CHANNELS.join(', ')}, never by ${row.channel}`
+        : null
+      if (refusal) {
+        await record(options.sql, worker, [row.id], fail(refusal))
+        report.failed++
+        continue
+      }
+    }
     let prepared: Awaited<ReturnType<typeof viewOf>>
     try {
       prepared = await viewOf(row, options.links)
@@ -160,7 +172,9 @@ async function jobsOf(
     if (options.secretValues?.length) strike(view, options.secretValues)
     const notifier = notifiers[row.channel]
     const key = `${row.contact.id}|${row.channel}`
-    const open = notifier.groups ? groups.get(key) : undefined
+    // A report is a message of its own: never folded into a page, nor a page into it.
+    const grouped = notifier.groups && row.event !== 'report'
+    const open = grouped ? groups.get(key) : undefined
     if (open && open.ids.length < maxGroup) {
       open.ids.push(row.id)
       open.views.push(view)
@@ -168,7 +182,7 @@ async function jobsOf(
     }
     const job: Job = { ids: [row.id], views: [view], to, notifier }
     jobs.push(job)
-    if (notifier.groups) groups.set(key, job)
+    if (grouped) groups.set(key, job)
   }
   return jobs
 }
@@ -187,6 +201,11 @@ function strike(view: AlertView, secrets: string[]) {
   if (view.reason) view.reason = r(view.reason)
   view.tried = view.tried.map(r)
   view.affected = view.affected.map(r)
+  if (view.report) {
+    view.report.text = r(view.report.text)
+    view.report.html = r(view.report.html)
+    view.report.facts = redactDeep(view.report.facts, secrets) as typeof view.report.facts
+  }
 }
 
 async function run(job: Job, options: DeliverOptions, worker: string, report: DeliverReport) {

@@ -3,6 +3,7 @@
 // the ones bound for the same contact, and hands them to the contact's channel. A channel formats
 // and sends; it never touches the database and never throws: every outcome is a SendResult.
 import type { AlertChannel } from '../../../../shared/kinds.ts'
+import type { ReportFacts, ReportKind } from '../reports/facts.ts'
 
 export type Priority = 'P0' | 'P1' | 'P2' | 'P3' | 'info'
 
@@ -15,6 +16,18 @@ export type AlertEvent =
   | 'flapping' //     the service keeps changing state; further alerts are held back
   | 'stable' //       a flapping service settled
   | 'notice' //       anything else worth knowing (a heal that worked and should be known)
+  | 'report' //       the daily or weekly report (never grouped with other alerts)
+
+/** The report an alert carries: what was stored, and the facts the chat forms are made from. */
+export interface ReportView {
+  id: number
+  kind: ReportKind
+  periodStart: string
+  periodEnd: string
+  text: string
+  html: string
+  facts: ReportFacts
+}
 
 /** One alert, with everything a message needs. Built by notify; channels only format it. */
 export interface AlertView {
@@ -47,6 +60,8 @@ export interface AlertView {
   /** PagerDuty's dedup_key: one stable key per incident ("vigil-incident-42"). */
   dedupKey: string | null
   createdAt: Date
+  /** For a `report` alert, the report itself. */
+  report?: ReportView
 }
 
 /** A row of vigil.contacts: who, and how to reach them on one channel. */

@@ -4,6 +4,7 @@
 import { z } from 'zod'
 import { AlertChannel, Environment, Severity } from '../../../../shared/kinds.ts'
 import { approvalLinks } from '../heal/approval-links.ts'
+import { ReportFacts, ReportKind } from '../reports/facts.ts'
 import { ackLink } from './ack-links.ts'
 import type { AlertView, Endpoint } from './types.ts'
 
@@ -26,6 +27,7 @@ export const ClaimedRow = z.object({
     'stable',
     'notice',
     'test',
+    'report',
   ]),
   priority: z.enum(['P0', 'P1', 'P2', 'P3', 'info']),
   severity: Severity,
@@ -63,6 +65,16 @@ export const ClaimedRow = z.object({
     expires_at: z.string(),
   }).nullable(),
   ack_link_hours: z.number().int().positive().nullable(),
+  /** The report a `report` alert carries (null when it is gone or not ready). */
+  report: z.object({
+    id: z.number().int().positive(),
+    kind: ReportKind,
+    period_start: z.string(),
+    period_end: z.string(),
+    text: z.string(),
+    html: z.string(),
+    facts: ReportFacts,
+  }).nullable().optional(),
 })
 export type ClaimedRow = z.infer<typeof ClaimedRow>
 
@@ -96,7 +108,10 @@ const NEXT_STEP: Record<string, string> = {
 }
 
 function suggestion(row: ClaimedRow): string | null {
-  if (row.event === 'resolved' || row.event === 'acknowledged' || row.event === 'stable') {
+  if (
+    row.event === 'resolved' || row.event === 'acknowledged' || row.event === 'stable' ||
+    row.event === 'report'
+  ) {
     return null
   }
   if (row.pending_approval) {
@@ -180,6 +195,17 @@ export async function viewOf(
     },
     dedupKey: row.dedup_key,
     createdAt: new Date(row.created_at),
+    ...(row.report && {
+      report: {
+        id: row.report.id,
+        kind: row.report.kind,
+        periodStart: row.report.period_start,
+        periodEnd: row.report.period_end,
+        text: row.report.text,
+        html: row.report.html,
+        facts: row.report.facts,
+      },
+    }),
   }
   const to: Endpoint = {
     contactId: row.contact.id ?? '',

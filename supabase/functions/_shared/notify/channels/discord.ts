@@ -1,6 +1,7 @@
 // Discord, through a webhook: the URL (it holds the webhook's token) is in the endpoint's secret.
 // A message is at most 2000 characters, always: alerts that do not fit are counted, not sent.
 import { alertParts, countLine, type Markup, newestFirst, renderAlert } from '../format.ts'
+import { reportChat, reportDocument } from '../../reports/render.ts'
 import type { AlertView } from '../types.ts'
 import { defineNotifier, json, jsonHeaders, type Scope } from './http.ts'
 
@@ -43,6 +44,20 @@ const DISCORD: Markup = {
 
 /** The message, newest alert first, cut at whole alerts to fit with a line saying what was left. */
 export function discordContent(alerts: AlertView[]): string {
+  const report = alerts.length === 1 ? alerts[0].report : undefined
+  if (report) {
+    // One message: as much of the report as fits, cut at a line, the rest pointed to.
+    const dashboard = alerts[0].links.dashboard
+    const rest = dashboard
+      ? `…the rest: ${DISCORD.link('dashboard', dashboard)}`
+      : '…the rest is in the email'
+    const [first, ...more] = reportChat(
+      reportDocument(report.facts),
+      DISCORD,
+      DISCORD_LIMIT - rest.length - 1,
+    )
+    return more.length ? `${first}\n${rest}` : first
+  }
   const blocks = newestFirst(alerts).map((a) => renderAlert(alertParts(a), DISCORD).join('\n'))
   if (blocks.length === 1) return fit(blocks[0], DISCORD_LIMIT)
   const head = DISCORD.strong(countLine(blocks.length))

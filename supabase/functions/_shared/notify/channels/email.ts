@@ -47,6 +47,9 @@ export interface EmailContent {
 }
 
 export function emailContent(alerts: AlertView[]): EmailContent {
+  // A report is sent as it was stored: its own text and HTML (deliver never groups it).
+  const report = alerts.length === 1 ? alerts[0].report : undefined
+  if (report) return { subject: alerts[0].title, text: report.text, html: report.html }
   const sorted = newestFirst(alerts)
   const blocks = sorted.map((a) => `<p>${renderAlert(alertParts(a), HTML).join('<br>\n')}</p>`)
   const count = sorted.length > 1 ? `<p><strong>${countLine(sorted.length)}</strong></p>\n` : ''

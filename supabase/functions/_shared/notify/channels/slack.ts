@@ -9,6 +9,7 @@ import {
   newestFirst,
   renderAlert,
 } from '../format.ts'
+import { reportChat, reportDocument } from '../../reports/render.ts'
 import type { AlertView } from '../types.ts'
 import { defineNotifier, json, jsonHeaders, type Scope } from './http.ts'
 
@@ -80,8 +81,24 @@ function slackUrl(url: string): string {
   return url.replace(/[|<> ]/g, (c) => encodeURIComponent(c))
 }
 
+/** A report: its summary as the notification, then its blocks as sections (50 at most). */
+function slackReport(alert: AlertView): Record<string, unknown> {
+  const doc = reportDocument(alert.report!.facts, { dashboardUrl: alert.links.dashboard })
+  const sections = reportChat(doc, SLACK, MAX_SECTION)
+  return {
+    text: slackEscape(doc.summary).slice(0, MAX_SECTION),
+    blocks: sections.slice(0, 50).map((text) => ({
+      type: 'section',
+      text: { type: 'mrkdwn', text, verbatim: true },
+    })),
+    unfurl_links: false,
+    unfurl_media: false,
+  }
+}
+
 /** The webhook's JSON: a plain `text` for notifications and a section with buttons per alert. */
 export function slackPayload(alerts: AlertView[]): Record<string, unknown> {
+  if (alerts.length === 1 && alerts[0].report) return slackReport(alerts[0])
   const sorted = newestFirst(alerts)
   const shown = sorted.slice(0, MAX_ALERTS_SHOWN)
   const blocks: unknown[] = []

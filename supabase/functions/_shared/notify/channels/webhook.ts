@@ -29,6 +29,16 @@ export function webhookAlert(alert: AlertView): Record<string, unknown> {
     links: alert.links,
     dedup_key: alert.dedupKey,
     created_at: alert.createdAt.toISOString(),
+    ...(alert.report && {
+      report: {
+        id: alert.report.id,
+        kind: alert.report.kind,
+        period_start: alert.report.periodStart,
+        period_end: alert.report.periodEnd,
+        text: alert.report.text,
+        facts: alert.report.facts,
+      },
+    }),
   }
 }
 
