@@ -126,11 +126,32 @@ export interface MaintenanceRun {
   [k: string]: unknown
 }
 
-export interface DailyReport {
-  date?: string
-  generated_at?: string
-  summary?: string
-  [k: string]: unknown
+/** A report as vigil.report_card gives it: the numbers the dashboard shows, the text, the delivery. */
+export interface ReportCard {
+  id: number
+  kind: 'daily' | 'weekly'
+  /** The first local day covered (YYYY-MM-DD), and the day after the last. */
+  date: string
+  period_end: string
+  time_zone: string
+  generated_at: string
+  summary: string
+  text: string
+  facts: {
+    kpis?: {
+      uptime?: { services?: { service: string; pct: number; met: boolean }[]; services_below_sla?: number }
+      incidents?: { detected?: number; fixed_by_vigil?: number }
+      kpis?: {
+        auto_heal_success_pct?: number | null
+        mttr_seconds?: number | null
+        mttd_seconds?: number | null
+        false_positive_pct?: number | null
+      }
+      action_items?: string[]
+    }
+    settings?: { sla_pct?: number }
+  } | null
+  delivery: { queued: number; sent: number; failed: number } | null
 }
 
 export interface Snapshot {
@@ -146,7 +167,8 @@ export interface Snapshot {
   control_changes: ControlChange[]
   cycle: Cycle | null
   maintenance_runs: MaintenanceRun[] | null
-  daily_report: DailyReport | null
+  daily_report: ReportCard | null
+  weekly_report?: ReportCard | null
 }
 
 export type TrendWindow = '1h' | '24h' | '7d'

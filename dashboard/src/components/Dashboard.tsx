@@ -7,7 +7,7 @@ import { Controls, type ControlActions } from './Controls'
 import { HealLog } from './HealLog'
 import { HealthScore } from './HealthScore'
 import { Incidents, type IncidentActions } from './Incidents'
-import { DailyReportView, MaintenanceRuns, Recommendations } from './Reports'
+import { MaintenanceRuns, Recommendations, ReportsView } from './Reports'
 import { ServiceGrid } from './ServiceGrid'
 import { Trends } from './Trends'
 
@@ -93,7 +93,7 @@ export function Dashboard({
           <Trends load={loadTrends} refreshKey={later.cycle?.finished_at ?? null} />
           <Recommendations items={later.recommendations} />
           <MaintenanceRuns runs={later.maintenance_runs} />
-          <DailyReportView report={later.daily_report} />
+          <ReportsView daily={later.daily_report} weekly={later.weekly_report} />
           <Controls settings={later.settings} changes={later.control_changes} operator={operator} actions={controlActions} />
         </>
       )}

@@ -27,7 +27,7 @@ describe('live snapshot store', () => {
     expect(channels[0]!.name).toBe(CHANNEL_NAME)
     expect(channels[0]!.bindings.map((b) => b.filter)).toContainEqual({ event: 'INSERT', schema: 'vigil', table: 'checks' })
     expect(channels[0]!.bindings.map((b) => b.filter.table).sort()).toEqual(
-      ['alerts', 'checks', 'control_changes', 'cycles', 'heal_actions', 'heal_approvals', 'incident_log', 'incidents', 'maintenance_runs', 'recommendations', 'services', 'settings'],
+      ['alerts', 'checks', 'control_changes', 'cycles', 'heal_actions', 'heal_approvals', 'incident_log', 'incidents', 'maintenance_runs', 'recommendations', 'reports', 'services', 'settings'],
     )
     expect(store.getState().live).toBe('connecting')
     channels[0]!.status('SUBSCRIBED')

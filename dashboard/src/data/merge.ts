@@ -208,6 +208,7 @@ export const LIVE_TABLES = [
   'alerts',
   'incident_log',
   'maintenance_runs',
+  'reports',
 ] as const
 export type LiveTable = (typeof LIVE_TABLES)[number]
 
@@ -221,6 +222,7 @@ export const LIVE_EVENTS: Record<LiveTable, '*' | 'INSERT'> = {
   control_changes: '*',
   checks: 'INSERT',
   maintenance_runs: '*',
+  reports: '*',
   cycles: 'INSERT',
   recommendations: '*',
   alerts: '*',
