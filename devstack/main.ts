@@ -131,6 +131,7 @@ async function start() {
         stack.keys,
         stack.providers.url,
         stack.dashboard?.url ?? null,
+        stack.backupRunner.url,
       ),
     )
     const reason = await Promise.race([
@@ -153,6 +154,7 @@ function banner(
   keys: { anon: string; service_role: string },
   providersUrl: string,
   dashboardUrl: string | null,
+  backupRunnerUrl: string,
 ): string {
   return [
     '',
@@ -172,6 +174,9 @@ function banner(
     `        Operator: ${DEV_OPERATOR.email} / ${DEV_OPERATOR.password}  (development account, local only)`,
     `   Postgres logs: ${join(stateDir, 'db', 'log')}`,
     `    Alerts inbox: ${providersUrl}/  (stand-ins for Twilio, SendGrid, Slack, Discord, PagerDuty, webhooks)`,
+    `   Backup runner: ${backupRunnerUrl}  (pg_dump/pg_restore for backup_check, dr_drill, backup_verification; dumps in ${
+      join(stateDir, 'backups')
+    })`,
     '',
     `Try: curl -H "Authorization: Bearer ${keys.service_role}" ${apiUrl}/functions/v1/status`,
     `     psql ${dbUrl} -c "select vigil.invoke('status', '{}')"`,

@@ -28,6 +28,7 @@ import {
 import { type DashboardServer, hasBuild, startDashboardServer } from './dashboard-server.ts'
 import { type Gateway, startGateway } from './gateway.ts'
 import { type Providers, startProviders } from './providers.ts'
+import { type BackupRunner, newRunnerToken, startBackupRunner } from './backup-runner.ts'
 import { localKeys } from './jwt.ts'
 import { type Realtime, startRealtime } from './realtime.ts'
 import { type InvokeRelay, startInvokeRelay } from './relay.ts'
@@ -62,6 +63,8 @@ export interface Stack {
   providers: Providers
   /** The dashboard (dashboard/dist) and its /status page; null when it has not been built. */
   dashboard: DashboardServer | null
+  /** pg_dump/pg_restore for the backup tasks; the functions' VIGIL_BACKUP_RUNNER_URL points here. */
+  backupRunner: BackupRunner
   migrations: string
   stop(): Promise<void>
 }
@@ -152,6 +155,18 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       log: (line) => opts.log?.('realtime', line),
     })
     stoppers.push(() => realtime.stop())
+    // Dumps this database; each drill restores into vigil_restore_drill on the same cluster.
+    const backupToken = newRunnerToken()
+    const scratch = new URL(postgres.url)
+    scratch.pathname = '/vigil_restore_drill'
+    const backupRunner = await startBackupRunner({
+      sourceUrl: postgres.url,
+      scratchUrl: scratch.toString(),
+      dir: join(opts.stateDir, 'backups'),
+      token: backupToken,
+      log: (line) => opts.log?.('backup-runner', line),
+    })
+    stoppers.push(() => backupRunner.stop())
     const gateway = await startGateway({
       port: opts.apiPort,
       functionsDir: FUNCTIONS_DIR,
@@ -171,6 +186,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         VIGIL_ALLOW_PRIVATE_TARGETS: 'true',
         // Alerts go to the local stand-ins unless supabase/functions/.env names real providers.
         ...providers.env(),
+        VIGIL_BACKUP_RUNNER_URL: backupRunner.url,
+        VIGIL_BACKUP_RUNNER_TOKEN: backupToken,
       },
       log: (line) => opts.log?.('gateway', line),
       // /rest/v1 and /auth/v1: PostgREST's login role, and the development accounts.
@@ -215,6 +232,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       realtime,
       providers,
       dashboard,
+      backupRunner,
       migrations,
       stop: stopAll,
     }

@@ -92,9 +92,11 @@ export const PROBLEM_KINDS = [
  * Incidents that report something for people to act on in their own time and that no heal
  * addresses: a capacity forecast, a lint of the security audit (lint_<name>). Auto-heal leaves
  * them alone — it must not act on the service's other findings in their name — and they are
- * alerted at their severity like any incident.
+ * alerted at their severity like any incident. backup_failed (a dump or drill that failed, a
+ * project without a recent backup) is one too: no heal can make a backup good, so its task pages
+ * on-call itself when it opens it (maintenance/backups.ts).
  */
-export const ADVISORY_INCIDENT_KINDS = ['capacity_forecast'] as const
+export const ADVISORY_INCIDENT_KINDS = ['capacity_forecast', 'backup_failed'] as const
 export const ADVISORY_INCIDENT_PREFIX = 'lint_'
 
 export function isAdvisoryIncident(kind: string): boolean {

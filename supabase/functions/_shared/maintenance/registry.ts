@@ -7,6 +7,12 @@ import { indexReview } from './tasks/index-review.ts'
 import { securityAudit } from './tasks/security-audit.ts'
 import { statementsSnapshot } from './tasks/statements-snapshot.ts'
 import { vacuumAnalyze } from './tasks/vacuum-analyze.ts'
+import { backupCheck } from './tasks/backup-check.ts'
+import { drDrill } from './tasks/dr-drill.ts'
+import { backupVerification } from './tasks/backup-verification.ts'
+import { errorPatterns } from './tasks/error-patterns.ts'
+import { performanceReport } from './tasks/performance-report.ts'
+import { statementBenchmark } from './tasks/statement-benchmark.ts'
 
 export const TASKS: readonly MaintenanceTask[] = [
   vacuumAnalyze,
@@ -16,6 +22,12 @@ export const TASKS: readonly MaintenanceTask[] = [
   securityAudit,
   capacityPlanning,
   indexReview,
+  backupCheck,
+  drDrill,
+  backupVerification,
+  errorPatterns,
+  performanceReport,
+  statementBenchmark,
 ]
 
 export function tasksFor(cadence: Cadence): MaintenanceTask[] {
