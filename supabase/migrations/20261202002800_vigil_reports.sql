@@ -481,11 +481,13 @@ begin
                                   from vigil.heal_approvals ap
                                  where ap.incident_id = c.incident_id and ap.decision is null and ap.expires_at > now()
                                  order by ap.requested_at desc limit 1),
-           'ack_link_hours', st.ack_link_hours,
-           'report', (select jsonb_build_object('id', r.id, 'kind', r.kind, 'period_start', r.period_start,
-                                                'period_end', r.period_end, 'text', r.body_text, 'html', r.body_html,
-                                                'facts', r.facts)
-                        from vigil.reports r where r.id = c.report_id and r.status = 'ready'))
+           'ack_link_hours', st.ack_link_hours)
+         -- Only a report alert carries the key: a page's row is as it was.
+         || case when c.report_id is null then '{}'::jsonb else jsonb_build_object('report', (
+              select jsonb_build_object('id', r.id, 'kind', r.kind, 'period_start', r.period_start,
+                                        'period_end', r.period_end, 'text', r.body_text, 'html', r.body_html,
+                                        'facts', r.facts)
+                from vigil.reports r where r.id = c.report_id and r.status = 'ready')) end
     from claimed c
     left join vigil.contacts k on k.id = c.contact_id
     left join vigil.services v on v.id = c.service_id

@@ -49,6 +49,8 @@ select functions_are(
         -- the reports
         'validate_report_settings', 'due_reports', 'claim_report', 'report_facts', 'schedules',
         'finish_report', 'fail_report', 'report_card',
+        -- the weekly analyses
+        'error_pattern', 'error_trends', 'statement_periods', 'sync_recommendations',
         -- the dashboard
         'dashboard_snapshot', 'performance_trends'],
   'schema vigil has exactly the known functions'
