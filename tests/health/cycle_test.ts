@@ -1,7 +1,7 @@
 // The cycle runner on the real database, with probes standing in for real ones where a test
 // needs one that throws, hangs or leaks a secret. Real probes are tested in tests/probes/.
 import assert from 'node:assert/strict'
-import { runCycle } from '../../supabase/functions/_shared/health/cycle.ts'
+import { databaseSecrets, runCycle } from '../../supabase/functions/_shared/health/cycle.ts'
 import { type ProbeRegistry, PROBES } from '../../supabase/functions/_shared/probes/registry.ts'
 import type { Probe } from '../../supabase/functions/_shared/probes/types.ts'
 import type { HttpConfig } from '../../shared/probe-configs.ts'
@@ -290,4 +290,15 @@ Deno.test("a cycle's probes share one read budget: a body past it fails that pro
     await sql.end()
     await server.shutdown()
   }
+})
+
+Deno.test('a database password that is its own user or database name is not struck from measurements', () => {
+  const local = 'postgresql://postgres:postgres@127.0.0.1:54322/postgres'
+  assert.deepEqual(databaseSecrets(local), [local])
+  const real = 'postgresql://vigil_agent:Zq9%40long-agent-secret@db.example.co:5432/postgres'
+  const secrets = databaseSecrets(real)
+  assert.ok(secrets.includes(real))
+  assert.ok(secrets.includes('Zq9@long-agent-secret'), 'the decoded password is struck')
+  assert.ok(!secrets.includes('postgres'))
+  assert.deepEqual(databaseSecrets(undefined), [])
 })

@@ -115,7 +115,7 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
       readBudget,
     })
   ))
-  const secrets = [...used, ...(options.databaseUrls ?? []).flatMap(connectionSecrets)]
+  const secrets = [...used, ...(options.databaseUrls ?? []).flatMap(databaseSecrets)]
   const clean = results.map((r) => scrub(r, secrets))
   const finishedAt = new Date()
   const durationMs = Math.round(performance.now() - started)
@@ -379,4 +379,20 @@ async function pingDeadman(
   } catch (error) {
     return `unreachable: ${redact((error as Error).message, [options.deadmanUrl!])}`
   }
+}
+
+/**
+ * What of a connection string must not be stored: the URL and its password — unless the password
+ * is the URL's own user or database name (the local stack's postgres:postgres@…/postgres), which
+ * hides nothing and would strike the database's name from every measurement (the postgres probe
+ * then no longer recognised its previous reading, and dead tuples never counted as lasting).
+ */
+export function databaseSecrets(url: string | undefined): string[] {
+  const names = new Set<string>()
+  const parsed = url ? URL.parse(url) : null
+  if (parsed) {
+    names.add(decodeURIComponent(parsed.username))
+    names.add(decodeURIComponent(parsed.pathname.replace(/^\//, '')))
+  }
+  return connectionSecrets(url).filter((s) => !names.has(s))
 }
