@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path'
 import postgres from 'postgres'
 import { AGENT_DB_USER, LOCAL_AGENT_PASSWORD, ROOT } from './config.ts'
 
-const PG_BIN = '/usr/lib/postgresql/15/bin'
+export const PG_BIN = '/usr/lib/postgresql/15/bin'
 const SETPRIV = ['/usr/bin/setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '--']
 const isRoot = Deno.uid() === 0
 

@@ -8,12 +8,13 @@ import {
   DEFAULT_API_PORT,
   DEFAULT_DASHBOARD_PORT,
   DEFAULT_DB_PORT,
+  DEFAULT_DEMO_PORTS,
   DEFAULT_PROVIDERS_PORT,
   DEV_OPERATOR,
   STATE_DIR,
 } from './config.ts'
 import { clusterExists, pidAlive, runningPostmaster, StackError, stopPostmaster } from './db.ts'
-import { startDatabase, startStack } from './stack.ts'
+import { type Stack, startDatabase, startStack } from './stack.ts'
 import { runBenchmarks } from './bench.ts'
 import { runTests } from './test.ts'
 
@@ -23,6 +24,12 @@ const dbPort = portFromEnv('VIGIL_DB_PORT', DEFAULT_DB_PORT)
 const apiPort = portFromEnv('VIGIL_API_PORT', DEFAULT_API_PORT)
 const providersPort = portFromEnv('VIGIL_PROVIDERS_PORT', DEFAULT_PROVIDERS_PORT)
 const dashboardPort = portFromEnv('VIGIL_DASHBOARD_PORT', DEFAULT_DASHBOARD_PORT)
+const demoPorts = {
+  app: portFromEnv('VIGIL_DEMO_APP_PORT', DEFAULT_DEMO_PORTS.app),
+  edge: portFromEnv('VIGIL_DEMO_EDGE_PORT', DEFAULT_DEMO_PORTS.edge),
+  supervisor: portFromEnv('VIGIL_DEMO_SUPERVISOR_PORT', DEFAULT_DEMO_PORTS.supervisor),
+  vercel: portFromEnv('VIGIL_DEMO_VERCEL_PORT', DEFAULT_DEMO_PORTS.vercel),
+}
 
 function portFromEnv(name: string, fallback: number): number {
   const raw = Deno.env.get(name)
@@ -108,7 +115,17 @@ function logLine(source: string, line: string) {
   console.log(`[${source}] ${line}`)
 }
 
-async function start() {
+/** `npm start -- --no-demo` leaves the demo target out. */
+const START_OPTIONS = ['--no-demo']
+
+async function start(args: string[]) {
+  const unknown = args.filter((a) => !START_OPTIONS.includes(a))
+  if (unknown.length) {
+    throw new StackError(
+      `unknown option ${unknown.join(', ')} for start; it takes ${START_OPTIONS.join(', ')}`,
+    )
+  }
+  const demo = !args.includes('--no-demo')
   const apiUrl = `http://127.0.0.1:${apiPort}`
   await acquireLock(apiUrl)
   try {
@@ -120,6 +137,8 @@ async function start() {
       apiPort,
       providersPort,
       dashboardPort,
+      demo,
+      demoPorts,
       watch: true,
       log: logLine,
     })
@@ -132,7 +151,7 @@ async function start() {
         stack.providers.url,
         stack.dashboard?.url ?? null,
         stack.backupRunner.url,
-      ),
+      ) + demoBanner(stack),
     )
     const reason = await Promise.race([
       stopRequested,
@@ -184,6 +203,22 @@ function banner(
   ].join('\n')
 }
 
+function demoBanner(stack: Stack): string {
+  const demo = stack.demo
+  if (!demo) return 'Demo target: left out (--no-demo)\n'
+  const { urls, credentials: c } = demo
+  return [
+    'Demo target (demo/; npm start -- --no-demo leaves it out):',
+    `        Demo app: ${urls.app}  (/health, /api/orders?customer=1, /version, /metrics; pid ${demo.supervisor.status().pid})`,
+    `     Demo faults: curl -H "Authorization: Bearer ${c.controlToken}" -d '{"errors": 0.5}' ${urls.app}/_chaos`,
+    `       Demo edge: ${urls.edge}/version  (CDN cache; Cloudflare purge API ${urls.edge}/client/v4/zones/${c.zoneId}/purge_cache)`,
+    ` Demo supervisor: ${urls.supervisor}  (POST {"action": "restart"|"disable", "service": "${demo.supervisor.service}"})`,
+    `     Demo Vercel: ${urls.vercel}  (project ${c.projectId}: /v6/deployments, rollback, deploy hook)`,
+    `   Demo services: ${demo.services.map((s) => s.name).join(', ')} (in vigil.services)`,
+    '',
+  ].join('\n')
+}
+
 async function reset() {
   await acquireLock('(resetting)')
   try {
@@ -209,7 +244,7 @@ async function reset() {
 }
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
-  start: () => start(),
+  start: (args) => start(args),
   reset: () => reset(),
   test: (args) => runTests(args),
   bench: (args) => runBenchmarks(args),

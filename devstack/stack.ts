@@ -29,6 +29,8 @@ import { type DashboardServer, hasBuild, startDashboardServer } from './dashboar
 import { type Gateway, startGateway } from './gateway.ts'
 import { type Providers, startProviders } from './providers.ts'
 import { type BackupRunner, newRunnerToken, startBackupRunner } from './backup-runner.ts'
+import { type Demo, type DemoPorts, startDemo } from '../demo/main.ts'
+import { DEMO_SECRET_NAMES } from '../demo/seed.ts'
 import { localKeys } from './jwt.ts'
 import { type Realtime, startRealtime } from './realtime.ts'
 import { type InvokeRelay, startInvokeRelay } from './relay.ts'
@@ -44,6 +46,13 @@ export interface StackOptions {
   dashboardPort?: number
   ephemeral?: boolean
   watch?: boolean
+  /**
+   * Also run the demo target (demo/): an app with its database objects, CDN edge, supervisor and
+   * Vercel stand-in, registered in vigil.services. `npm start` runs it; test stacks do not.
+   */
+  demo?: boolean
+  /** Where the demo's parts listen (0 or absent: free ports). */
+  demoPorts?: DemoPorts
   log?: (source: string, line: string) => void
 }
 
@@ -65,9 +74,14 @@ export interface Stack {
   dashboard: DashboardServer | null
   /** pg_dump/pg_restore for the backup tasks; the functions' VIGIL_BACKUP_RUNNER_URL points here. */
   backupRunner: BackupRunner
+  /** The demo target when asked for (StackOptions.demo); its secrets are in the functions' env. */
+  demo: Demo | null
   migrations: string
   stop(): Promise<void>
 }
+
+/** What the chaos tools read to find the running demo (<stateDir>/demo.json, this user only). */
+export const DEMO_FILE = 'demo.json'
 
 export function assertPortFree(port: number, what: string): void {
   try {
@@ -133,6 +147,11 @@ export async function startDatabase(
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
   assertPortFree(opts.apiPort, 'functions gateway')
+  if (opts.demo) {
+    for (const [part, port] of Object.entries(opts.demoPorts ?? {})) {
+      if (port) assertPortFree(port, `demo ${part}`)
+    }
+  }
   const { postgres, migrations, agentUrl } = await startDatabase(opts)
   const stoppers: (() => Promise<void>)[] = [() => postgres.stop()]
   const stopAll = async () => {
@@ -167,6 +186,23 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       log: (line) => opts.log?.('backup-runner', line),
     })
     stoppers.push(() => backupRunner.stop())
+    let demo: Demo | null = null
+    if (opts.demo) {
+      demo = await startDemo({
+        dbUrl: postgres.url,
+        ports: opts.demoPorts,
+        log: (line) => opts.log?.('demo', line),
+      }).catch((err) => {
+        throw new StackError(
+          `the demo target did not start: ${err instanceof Error ? err.message : err} ` +
+            '(npm start -- --no-demo leaves it out)',
+        )
+      })
+      stoppers.push(() => demo!.stop())
+      const file = join(opts.stateDir, DEMO_FILE)
+      await writeDemoFile(file, postgres.url, demo)
+      stoppers.push(() => Deno.remove(file).catch(() => {}))
+    }
     const gateway = await startGateway({
       port: opts.apiPort,
       functionsDir: FUNCTIONS_DIR,
@@ -188,6 +224,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         ...providers.env(),
         VIGIL_BACKUP_RUNNER_URL: backupRunner.url,
         VIGIL_BACKUP_RUNNER_TOKEN: backupToken,
+        // The tokens and deploy hook the demo's seeded services name.
+        ...(demo ? demo.env() : {}),
       },
       log: (line) => opts.log?.('gateway', line),
       // /rest/v1 and /auth/v1: PostgREST's login role, and the development accounts.
@@ -233,6 +271,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       providers,
       dashboard,
       backupRunner,
+      demo,
       migrations,
       stop: stopAll,
     }
@@ -240,4 +279,27 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await stopAll()
     throw err
   }
+}
+
+async function writeDemoFile(file: string, dbUrl: string, demo: Demo): Promise<void> {
+  const doc = {
+    db_url: dbUrl,
+    app_db_url: demo.appDbUrl,
+    app: { url: demo.urls.app, token: demo.credentials.controlToken },
+    supervisor: { url: demo.urls.supervisor, service: demo.supervisor.service },
+    edge: {
+      url: demo.urls.edge,
+      zone_id: demo.credentials.zoneId,
+      token: demo.credentials.cloudflareToken,
+    },
+    vercel: {
+      url: demo.urls.vercel,
+      project_id: demo.credentials.projectId,
+      control_token: demo.credentials.controlToken,
+      deploy_hook_url: demo.env()[DEMO_SECRET_NAMES.deployHookUrl],
+    },
+    services: demo.services.map((s) => s.name),
+  }
+  await Deno.writeTextFile(file, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600 })
+  await Deno.chmod(file, 0o600)
 }

@@ -141,7 +141,16 @@ const staticChecks: Suite = async () => {
       ['deno lint', ['lint', '--config', denoJson]],
       [
         'deno check',
-        ['check', '--config', denoJson, 'supabase/functions/', 'devstack/', 'shared/', 'bench/'],
+        [
+          'check',
+          '--config',
+          denoJson,
+          'supabase/functions/',
+          'devstack/',
+          'shared/',
+          'bench/',
+          'demo/',
+        ],
       ],
     ] as const
   ) {

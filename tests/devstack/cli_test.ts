@@ -21,6 +21,7 @@ interface Setup {
   apiPort: number
   providersPort: number
   dashboardPort: number
+  demoPorts: { app: number; edge: number; supervisor: number; vercel: number }
 }
 
 async function setup(): Promise<Setup> {
@@ -31,10 +32,12 @@ async function setup(): Promise<Setup> {
     apiPort: freePort(),
     providersPort: freePort(),
     dashboardPort: freePort(),
+    demoPorts: { app: freePort(), edge: freePort(), supervisor: freePort(), vercel: freePort() },
   }
 }
 
-function cli(s: Setup, command: string): Cli {
+/** `extra`: the command's own options (`--no-demo`). */
+function cli(s: Setup, command: string, extra: string[] = []): Cli {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       'run',
@@ -43,6 +46,7 @@ function cli(s: Setup, command: string): Cli {
       join(ROOT, 'deno.json'),
       join(ROOT, 'devstack', 'main.ts'),
       command,
+      ...extra,
     ],
     env: {
       VIGIL_STATE_DIR: s.stateDir,
@@ -50,6 +54,10 @@ function cli(s: Setup, command: string): Cli {
       VIGIL_API_PORT: String(s.apiPort),
       VIGIL_PROVIDERS_PORT: String(s.providersPort),
       VIGIL_DASHBOARD_PORT: String(s.dashboardPort),
+      VIGIL_DEMO_APP_PORT: String(s.demoPorts.app),
+      VIGIL_DEMO_EDGE_PORT: String(s.demoPorts.edge),
+      VIGIL_DEMO_SUPERVISOR_PORT: String(s.demoPorts.supervisor),
+      VIGIL_DEMO_VERCEL_PORT: String(s.demoPorts.vercel),
       NO_COLOR: '1',
     },
     stdin: 'null',
@@ -131,6 +139,28 @@ Deno.test({
         (await processesWithEnv(workerEnv)).length > 0,
         'the status function runs in a worker',
       )
+      // The demo target, on by default: its app answers, its services are registered.
+      const demoApp = `http://127.0.0.1:${s.demoPorts.app}`
+      assert.match(banner, new RegExp(`Demo app: ${demoApp}`))
+      const health = await fetch(`${demoApp}/health`)
+      assert.equal(health.status, 200, await health.clone().text())
+      assert.equal((await health.json()).status, 'ok')
+      const appEnv = `DEMO_APP_PORT=${s.demoPorts.app}`
+      assert.equal((await processesWithEnv(appEnv)).length, 1, 'the demo app is its own process')
+      assert.ok(existsSync(join(s.stateDir, 'demo.json')), 'the chaos tools find the demo')
+      const sql = postgres(`postgresql://postgres:postgres@127.0.0.1:${s.dbPort}/postgres`, {
+        max: 1,
+        onnotice: () => {},
+      })
+      const demoServices = await sql`
+        select name from vigil.services where name like 'demo-%' order by name`
+      await sql.end()
+      assert.deepEqual(demoServices.map((r) => r.name), [
+        'demo-api',
+        'demo-app-host',
+        'demo-db',
+        'demo-web',
+      ])
 
       const second = cli(s, 'start')
       assert.equal(await second.exit, 1)
@@ -150,6 +180,8 @@ Deno.test({
         [],
         'no function worker outlives the stack',
       )
+      assert.deepEqual(await processesWithEnv(appEnv), [], 'no demo app outlives the stack')
+      assert.ok(!existsSync(join(s.stateDir, 'demo.json')))
     } finally {
       await stopAndClean(s, [first])
     }
@@ -163,9 +195,12 @@ Deno.test({
     const s = await setup()
     const runs: Cli[] = []
     try {
-      const first = cli(s, 'start')
+      const first = cli(s, 'start', ['--no-demo'])
       runs.push(first)
       await first.waitFor(/Ctrl-C stops it/)
+      assert.match(first.output(), /Demo target: left out \(--no-demo\)/)
+      const demoApp = await fetch(`http://127.0.0.1:${s.demoPorts.app}/health`).catch(() => null)
+      assert.equal(demoApp, null, 'no demo app with --no-demo')
       const url = `postgresql://postgres:postgres@127.0.0.1:${s.dbPort}/postgres`
       const sql = postgres(url, { max: 1, onnotice: () => {} })
       await sql`insert into vigil.services (name, kind, config) values ('survives-restart', 'http', '{"url": "http://127.0.0.1:9/"}')`
@@ -174,7 +209,7 @@ Deno.test({
       await first.exit
       assert.ok(existsSync(join(s.stateDir, 'stack.json')))
 
-      const second = cli(s, 'start')
+      const second = cli(s, 'start', ['--no-demo'])
       runs.push(second)
       await second.waitFor(/Ctrl-C stops it/)
       assert.match(second.output(), /removing the stale lock/)
@@ -209,13 +244,37 @@ Deno.test({
 })
 
 Deno.test({
+  name: 'npm start: a demo port in use, or an unknown option, stops it before anything is created',
+  sanitizeResources: false,
+  async fn() {
+    const s = await setup()
+    const squatter = Deno.listen({ hostname: '127.0.0.1', port: s.demoPorts.app })
+    try {
+      const run = cli(s, 'start')
+      assert.equal(await run.exit, 1)
+      assert.match(
+        run.output(),
+        new RegExp(`port ${s.demoPorts.app} \\(demo app\\) is already in use`),
+      )
+      assert.ok(!existsSync(join(s.stateDir, 'db')), 'no data folder was made')
+      const bad = cli(s, 'start', ['--no-dmeo'])
+      assert.equal(await bad.exit, 1)
+      assert.match(bad.output(), /unknown option --no-dmeo for start; it takes --no-demo/)
+    } finally {
+      squatter.close()
+      await stopAndClean(s, [])
+    }
+  },
+})
+
+Deno.test({
   name: 'npm run reset: wipes the local database and recreates it from the migrations',
   sanitizeResources: false,
   async fn() {
     const s = await setup()
     const runs: Cli[] = []
     try {
-      const first = cli(s, 'start')
+      const first = cli(s, 'start', ['--no-demo'])
       runs.push(first)
       await first.waitFor(/Ctrl-C stops it/)
       const url = `postgresql://postgres:postgres@127.0.0.1:${s.dbPort}/postgres`
@@ -233,7 +292,7 @@ Deno.test({
       assert.equal(await reset.exit, 0, reset.output())
       assert.match(reset.output(), /the local database is fresh/)
 
-      const again = cli(s, 'start')
+      const again = cli(s, 'start', ['--no-demo'])
       runs.push(again)
       await again.waitFor(/Ctrl-C stops it/)
       sql = postgres(url, { max: 1, onnotice: () => {} })
