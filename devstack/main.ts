@@ -248,6 +248,10 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   reset: () => reset(),
   test: (args) => runTests(args),
   bench: (args) => runBenchmarks(args),
+  'chaos-suite': async (args) => {
+    const { runChaosSuite } = await import('../demo/chaos/suite.ts')
+    await runChaosSuite(args)
+  },
 }
 
 const [command, ...args] = Deno.args

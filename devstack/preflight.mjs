@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const command = process.argv[2]
-const commands = ['start', 'test', 'reset', 'bench', 'build']
+const commands = ['start', 'test', 'reset', 'bench', 'build', 'chaos-suite']
 if (!commands.includes(command)) {
   console.error(`usage: node devstack/preflight.mjs <${commands.join('|')}> [args…]`)
   process.exit(2)
@@ -104,7 +104,11 @@ ensureDebianPackages()
 ensureNpmDependencies(root, ['deno', 'supabase'], '')
 if (existsSync(join(root, 'dashboard', 'package.json'))) {
   ensureNpmDependencies(join(root, 'dashboard'), ['vite', 'vitest'], ' (dashboard)')
-  if (command === 'start' || command === 'test' || command === 'bench') ensureDashboardBuild()
+  if (
+    command === 'start' || command === 'test' || command === 'bench' || command === 'chaos-suite'
+  ) {
+    ensureDashboardBuild()
+  }
 }
 
 // Hand over to Deno. Ctrl-C reaches the whole foreground process group; this process only waits

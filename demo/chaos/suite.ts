@@ -1,0 +1,396 @@
+// npm run chaos:suite [-- --interval <s>] [--soak <min>] [--faults a,b] [--fault-timeout <min>]
+// Every fault on a fresh stack with its demo, one after another, each measured from the moment it
+// is made: time to detection (→ the incident row), what healed it and how, time to recovery (→
+// resolved), the alerts that reached the recording stand-ins; then a healthy soak in which any
+// incident or page is a false alert. Cycles are driven every --interval seconds (pg_cron's minute
+// still runs too). Writes bench/results/chaos.json and the README's chaos table; failures are
+// shown as failures.
+import { join } from 'node:path'
+import postgres from 'postgres'
+import { ROOT } from '../../devstack/config.ts'
+import { freePort, privateStateDir, type Stack, startStack } from '../../devstack/stack.ts'
+import { faultNamed, FAULTS } from './registry.ts'
+import { targetOf } from './target.ts'
+import type { ChaosTarget, Fault } from './types.ts'
+
+export interface SuiteOptions {
+  intervalS: number
+  soakMin: number
+  faults: Fault[]
+  faultTimeoutMin: number
+  log: (line: string) => void
+}
+
+export interface FaultResult {
+  fault: string
+  summary: string
+  expected: Fault['expects']
+  detected: boolean
+  service: string | null
+  incident_kind: string | null
+  /** Fault made → incident row. */
+  ttd_s: number | null
+  ttd_intervals: number | null
+  /** The first heal that acted, and how it ended. */
+  heal: { strategy: string; outcome: string; after_detection_s: number } | null
+  healed_as_expected: boolean
+  /** Fault made → incident resolved. */
+  ttr_s: number | null
+  /** Requests the recording stand-ins took while it lasted, by provider. */
+  alerts: Record<string, number>
+  /** People paged (alerts queued for the incident that were not notices of a heal). */
+  paged: boolean
+  verdict: string
+}
+
+export interface SuiteResult {
+  date: string
+  interval_s: number
+  soak: { minutes: number; incidents: number; alerts: number; pages: string[] }
+  faults: FaultResult[]
+  goals: {
+    detected_within_2_intervals: string
+    healed_within_1_interval_after_detection: string
+    heal_success_pct: number | null
+    escalated_with_alert: string
+    false_alerts_in_soak: number
+    audit_chain_verifies: boolean
+  }
+  passed: boolean
+}
+
+const DEMO_SERVICES = ['demo-db', 'demo-app-host', 'demo-api', 'demo-web']
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Runs health-check cycles every intervalS until stopped: faster than pg_cron's minute. */
+function driveCycles(stack: Stack, intervalS: number, log: (line: string) => void) {
+  let stopped = false
+  const done = (async () => {
+    while (!stopped) {
+      const started = Date.now()
+      try {
+        const res = await fetch(`${stack.apiUrl}/functions/v1/health-check`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${stack.keys.service_role}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ trigger: 'manual' }),
+          signal: AbortSignal.timeout(60_000),
+        })
+        await res.body?.cancel()
+        if (!res.ok) log(`a driven cycle answered ${res.status}`)
+      } catch (error) {
+        log(`a driven cycle failed: ${(error as Error).message}`)
+      }
+      const left = intervalS * 1000 - (Date.now() - started)
+      for (let waited = 0; waited < left && !stopped; waited += 200) await sleep(200)
+    }
+  })()
+  return async () => {
+    stopped = true
+    await done
+  }
+}
+
+function providerCounts(stack: Stack, since: Date): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const r of stack.providers.requests({ since })) out[r.provider] = (out[r.provider] ?? 0) + 1
+  return out
+}
+
+/** Until every demo service is healthy and none has an open incident (or the time is up). */
+async function settle(sql: postgres.Sql, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const [r] = await sql<{ unhealthy: number; open: number }[]>`
+      select (select count(*)::int from vigil.services
+               where name = any(${DEMO_SERVICES}) and status <> 'healthy') as unhealthy,
+             (select count(*)::int from vigil.incidents i join vigil.services s on s.id = i.service_id
+               where s.name = any(${DEMO_SERVICES}) and i.status = 'open') as open`
+    if (r.unhealthy === 0 && r.open === 0) return true
+    await sleep(1000)
+  }
+  return false
+}
+
+async function measure(
+  sql: postgres.Sql,
+  stack: Stack,
+  target: ChaosTarget,
+  fault: Fault,
+  o: SuiteOptions,
+): Promise<FaultResult> {
+  const t0 = new Date()
+  const result: FaultResult = {
+    fault: fault.name,
+    summary: fault.summary,
+    expected: fault.expects,
+    detected: false,
+    service: null,
+    incident_kind: null,
+    ttd_s: null,
+    ttd_intervals: null,
+    heal: null,
+    healed_as_expected: false,
+    ttr_s: null,
+    alerts: {},
+    paged: false,
+    verdict: '',
+  }
+  o.log(`${fault.name}: ${await fault.inject(target)}`)
+  const deadline = t0.getTime() + o.faultTimeoutMin * 60_000
+  let incidentId: number | null = null
+  while (Date.now() < deadline) {
+    if (incidentId === null) {
+      const [inc] = await sql<{ id: number; service: string; kind: string; opened_at: Date }[]>`
+        select i.id::int, s.name as service, i.kind, i.opened_at from vigil.incidents i
+          join vigil.services s on s.id = i.service_id
+         where s.name = any(${DEMO_SERVICES}) and i.opened_at >= ${t0} and i.folded_into is null
+         order by i.opened_at limit 1`
+      if (inc) {
+        incidentId = inc.id
+        result.detected = true
+        result.service = inc.service
+        result.incident_kind = inc.kind
+        result.ttd_s = round((inc.opened_at.getTime() - t0.getTime()) / 1000)
+        result.ttd_intervals = round(result.ttd_s / o.intervalS)
+        o.log(`  detected after ${result.ttd_s} s: ${inc.kind} on ${inc.service}`)
+      }
+    }
+    if (incidentId !== null) {
+      const [state] = await sql<
+        {
+          resolved_at: Date | null
+          opened_at: Date
+          strategy: string | null
+          outcome: string | null
+          at: Date | null
+        }[]
+      >`
+        select i.resolved_at, i.opened_at, h.strategy, h.outcome::text, h.created_at as at
+          from vigil.incidents i
+          left join lateral (select * from vigil.heal_actions h where h.incident_id = i.id and h.phase = 'result'
+                              and h.outcome in ('succeeded', 'failed', 'undone')
+                              order by h.seq limit 1) h on true
+         where i.id = ${incidentId}`
+      if (state.strategy && !result.heal) {
+        result.heal = {
+          strategy: state.strategy,
+          outcome: state.outcome!,
+          after_detection_s: round((state.at!.getTime() - state.opened_at.getTime()) / 1000),
+        }
+        o.log(
+          `  ${state.strategy} ${state.outcome} ${result.heal.after_detection_s} s after detection`,
+        )
+      }
+      if (state.resolved_at) {
+        result.ttr_s = round((state.resolved_at.getTime() - t0.getTime()) / 1000)
+        o.log(`  resolved after ${result.ttr_s} s`)
+        break
+      }
+    }
+    await sleep(1000)
+  }
+  result.alerts = providerCounts(stack, t0)
+  if (incidentId !== null) {
+    const [p] = await sql<{ n: number }[]>`
+      select count(*)::int as n from vigil.alerts where incident_id = ${incidentId}
+         and event in ('page', 'reminder') and status in ('sent', 'sending', 'pending', 'failed')`
+    result.paged = p.n > 0
+  }
+  result.healed_as_expected = result.heal !== null && result.heal.outcome === 'succeeded' &&
+    result.heal.strategy === fault.expects.heal
+  result.verdict = !result.detected
+    ? `not detected within ${o.faultTimeoutMin} min`
+    : fault.expects.heal === null
+    ? (result.paged ? 'escalated: people paged' : 'detected, but nobody was paged')
+    : result.healed_as_expected
+    ? (result.ttr_s !== null ? 'healed' : 'healed, not yet resolved')
+    : result.heal
+    ? `${result.heal.strategy} ${result.heal.outcome} (expected ${fault.expects.heal})`
+    : (result.paged ? 'not healed; escalated' : 'not healed')
+  o.log(`  → ${result.verdict}`)
+  await fault.clear(target).catch((e) => o.log(`  clear failed: ${(e as Error).message}`))
+  return result
+}
+
+const round = (n: number) => Math.round(n * 10) / 10
+
+export async function runSuite(stack: Stack, target: ChaosTarget, o: SuiteOptions) {
+  const sql = postgres(stack.dbUrl, { max: 2, onnotice: () => {} })
+  // People to tell: the team's Slack and the on-call's email, on the recording stand-ins.
+  await sql`
+    insert into vigil.contacts (name, role, channel, address, secret_name) values
+      ('Chaos team', 'team', 'slack', '#chaos', 'VIGIL_LOCAL_SLACK_WEBHOOK_URL'),
+      ('Chaos on-call', 'on_call', 'email', 'oncall@example.org', null)
+    on conflict do nothing`
+  // Idle sessions count after 30 s for the suite, not 5 min: recorded in the result.
+  await sql`
+    insert into vigil.heal_policies (environment, strategy, mode, config)
+    values ('prod', 'kill_idle_connections', 'auto', '{"idle_minutes": 0.5}')
+    on conflict (environment, strategy) do update set config = excluded.config`
+  const stop = driveCycles(stack, o.intervalS, o.log)
+  const results: FaultResult[] = []
+  try {
+    o.log('waiting for the demo to be healthy')
+    if (!await settle(sql, 5 * 60_000)) throw new Error('the demo did not become healthy')
+    for (const fault of o.faults) {
+      results.push(await measure(sql, stack, target, fault, o))
+      if (!await settle(sql, 5 * 60_000)) o.log('  the demo did not settle after clearing')
+    }
+    o.log(`soak: ${o.soakMin} min with no fault`)
+    const soakStart = new Date()
+    await sleep(o.soakMin * 60_000)
+    const [soak] = await sql<{ incidents: number; pages: string[] }[]>`
+      select (select count(*)::int from vigil.incidents where opened_at >= ${soakStart}) as incidents,
+             coalesce((select array_agg(subject) from vigil.alerts
+                        where created_at >= ${soakStart} and event in ('page', 'reminder', 'notice')), '{}') as pages`
+    const [audit] = await sql<
+      { ok: boolean }[]
+    >`select intact as ok from vigil.verify_heal_audit()`
+    const healing = results.filter((r) => r.expected.heal !== null)
+    const succeeded = healing.filter((r) => r.healed_as_expected).length
+    const soakAlerts = await providerCounts(stack, soakStart)
+    const soakAlertCount = Object.values(soakAlerts).reduce((a, b) => a + b, 0)
+    const within2 = results.filter((r) => r.ttd_intervals !== null && r.ttd_intervals <= 2).length
+    const within1 = healing.filter((r) =>
+      r.heal && r.heal.outcome === 'succeeded' && r.heal.after_detection_s <= o.intervalS
+    ).length
+    const people = results.filter((r) =>
+      r.expected.heal === null
+    )
+    const suite: SuiteResult = {
+      date: new Date().toISOString(),
+      interval_s: o.intervalS,
+      soak: {
+        minutes: o.soakMin,
+        incidents: soak.incidents,
+        alerts: soakAlertCount,
+        pages: soak.pages,
+      },
+      faults: results,
+      goals: {
+        detected_within_2_intervals: `${within2} of ${results.length}`,
+        healed_within_1_interval_after_detection: `${within1} of ${healing.length}`,
+        heal_success_pct: healing.length ? round((100 * succeeded) / healing.length) : null,
+        escalated_with_alert: `${people.filter((r) => r.paged).length} of ${people.length}`,
+        false_alerts_in_soak: soak.incidents + soak.pages.length,
+        audit_chain_verifies: audit?.ok ?? false,
+      },
+      passed: false,
+    }
+    suite.passed = within2 === results.length && within1 === healing.length &&
+      (suite.goals.heal_success_pct ?? 100) >= 95 &&
+      people.every((r) => r.paged) && suite.goals.false_alerts_in_soak === 0 &&
+      suite.goals.audit_chain_verifies
+    return suite
+  } finally {
+    await stop()
+    await sql.end()
+  }
+}
+
+function options(args: string[]): SuiteOptions {
+  const value = (name: string) => {
+    const i = args.indexOf(`--${name}`)
+    return i >= 0 ? args[i + 1] : undefined
+  }
+  const number = (name: string, fallback: number, min: number, max: number) => {
+    const raw = value(name)
+    if (raw === undefined) return fallback
+    const n = Number(raw)
+    if (!Number.isFinite(n) || n < min || n > max) {
+      throw new Error(`--${name} must be a number from ${min} to ${max}, got "${raw}"`)
+    }
+    return n
+  }
+  const names = value('faults')?.split(',').map((s) => s.trim()).filter(Boolean)
+  const unknown = (names ?? []).filter((n) => !faultNamed(n))
+  if (unknown.length) {
+    throw new Error(
+      `unknown fault(s) ${unknown.join(', ')}; the faults are ${
+        FAULTS.map((f) => f.name).join(', ')
+      }`,
+    )
+  }
+  return {
+    intervalS: number('interval', 15, 5, 60),
+    soakMin: number('soak', 10, 0, 120),
+    faultTimeoutMin: number('fault-timeout', 6, 1, 30),
+    faults: names ? names.map((n) => faultNamed(n)!) : [...FAULTS],
+    log: (line) => console.log(line),
+  }
+}
+
+const START = '<!-- chaos:start -->'
+const END = '<!-- chaos:end -->'
+
+export function chaosTable(r: SuiteResult): string {
+  const s = (v: number | null) => (v === null ? '—' : `${v} s`)
+  return [
+    `Driven every ${r.interval_s} s; ${r.date.slice(0, 16).replace('T', ' ')} UTC.`,
+    '',
+    '| fault | detected (intervals) | heal | after detection | recovered | alerts | verdict |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...r.faults.map((f) =>
+      `| ${f.fault} | ${f.detected ? `${s(f.ttd_s)} (${f.ttd_intervals})` : 'no'} | ${
+        f.heal ? `${f.heal.strategy}: ${f.heal.outcome}` : '—'
+      } | ${f.heal ? `${f.heal.after_detection_s} s` : '—'} | ${s(f.ttr_s)} | ${
+        Object.entries(f.alerts).map(([k, v]) => `${k} ${v}`).join(', ') || '—'
+      } | ${f.verdict} |`
+    ),
+    '',
+    `Soak: ${r.soak.minutes} min, ${r.goals.false_alerts_in_soak} false alerts. Detected within 2 intervals: ${r.goals.detected_within_2_intervals}; healed within 1 interval of detection: ${r.goals.healed_within_1_interval_after_detection}; heal success ${
+      r.goals.heal_success_pct ?? '—'
+    } %; escalated with an alert: ${r.goals.escalated_with_alert}; audit chain verifies: ${
+      r.goals.audit_chain_verifies ? 'yes' : 'no'
+    }. Goals ${r.passed ? 'met' : 'NOT met'}.`,
+  ].join('\n')
+}
+
+async function updateReadme(r: SuiteResult) {
+  const path = join(ROOT, 'README.md')
+  const readme = await Deno.readTextFile(path)
+  const a = readme.indexOf(START)
+  const b = readme.indexOf(END)
+  if (a < 0 || b < a) throw new Error(`README.md lacks the ${START} … ${END} markers`)
+  await Deno.writeTextFile(
+    path,
+    `${readme.slice(0, a + START.length)}\n${chaosTable(r)}\n${readme.slice(b)}`,
+  )
+  await new Deno.Command(Deno.execPath(), {
+    args: ['fmt', '--config', join(ROOT, 'deno.json'), path],
+    stdout: 'null',
+  }).output()
+}
+
+export async function runChaosSuite(args: string[]): Promise<void> {
+  const o = options(args)
+  const stateDir = await privateStateDir('vigil-chaos-')
+  const stack = await startStack({
+    stateDir,
+    dbPort: freePort(),
+    apiPort: freePort(),
+    ephemeral: true,
+    demo: true,
+    demoPorts: { app: freePort(), edge: freePort(), supervisor: freePort(), vercel: freePort() },
+  })
+  try {
+    const target = targetOf(stack.dbUrl, stack.demo!, stateDir)
+    const result = await runSuite(stack, target, o)
+    await Deno.writeTextFile(
+      join(ROOT, 'bench', 'results', 'chaos.json'),
+      JSON.stringify(result, null, 2) + '\n',
+    )
+    await updateReadme(result)
+    console.log(`\n${chaosTable(result)}`)
+  } finally {
+    for (const f of FAULTS) {
+      await f.clear(targetOf(stack.dbUrl, stack.demo!, stateDir)).catch(() => {})
+    }
+    await stack.stop()
+    await Deno.remove(stateDir, { recursive: true }).catch(() => {})
+  }
+}

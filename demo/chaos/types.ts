@@ -1,0 +1,39 @@
+// A fault Vigil should find and, where it can, heal: how it is made, undone and recognised, and
+// what Vigil is expected to do about it (the chaos suite measures against this).
+
+export interface ChaosTarget {
+  /** The database as its owner (postgres): set-up, inspection, clearing. */
+  dbUrl: string
+  /** The same database as the demo app's own ordinary role: faults act as the app does. */
+  appDbUrl: string
+  /** Where a fault's running clients are recorded (`<stateDir>/chaos/<fault>.json`) and log. */
+  stateDir: string
+  /** Postgres' client programs (psql, pgbench, pg_ctl). */
+  pgBin: string
+  /** The share of client slots connection_exhaustion fills (default 0.93; tests use less). */
+  connectionShare?: number
+  /** The demo app's fault-control API. */
+  app: { url: string; token: string }
+  /** The CDN edge in front of the app, its Cloudflare zone and purge token. */
+  edge: { url: string; zoneId: string; token: string }
+  /** The Vercel stand-in: its fault control and the project's deploy hook. */
+  vercel: { url: string; controlToken: string; deployHookUrl: string }
+}
+
+export interface Fault {
+  name: string
+  /** One line for `chaos list`. */
+  summary: string
+  /**
+   * What Vigil should do: open an incident of this kind on the service watching the fault's part
+   * (service_unhealthy for a probe's finding, slow_queries for the slow-statement tracker), name
+   * this finding, and heal it with this strategy (null: a person must act, and is paged).
+   */
+  expects: { incident: string; finding: string; heal: string | null }
+  /** Makes the fault; says what was done. Injecting one already active is harmless. */
+  inject(t: ChaosTarget): Promise<string>
+  /** Undoes it and what it left; false when nothing of it was there. */
+  clear(t: ChaosTarget): Promise<boolean>
+  /** Whether any trace of it is live now. */
+  active(t: ChaosTarget): Promise<boolean>
+}
