@@ -61,10 +61,28 @@ export interface SuiteResult {
 
 const DEMO_SERVICES = ['demo-db', 'demo-app-host', 'demo-api', 'demo-web']
 
+/** The stack the suite drives: in this process (the suite) or another (a test of npm test). */
+export interface SuiteStack {
+  apiUrl: string
+  serviceRoleKey: string
+  dbUrl: string
+  /** What the recording stand-ins took since a moment, by provider. */
+  recorded(since: Date): Promise<{ provider: string }[]>
+}
+
+export function suiteStackOf(stack: Stack): SuiteStack {
+  return {
+    apiUrl: stack.apiUrl,
+    serviceRoleKey: stack.keys.service_role,
+    dbUrl: stack.dbUrl,
+    recorded: (since) => Promise.resolve(stack.providers.requests({ since })),
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Runs health-check cycles every intervalS until stopped: faster than pg_cron's minute. */
-function driveCycles(stack: Stack, intervalS: number, log: (line: string) => void) {
+function driveCycles(stack: SuiteStack, intervalS: number, log: (line: string) => void) {
   let stopped = false
   const done = (async () => {
     while (!stopped) {
@@ -73,7 +91,7 @@ function driveCycles(stack: Stack, intervalS: number, log: (line: string) => voi
         const res = await fetch(`${stack.apiUrl}/functions/v1/health-check`, {
           method: 'POST',
           headers: {
-            authorization: `Bearer ${stack.keys.service_role}`,
+            authorization: `Bearer ${stack.serviceRoleKey}`,
             'content-type': 'application/json',
           },
           body: JSON.stringify({ trigger: 'manual' }),
@@ -94,9 +112,9 @@ function driveCycles(stack: Stack, intervalS: number, log: (line: string) => voi
   }
 }
 
-function providerCounts(stack: Stack, since: Date): Record<string, number> {
+async function providerCounts(stack: SuiteStack, since: Date): Promise<Record<string, number>> {
   const out: Record<string, number> = {}
-  for (const r of stack.providers.requests({ since })) out[r.provider] = (out[r.provider] ?? 0) + 1
+  for (const r of await stack.recorded(since)) out[r.provider] = (out[r.provider] ?? 0) + 1
   return out
 }
 
@@ -117,7 +135,7 @@ async function settle(sql: postgres.Sql, timeoutMs: number): Promise<boolean> {
 
 async function measure(
   sql: postgres.Sql,
-  stack: Stack,
+  stack: SuiteStack,
   target: ChaosTarget,
   fault: Fault,
   o: SuiteOptions,
@@ -193,7 +211,7 @@ async function measure(
     }
     await sleep(1000)
   }
-  result.alerts = providerCounts(stack, t0)
+  result.alerts = await providerCounts(stack, t0)
   if (incidentId !== null) {
     const [p] = await sql<{ n: number }[]>`
       select count(*)::int as n from vigil.alerts where incident_id = ${incidentId}
@@ -218,15 +236,18 @@ async function measure(
 
 const round = (n: number) => Math.round(n * 10) / 10
 
-export async function runSuite(stack: Stack, target: ChaosTarget, o: SuiteOptions) {
+export async function runSuite(stack: SuiteStack, target: ChaosTarget, o: SuiteOptions) {
   const sql = postgres(stack.dbUrl, { max: 2, onnotice: () => {} })
   // People to tell: the team's Slack and the on-call's email, on the recording stand-ins.
-  await sql`
+  const contacts = await sql<{ id: string }[]>`
     insert into vigil.contacts (name, role, channel, address, secret_name) values
       ('Chaos team', 'team', 'slack', '#chaos', 'VIGIL_LOCAL_SLACK_WEBHOOK_URL'),
       ('Chaos on-call', 'on_call', 'email', 'oncall@example.org', null)
-    on conflict do nothing`
-  // Idle sessions count after 30 s for the suite, not 5 min: recorded in the result.
+    returning id`
+  // Idle sessions count after 30 s for the suite, not 5 min (put back after).
+  const [policy] = await sql<{ mode: string; config: postgres.JSONValue }[]>`
+    select mode::text, config from vigil.heal_policies
+     where environment = 'prod' and strategy = 'kill_idle_connections'`
   await sql`
     insert into vigil.heal_policies (environment, strategy, mode, config)
     values ('prod', 'kill_idle_connections', 'auto', '{"idle_minutes": 0.5}')
@@ -288,6 +309,14 @@ export async function runSuite(stack: Stack, target: ChaosTarget, o: SuiteOption
     return suite
   } finally {
     await stop()
+    await sql`delete from vigil.contacts where id = any(${contacts.map((c) => c.id)}::uuid[])`
+    if (policy) {
+      await sql`update vigil.heal_policies set mode = ${policy.mode}::vigil.heal_mode,
+                                               config = ${sql.json(policy.config)}
+                 where environment = 'prod' and strategy = 'kill_idle_connections'`
+    } else {
+      await sql`delete from vigil.heal_policies where environment = 'prod' and strategy = 'kill_idle_connections'`
+    }
     await sql.end()
   }
 }
@@ -379,7 +408,7 @@ export async function runChaosSuite(args: string[]): Promise<void> {
   })
   try {
     const target = targetOf(stack.dbUrl, stack.demo!, stateDir)
-    const result = await runSuite(stack, target, o)
+    const result = await runSuite(suiteStackOf(stack), target, o)
     await Deno.writeTextFile(
       join(ROOT, 'bench', 'results', 'chaos.json'),
       JSON.stringify(result, null, 2) + '\n',
