@@ -16,7 +16,7 @@ import {
   VerifyAnswer,
 } from '../backups.ts'
 import { formatBytes } from './capacity-planning.ts'
-import { type MaintenanceTask, TaskError, type TaskResult } from '../types.ts'
+import { type MaintenanceTask, type TaskContext, TaskError, type TaskResult } from '../types.ts'
 
 export const BACKUP_CHECK = 'backup_check'
 
@@ -26,50 +26,12 @@ export const backupCheck: MaintenanceTask = {
   description:
     "Checks each watched Supabase project's backup list (newest backup under VIGIL_BACKUP_MAX_AGE_HOURS, 26 h; failures; PITR) and, with a backup runner, takes today's pg_dump and verifies it; a bad result opens a critical backup_failed incident.",
   async run(ctx): Promise<TaskResult> {
-    const { sql, env } = ctx
-    const settings = backupSettings(env)
-    const projects = await managementSources(sql)
-    if (!settings.runner && projects.length === 0) {
-      return {
-        status: 'not_applicable',
-        summary:
-          'no backups to check: no supabase_management service is watched and no backup runner is configured (VIGIL_BACKUP_RUNNER_URL)',
-      }
-    }
-    const lines: string[] = []
-    const findings: unknown[] = []
-    const actions: unknown[] = []
-    /** Verdicts on backups (incidents opened) and failures to ask (no verdict): both fail the run. */
-    const failures: string[] = []
-    const [{ now_ms }] = await sql<{ now_ms: number }[]>`
-      select extract(epoch from now())::float8 * 1000 as now_ms`
-
-    for (const project of projects) {
-      let verdict: ListVerdict
-      try {
-        verdict = judgeBackupList(
-          await fetchBackupList(project, ctx),
-          now_ms,
-          settings.maxAgeHours,
-        )
-      } catch (e) {
-        if (!(e instanceof TaskError)) throw e
-        failures.push(e.message)
-        lines.push(e.message)
-        continue
-      }
-      findings.push({ source: 'management_api', service: project.service, ...verdict })
-      const bad = verdict.problems.length ? verdict.problems.join('; ') : null
-      const action = await trackBackupIncident(
-        sql,
-        { id: project.service_id, name: project.service },
-        BACKUP_CHECK,
-        bad,
-      )
-      if (action) actions.push(action)
-      if (bad) failures.push(`${project.service}: ${bad}`)
-      lines.push(describeList(project.service, verdict))
-    }
+    const begun = await beginBackupRun(ctx, 'check')
+    if ('status' in begun) return begun
+    const { settings, run } = begun
+    const { sql } = ctx
+    const { lines, findings, actions, failures } = run
+    await judgeProjects(ctx, BACKUP_CHECK, begun, run)
 
     if (settings.runner) {
       const runner = runnerClient(settings.runner, ctx)
@@ -120,9 +82,102 @@ export const backupCheck: MaintenanceTask = {
       }
     }
 
-    if (failures.length) throw new TaskError(failures.join('; '))
-    return { status: 'succeeded', summary: lines.join('. '), findings, actions }
+    return endBackupRun(run)
   },
+}
+
+/** What a backup task's run gathers: its lines for people, findings, actions, and failures. */
+export interface BackupRun {
+  lines: string[]
+  findings: unknown[]
+  actions: unknown[]
+  /** Verdicts on backups (incidents opened) and failures to ask (no verdict): both fail the run. */
+  failures: string[]
+}
+
+/**
+ * The settings and the watched projects, or `not_applicable` when there is neither a runner nor a
+ * project to look at ("no backups to check" / "to verify").
+ */
+export async function beginBackupRun(
+  ctx: TaskContext,
+  verb: 'check' | 'verify',
+): Promise<
+  | TaskResult
+  | {
+    settings: ReturnType<typeof backupSettings>
+    projects: Awaited<ReturnType<typeof managementSources>>
+    nowMs: number
+    run: BackupRun
+  }
+> {
+  const settings = backupSettings(ctx.env)
+  const projects = await managementSources(ctx.sql)
+  if (!settings.runner && projects.length === 0) {
+    return {
+      status: 'not_applicable',
+      summary:
+        `no backups to ${verb}: no supabase_management service is watched and no backup runner is configured (VIGIL_BACKUP_RUNNER_URL)`,
+    }
+  }
+  const [{ now_ms }] = await ctx.sql<{ now_ms: number }[]>`
+    select extract(epoch from now())::float8 * 1000 as now_ms`
+  return {
+    settings,
+    projects,
+    nowMs: now_ms,
+    run: { lines: [], findings: [], actions: [], failures: [] },
+  }
+}
+
+/** Judges each project's backup list; a bad verdict is tracked on its backup_failed incident as `task`. */
+export async function judgeProjects(
+  ctx: TaskContext,
+  task: string,
+  begun: {
+    settings: ReturnType<typeof backupSettings>
+    projects: Awaited<ReturnType<typeof managementSources>>
+    nowMs: number
+  },
+  run: BackupRun,
+): Promise<void> {
+  for (const project of begun.projects) {
+    let verdict: ListVerdict
+    try {
+      verdict = judgeBackupList(
+        await fetchBackupList(project, ctx),
+        begun.nowMs,
+        begun.settings.maxAgeHours,
+      )
+    } catch (e) {
+      if (!(e instanceof TaskError)) throw e
+      run.failures.push(e.message)
+      run.lines.push(e.message)
+      continue
+    }
+    run.findings.push({ source: 'management_api', service: project.service, ...verdict })
+    const bad = verdict.problems.length ? verdict.problems.join('; ') : null
+    const action = await trackBackupIncident(
+      ctx.sql,
+      { id: project.service_id, name: project.service },
+      task,
+      bad,
+    )
+    if (action) run.actions.push(action)
+    if (bad) run.failures.push(`${project.service}: ${bad}`)
+    run.lines.push(describeList(project.service, verdict))
+  }
+}
+
+/** Fails with every failure named, or succeeds with what was found and done. */
+export function endBackupRun(run: BackupRun): TaskResult {
+  if (run.failures.length) throw new TaskError(run.failures.join('; '))
+  return {
+    status: 'succeeded',
+    summary: run.lines.join('. '),
+    findings: run.findings,
+    actions: run.actions,
+  }
 }
 
 /** "supabase-prod: newest backup 5.2 h old (2026-…), 7 completed; PITR not enabled: …". */

@@ -2,18 +2,9 @@
 // (sha256 against its manifest, pg_restore --list) and the oldest is restore-drilled, proving the
 // whole retention window restores; each watched Supabase project's full backup list is summarised
 // and judged as backup_check judges it. A bad verdict opens the backup_failed incident (and pages).
-import {
-  backupSettings,
-  fetchBackupList,
-  judgeBackupList,
-  managementSources,
-  runnerClient,
-  runnerService,
-  trackBackupIncident,
-  VerifyAnswer,
-} from '../backups.ts'
+import { runnerClient, runnerService, trackBackupIncident, VerifyAnswer } from '../backups.ts'
 import { type MaintenanceTask, TaskError, type TaskResult } from '../types.ts'
-import { describeList } from './backup-check.ts'
+import { beginBackupRun, endBackupRun, judgeProjects } from './backup-check.ts'
 import { drillAndTrack } from './dr-drill.ts'
 
 export const BACKUP_VERIFICATION = 'backup_verification'
@@ -24,46 +15,12 @@ export const backupVerification: MaintenanceTask = {
   description:
     "Verifies every dump the backup runner keeps (sha256, pg_restore --list) and restore-drills the oldest; summarises each watched Supabase project's full backup list; a bad result opens a critical backup_failed incident.",
   async run(ctx): Promise<TaskResult> {
-    const { sql, env } = ctx
-    const settings = backupSettings(env)
-    const projects = await managementSources(sql)
-    if (!settings.runner && projects.length === 0) {
-      return {
-        status: 'not_applicable',
-        summary:
-          'no backups to verify: no supabase_management service is watched and no backup runner is configured (VIGIL_BACKUP_RUNNER_URL)',
-      }
-    }
-    const lines: string[] = []
-    const findings: unknown[] = []
-    const actions: unknown[] = []
-    const failures: string[] = []
-    const [{ now_ms }] = await sql<{ now_ms: number }[]>`
-      select extract(epoch from now())::float8 * 1000 as now_ms`
-
-    for (const project of projects) {
-      try {
-        const verdict = judgeBackupList(
-          await fetchBackupList(project, ctx),
-          now_ms,
-          settings.maxAgeHours,
-        )
-        findings.push({ source: 'management_api', service: project.service, ...verdict })
-        const bad = verdict.problems.length ? verdict.problems.join('; ') : null
-        const action = await trackBackupIncident(
-          sql,
-          { id: project.service_id, name: project.service },
-          BACKUP_VERIFICATION,
-          bad,
-        )
-        if (action) actions.push(action)
-        if (bad) failures.push(`${project.service}: ${bad}`)
-        lines.push(describeList(project.service, verdict))
-      } catch (e) {
-        if (!(e instanceof TaskError)) throw e
-        failures.push(e.message)
-      }
-    }
+    const begun = await beginBackupRun(ctx, 'verify')
+    if ('status' in begun) return begun
+    const { settings, run } = begun
+    const { sql } = ctx
+    const { lines, findings, actions, failures } = run
+    await judgeProjects(ctx, BACKUP_VERIFICATION, begun, run)
 
     if (settings.runner) {
       try {
@@ -101,7 +58,6 @@ export const backupVerification: MaintenanceTask = {
       }
     }
 
-    if (failures.length) throw new TaskError(failures.join('; '))
-    return { status: 'succeeded', summary: lines.join('. '), findings, actions }
+    return endBackupRun(run)
   },
 }
