@@ -395,10 +395,9 @@ async function updateReadme(r: SuiteResult) {
   }).output()
 }
 
-export async function runChaosSuite(args: string[]): Promise<void> {
-  const o = options(args)
-  const stateDir = await privateStateDir('vigil-chaos-')
-  const stack = await startStack({
+/** A fresh private stack with the demo, every part on a free port (npm start may run meanwhile). */
+export function startChaosStack(stateDir: string): Promise<Stack> {
+  return startStack({
     stateDir,
     dbPort: freePort(),
     apiPort: freePort(),
@@ -406,6 +405,12 @@ export async function runChaosSuite(args: string[]): Promise<void> {
     demo: true,
     demoPorts: { app: freePort(), edge: freePort(), supervisor: freePort(), vercel: freePort() },
   })
+}
+
+export async function runChaosSuite(args: string[]): Promise<void> {
+  const o = options(args)
+  const stateDir = await privateStateDir('vigil-chaos-')
+  const stack = await startChaosStack(stateDir)
   try {
     const target = targetOf(stack.dbUrl, stack.demo!, stateDir)
     const result = await runSuite(suiteStackOf(stack), target, o)

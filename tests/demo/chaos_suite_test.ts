@@ -5,9 +5,9 @@
 // heal audit chain intact. The full suite (npm run chaos:suite) runs every fault with a 10-minute soak.
 import assert from 'node:assert/strict'
 import { faultNamed } from '../../demo/chaos/registry.ts'
-import { runSuite, suiteStackOf } from '../../demo/chaos/suite.ts'
+import { runSuite, startChaosStack, suiteStackOf } from '../../demo/chaos/suite.ts'
 import { targetOf } from '../../demo/chaos/target.ts'
-import { freePort, privateStateDir, startStack } from '../../devstack/stack.ts'
+import { privateStateDir } from '../../devstack/stack.ts'
 
 const INTERVAL_S = 5
 
@@ -19,14 +19,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const stateDir = await privateStateDir('vigil-chaos-test-')
-    const stack = await startStack({
-      stateDir,
-      dbPort: freePort(),
-      apiPort: freePort(),
-      ephemeral: true,
-      demo: true,
-      demoPorts: { app: freePort(), edge: freePort(), supervisor: freePort(), vercel: freePort() },
-    })
+    const stack = await startChaosStack(stateDir)
     try {
       const lines: string[] = []
       const result = await runSuite(
