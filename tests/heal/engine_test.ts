@@ -800,3 +800,46 @@ Deno.test('diagnosis reads typed findings; one with impossible values is dropped
     assert.match(log.message, /findings\[0\] \(memory_high\): usage_pct: /)
   })
 })
+
+Deno.test('a strategy that will act later (not yet) pages nobody, uses no attempt, and is asked again when it said', async () => {
+  await withIncident('engine-test-not-yet', async ({ sql, incidentId, options }) => {
+    const { NotYet } = await import('../../supabase/functions/_shared/heal/types.ts')
+    const registry = scripted({})
+    const [base] = registry.service_unhealthy
+    const waiting: Strategy<{ tries: number }> = {
+      ...(base as Strategy<{ tries: number }>),
+      plan: () =>
+        Promise.reject(new NotYet('2 idle sessions may be ended once idle 0.5 min', 12.3)),
+    }
+    const first = await healIncident(
+      { incidentId },
+      options({ ...registry, service_unhealthy: [waiting] }),
+    )
+    assert.equal(first.outcome, 'waiting')
+    assert.equal(
+      first.detail,
+      'waiting: 2 idle sessions may be ended once idle 0.5 min (asked again in 13 s)',
+    )
+    const [inc] = await sql`
+      select heal_attempts, escalation_level,
+             extract(epoch from heal_not_before - now())::float8 as due_in
+        from vigil.incidents where id = ${incidentId}`
+    assert.equal(inc.heal_attempts, 0, 'no attempt used')
+    assert.equal(inc.escalation_level, 0, 'nobody paged')
+    assert.ok(inc.due_in > 10 && inc.due_in <= 13, `asked again in ${inc.due_in} s`)
+    assert.equal((await auditRows(sql, incidentId)).length, 0, 'nothing recorded as tried')
+    // When that moment has come, the retry job asks again, once.
+    await sql`update vigil.incidents set heal_not_before = now() - interval '1 second', last_heal_at = now()
+               where id = ${incidentId}`
+    await sql`select vigil.retry_heals()`
+    const [after] = await sql`
+      select heal_not_before is null as cleared,
+             exists (select from vigil.invocations v where v.fn = 'auto-heal'
+                        and v.body ->> 'incident_id' = ${String(incidentId)}
+                        and v.body ->> 'reason' = 'retry') as asked
+        from vigil.incidents where id = ${incidentId}`
+    assert.deepEqual({ ...after }, { cleared: true, asked: true }, 'retry_heals asked again, once')
+    const healed = await healIncident({ incidentId }, options(registry))
+    assert.equal(healed.outcome, 'succeeded', healed.detail)
+  })
+})

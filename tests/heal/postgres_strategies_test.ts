@@ -26,7 +26,7 @@ import {
   AnalyzeTablesConfig,
   analyzeTablesStrategy,
 } from '../../supabase/functions/_shared/heal/strategies/analyze-tables.ts'
-import { HealError } from '../../supabase/functions/_shared/heal/types.ts'
+import { HealError, NotYet } from '../../supabase/functions/_shared/heal/types.ts'
 import type { HealContext, Plan, Problem } from '../../supabase/functions/_shared/heal/types.ts'
 import type { ProblemKind } from '../../shared/kinds.ts'
 import { eventually, testStack } from '../_env.ts'
@@ -233,7 +233,15 @@ async function planOf(
   what: string,
 ): Promise<Plan> {
   return await eventually(
-    async () => (await strategy.plan(problem(kind), ctx, config)) ?? undefined,
+    async () => {
+      try {
+        return (await strategy.plan(problem(kind), ctx, config)) ?? undefined
+      } catch (error) {
+        // Not yet (no statement past max_seconds, no session idle long enough): ask again.
+        if (error instanceof NotYet) return undefined
+        throw error
+      }
+    },
     10_000,
     what,
   )

@@ -34,6 +34,7 @@ const SUMMARY: Record<HealOutcome, string> = {
   succeeded: 'healed, and verified',
   failed: 'the heal did not work',
   undone: 'the heal made things worse and was undone',
+  waiting: 'a strategy will act once its own rules allow; asked again then, nobody paged',
 }
 
 function summary(report: HealReport) {

@@ -27,7 +27,7 @@ import type {
   Strategy,
   Verification,
 } from './types.ts'
-import { HumanNeeded } from './types.ts'
+import { HumanNeeded, NotYet } from './types.ts'
 
 /** The escalation ladder's limits, as vigil.heal_ladder() (their one place) states them. */
 export interface Ladder {
@@ -66,6 +66,8 @@ export type HealOutcome =
   | 'succeeded'
   | 'failed'
   | 'undone'
+  /** A strategy will act once its own rules allow (NotYet): asked again then, nobody paged. */
+  | 'waiting'
 
 export interface HealReport {
   incident_id: number
@@ -211,6 +213,7 @@ async function healClaimed(
        where incident_id = ${incident.id} and phase = 'result' and outcome in ('failed', 'undone', 'refused')`)
       .map((r) => r.strategy),
   )
+  const waits: NotYet[] = []
   try {
     for (const problem of diagnosis.problems) {
       const candidates = registry[problem.kind as ProblemKind] ?? []
@@ -228,6 +231,7 @@ async function healClaimed(
           options,
           signal: controller.signal,
           target,
+          waits,
         })
         if (result) return result
       }
@@ -235,6 +239,16 @@ async function healClaimed(
   } finally {
     clearTimeout(deadline)
     await target?.end({ timeout: 2 }).catch(() => {})
+  }
+  if (waits.length > 0) {
+    // The soonest a strategy may act; the vigil-heal-retry job asks again from then on.
+    const soonest = waits.reduce((a, b) => (b.retryInSeconds < a.retryInSeconds ? b : a))
+    const seconds = Math.max(1, Math.ceil(soonest.retryInSeconds))
+    const why = `waiting: ${soonest.message} (asked again in ${seconds} s)`
+    await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'info', ${why})`
+    await sql`update vigil.incidents set heal_not_before = now() + make_interval(secs => ${seconds})
+               where id = ${incident.id}`
+    return report('waiting', why)
   }
   const what = diagnosis.problems.length
     ? `no strategy had anything to do for ${diagnosis.problems.map((p) => p.kind).join(', ')}`
@@ -273,6 +287,8 @@ interface Attempt {
   options: HealOptions
   signal: AbortSignal
   target?: postgres.Sql
+  /** Strategies that will act later (NotYet), gathered while the others are tried. */
+  waits: NotYet[]
 }
 
 interface Guard {
@@ -313,6 +329,10 @@ async function tryStrategy(
   try {
     plan = await strategy.plan(problem, ctx, config)
   } catch (error) {
+    if (error instanceof NotYet) {
+      a.waits.push(error)
+      return null
+    }
     if (error instanceof HumanNeeded) return await audit.refused(errorText(error, a.options))
     return await audit.failedBeforeActing(`planning failed: ${errorText(error, a.options)}`)
   }

@@ -139,3 +139,16 @@ export class HealError extends Error {
 export class HumanNeeded extends HealError {
   override name = 'HumanNeeded'
 }
+
+/**
+ * Thrown by plan() when the problem is real but the strategy's own rules do not let it act yet (no
+ * session idle long enough, no statement past max_seconds): nothing is recorded as tried, nobody is
+ * paged, and the engine asks again after retryInSeconds — a person woken for what Vigil would have
+ * fixed a minute later is a false page.
+ */
+export class NotYet extends Error {
+  override name = 'NotYet'
+  constructor(message: string, readonly retryInSeconds: number) {
+    super(message)
+  }
+}

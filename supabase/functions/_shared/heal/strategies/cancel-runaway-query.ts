@@ -3,7 +3,7 @@
 // maintenance in progress (VACUUM, ANALYZE, CREATE INDEX, CLUSTER) is spared by default: a
 // cancelled CREATE INDEX CONCURRENTLY leaves an invalid index behind.
 import { z } from 'zod'
-import { HumanNeeded } from '../types.ts'
+import { HumanNeeded, NotYet } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import {
   plural,
@@ -77,7 +77,23 @@ async function plan(
   const rows = await longRunning(ctx, config)
   // Other databases' statements are no concern of this service: not even worth a mention.
   const here = rows.filter((r) => r.protected_because !== 'a session of another database')
-  if (here.length === 0) return null
+  if (here.length === 0) {
+    // The probe calls it runaway sooner than max_seconds lets this cancel it: wait for it.
+    const [longest] = await targetOf(ctx, NAME)<{ seconds: number | null }[]>`
+      select max(extract(epoch from now() - a.query_start))::float8 as seconds
+      from pg_stat_activity a
+      where a.state = 'active' and a.backend_type = 'client backend' and a.pid <> pg_backend_pid()
+        and a.datname = current_database()`
+    if (longest?.seconds !== null && longest?.seconds !== undefined) {
+      throw new NotYet(
+        `the longest statement has run ${
+          Math.round(longest.seconds)
+        } s; statements are cancelled after ${config.max_seconds} s`,
+        Math.max(1, config.max_seconds - longest.seconds),
+      )
+    }
+    return null
+  }
   const spared = here.filter((r) =>
     r.protected_because || (config.spare_maintenance && r.maintenance)
   )

@@ -2,7 +2,7 @@
 // have sat idle (or idle in a transaction) the longest, just enough of them to bring usage under
 // target_pct. A session that has run anything since the plan is left alone.
 import { z } from 'zod'
-import { HumanNeeded } from '../types.ts'
+import { HumanNeeded, NotYet } from '../types.ts'
 import type { ActResult, HealContext, Plan, Problem, Strategy, Verification } from '../types.ts'
 import {
   awaitExit,
@@ -100,6 +100,19 @@ async function plan(
   const at = `connections at ${before.usage_percent}% of the ${before.available} available ` +
     `(${before.used} used, trigger ${config.trigger_pct}%)`
   if (candidates.length === 0) {
+    // Idle sessions that may be ended once idle long enough: wait for them, page nobody yet.
+    const [soon] = await sql<{ sessions: number; wait_s: number | null }[]>`
+      select count(*)::int as sessions,
+             min(${config.idle_minutes * 60}::float8 - extract(epoch from now() - a.state_change))::float8 as wait_s
+      from pg_stat_activity a
+      where a.state in ('idle', 'idle in transaction', 'idle in transaction (aborted)')
+        and ${protectedBecause(sql, ctx)} is null`
+    if (soon.sessions > 0 && soon.wait_s !== null) {
+      throw new NotYet(
+        `${at}: ${plural(soon.sessions, 'idle session')} may be ended once idle ${config.idle_minutes} min`,
+        Math.max(1, soon.wait_s),
+      )
+    }
     throw new HumanNeeded(
       `${
         capitalise(at)
