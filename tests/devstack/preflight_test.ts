@@ -52,6 +52,6 @@ Deno.test('preflight refuses an unknown command with its usage', async () => {
   assert.equal(out.code, 2)
   assert.match(
     new TextDecoder().decode(out.stderr),
-    /usage: node devstack\/preflight\.mjs <start\|test\|reset\|bench\|build>/,
+    /usage: node devstack\/preflight\.mjs <start\|test\|reset\|bench\|build\|chaos-suite>/,
   )
 })
