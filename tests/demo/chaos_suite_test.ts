@@ -2,7 +2,9 @@
 // in the shared database can be taken for the fault), cycles driven every 5 s, three faults — one
 // healed in the database, one by the app's supervisor, one at the CDN — each detected, healed by
 // the strategy meant for it and recovered, then a short healthy soak without a false alert, and the
-// heal audit chain intact. The full suite (npm run chaos:suite) runs every fault with a 10-minute soak.
+// heal audit chain intact. The latency spike rather than the 5xx one: every request is slow, so the
+// check a heal reads is never a lucky healthy one (CI once saw the 70 % error spike heal-less and
+// escalated; see the issue note). The full suite (npm run chaos:suite) runs every fault, soak 10 min.
 import assert from 'node:assert/strict'
 import { faultNamed } from '../../demo/chaos/registry.ts'
 import { runSuite, startChaosStack, suiteStackOf } from '../../demo/chaos/suite.ts'
@@ -29,7 +31,7 @@ Deno.test({
           intervalS: INTERVAL_S,
           soakMin: 0.5,
           faultTimeoutMin: 2,
-          faults: ['lock_contention', 'error_spike', 'stale_version'].map((n) => faultNamed(n)!),
+          faults: ['lock_contention', 'latency_spike', 'stale_version'].map((n) => faultNamed(n)!),
           log: (line) => lines.push(line),
         },
       )

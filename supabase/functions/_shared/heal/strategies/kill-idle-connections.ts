@@ -103,13 +103,17 @@ async function plan(
     // Idle sessions that may be ended once idle long enough: wait for them, page nobody yet.
     const [soon] = await sql<{ sessions: number; wait_s: number | null }[]>`
       select count(*)::int as sessions,
-             min(${config.idle_minutes * 60}::float8 - extract(epoch from now() - a.state_change))::float8 as wait_s
+             min(${
+      config.idle_minutes * 60
+    }::float8 - extract(epoch from now() - a.state_change))::float8 as wait_s
       from pg_stat_activity a
       where a.state in ('idle', 'idle in transaction', 'idle in transaction (aborted)')
         and ${protectedBecause(sql, ctx)} is null`
     if (soon.sessions > 0 && soon.wait_s !== null) {
       throw new NotYet(
-        `${at}: ${plural(soon.sessions, 'idle session')} may be ended once idle ${config.idle_minutes} min`,
+        `${at}: ${
+          plural(soon.sessions, 'idle session')
+        } may be ended once idle ${config.idle_minutes} min`,
         Math.max(1, soon.wait_s),
       )
     }
