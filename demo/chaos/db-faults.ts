@@ -208,7 +208,7 @@ export const connectionExhaustion = clientFault({
  */
 export const SLOW_STATEMENT =
   'select c.id, (select count(*) from demo.orders o where o.customer_id = c.id) as orders ' +
-  'from demo.customers c where c.id between :cid and :cid + 299'
+  'from demo.customers c where c.id between :cid and :last'
 
 export const slowQuery = clientFault({
   name: 'slow_query',
@@ -218,7 +218,7 @@ export const slowQuery = clientFault({
     const script = join(t.stateDir, 'chaos', 'slow_query.pgbench')
     await Deno.writeTextFile(
       script,
-      `\\set cid random(1, 1700)\n${SLOW_STATEMENT};\n`,
+      `\\set cid random(1, 1700)\n\\set last :cid + 299\n${SLOW_STATEMENT};\n`,
     )
     const url = new URL(t.appDbUrl)
     const group = spawnDetached(

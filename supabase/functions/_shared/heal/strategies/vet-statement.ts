@@ -141,8 +141,12 @@ export async function catalogFindings(
     names(shape.columns)
   }::text::jsonb) c(name)),
     named as (
+      -- A qualified name is looked up in the catalog: to_regclass would need USAGE on its schema,
+      -- which the agent need not have (the app's own schema); the plan runs as a role that has it.
       select case when r.schema is null then to_regclass(quote_ident(r.name))
-                  else to_regclass(quote_ident(r.schema) || '.' || quote_ident(r.name)) end as oid
+                  else (select c.oid::regclass from pg_catalog.pg_class c
+                          join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                         where n.nspname = r.schema and c.relname = r.name) end as oid
       from jsonb_to_recordset(${names(shape.relations)}::text::jsonb) r(schema text, name text)
     ),
     -- The relations read, and those the views among them read, over views.
