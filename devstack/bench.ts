@@ -41,8 +41,6 @@ function machine() {
 }
 
 async function updateReadme(results: BenchResult[]) {
-  const path = join(ROOT, 'README.md')
-  const readme = await Deno.readTextFile(path)
   const table = [
     '| benchmark | measures | result | goal | met |',
     '| --- | --- | --- | --- | --- |',
@@ -50,14 +48,21 @@ async function updateReadme(results: BenchResult[]) {
       `| ${r.name} | ${r.measures} | ${r.result} | ${r.goal} | ${r.passed ? 'yes' : 'no'} |`
     ),
   ].join('\n')
-  const a = readme.indexOf(START)
-  const b = readme.indexOf(END)
-  if (a < 0 || b < a) throw new Error(`README.md lacks the ${START} … ${END} markers`)
+  await writeReadmeSection(START, END, table)
+}
+
+/** Replaces what README.md holds between two markers, laid out as deno fmt wants it. */
+export async function writeReadmeSection(start: string, end: string, text: string) {
+  const path = join(ROOT, 'README.md')
+  const readme = await Deno.readTextFile(path)
+  const a = readme.indexOf(start)
+  const b = readme.indexOf(end)
+  if (a < 0 || b < a) throw new Error(`README.md lacks the ${start} … ${end} markers`)
   await Deno.writeTextFile(
     path,
-    `${readme.slice(0, a + START.length)}\n${table}\n${readme.slice(b)}`,
+    `${readme.slice(0, a + start.length)}\n${text}\n${readme.slice(b)}`,
   )
-  // As deno fmt lays it out, so `npm test`'s format check stays green after a bench run.
+  // As deno fmt lays it out, so `npm test`'s format check stays green after a run.
   const fmt = await new Deno.Command(Deno.execPath(), {
     args: ['fmt', '--config', join(ROOT, 'deno.json'), path],
     stdout: 'null',

@@ -8,6 +8,8 @@
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { ROOT } from '../../devstack/config.ts'
+import { writeReadmeSection } from '../../devstack/bench.ts'
+import { DEMO_SERVICE_NAMES } from '../seed.ts'
 import { freePort, privateStateDir, type Stack, startStack } from '../../devstack/stack.ts'
 import { faultNamed, FAULTS } from './registry.ts'
 import { targetOf } from './target.ts'
@@ -59,7 +61,7 @@ export interface SuiteResult {
   passed: boolean
 }
 
-const DEMO_SERVICES = ['demo-db', 'demo-app-host', 'demo-api', 'demo-web']
+const DEMO_SERVICES: string[] = [...DEMO_SERVICE_NAMES]
 
 /** The stack the suite drives: in this process (the suite) or another (a test of npm test). */
 export interface SuiteStack {
@@ -379,22 +381,6 @@ export function chaosTable(r: SuiteResult): string {
   ].join('\n')
 }
 
-async function updateReadme(r: SuiteResult) {
-  const path = join(ROOT, 'README.md')
-  const readme = await Deno.readTextFile(path)
-  const a = readme.indexOf(START)
-  const b = readme.indexOf(END)
-  if (a < 0 || b < a) throw new Error(`README.md lacks the ${START} … ${END} markers`)
-  await Deno.writeTextFile(
-    path,
-    `${readme.slice(0, a + START.length)}\n${chaosTable(r)}\n${readme.slice(b)}`,
-  )
-  await new Deno.Command(Deno.execPath(), {
-    args: ['fmt', '--config', join(ROOT, 'deno.json'), path],
-    stdout: 'null',
-  }).output()
-}
-
 /** A fresh private stack with the demo, every part on a free port (npm start may run meanwhile). */
 export function startChaosStack(stateDir: string): Promise<Stack> {
   return startStack({
@@ -418,7 +404,7 @@ export async function runChaosSuite(args: string[]): Promise<void> {
       join(ROOT, 'bench', 'results', 'chaos.json'),
       JSON.stringify(result, null, 2) + '\n',
     )
-    await updateReadme(result)
+    await writeReadmeSection(START, END, chaosTable(result))
     console.log(`\n${chaosTable(result)}`)
   } finally {
     for (const f of FAULTS) {

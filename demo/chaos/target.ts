@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import { STATE_DIR } from '../../devstack/config.ts'
 import { PG_BIN } from '../../devstack/db.ts'
+import { DEMO_SECRET_NAMES } from '../seed.ts'
 import type { ChaosTarget } from './types.ts'
 
 const DemoFile = z.object({
@@ -78,7 +79,7 @@ export function targetOf(
     vercel: {
       url: demo.urls.vercel,
       controlToken: demo.credentials.controlToken,
-      deployHookUrl: demo.env()['VIGIL_DEMO_DEPLOY_HOOK_URL'],
+      deployHookUrl: demo.env()[DEMO_SECRET_NAMES.deployHookUrl],
     },
   }
 }
