@@ -5,6 +5,7 @@
 import { faultNamed, FAULTS } from './registry.ts'
 import { loadTarget } from './target.ts'
 import { recordedFaults } from './procs.ts'
+import type { FaultPolicy } from './types.ts'
 
 const USAGE = 'usage: npm run chaos -- <fault> | list | clear [fault] | status'
 
@@ -57,7 +58,21 @@ async function main(args: string[]): Promise<number> {
       fault.expects.heal ? ` and heal it with ${fault.expects.heal}` : ' and page a person'
     }. \`npm run chaos -- clear\` removes it.`,
   )
+  const policy = fault.expects.policy
+  if (policy) console.log(policyHint(policy))
   return 0
+}
+
+/** What the fault's heal needs beyond the defaults, and the SQL that sets it (the suite does). */
+export function policyHint(p: FaultPolicy): string {
+  const config = JSON.stringify(p.config).replaceAll("'", "''")
+  return `Within minutes only under the policy ${p.strategy} ${
+    JSON.stringify(p.config)
+  }: ${p.why}. ` +
+    'The chaos suite sets it for its run; to set it here:\n' +
+    `  insert into vigil.heal_policies (environment, strategy, mode, config) values ('prod', ` +
+    `'${p.strategy}', '${p.mode}', '${config}')\n` +
+    '    on conflict (environment, strategy) do update set mode = excluded.mode, config = excluded.config;'
 }
 
 function unknown(name: string): number {

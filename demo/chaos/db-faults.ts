@@ -172,6 +172,12 @@ export const connectionExhaustion = clientFault({
     incident: 'service_unhealthy',
     finding: 'connections_exhausted',
     heal: 'kill_idle_connections',
+    policy: {
+      strategy: 'kill_idle_connections',
+      mode: 'auto',
+      config: { idle_minutes: 0.5 },
+      why: 'a session counts as idle after 30 s, not the default 5 min',
+    },
   },
   async make(t, sql) {
     const [slots] = await sql<{ slots: number; used: number }[]>`
@@ -213,7 +219,17 @@ export const SLOW_STATEMENT =
 export const slowQuery = clientFault({
   name: 'slow_query',
   summary: 'the app keeps running a statement that scans a large table with no index',
-  expects: { incident: 'slow_queries', finding: 'slow_statements', heal: 'add_missing_index' },
+  expects: {
+    incident: 'slow_queries',
+    finding: 'slow_statements',
+    heal: 'add_missing_index',
+    policy: {
+      strategy: 'add_missing_index',
+      mode: 'auto',
+      config: { mode: 'create' },
+      why: 'the index advisor builds the index; by default it only suggests it (Recommendations)',
+    },
+  },
   async make(t) {
     const script = join(t.stateDir, 'chaos', 'slow_query.pgbench')
     await Deno.writeTextFile(
@@ -274,6 +290,13 @@ export const runawayQuery = clientFault({
     incident: 'service_unhealthy',
     finding: 'runaway_query',
     heal: 'cancel_runaway_query',
+    policy: {
+      strategy: 'cancel_runaway_query',
+      mode: 'auto',
+      config: { max_seconds: 30 },
+      why: "a query is cancelled after 30 s (the demo database's long_running_seconds), " +
+        'not the default 5 min',
+    },
   },
   make(t) {
     const group = client(t, 'runaway_query', 'query', [

@@ -13,7 +13,7 @@ import { DEMO_SERVICE_NAMES } from '../seed.ts'
 import { freePort, privateStateDir, type Stack, startStack } from '../../devstack/stack.ts'
 import { faultNamed, FAULTS } from './registry.ts'
 import { targetOf } from './target.ts'
-import type { ChaosTarget, Fault } from './types.ts'
+import type { ChaosTarget, Fault, FaultPolicy } from './types.ts'
 
 export interface SuiteOptions {
   intervalS: number
@@ -48,6 +48,8 @@ export interface FaultResult {
 export interface SuiteResult {
   date: string
   interval_s: number
+  /** The heal policies the suite set for its run (the faults' expects.policy), by strategy. */
+  policies: Record<string, { mode: string; config: Record<string, unknown>; why: string }>
   soak: { minutes: number; incidents: number; alerts: number; pages: string[] }
   faults: FaultResult[]
   goals: {
@@ -238,6 +240,37 @@ async function measure(
 
 const round = (n: number) => Math.round(n * 10) / 10
 
+/** Sets these prod policies; returns what puts back the rows that were there before. */
+async function setPolicies(
+  sql: postgres.Sql,
+  policies: FaultPolicy[],
+): Promise<() => Promise<void>> {
+  const before = await sql<{ strategy: string; mode: string; config: postgres.JSONValue }[]>`
+    select strategy, mode::text, config from vigil.heal_policies
+     where environment = 'prod' and strategy = any(${policies.map((p) => p.strategy)}::text[])`
+  for (const p of policies) {
+    await sql`
+      insert into vigil.heal_policies (environment, strategy, mode, config)
+      values ('prod', ${p.strategy}, ${p.mode}::vigil.heal_mode, ${
+      sql.json(p.config as postgres.JSONValue)
+    })
+      on conflict (environment, strategy) do update set mode = excluded.mode, config = excluded.config`
+  }
+  return async () => {
+    for (const p of policies) {
+      const was = before.find((b) => b.strategy === p.strategy)
+      if (was) {
+        await sql`update vigil.heal_policies set mode = ${was.mode}::vigil.heal_mode, config = ${
+          sql.json(was.config)
+        }
+                   where environment = 'prod' and strategy = ${p.strategy}`
+      } else {
+        await sql`delete from vigil.heal_policies where environment = 'prod' and strategy = ${p.strategy}`
+      }
+    }
+  }
+}
+
 export async function runSuite(stack: SuiteStack, target: ChaosTarget, o: SuiteOptions) {
   const sql = postgres(stack.dbUrl, { max: 2, onnotice: () => {} })
   // People to tell: the team's Slack and the on-call's email, on the recording stand-ins.
@@ -246,14 +279,13 @@ export async function runSuite(stack: SuiteStack, target: ChaosTarget, o: SuiteO
       ('Chaos team', 'team', 'slack', '#chaos', 'VIGIL_LOCAL_SLACK_WEBHOOK_URL'),
       ('Chaos on-call', 'on_call', 'email', 'oncall@example.org', null)
     returning id`
-  // Idle sessions count after 30 s for the suite, not 5 min (put back after).
-  const [policy] = await sql<{ mode: string; config: postgres.JSONValue }[]>`
-    select mode::text, config from vigil.heal_policies
-     where environment = 'prod' and strategy = 'kill_idle_connections'`
-  await sql`
-    insert into vigil.heal_policies (environment, strategy, mode, config)
-    values ('prod', 'kill_idle_connections', 'auto', '{"idle_minutes": 0.5}')
-    on conflict (environment, strategy) do update set config = excluded.config`
+  // The policies the faults need to be healed within the suite's minutes (put back after).
+  const policies = Object.fromEntries(
+    o.faults.flatMap((f) =>
+      f.expects.policy ? [[f.expects.policy.strategy, f.expects.policy]] : []
+    ),
+  )
+  const restorePolicies = await setPolicies(sql, Object.values(policies))
   const stop = driveCycles(stack, o.intervalS, o.log)
   const results: FaultResult[] = []
   try {
@@ -287,6 +319,11 @@ export async function runSuite(stack: SuiteStack, target: ChaosTarget, o: SuiteO
     const suite: SuiteResult = {
       date: new Date().toISOString(),
       interval_s: o.intervalS,
+      policies: Object.fromEntries(
+        Object.values(policies).map((
+          p,
+        ) => [p.strategy, { mode: p.mode, config: p.config, why: p.why }]),
+      ),
       soak: {
         minutes: o.soakMin,
         incidents: soak.incidents,
@@ -312,13 +349,7 @@ export async function runSuite(stack: SuiteStack, target: ChaosTarget, o: SuiteO
   } finally {
     await stop()
     await sql`delete from vigil.contacts where id = any(${contacts.map((c) => c.id)}::uuid[])`
-    if (policy) {
-      await sql`update vigil.heal_policies set mode = ${policy.mode}::vigil.heal_mode,
-                                               config = ${sql.json(policy.config)}
-                 where environment = 'prod' and strategy = 'kill_idle_connections'`
-    } else {
-      await sql`delete from vigil.heal_policies where environment = 'prod' and strategy = 'kill_idle_connections'`
-    }
+    await restorePolicies()
     await sql.end()
   }
 }
@@ -362,6 +393,15 @@ export function chaosTable(r: SuiteResult): string {
   const s = (v: number | null) => (v === null ? '—' : `${v} s`)
   return [
     `Driven every ${r.interval_s} s; ${r.date.slice(0, 16).replace('T', ' ')} UTC.`,
+    ...(Object.keys(r.policies ?? {}).length
+      ? [
+        '',
+        `Heal policies set for the run: ${
+          Object.entries(r.policies).map(([k, p]) => `${k} ${JSON.stringify(p.config)} (${p.why})`)
+            .join('; ')
+        }.`,
+      ]
+      : []),
     '',
     '| fault | detected (intervals) | heal | after detection | recovered | alerts | verdict |',
     '| --- | --- | --- | --- | --- | --- | --- |',

@@ -20,6 +20,19 @@ export interface ChaosTarget {
   vercel: { url: string; controlToken: string; deployHookUrl: string }
 }
 
+/**
+ * The heal policy (vigil.heal_policies, environment prod) under which the fault's strategy heals it
+ * within the suite's minutes: production defaults wait longer or only suggest. The suite sets it
+ * for its run and puts back what was there; `npm run chaos -- <fault>` says so.
+ */
+export interface FaultPolicy {
+  strategy: string
+  mode: 'auto'
+  config: Record<string, unknown>
+  /** What it changes against the default, in a few words. */
+  why: string
+}
+
 export interface Fault {
   name: string
   /** One line for `chaos list`. */
@@ -29,7 +42,7 @@ export interface Fault {
    * (service_unhealthy for a probe's finding, slow_queries for the slow-statement tracker), name
    * this finding, and heal it with this strategy (null: a person must act, and is paged).
    */
-  expects: { incident: string; finding: string; heal: string | null }
+  expects: { incident: string; finding: string; heal: string | null; policy?: FaultPolicy }
   /** Makes the fault; says what was done. Injecting one already active is harmless. */
   inject(t: ChaosTarget): Promise<string>
   /** Undoes it and what it left; false when nothing of it was there. */

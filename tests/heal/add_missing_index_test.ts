@@ -452,6 +452,56 @@ Deno.test('as vigil_agent, which owns nothing: built in place by vigil.build_ind
   )
 })
 
+Deno.test("as vigil_agent, on the app's own schema it has no USAGE on and a role it may not take: planned and costed as pg_read_all_data, built by vigil.build_index", async () => {
+  // The demo's shape (schema demo, role demo_app): hypopg looks the table up by name, which the
+  // agent itself may not; the hypothetical indexes are made as the role that plans the statement.
+  await withWorld(async ({ admin, app, appRole, queryids, tables }) => {
+    const schema = unique('amix_schema')
+    const table = unique('amix')
+    const qualifiedName = `${q(schema)}.${q(table)}`
+    // Its name only: the pattern that clears this test's statements (the schema goes below).
+    tables.push(table)
+    const target = postgres(testStack().agentDbUrl, {
+      max: 2,
+      prepare: false,
+      onnotice: () => {},
+      connection: { application_name: 'vigil-heal' },
+    })
+    try {
+      await admin.unsafe(`create schema ${q(schema)}`)
+      await admin.unsafe(`grant usage on schema ${q(schema)} to ${appRole}`)
+      await admin.unsafe(`create table ${qualifiedName} (id int, b int, c text)`)
+      await admin.unsafe(
+        `insert into ${qualifiedName} select g, g % 1000, md5(g::text) from generate_series(1, 200000) g`,
+      )
+      await admin.unsafe(`analyze ${qualifiedName}`)
+      await admin.unsafe(`grant select on ${qualifiedName} to ${appRole}`)
+      const [who] = await admin`
+        select has_schema_privilege('vigil_agent', ${schema}, 'USAGE') as usage,
+               pg_has_role('vigil_agent', ${appRole}, 'MEMBER') as member`
+      assert.deepEqual(who, { usage: false, member: false }, 'the agent can reach neither')
+      const text = `select * from ${qualifiedName} where b = $1`
+      queryids.push(await runStatement(admin, app, text, (i) => [i]))
+
+      const ctx = context(target)
+      const cfg = config({ mode: 'create' })
+      const plan = await strategy.plan(problem(queryids), ctx, cfg)
+      assert.ok(plan, 'an index is suggested: the hypothetical one was costed')
+      const [s] = targetOf(plan).indexes
+      assert.deepEqual([s.schema, s.table, s.columns], [schema, table, ['b']])
+      assert.ok(s.factor >= 2, `cost factor ${s.factor}`)
+      const result = await strategy.act(plan, ctx, cfg)
+      assert.match(result.detail, /in place, by vigil\.build_index/)
+      const v = await strategy.verify(plan, result, ctx, cfg)
+      assert.equal(v.improved, true, v.detail)
+      assert.match(await strategy.undo!(plan, result, ctx, cfg), /^dropped 1 index/)
+    } finally {
+      await target.end()
+      await admin.unsafe(`drop schema if exists ${q(schema)} cascade`)
+    }
+  })
+})
+
 Deno.test('a statement whose planning would run code outside pg_catalog is never planned, so never run as the agent', async () => {
   await withWorld(
     async ({ admin, app, appRole, target, queryids, newTable, selectByB }) => {

@@ -45,6 +45,8 @@ const VIGIL_MARK_RE = String.raw`/\*\s*vigil:`
 /** The statements analysed: SELECT, UPDATE and DELETE (WITH, INSERT, MERGE and utilities are not). */
 const KIND_RE = String.raw`^(select|update|delete)\M`
 const PREPARED = 'vigil_add_missing_index'
+/** The prepared call to hypopg_create_index (see withHypothetical). */
+const HYPOTHETICAL = 'vigil_add_missing_index_hypo'
 const STATEMENT_CHARS = 200
 const MAX_CANDIDATES = 12
 /** Bounds on the planning session: EXPLAIN is quick, but must not queue behind DDL for long. */
@@ -317,7 +319,13 @@ async function analyse(
     ].slice(0, MAX_CANDIDATES)
     const evaluate = async (set: Candidate[]) => {
       if (set.length === 0) return null
-      const r = await withHypothetical(c, hypopg, set, () => explainGeneric(c, query, planned))
+      const r = await withHypothetical(
+        c,
+        hypopg,
+        planned.role,
+        set,
+        () => explainGeneric(c, query, planned),
+      )
       const used = r.created.filter((h) => r.result.names.has(h.name))
       return used.length ? { used, cost: r.result.plan['Total Cost'] } : null
     }
@@ -335,6 +343,7 @@ async function analyse(
     const only = await withHypothetical(
       c,
       hypopg,
+      planned.role,
       chosen.used,
       () => explainGeneric(c, query, planned),
     )
@@ -437,26 +446,40 @@ interface Hypothetical extends Candidate {
 async function withHypothetical(
   c: Session,
   hypopg: string,
+  role: string,
   candidates: Candidate[],
   fn: () => Promise<PlanNode>,
 ): Promise<{ created: Hypothetical[]; result: { plan: PlanNode; names: Set<string> } }> {
   const created: Hypothetical[] = []
   try {
+    // hypopg looks the table up by name when it runs, which needs USAGE on the table's schema: the
+    // agent need not have it (the app's own schema), the role that plans the statement does, but
+    // that role need not have USAGE on hypopg's schema. So the call is bound here, as the agent,
+    // and run as that role.
+    await c.unsafe(
+      `/* ${INDEX_MARKER} */ prepare ${HYPOTHETICAL}(text) as ` +
+        `select indexname from ${quoteIdent(hypopg)}.hypopg_create_index($1)`,
+    )
     for (const cand of candidates) {
       const def = `create index on ${qualified(cand.rel.schema, cand.rel.table)} ` +
         `(${cand.columns.map(quoteIdent).join(', ')})`
-      const rows = await attempt(
-        c,
-        () =>
-          c`/* vigil:add-missing-index */ select indexname from ${
-            c(hypopg)
-          }.hypopg_create_index(${def})`,
-      )
+      // A failed attempt rolls back to its savepoint, role and all. EXECUTE takes no bound
+      // parameter: the definition goes through a setting of this transaction.
+      const rows = await attempt(c, async () => {
+        await c`/* vigil:add-missing-index */ select set_config('vigil.hypothetical', ${def}, true)`
+        await c.unsafe(`/* ${INDEX_MARKER} */ set local role ${quoteIdent(role)}`)
+        const made = await c.unsafe(
+          `/* ${INDEX_MARKER} */ execute ${HYPOTHETICAL}(current_setting('vigil.hypothetical'))`,
+        )
+        await c.unsafe(`/* ${INDEX_MARKER} */ reset role`)
+        return made
+      })
       if (rows?.[0]) created.push({ ...cand, name: rows[0].indexname as string })
     }
     const plan = await fn()
     return { created, result: { plan, names: indexNames(plan) } }
   } finally {
+    await deallocate(c, HYPOTHETICAL).catch(() => {})
     await resetHypothetical(c, hypopg).catch(() => {})
   }
 }
@@ -490,13 +513,14 @@ async function begin(c: Session, statementTimeout = PLAN_STATEMENT_TIMEOUT) {
 async function endSession(c: Session, hypopg?: string) {
   await c.unsafe(`/* ${INDEX_MARKER} */ rollback`).catch(() => {})
   await deallocate(c).catch(() => {})
+  await deallocate(c, HYPOTHETICAL).catch(() => {})
   if (hypopg) await resetHypothetical(c, hypopg).catch(() => {})
 }
 
-async function deallocate(c: Session) {
+async function deallocate(c: Session, name = PREPARED) {
   const [row] = await c`/* vigil:add-missing-index */
-    select count(*)::int as n from pg_prepared_statements where name = ${PREPARED}`
-  if (row.n > 0) await c.unsafe(`deallocate ${PREPARED}`)
+    select count(*)::int as n from pg_prepared_statements where name = ${name}`
+  if (row.n > 0) await c.unsafe(`deallocate ${name}`)
 }
 
 /** fn inside a savepoint: its error is rolled back to and swallowed (undefined returned). */
