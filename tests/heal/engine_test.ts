@@ -2,7 +2,11 @@
 // rows, undo, the ladder, and bad input. Real strategies are tested in the other files here.
 import assert from 'node:assert/strict'
 import { z } from 'zod'
-import { healIncident, type HealOptions } from '../../supabase/functions/_shared/heal/engine.ts'
+import {
+  healIncident,
+  type HealOptions,
+  MAX_WAITS,
+} from '../../supabase/functions/_shared/heal/engine.ts'
 import {
   STRATEGIES_BY_PROBLEM,
   type StrategyRegistry,
@@ -338,6 +342,32 @@ Deno.test('suspected corruption goes straight to humans, untouched', async () =>
     assert.equal(acts.count, 0)
     const [inc] = await sql`select escalation_level from vigil.incidents where id = ${incidentId}`
     assert.equal(inc.escalation_level, 4)
+  })
+})
+
+Deno.test('a flapping service whose latest check passed is looked at again after its next check, nobody paged; after MAX_WAITS such waits, a person', async () => {
+  await withIncident('engine-test-flapping', async ({ sql, incidentId, serviceId, options }) => {
+    // An error spike failing most checks, not all: the latest one passed.
+    await sql`insert into vigil.checks (service_id, status) values (${serviceId}, 'healthy')`
+    const acts = { count: 0 }
+    const report = await healIncident({ incidentId }, options(scripted({ acts })))
+    assert.equal(report.outcome, 'waiting')
+    assert.match(report.detail ?? '', /latest check of .* passed \(asked again in 45 s\)/)
+    assert.equal(acts.count, 0)
+    const [inc] = await sql`
+      select escalation_level, heal_not_before > now() + interval '30 seconds' as later
+        from vigil.incidents where id = ${incidentId}`
+    assert.deepEqual([inc.escalation_level, inc.later], [0, true], 'nobody paged; asked again')
+
+    // Waiting has a bound: the MAX_WAITS-th time, a person is asked to look.
+    await sql`insert into vigil.incident_log (incident_id, level, message)
+              select ${incidentId}, 'info', 'waiting: an earlier wait' from generate_series(2, ${MAX_WAITS})`
+    const last = await healIncident({ incidentId }, options(scripted({ acts })))
+    assert.equal(last.outcome, 'nothing_to_do')
+    assert.match(last.detail ?? '', new RegExp(`asked ${MAX_WAITS} times`))
+    const [after] = await sql`select escalation_level from vigil.incidents where id = ${incidentId}`
+    assert.equal(after.escalation_level, 3)
+    assert.equal(acts.count, 0)
   })
 })
 

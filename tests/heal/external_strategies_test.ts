@@ -24,11 +24,13 @@ import {
   type ActResult,
   type HealContext,
   HealError,
+  NotYet,
   type Plan,
   type Problem,
   type Strategy,
   type Verification,
 } from '../../supabase/functions/_shared/heal/types.ts'
+import { RECHECK_SECONDS } from '../../supabase/functions/_shared/heal/external.ts'
 import { baseHealContext } from './_fixtures.ts'
 import { testSql } from '../_env.ts'
 import {
@@ -624,7 +626,7 @@ Deno.test('restart_service: verify stops at the heal deadline even with a long v
   }
 })
 
-Deno.test('restart_service: nothing to plan without a restart action or when the service is healthy again', async () => {
+Deno.test('restart_service: nothing to plan without a restart action; asked again later when the service answers healthy just now', async () => {
   const config = restartServiceStrategy.config.parse({})
   assert.equal(
     await restartServiceStrategy.plan(
@@ -638,9 +640,15 @@ Deno.test('restart_service: nothing to plan without a restart action or when the
     actions: { restart: { type: 'webhook', url: 'http://127.0.0.1:9/restart' } },
     reprobe: probes(healthy()).reprobe,
   })
-  assert.equal(
-    await restartServiceStrategy.plan(problem('service_unhealthy'), recovered, config),
-    null,
+  // Recovering or flapping (an error spike failing most checks, not all): not now, not a page.
+  await assert.rejects(
+    restartServiceStrategy.plan(problem('service_unhealthy'), recovered, config),
+    (err: unknown) => {
+      assert.ok(err instanceof NotYet)
+      assert.equal(err.retryInSeconds, RECHECK_SECONDS)
+      assert.match(err.message, /answered healthy when probed just now/)
+      return true
+    },
   )
 })
 

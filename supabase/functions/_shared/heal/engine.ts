@@ -28,6 +28,7 @@ import type {
   Verification,
 } from './types.ts'
 import { HumanNeeded, NotYet } from './types.ts'
+import { RECHECK_SECONDS } from './external.ts'
 
 /** The escalation ladder's limits, as vigil.heal_ladder() (their one place) states them. */
 export interface Ladder {
@@ -37,6 +38,8 @@ export interface Ladder {
   senior_at: number
 }
 const HEAL_DEADLINE_MS = 120_000
+/** How many times an incident waits (NotYet, a passing check) before a person is asked to look. */
+export const MAX_WAITS = 10
 
 export interface HealRequest {
   incidentId: number
@@ -240,15 +243,32 @@ async function healClaimed(
     clearTimeout(deadline)
     await target?.end({ timeout: 2 }).catch(() => {})
   }
+  // The latest check passed while the incident is still open: the service flaps (an error spike
+  // failing most checks, not all) or is recovering. Nothing to heal in this moment is no reason to
+  // page: it is looked at again after the next check, and resolves when enough checks pass.
+  if (waits.length === 0 && check?.status === 'healthy' && incident.kind !== 'slow_queries') {
+    waits.push(new NotYet(`the latest check of ${service.name} passed`, RECHECK_SECONDS))
+  }
   if (waits.length > 0) {
     // The soonest a strategy may act; the vigil-heal-retry job asks again from then on.
     const soonest = waits.reduce((a, b) => (b.retryInSeconds < a.retryInSeconds ? b : a))
     const seconds = Math.max(1, Math.ceil(soonest.retryInSeconds))
-    const why = `waiting: ${soonest.message} (asked again in ${seconds} s)`
-    await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'info', ${why})`
-    await sql`update vigil.incidents set heal_not_before = now() + make_interval(secs => ${seconds})
-               where id = ${incident.id}`
-    return report('waiting', why)
+    const [{ waited }] = await sql<{ waited: number }[]>`
+      select count(*)::int as waited from vigil.incident_log
+       where incident_id = ${incident.id} and message like 'waiting: %'`
+    if (waited < MAX_WAITS) {
+      const why = `waiting: ${soonest.message} (asked again in ${seconds} s)`
+      await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'info', ${why})`
+      await sql`update vigil.incidents set heal_not_before = now() + make_interval(secs => ${seconds})
+                 where id = ${incident.id}`
+      return report('waiting', why)
+    }
+    // Waiting has a bound: a service that keeps failing checks yet is never there to heal when
+    // asked is a person's to look at.
+    const why = `asked ${waited} times, each time ${soonest.message}: a human must look`
+    await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'warning', ${why})`
+    await sql`select vigil.escalate(${incident.id}, 3, ${why})`
+    return report('nothing_to_do', why)
   }
   const what = diagnosis.problems.length
     ? `no strategy had anything to do for ${diagnosis.problems.map((p) => p.kind).join(', ')}`

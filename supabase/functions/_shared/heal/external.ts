@@ -15,7 +15,7 @@ import { clip, errorMessage } from '../probes/support.ts'
 import { type ProbeResult, rank } from '../probes/types.ts'
 import { restartProject } from './providers/supabase-management.ts'
 import { callProvider, callWebhook, shown } from './providers/webhook.ts'
-import { type HealContext, HealError, HumanNeeded } from './types.ts'
+import { type HealContext, HealError, HumanNeeded, NotYet } from './types.ts'
 
 /** How long to wait for a provider, and for the re-probes that tell whether acting helped. */
 export const timing = {
@@ -56,6 +56,19 @@ export function refuseDryRun(ctx: HealContext, what: string): void {
 }
 
 /** One probe of the service now, or null when the probe itself failed (plan falls back on the evidence). */
+/** When a service that answered healthy in this moment is looked at again: after its next check. */
+export const RECHECK_SECONDS = 45
+
+/**
+ * What a strategy throws when the service answers healthy as it is about to act while its
+ * incident is still open: recovering, or flapping (an error spike failing most checks, not all).
+ * Nothing to do in this moment is not a reason to page; the engine asks again after the next
+ * check, and pages when it keeps being so.
+ */
+export function healthyJustNow(ctx: HealContext): NotYet {
+  return new NotYet(`${ctx.service.name} answered healthy when probed just now`, RECHECK_SECONDS)
+}
+
 export async function probeNow(ctx: HealContext): Promise<ProbeResult | null> {
   try {
     return await untilAborted(ctx.reprobe(), ctx.signal)

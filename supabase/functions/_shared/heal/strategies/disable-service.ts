@@ -9,6 +9,7 @@ import {
   actionOf,
   afterOf,
   describeLast,
+  healthyJustNow,
   performDisable,
   probeNow,
   refuseDryRun,
@@ -52,7 +53,7 @@ export const disableServiceStrategy: Strategy<DisableServiceConfig> = {
        order by seq desc limit 1`
     if (!restarted) return null
     const live = await probeNow(ctx)
-    if (live?.status === 'healthy') return null
+    if (live?.status === 'healthy') throw healthyJustNow(ctx)
     return {
       action: 'disable_service',
       target: { service: ctx.service.name, ...restartTarget(disable) },

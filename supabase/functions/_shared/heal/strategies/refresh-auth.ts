@@ -10,6 +10,7 @@ import {
   afterOf,
   describeLast,
   gotWorse,
+  healthyJustNow,
   performRestart,
   probeNow,
   refuseDryRun,
@@ -33,7 +34,9 @@ export const refreshAuthStrategy: Strategy<RefreshAuthConfig> = {
     const restart = refresh ? undefined : actionOf(ctx, 'restart')
     if (!refresh && !restart) return null
     const live = await probeNow(ctx)
-    if (live?.status === 'healthy' && live.measurements.login_ok !== false) return null
+    if (live?.status === 'healthy' && live.measurements.login_ok !== false) {
+      throw healthyJustNow(ctx)
+    }
     return {
       action: 'refresh_auth',
       target: refresh ? { via: 'auth_refresh', url: shown(refresh.url) } : restartTarget(restart!),

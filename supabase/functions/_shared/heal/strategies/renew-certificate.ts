@@ -8,6 +8,7 @@ import {
   actionOf,
   afterOf,
   describeLast,
+  healthyJustNow,
   probeNow,
   refuseDryRun,
   reprobeUntil,
@@ -29,9 +30,12 @@ export const renewCertificateStrategy: Strategy<RenewCertificateConfig> = {
   async plan(problem, ctx) {
     const renewal = actionOf(ctx, 'certificate_renewal')
     if (!renewal) return null
-    // The certificate served now: renewed meanwhile (healthy again), there is nothing to do.
+    // The certificate served now: renewed meanwhile (healthy again), there is nothing to do now,
+    // and the incident resolves with the next checks.
     const live = await probeNow(ctx)
-    if (live?.status === 'healthy' && days(live.measurements.tls_days_left) !== null) return null
+    if (live?.status === 'healthy' && days(live.measurements.tls_days_left) !== null) {
+      throw healthyJustNow(ctx)
+    }
     const left = days(live?.measurements.tls_days_left) ?? days(problem.evidence.tls_days_left)
     return {
       action: 'renew_certificate',

@@ -10,6 +10,7 @@ import {
   actionOf,
   afterOf,
   describeLast,
+  healthyJustNow,
   performRestart,
   probeNow,
   refuseDryRun,
@@ -33,7 +34,7 @@ export const restartServiceStrategy: Strategy<RestartServiceConfig> = {
     const restart = actionOf(ctx, 'restart')
     if (!restart) return null
     const live = await probeNow(ctx)
-    if (live?.status === 'healthy') return null
+    if (live?.status === 'healthy') throw healthyJustNow(ctx)
     return {
       action: 'restart_service',
       target: { service: ctx.service.name, ...restartTarget(restart) },
