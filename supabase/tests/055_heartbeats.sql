@@ -6,7 +6,7 @@ begin;
 set search_path = extensions, public;
 -- The live health-check records cycles every minute; hold them off so "the latest cycle" is ours.
 lock table vigil.cycles in exclusive mode;
-select plan(45);
+select plan(47);
 
 insert into vigil.services (id, name, kind, config, created_at) values
   ('00000000-0000-4000-8000-000000000551', 't055-ping-old', 'heartbeat', '{"source":"ping","period_seconds":60}', now() - interval '10 minutes'),
@@ -42,8 +42,9 @@ select is_empty(
 
 select is(pg_temp.verdict('00000000-0000-4000-8000-000000000551'), 'down / never seen in 00:10:00 (expected every 60 s)',
           'ping: never pinged, created 10 minutes ago, period 60 s + default grace 60 s: down, never seen');
-select is((select measurements from vigil.heartbeat_verdict('00000000-0000-4000-8000-000000000551')), '{"last_seen_at": null}'::jsonb,
-          'the never-seen verdict measures last_seen_at as null');
+select is((select measurements from vigil.heartbeat_verdict('00000000-0000-4000-8000-000000000551')),
+          '{"last_seen_at": null, "decisive_status": "down"}'::jsonb,
+          'the never-seen verdict measures last_seen_at as null, and is decisive: period + grace of silence is the evidence');
 select is(pg_temp.verdict('00000000-0000-4000-8000-000000000552'), 'healthy / -',
           'ping: never pinged but created just now: still within its first period');
 
@@ -168,9 +169,17 @@ select results_eq(
   $$select c.status::text, c.error, c.measurements from vigil.checks c join vigil.services s on s.id = c.service_id
      where s.name = 'vigil-health-check' and c.id > (select id from mark)$$,
   $$values ('down'::text, 'last seen 00:05:00 ago (expected every 60 s)'::text,
-            jsonb_build_object('last_seen_at', now() - interval '5 minutes', 'checked_by', 'vigil-watchdog'))$$,
+            jsonb_build_object('last_seen_at', now() - interval '5 minutes', 'checked_by', 'vigil-watchdog',
+                               'decisive_status', 'down'))$$,
   'the self-service vigil-health-check got one down check saying when cycles were last seen, checked_by vigil-watchdog'
 );
+-- One such check is enough (the failure threshold's hysteresis is the grace already): when the
+-- database itself was down, the first cycle after it finds the gap and the next is healthy again.
+select is((select status::text from vigil.services where name = 'vigil-health-check'), 'down',
+          'the one decisive down check turns vigil-health-check down');
+select is((select count(*)::int from vigil.incidents i join vigil.services s on s.id = i.service_id
+            where s.name = 'vigil-health-check' and i.status = 'open' and i.kind = 'service_unhealthy'), 1,
+          'and opens its service_unhealthy incident, which asks auto-heal (and so pages: nothing heals it)');
 select set_eq(
   $$select service_id from vigil.checks where id > (select id from mark)$$,
   $$select id from quiet$$,
