@@ -7,8 +7,17 @@
 //        in Cloudflare's v4 envelope {success, errors: [{code, message}], messages, result: {id}}
 //        (developers.cloudflare.com/api/resources/cache/methods/purge); a wrong token is 403 with
 //        error 10000, an unknown zone 404 with error 7003.
-// The origin unreachable is Cloudflare's 521, too slow its 522. Dev tooling only: never deployed.
-import { bearer, json, randomHex, sameToken } from './http.ts'
+// The origin unreachable is Cloudflare's 521, too slow its 522. With `tls`, the same is served over
+// HTTPS too (demo/tls.ts), and its certificate is managed here:
+//   POST /_tls/renew   Authorization: Bearer <renewal token>: a fresh 90-day certificate (what an
+//                      ACME client's renewal hook does; Vigil's certificate_renewal action calls it)
+//   GET  /_tls, POST /_tls/chaos {"expires_in_days": n} | {"clear": true}   Bearer <control token>:
+//                      the certificate served now; a near-expiry one, or a healthy one again
+// Dev tooling only: never deployed.
+import { z } from 'zod'
+import type { CertificateAuthority } from './certificates.ts'
+import { bearer, describeIssues, json, randomHex, readObject, sameToken } from './http.ts'
+import { HEALTHY_DAYS, startTls, type TlsListener } from './tls.ts'
 
 export interface EdgeOptions {
   /** 0: a free port. */
@@ -23,6 +32,14 @@ export interface EdgeOptions {
   /** Paths cached (default ['/version']). */
   cachedPaths?: string[]
   originTimeoutMs?: number
+  /** Also serve HTTPS, with a certificate of this CA that the /_tls routes renew or shorten. */
+  tls?: {
+    /** 0: a free port. */
+    port: number
+    ca: CertificateAuthority
+    renewToken: string
+    controlToken: string
+  }
   log?: (line: string) => void
 }
 
@@ -44,8 +61,20 @@ export interface Edge {
   purgeAll(): void
   cached(): string[]
   purges(): PurgeRecord[]
+  /** The HTTPS listener, when asked for. */
+  tls: TlsListener | null
   stop(): Promise<void>
 }
+
+/** The certificate fault's body: a certificate expiring in so many days, or a healthy one again. */
+const TlsChaos = z.union([
+  z.strictObject({
+    expires_in_days: z.number({ error: 'must be a whole number of days from 1 to 30' }).int(
+      'must be a whole number of days from 1 to 30',
+    ).min(1, 'must be from 1 to 30').max(30, 'must be from 1 to 30'),
+  }),
+  z.strictObject({ clear: z.literal(true, { error: 'must be true' }) }),
+], { error: 'name expires_in_days or clear' })
 
 interface Entry {
   status: number
@@ -206,8 +235,39 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
     })
   }
 
+  let tls: TlsListener | null = null
+  const tlsControl = async (request: Request, url: URL): Promise<Response> => {
+    if (!tls || !options.tls) return json({ error: 'this edge serves no HTTPS' }, 404)
+    const renew = url.pathname === '/_tls/renew'
+    const token = renew ? options.tls.renewToken : options.tls.controlToken
+    if (!sameToken(bearer(request), token)) {
+      return json({ error: 'authorization: a Bearer token is required' }, 401, {
+        'www-authenticate': 'Bearer realm="vigil-demo-edge"',
+      })
+    }
+    if (url.pathname === '/_tls' && request.method === 'GET') return json(tls.certificate())
+    if (request.method !== 'POST') return json({ error: 'method: not allowed' }, 405)
+    if (renew) {
+      // Vigil's webhook body ({action, service, …}) says who asked; any body is accepted.
+      await request.body?.cancel()
+      const now = await tls.swap(HEALTHY_DAYS)
+      log(`certificate renewed: valid until ${now.not_after}`)
+      return json({ renewed: true, ...now })
+    }
+    if (url.pathname !== '/_tls/chaos') return json({ error: `no route ${url.pathname}` }, 404)
+    const body = await readObject(request)
+    if (!body.ok) return json({ error: body.error }, 400)
+    const parsed = TlsChaos.safeParse(body.value)
+    if (!parsed.success) return json({ error: describeIssues(parsed.error) }, 400)
+    const days = 'clear' in parsed.data ? HEALTHY_DAYS : parsed.data.expires_in_days
+    return json(await tls.swap(days))
+  }
+
   const handle = async (request: Request): Promise<Response> => {
     const url = new URL(request.url)
+    if (url.pathname === '/_tls' || url.pathname.startsWith('/_tls/')) {
+      return await tlsControl(request, url)
+    }
     const m = /^\/client\/v4\/zones\/([^/]+)\/purge_cache$/.exec(url.pathname)
     if (m) {
       if (request.method !== 'POST') {
@@ -238,6 +298,20 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
   }, handle)
   await listening.promise
   const url = `http://${hostname}:${server.addr.port}`
+  if (options.tls) {
+    try {
+      tls = await startTls({
+        port: options.tls.port,
+        hostname,
+        ca: options.tls.ca,
+        handler: handle,
+        log,
+      })
+    } catch (error) {
+      await server.shutdown()
+      throw error
+    }
+  }
   return {
     url,
     port: server.addr.port,
@@ -246,6 +320,10 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
     purgeAll: () => cache.clear(),
     cached: () => [...cache.keys()],
     purges: () => [...recorded],
-    stop: () => server.shutdown(),
+    tls,
+    async stop() {
+      await tls?.stop()
+      await server.shutdown()
+    },
   }
 }

@@ -2,10 +2,15 @@
 // product built on Supabase, with what Vigil needs to watch and heal it for real —
 //   app         demo/app.ts, its own OS process: /health, /api/orders, /version, /metrics, /_chaos
 //   supervisor  demo/supervisor.ts: restarts it on Vigil's request (and after a crash), disables it
-//   edge        demo/edge.ts: caches /version in front of it, with Cloudflare's purge API
+//   edge        demo/edge.ts: caches /version in front of it, with Cloudflare's purge API; serves
+//               HTTPS too (demo/tls.ts), with a certificate of the demo's own CA (demo/certificates.ts)
 //   vercel      demo/vercel.ts: its deployments, rollback and a deploy hook, in Vercel's API shape
-// and its database objects (demo/database.ts) and its rows in vigil.services (demo/seed.ts).
+// and its edge function demo-checkout (demo/functions/, served by the stack's gateway beside
+// Vigil's), its database objects (demo/database.ts) and its rows in vigil.services (demo/seed.ts).
 // Dev tooling only: never deployed.
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { certificateAuthority } from './certificates.ts'
 import { DEFAULT_DATA, type DemoData, demoDbUrl, ensureDemoDatabase } from './database.ts'
 import { type Edge, startEdge } from './edge.ts'
 import { freePort } from './http.ts'
@@ -19,7 +24,14 @@ export interface DemoPorts {
   edge?: number
   supervisor?: number
   vercel?: number
+  /** The edge's HTTPS listener. */
+  tls?: number
 }
+
+/** The demo's own edge functions, which the local gateway serves beside supabase/functions/. */
+export const DEMO_FUNCTIONS_DIR = fileURLToPath(new URL('./functions', import.meta.url))
+/** The edge function the demo's supabase_functions service invokes. */
+export const DEMO_FUNCTION = 'demo-checkout'
 
 export interface DemoCredentials {
   /** The fault-control API's Bearer token (app and Vercel stand-in). */
@@ -31,6 +43,8 @@ export interface DemoCredentials {
   projectName: string
   /** The secret part of the deploy hook's URL. */
   hookId: string
+  /** The Bearer token of the edge's certificate renewal endpoint (POST /_tls/renew). */
+  certificateToken: string
 }
 
 /** Fixed local values in the real formats; the demo is a development tool on loopback only. */
@@ -42,6 +56,7 @@ export const LOCAL_DEMO_CREDENTIALS: DemoCredentials = {
   projectId: 'prj_vigildemo00000000000000000000',
   projectName: 'vigil-demo',
   hookId: 'demoLocalDeployHook0',
+  certificateToken: 'local-demo-certificate-renewal-token',
 }
 
 /** The name the supervisor answers to (the seeded restart and disable actions name it). */
@@ -58,6 +73,11 @@ export interface DemoOptions {
   memoryLimitBytes?: number
   data?: DemoData
   credentials?: DemoCredentials
+  /**
+   * Where the demo keeps its CA, certificates and feature flags (<stateDir>/demo, this user only);
+   * absent: a temporary folder, removed by stop().
+   */
+  stateDir?: string
   /** Upsert the demo's services into vigil.services (default true). */
   seed?: boolean
   log?: (line: string) => void
@@ -69,8 +89,14 @@ export interface Demo {
     edge: string
     supervisor: string
     vercel: string
+    /** The edge over HTTPS (https://127.0.0.1:<port>). */
+    https: string
   }
   credentials: DemoCredentials
+  /** The demo CA's certificate (PEM file): what a client trusts to reach urls.https. */
+  caFile: string
+  /** The feature flags demo-checkout reads on every request (JSON; tax_v2 breaks it). */
+  flagsFile: string
   /** demo_app's connection string (what the app uses). */
   appDbUrl: string
   data: DemoData
@@ -79,7 +105,10 @@ export interface Demo {
   supervisor: Supervisor
   edge: Edge
   vercel: Vercel
-  /** The edge-function secrets the seeded rows name (DEMO_SECRET_NAMES). */
+  /**
+   * What the edge functions' environment gets: the secrets the seeded rows name (DEMO_SECRET_NAMES)
+   * and where demo-checkout reads its flags.
+   */
   env(): Record<string, string>
   /** Upserts the services again (idempotent). */
   seed(): Promise<void>
@@ -99,6 +128,15 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     stoppers.length = 0
   }
   try {
+    const dir = options.stateDir
+      ? join(options.stateDir, 'demo')
+      : await Deno.makeTempDir({ prefix: 'vigil-demo-' })
+    if (!options.stateDir) stoppers.push(() => Deno.remove(dir, { recursive: true }))
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 })
+    await Deno.chmod(dir, 0o700)
+    const ca = await certificateAuthority(join(dir, 'tls'))
+    const flagsFile = join(dir, 'flags.json')
+    await Deno.writeTextFile(flagsFile, '{}\n', { mode: 0o600 })
     const supervisor = await startSupervisor({
       port: ports.supervisor ?? 0,
       service: SUPERVISED_SERVICE,
@@ -117,6 +155,12 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
       originUrl: supervisor.appUrl,
       zoneId: credentials.zoneId,
       apiToken: credentials.cloudflareToken,
+      tls: {
+        port: ports.tls ?? 0,
+        ca,
+        renewToken: credentials.certificateToken,
+        controlToken: credentials.controlToken,
+      },
       log: (line) => log(`[edge] ${line}`),
     })
     stoppers.push(() => edge.stop())
@@ -139,6 +183,8 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     const services = demoServices({
       appUrl: supervisor.appUrl,
       edgeUrl: edge.url,
+      httpsUrl: edge.tls!.url,
+      function: DEMO_FUNCTION,
       supervisorUrl: supervisor.url,
       supervisedService: SUPERVISED_SERVICE,
       vercelUrl: vercel.url,
@@ -149,7 +195,9 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     const seed = () => seedDemoServices(options.dbUrl, services)
     if (options.seed ?? true) await seed()
     log(
-      `demo up: app ${supervisor.appUrl}, edge ${edge.url}, supervisor ${supervisor.url}, vercel ${vercel.url}`,
+      `demo up: app ${supervisor.appUrl}, edge ${edge.url} and ${
+        edge.tls!.url
+      }, supervisor ${supervisor.url}, vercel ${vercel.url}`,
     )
     return {
       urls: {
@@ -157,8 +205,11 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
         edge: edge.url,
         supervisor: supervisor.url,
         vercel: vercel.url,
+        https: edge.tls!.url,
       },
       credentials,
+      caFile: ca.caFile,
+      flagsFile,
       appDbUrl,
       data,
       services,
@@ -169,6 +220,8 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
         [DEMO_SECRET_NAMES.cloudflareToken]: credentials.cloudflareToken,
         [DEMO_SECRET_NAMES.vercelToken]: credentials.vercelToken,
         [DEMO_SECRET_NAMES.deployHookUrl]: vercel.deployHookUrl,
+        [DEMO_SECRET_NAMES.certificateToken]: credentials.certificateToken,
+        VIGIL_DEMO_FLAGS_FILE: flagsFile,
       }),
       seed,
       stop: stopAll,

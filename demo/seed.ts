@@ -11,9 +11,17 @@ export const DEMO_SECRET_NAMES = {
   cloudflareToken: 'VIGIL_DEMO_CLOUDFLARE_TOKEN',
   vercelToken: 'VIGIL_DEMO_VERCEL_TOKEN',
   deployHookUrl: 'VIGIL_DEMO_DEPLOY_HOOK_URL',
+  certificateToken: 'VIGIL_DEMO_CERTIFICATE_TOKEN',
 } as const
 
-export const DEMO_SERVICE_NAMES = ['demo-db', 'demo-app-host', 'demo-api', 'demo-web'] as const
+export const DEMO_SERVICE_NAMES = [
+  'demo-db',
+  'demo-app-host',
+  'demo-api',
+  'demo-web',
+  'demo-https',
+  'demo-checkout',
+] as const
 
 /**
  * Latency bands for the demo's HTTP checks: loose enough for a busy laptop running the whole
@@ -36,6 +44,10 @@ export interface DemoService {
 export interface DemoEndpoints {
   appUrl: string
   edgeUrl: string
+  /** The edge over HTTPS. */
+  httpsUrl: string
+  /** The demo's edge function, served by the stack's gateway (/functions/v1/<function>). */
+  function: string
   supervisorUrl: string
   supervisedService: string
   vercelUrl: string
@@ -45,7 +57,7 @@ export interface DemoEndpoints {
   version: string
 }
 
-/** The four services, dependencies before the services that need them. */
+/** The services, dependencies before the services that need them. */
 export function demoServices(e: DemoEndpoints): DemoService[] {
   const supervisor = {
     type: 'supervisor',
@@ -116,6 +128,37 @@ export function demoServices(e: DemoEndpoints): DemoService[] {
         },
       },
       depends_on: ['demo-app-host'],
+    },
+    {
+      name: 'demo-https',
+      kind: 'http',
+      description:
+        "The demo's CDN edge over HTTPS: its certificate's days to expiry, renewed by its endpoint.",
+      // Vigil's default window: a warning from 14 days before expiry, critical from 3.
+      config: { url: `${e.httpsUrl}/version`, ...LATENCY },
+      actions: {
+        certificate_renewal: {
+          url: `${e.edgeUrl}/_tls/renew`,
+          token_secret: DEMO_SECRET_NAMES.certificateToken,
+        },
+      },
+      depends_on: ['demo-app-host'],
+    },
+    {
+      name: 'demo-checkout',
+      kind: 'supabase_functions',
+      description:
+        "The demo shop's edge function demo-checkout: a cart priced through the project's gateway.",
+      // A synthetic checkout, as a customer's would be; the project URL is the stack's gateway.
+      config: {
+        function: e.function,
+        method: 'POST',
+        body: JSON.stringify({ items: [{ sku: 'tea', qty: 2 }], region: 'EU' }),
+        ...LATENCY,
+      },
+      // Nothing restarts broken function code: a person is paged.
+      actions: {},
+      depends_on: [],
     },
   ]
 }

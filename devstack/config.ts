@@ -18,10 +18,17 @@ export const DEFAULT_PROVIDERS_PORT = 54324
 /** The dashboard, where `supabase start` serves Studio. */
 export const DEFAULT_DASHBOARD_PORT = 54323
 /**
- * The demo target (demo/): its app, CDN edge, process supervisor and Vercel stand-in, just past
+ * The demo target (demo/): its app, CDN edge, process supervisor, Vercel stand-in and the edge's
+ * HTTPS listener, just past
  * the ports `supabase start` uses.
  */
-export const DEFAULT_DEMO_PORTS = { app: 54330, edge: 54331, supervisor: 54332, vercel: 54333 }
+export const DEFAULT_DEMO_PORTS = {
+  app: 54330,
+  edge: 54331,
+  supervisor: 54332,
+  vercel: 54333,
+  tls: 54334,
+}
 
 /** Supabase's well-known local JWT secret; the keys signed with it match `supabase start`'s. */
 export const LOCAL_JWT_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long'

@@ -20,18 +20,30 @@ export interface PostgresOptions {
   /** Durability off: for throwaway test clusters only. */
   ephemeral?: boolean
   log?: (line: string) => void
+  /**
+   * Whether the postmaster stopping now is a planned outage that someone will end by starting the
+   * cluster again (the chaos fault database_down): then the server waits for that postmaster and
+   * follows it, instead of counting as exited. Asked each time the postmaster is found gone.
+   */
+  plannedOutage?: () => Promise<boolean>
 }
 
 export interface PostgresServer {
-  pid: number
+  /** The postmaster now: ours, or the one that started after a planned outage. */
+  readonly pid: number
   port: number
   url: string
   stop(): Promise<void>
-  /** Resolves with the exit code when the postmaster exits, for whatever reason. */
+  /**
+   * Resolves with the exit code when the postmaster exits for whatever reason, except in a planned
+   * outage (PostgresOptions.plannedOutage), which it outlasts: then when the outage ends without
+   * the cluster running again (code -1 when the postmaster was not ours to wait for).
+   */
   exited: Promise<number>
 }
 
-function asServerUser(argv: string[]): string[] {
+/** argv run as the postgres OS user when we are root (Postgres refuses to run as root). */
+export function asServerUser(argv: string[]): string[] {
   return isRoot ? [...SETPRIV, ...argv] : argv
 }
 
@@ -243,11 +255,40 @@ export async function startPostgres(
   }
 
   let stopping: Promise<void> | null = null
+  // The postmaster we follow after a planned outage: not our child, stopped by pid.
+  let successor: number | null = null
+  const gone = exited.then(async (code) => {
+    if (stopping || !opts.plannedOutage) return code
+    while (!stopping) {
+      const pid = await runningPostmaster(opts.dataDir)
+      if (pid !== null) {
+        if (successor !== pid) opts.log?.(`postgres is running again (pid ${pid}): following it`)
+        successor = pid
+        await sleep(500)
+        continue
+      }
+      // Checked after the postmaster, so one started (and its outage ended) in between is seen.
+      if (!await opts.plannedOutage() && await runningPostmaster(opts.dataDir) === null) {
+        return successor === null ? code : -1
+      }
+      if (successor !== null) opts.log?.('postgres stopped again (a planned outage)')
+      successor = null
+      await sleep(500)
+    }
+    return code
+  })
+  if (opts.plannedOutage) {
+    exited.then(() => {
+      if (!stopping) opts.log?.('postgres stopped: a planned outage, waiting for it to start again')
+    })
+  }
   return {
-    pid: child.pid,
+    get pid() {
+      return successor ?? child.pid
+    },
     port: opts.port,
     url,
-    exited,
+    exited: gone,
     stop() {
       stopping ??= (async () => {
         try {
@@ -265,6 +306,9 @@ export async function startPostgres(
           } catch { /* gone */ }
           await exited
         }
+        // A postmaster started after a planned outage (or one starting now) is ours to stop too.
+        const later = await runningPostmaster(opts.dataDir)
+        if (later !== null) await stopPostmaster(later)
       })()
       return stopping
     },

@@ -40,6 +40,8 @@ const HOST_REPORT_GRACE_MS = 2_000
 
 export interface WorkerPoolOptions {
   functionsDir: string
+  /** Folders of further functions (the demo's), served where functionsDir has no such name. */
+  extraFunctionsDirs?: readonly string[]
   /** Env every function gets (SUPABASE_URL, keys…); the env file cannot override SUPABASE_*. */
   env: Record<string, string>
   envFile: string
@@ -225,9 +227,27 @@ class WorkerProcess {
   }
 }
 
+/**
+ * The folder holding the function's index.ts: functionsDir first, then the extra folders in order;
+ * null when none has it.
+ */
+export function functionDirOf(
+  options: Pick<WorkerPoolOptions, 'functionsDir' | 'extraFunctionsDirs'>,
+  name: string,
+): string | null {
+  for (const root of [options.functionsDir, ...(options.extraFunctionsDirs ?? [])]) {
+    const dir = join(root, name)
+    try {
+      if (Deno.statSync(join(dir, 'index.ts')).isFile) return dir
+    } catch { /* not in this folder */ }
+  }
+  return null
+}
+
 function spawnArgs(name: string, options: WorkerPoolOptions, port: number): string[] {
-  const functionDir = join(options.functionsDir, name)
-  const watch = options.watch ? [`--watch=${options.functionsDir}`, '--no-clear-screen'] : []
+  const functionDir = functionDirOf(options, name) ?? join(options.functionsDir, name)
+  const root = join(functionDir, '..')
+  const watch = options.watch ? [`--watch=${root}`, '--no-clear-screen'] : []
   return [
     'run',
     ...FUNCTION_PERMISSIONS,

@@ -6,7 +6,7 @@ import { parse as parseToml } from 'smol-toml'
 import { z } from 'zod'
 import { AUTH_PREFIX, type AuthHandler, createAuth } from './auth.ts'
 import type { DevUser } from './config.ts'
-import { FunctionStartError, FunctionWorkerPool } from './function-workers.ts'
+import { functionDirOf, FunctionStartError, FunctionWorkerPool } from './function-workers.ts'
 import { verifyJwt } from './jwt.ts'
 import type { Realtime } from './realtime.ts'
 import { createRest, REST_PREFIX, type RestHandler } from './rest.ts'
@@ -45,6 +45,11 @@ export interface GatewayOptions {
   /** Default 127.0.0.1. */
   hostname?: string
   functionsDir: string
+  /**
+   * Folders of further functions served the same way (the demo's own, demo/functions/); a name in
+   * functionsDir wins. config.toml and functionsDir/.env apply to them too.
+   */
+  extraFunctionsDirs?: readonly string[]
   configToml: string
   jwtSecret: string
   /** Env every function gets: SUPABASE_URL, SUPABASE_DB_URL, keys… */
@@ -108,6 +113,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const services = apiServices(options, config, log)
   const workers = new FunctionWorkerPool({
     functionsDir: options.functionsDir,
+    extraFunctionsDirs: options.extraFunctionsDirs,
     env: options.env,
     envFile: options.envFile ?? join(options.functionsDir, '.env'),
     watch: options.watch ?? false,
@@ -225,7 +231,7 @@ class FunctionRouter {
     if (route.name !== '' && !FUNCTION_NAME.test(route.name)) {
       return json({ code: 'BAD_REQUEST', message: 'invalid function name' }, 400)
     }
-    if (!(await this.#exists(route.name))) {
+    if (!this.#exists(route.name)) {
       return json({ code: 'NOT_FOUND', message: 'Requested function was not found' }, 404)
     }
     const denied = await this.#checkJwt(route.name, request)
@@ -267,13 +273,9 @@ class FunctionRouter {
     return json({ dropped: realtime.dropAll(), refused_ms: body.data.refuse_ms })
   }
 
-  async #exists(name: string): Promise<boolean> {
+  #exists(name: string): boolean {
     if (name === '' || name.startsWith('_') || name.startsWith('.')) return false
-    try {
-      return (await Deno.stat(join(this.options.functionsDir, name, 'index.ts'))).isFile
-    } catch {
-      return false
-    }
+    return functionDirOf(this.options, name) !== null
   }
 
   /** The 401 to send, or null when the request may pass. */

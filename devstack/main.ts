@@ -29,6 +29,7 @@ const demoPorts = {
   edge: portFromEnv('VIGIL_DEMO_EDGE_PORT', DEFAULT_DEMO_PORTS.edge),
   supervisor: portFromEnv('VIGIL_DEMO_SUPERVISOR_PORT', DEFAULT_DEMO_PORTS.supervisor),
   vercel: portFromEnv('VIGIL_DEMO_VERCEL_PORT', DEFAULT_DEMO_PORTS.vercel),
+  tls: portFromEnv('VIGIL_DEMO_TLS_PORT', DEFAULT_DEMO_PORTS.tls),
 }
 
 function portFromEnv(name: string, fallback: number): number {
@@ -212,6 +213,8 @@ function demoBanner(stack: Stack): string {
     `        Demo app: ${urls.app}  (/health, /api/orders?customer=1, /version, /metrics; pid ${demo.supervisor.status().pid})`,
     `     Demo faults: curl -H "Authorization: Bearer ${c.controlToken}" -d '{"errors": 0.5}' ${urls.app}/_chaos`,
     `       Demo edge: ${urls.edge}/version  (CDN cache; Cloudflare purge API ${urls.edge}/client/v4/zones/${c.zoneId}/purge_cache)`,
+    `      Demo HTTPS: ${urls.https}/version  (the edge over TLS; CA ${demo.caFile}; renewal POST ${urls.edge}/_tls/renew)`,
+    `   Demo function: ${stack.apiUrl}/functions/v1/demo-checkout  (POST {"items": [{"sku": "tea", "qty": 2}]}; served from demo/functions/)`,
     ` Demo supervisor: ${urls.supervisor}  (POST {"action": "restart"|"disable", "service": "${demo.supervisor.service}"})`,
     `     Demo Vercel: ${urls.vercel}  (project ${c.projectId}: /v6/deployments, rollback, deploy hook)`,
     `   Demo services: ${demo.services.map((s) => s.name).join(', ')} (in vigil.services)`,

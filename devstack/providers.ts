@@ -77,6 +77,28 @@ export type Behaviour =
     | { mode: 'garbage'; echo?: boolean }
   )
 
+/**
+ * The dead man's switch stand-in (a Healthchecks.io check at /hc/<uuid>): each health-check cycle
+ * pings it (VIGIL_DEADMAN_URL), and like Healthchecks.io it turns down when no ping came for its
+ * period plus grace, and up at the next one. Pings are not alerts, so they are kept apart from
+ * requests(); its down and up events are what Healthchecks.io would send to a person.
+ */
+export interface Deadman {
+  /** new (never pinged), up, or down (silent past period + grace, or last pinged …/fail). */
+  status: 'new' | 'up' | 'down'
+  pings: number
+  fails: number
+  last_ping_at: Date | null
+  events: { at: Date; status: 'up' | 'down'; why: string }[]
+}
+
+/**
+ * The check's period plus grace: Healthchecks.io's defaults would be a day and an hour; here the
+ * health-check cadence of pg_cron 1.4 (60 s) and as much again, as vigil-health-check allows.
+ */
+export const DEADMAN_ALLOWANCE_S = 120
+const DEADMAN_PATH = '/hc/5f3c0c1e-0000-4000-8000-00000000d3ad'
+
 export interface Providers {
   url: string
   port: number
@@ -84,6 +106,8 @@ export interface Providers {
   /** The edge-function secrets that point every channel here. */
   env(): Record<string, string>
   requests(filter?: { provider?: ProviderName; since?: Date }): Recorded[]
+  /** The dead man's switch: what the cycles' pings told it. */
+  deadman(): Deadman
   clear(): void
   behave(behaviour: Behaviour): void
   stop(): Promise<void>
@@ -95,6 +119,8 @@ export interface ProvidersOptions {
   hostname?: string
   credentials?: ProviderCredentials
   log?: (line: string) => void
+  /** Silence after which the dead man's switch turns down (default DEADMAN_ALLOWANCE_S). */
+  deadmanAllowanceS?: number
 }
 
 /** What a long-running `npm start` keeps; older requests are dropped. */
@@ -134,10 +160,40 @@ export async function startProviders(options: ProvidersOptions = {}): Promise<Pr
     return b
   }
 
+  const deadman: Deadman = { status: 'new', pings: 0, fails: 0, last_ping_at: null, events: [] }
+  const turn = (status: 'up' | 'down', why: string) => {
+    if (deadman.status === status) return
+    deadman.status = status
+    deadman.events.push({ at: new Date(), status, why })
+    if (deadman.events.length > 1000) deadman.events.shift()
+    log(`[providers] dead man's switch ${status}: ${why}`)
+  }
+  const silence = setInterval(() => {
+    const last = deadman.last_ping_at
+    const allowed = (options.deadmanAllowanceS ?? DEADMAN_ALLOWANCE_S) * 1000
+    if (deadman.status === 'up' && last && Date.now() - last.getTime() > allowed) {
+      turn('down', `no ping for ${Math.round((Date.now() - last.getTime()) / 1000)} s`)
+    }
+  }, 1000)
+  const ping = (url: URL): Response | undefined => {
+    if (url.pathname !== DEADMAN_PATH && url.pathname !== `${DEADMAN_PATH}/fail`) return undefined
+    const failed = url.pathname.endsWith('/fail')
+    deadman.last_ping_at = new Date()
+    deadman.pings++
+    if (failed) deadman.fails++
+    turn(failed ? 'down' : 'up', failed ? 'a cycle pinged …/fail' : 'pinged')
+    return new Response('OK', { status: 200 })
+  }
+
   const handle = async (request: Request): Promise<Response> => {
     const url = new URL(request.url)
     const control = await controls(request, url)
     if (control) return control
+    const pinged = ping(url)
+    if (pinged) {
+      await request.body?.cancel()
+      return pinged
+    }
     const provider = route(url.pathname)
     if (!provider) return json({ error: `no stand-in at ${url.pathname}` }, 404)
 
@@ -242,6 +298,7 @@ export async function startProviders(options: ProvidersOptions = {}): Promise<Pr
       behave(b)
       return new Response(null, { status: 204 })
     }
+    if (pathname === '/_deadman' && method === 'GET') return json(deadman)
     if (pathname === '/_behaviour' && method === 'DELETE') {
       behave({ mode: 'ok' })
       return new Response(null, { status: 204 })
@@ -280,8 +337,10 @@ export async function startProviders(options: ProvidersOptions = {}): Promise<Pr
       VIGIL_LOCAL_PAGERDUTY_ROUTING_KEY: credentials.pagerdutyRoutingKey,
       VIGIL_LOCAL_WEBHOOK_SECRET: credentials.webhookSecret,
       VIGIL_LOCAL_WEBHOOK_URL: `${base}/webhook/local`,
+      VIGIL_DEADMAN_URL: base + DEADMAN_PATH,
     }),
     requests,
+    deadman: () => structuredClone(deadman),
     clear: () => {
       recorded.length = 0
     },
@@ -290,6 +349,7 @@ export async function startProviders(options: ProvidersOptions = {}): Promise<Pr
       // A hanging request would otherwise hold the shutdown open forever.
       for (const release of hanging) release()
       hanging.clear()
+      clearInterval(silence)
       await server.shutdown()
     },
   }

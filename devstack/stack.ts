@@ -29,8 +29,9 @@ import { type DashboardServer, hasBuild, startDashboardServer } from './dashboar
 import { type Gateway, startGateway } from './gateway.ts'
 import { type Providers, startProviders } from './providers.ts'
 import { type BackupRunner, newRunnerToken, startBackupRunner } from './backup-runner.ts'
-import { type Demo, type DemoPorts, startDemo } from '../demo/main.ts'
+import { type Demo, DEMO_FUNCTIONS_DIR, type DemoPorts, startDemo } from '../demo/main.ts'
 import { DEMO_SECRET_NAMES } from '../demo/seed.ts'
+import { recordPath } from '../demo/chaos/procs.ts'
 import { localKeys } from './jwt.ts'
 import { type Realtime, startRealtime } from './realtime.ts'
 import { type InvokeRelay, startInvokeRelay } from './relay.ts'
@@ -53,6 +54,8 @@ export interface StackOptions {
   demo?: boolean
   /** Where the demo's parts listen (0 or absent: free ports). */
   demoPorts?: DemoPorts
+  /** Silence after which the dead man's switch stand-in turns down (tests use less). */
+  deadmanAllowanceS?: number
   log?: (source: string, line: string) => void
 }
 
@@ -133,6 +136,10 @@ export async function startDatabase(
     port: opts.dbPort,
     ephemeral: opts.ephemeral,
     log,
+    // The chaos fault database_down stops the cluster and starts it again: the stack waits it out
+    // (its record says so) instead of stopping with it.
+    plannedOutage: () =>
+      Deno.stat(recordPath(opts.stateDir, 'database_down')).then(() => true, () => false),
   }, 'postgres')
   try {
     await bootstrap(postgres.url)
@@ -165,6 +172,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const providers = await startProviders({
       port: opts.providersPort ?? 0,
       log: (line) => opts.log?.('providers', line),
+      deadmanAllowanceS: opts.deadmanAllowanceS,
     })
     stoppers.push(() => providers.stop())
     // Logical decoding needs the owner's rights; RLS is applied per subscriber as Supabase does.
@@ -190,6 +198,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     if (opts.demo) {
       demo = await startDemo({
         dbUrl: postgres.url,
+        stateDir: opts.stateDir,
         ports: opts.demoPorts,
         log: (line) => opts.log?.('demo', line),
       }).catch((err) => {
@@ -206,6 +215,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const gateway = await startGateway({
       port: opts.apiPort,
       functionsDir: FUNCTIONS_DIR,
+      // The demo's own function (demo-checkout) is served as a project's would be, never deployed.
+      extraFunctionsDirs: demo ? [DEMO_FUNCTIONS_DIR] : [],
       configToml: CONFIG_TOML,
       jwtSecret: LOCAL_JWT_SECRET,
       watch: opts.watch,
@@ -226,6 +237,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         VIGIL_BACKUP_RUNNER_TOKEN: backupToken,
         // The tokens and deploy hook the demo's seeded services name.
         ...(demo ? demo.env() : {}),
+        // The probes reach the demo's HTTPS edge as any client would: trusting its CA, added to
+        // (never instead of) the roots they already trust.
+        ...(demo ? { DENO_CERT: await trustBundle(opts.stateDir, demo.caFile) } : {}),
       },
       log: (line) => opts.log?.('gateway', line),
       // /rest/v1 and /auth/v1: PostgREST's login role, and the development accounts.
@@ -281,6 +295,23 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   }
 }
 
+/**
+ * A PEM file of the demo's CA and whatever DENO_CERT named already (DENO_CERT takes one file), in
+ * the demo's folder.
+ */
+async function trustBundle(stateDir: string, caFile: string): Promise<string> {
+  const own = Deno.env.get('DENO_CERT')
+  const parts = [
+    own ? await Deno.readTextFile(own).catch(() => '') : '',
+    await Deno.readTextFile(caFile),
+  ]
+  const file = join(stateDir, 'demo', 'trust.pem')
+  await Deno.writeTextFile(file, parts.filter(Boolean).map((p) => p.trim() + '\n').join(''), {
+    mode: 0o600,
+  })
+  return file
+}
+
 async function writeDemoFile(file: string, dbUrl: string, demo: Demo): Promise<void> {
   const doc = {
     db_url: dbUrl,
@@ -298,6 +329,8 @@ async function writeDemoFile(file: string, dbUrl: string, demo: Demo): Promise<v
       control_token: demo.credentials.controlToken,
       deploy_hook_url: demo.env()[DEMO_SECRET_NAMES.deployHookUrl],
     },
+    tls: { url: demo.urls.https, ca_file: demo.caFile },
+    functions: { flags_file: demo.flagsFile },
     services: demo.services.map((s) => s.name),
   }
   await Deno.writeTextFile(file, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600 })

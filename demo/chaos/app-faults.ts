@@ -92,7 +92,35 @@ export const latencySpike = appSetting({
   said: 'every request to the demo API waits 1.5 s',
 })
 
-export const memoryLeak = appSetting({
+/** The demo app's memory use as its /metrics says (the limit less what is available), in %. */
+async function memoryUsedPct(t: ChaosTarget): Promise<number | null> {
+  const res = await fetch(`${t.app.url}/metrics`, { signal: AbortSignal.timeout(TIMEOUT_MS) })
+  if (!res.ok) return null
+  const text = await res.text()
+  const value = (name: string) => {
+    const m = text.match(new RegExp(`^${name} ([0-9.eE+-]+)$`, 'm'))
+    return m ? Number(m[1]) : null
+  }
+  const total = value('node_memory_MemTotal_bytes')
+  const available = value('node_memory_MemAvailable_bytes')
+  return total && available !== null ? (1 - available / total) * 100 : null
+}
+
+/** The memory warning line for demo-app-host: its own config, else its environment's. */
+async function memoryWarningPct(t: ChaosTarget): Promise<number> {
+  const sql = postgres(t.dbUrl, { max: 1, onnotice: () => {} })
+  try {
+    const [row] = await sql<{ pct: number }[]>`
+      select coalesce((s.config ->> 'memory_warning_pct')::float8, e.memory_warning_pct::float8) as pct
+        from vigil.services s join vigil.settings e on e.environment = s.environment
+       where s.name = 'demo-app-host'`
+    return row.pct
+  } finally {
+    await sql.end()
+  }
+}
+
+const leak = appSetting({
   name: 'memory_leak',
   summary: "the app's process leaks half a MB a second toward its 256 MiB limit",
   expects: { incident: 'service_unhealthy', finding: 'memory_high', heal: 'restart_service' },
@@ -101,6 +129,15 @@ export const memoryLeak = appSetting({
   on: 0.5,
   said: 'the demo app leaks half a MB a second (it is killed at 256 MiB, as a container would be)',
 })
+
+export const memoryLeak: Fault = {
+  ...leak,
+  // Minutes of leaking before it is a problem: measured from the check that can first see it.
+  async onset(t) {
+    const [used, line] = await Promise.all([memoryUsedPct(t), memoryWarningPct(t)])
+    return used !== null && used >= line
+  },
+}
 
 /** The version the web check expects, in vigil.services (what a deploy pipeline tells Vigil). */
 async function expectVersion(t: ChaosTarget, version: string): Promise<void> {

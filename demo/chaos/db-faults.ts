@@ -175,8 +175,8 @@ export const connectionExhaustion = clientFault({
     policy: {
       strategy: 'kill_idle_connections',
       mode: 'auto',
-      config: { idle_minutes: 0.5 },
-      why: 'a session counts as idle after 30 s, not the default 5 min',
+      config: { idle_minutes: 0.25 },
+      why: 'a session counts as idle after 15 s, not the default 5 min',
     },
   },
   async make(t, sql) {
@@ -283,7 +283,19 @@ export const slowQuery = clientFault({
   },
 })
 
-export const runawayQuery = clientFault({
+/** A setting of demo-db's config in seconds (the probe's own default when it sets none). */
+async function demoDbSeconds(t: ChaosTarget, key: string, fallback: number): Promise<number> {
+  const sql = postgres(t.dbUrl, { max: 1, onnotice: () => {} })
+  try {
+    const [row] = await sql<{ s: number | null }[]>`
+      select (config ->> ${key})::float8 as s from vigil.services where name = 'demo-db'`
+    return row?.s ?? fallback
+  } finally {
+    await sql.end()
+  }
+}
+
+const runaway = clientFault({
   name: 'runaway_query',
   summary: 'the app runs a query that never ends (a cross join of a large table with itself)',
   expects: {
@@ -309,11 +321,25 @@ export const runawayQuery = clientFault({
   },
 })
 
+export const runawayQuery: Fault = {
+  ...runaway,
+  // A query is runaway once it has run long_running_seconds.
+  async onset(t, injectedAt) {
+    const after = await demoDbSeconds(t, 'long_running_seconds', 300)
+    return Date.now() - injectedAt.getTime() >= after * 1000
+  },
+}
+
 /** Dead tuples in demo.orders with autovacuum off for it: only a VACUUM from outside helps. */
 export const deadTupleBloat: Fault = {
   name: 'dead_tuple_bloat',
   summary: 'every row of a large table updated, with autovacuum off for it: dead tuples pile up',
   expects: { incident: 'service_unhealthy', finding: 'dead_tuples', heal: 'vacuum_analyze' },
+  // Vigil gives autovacuum dead_tuple_grace_seconds before it calls dead tuples a problem.
+  async onset(t, injectedAt) {
+    const grace = await demoDbSeconds(t, 'dead_tuple_grace_seconds', 600)
+    return Date.now() - injectedAt.getTime() >= grace * 1000
+  },
   async inject(t) {
     if (await deadTupleBloat.active(t)) return 'dead_tuple_bloat is already active'
     // As the app, the table's owner.

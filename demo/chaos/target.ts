@@ -17,6 +17,9 @@ const DemoFile = z.object({
     control_token: z.string().min(1),
     deploy_hook_url: z.url(),
   }),
+  // Optional: a stack started before the HTTPS edge and the demo's function has neither.
+  tls: z.object({ url: z.url(), ca_file: z.string().min(1) }).optional(),
+  functions: z.object({ flags_file: z.string().min(1) }).optional(),
 })
 
 export async function loadTarget(stateDir = Deno.env.get('VIGIL_STATE_DIR') ?? STATE_DIR) {
@@ -50,6 +53,10 @@ export async function loadTarget(stateDir = Deno.env.get('VIGIL_STATE_DIR') ?? S
       controlToken: parsed.data.vercel.control_token,
       deployHookUrl: parsed.data.vercel.deploy_hook_url,
     },
+    ...(parsed.data.tls && {
+      tls: { url: parsed.data.tls.url, caFile: parsed.data.tls.ca_file },
+    }),
+    ...(parsed.data.functions && { functions: { flagsFile: parsed.data.functions.flags_file } }),
   }
   return target
 }
@@ -59,8 +66,10 @@ export function targetOf(
   dbUrl: string,
   demo: {
     appDbUrl: string
-    urls: { app: string; edge: string; vercel: string }
+    urls: { app: string; edge: string; vercel: string; https: string }
     credentials: { controlToken: string; zoneId: string; cloudflareToken: string }
+    caFile: string
+    flagsFile: string
     env(): Record<string, string>
   },
   stateDir: string,
@@ -81,5 +90,7 @@ export function targetOf(
       controlToken: demo.credentials.controlToken,
       deployHookUrl: demo.env()[DEMO_SECRET_NAMES.deployHookUrl],
     },
+    tls: { url: demo.urls.https, caFile: demo.caFile },
+    functions: { flagsFile: demo.flagsFile },
   }
 }

@@ -12,12 +12,21 @@ export interface ChaosTarget {
   pgBin: string
   /** The share of client slots connection_exhaustion fills (default 0.93; tests use less). */
   connectionShare?: number
+  /** How long database_down keeps the cluster stopped, in seconds (default 150; tests use less). */
+  outageSeconds?: number
   /** The demo app's fault-control API. */
   app: { url: string; token: string }
   /** The CDN edge in front of the app, its Cloudflare zone and purge token. */
   edge: { url: string; zoneId: string; token: string }
   /** The Vercel stand-in: its fault control and the project's deploy hook. */
   vercel: { url: string; controlToken: string; deployHookUrl: string }
+  /**
+   * The edge over HTTPS and the CA its certificates come from (its control is the edge's /_tls,
+   * with the app's token); absent in the demo.json of a stack started before it existed.
+   */
+  tls?: { url: string; caFile: string }
+  /** The feature flags the demo's edge function demo-checkout reads (absent: as for tls). */
+  functions?: { flagsFile: string }
 }
 
 /**
@@ -42,11 +51,24 @@ export interface Fault {
    * (service_unhealthy for a probe's finding, slow_queries for the slow-statement tracker), name
    * this finding, and heal it with this strategy (null: a person must act, and is paged).
    */
-  expects: { incident: string; finding: string; heal: string | null; policy?: FaultPolicy }
+  expects: {
+    incident: string
+    finding: string
+    heal: string | null
+    policy?: FaultPolicy
+    /** The service the incident is on when it is not one of the demo's (Vigil's own, say). */
+    service?: string
+  }
   /** Makes the fault; says what was done. Injecting one already active is harmless. */
   inject(t: ChaosTarget): Promise<string>
   /** Undoes it and what it left; false when nothing of it was there. */
   clear(t: ChaosTarget): Promise<boolean>
   /** Whether any trace of it is live now. */
   active(t: ChaosTarget): Promise<boolean>
+  /**
+   * A gradual fault (memory that leaks, dead tuples Vigil gives autovacuum time for): whether it
+   * has crossed the line Vigil is asked to see, injectedAt being when it was made. The suite
+   * measures its detection from that moment, and says so. Absent: a fault is there when made.
+   */
+  onset?(t: ChaosTarget, injectedAt: Date): Promise<boolean>
 }

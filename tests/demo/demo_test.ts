@@ -481,62 +481,75 @@ Deno.test({
         assert.equal((await call(`${app}/health`)).status, 200)
       })
 
-      await t.step("the seed upserts the four services once, valid by Vigil's rules", async () => {
-        const names = [...DEMO_SERVICE_NAMES]
-        // A dev stack running its own demo keeps its rows: put them back afterwards.
-        const before = await sql`
+      await t.step(
+        "the seed upserts the demo's services once, valid by Vigil's rules",
+        async () => {
+          const names = [...DEMO_SERVICE_NAMES]
+          // A dev stack running its own demo keeps its rows: put them back afterwards.
+          const before = await sql`
           select name, kind, description, config, actions, depends_on
             from vigil.services where name = any(${names})`
-        try {
-          await demo.seed()
-          await demo.seed()
-          const rows = await sql`
+          try {
+            await demo.seed()
+            await demo.seed()
+            const rows = await sql`
             select name, kind, config, actions, depends_on from vigil.services
              where name = any(${names}) order by name`
-          assert.deepEqual(rows.map((r) => r.name), [...names].sort())
-          for (const row of rows) {
-            assert.ok(
-              PROBE_CONFIGS[row.kind as ServiceKind].safeParse(row.config).success,
-              row.name,
-            )
-            const actions = parseServiceActions(row.actions)
-            assert.ok(actions.ok, `${row.name}: ${JSON.stringify(actions)}`)
-            const text = JSON.stringify(row)
-            for (const value of Object.values(secrets)) {
-              assert.ok(!text.includes(value), `${row.name} holds no secret`)
+            assert.deepEqual(rows.map((r) => r.name), [...names].sort())
+            for (const row of rows) {
+              assert.ok(
+                PROBE_CONFIGS[row.kind as ServiceKind].safeParse(row.config).success,
+                row.name,
+              )
+              const actions = parseServiceActions(row.actions)
+              assert.ok(actions.ok, `${row.name}: ${JSON.stringify(actions)}`)
+              const text = JSON.stringify(row)
+              for (const value of Object.values(secrets)) {
+                assert.ok(!text.includes(value), `${row.name} holds no secret`)
+              }
             }
-          }
-          const byName = Object.fromEntries(rows.map((r) => [r.name, r]))
-          assert.deepEqual(byName['demo-api'].depends_on, ['demo-db', 'demo-app-host'])
-          assert.equal(byName['demo-web'].config.expected_version.header, 'x-demo-version')
-          assert.equal(byName['demo-web'].actions.cdn.token_secret, 'VIGIL_DEMO_CLOUDFLARE_TOKEN')
-          assert.equal(byName['demo-web'].actions.rollback.token_secret, 'VIGIL_DEMO_VERCEL_TOKEN')
-          assert.deepEqual(byName['demo-app-host'].actions.restart, {
-            type: 'supervisor',
-            url: `${supervisor}/`,
-            service: 'demo-app',
-          })
-          assert.equal(byName['demo-db'].kind, 'postgres')
-          // The SQL side refuses what Vigil's schemas refuse: the seed really is checked.
-          await assert.rejects(
-            sql`update vigil.services set config = '{"method": "GET"}' where name = 'demo-api'`,
-            /invalid config for http service "demo-api": config\.url/,
-          )
-        } finally {
-          const kept = new Set(before.map((r) => r.name))
-          for (const r of before) {
-            await sql`
+            const byName = Object.fromEntries(rows.map((r) => [r.name, r]))
+            assert.deepEqual(byName['demo-api'].depends_on, ['demo-db', 'demo-app-host'])
+            assert.equal(byName['demo-web'].config.expected_version.header, 'x-demo-version')
+            assert.equal(byName['demo-web'].actions.cdn.token_secret, 'VIGIL_DEMO_CLOUDFLARE_TOKEN')
+            assert.equal(
+              byName['demo-web'].actions.rollback.token_secret,
+              'VIGIL_DEMO_VERCEL_TOKEN',
+            )
+            assert.deepEqual(byName['demo-app-host'].actions.restart, {
+              type: 'supervisor',
+              url: `${supervisor}/`,
+              service: 'demo-app',
+            })
+            assert.equal(byName['demo-db'].kind, 'postgres')
+            assert.equal(byName['demo-https'].config.url, `${demo.urls.https}/version`)
+            assert.deepEqual(byName['demo-https'].actions.certificate_renewal, {
+              url: `${edge}/_tls/renew`,
+              token_secret: DEMO_SECRET_NAMES.certificateToken,
+            })
+            assert.equal(byName['demo-checkout'].kind, 'supabase_functions')
+            assert.equal(byName['demo-checkout'].config.function, 'demo-checkout')
+            // The SQL side refuses what Vigil's schemas refuse: the seed really is checked.
+            await assert.rejects(
+              sql`update vigil.services set config = '{"method": "GET"}' where name = 'demo-api'`,
+              /invalid config for http service "demo-api": config\.url/,
+            )
+          } finally {
+            const kept = new Set(before.map((r) => r.name))
+            for (const r of before) {
+              await sql`
               update vigil.services
                  set kind = ${r.kind}, description = ${r.description}, config = ${
-              sql.json(r.config)
-            },
+                sql.json(r.config)
+              },
                      actions = ${sql.json(r.actions)}, depends_on = ${r.depends_on}
                where name = ${r.name}`
+            }
+            const created = names.filter((n) => !kept.has(n))
+            if (created.length) await sql`delete from vigil.services where name = any(${created})`
           }
-          const created = names.filter((n) => !kept.has(n))
-          if (created.length) await sql`delete from vigil.services where name = any(${created})`
-        }
-      })
+        },
+      )
     } finally {
       const pid = demo.supervisor.status().pid
       await demo.stop()

@@ -21,7 +21,7 @@ interface Setup {
   apiPort: number
   providersPort: number
   dashboardPort: number
-  demoPorts: { app: number; edge: number; supervisor: number; vercel: number }
+  demoPorts: { app: number; edge: number; supervisor: number; vercel: number; tls: number }
 }
 
 async function setup(): Promise<Setup> {
@@ -32,7 +32,13 @@ async function setup(): Promise<Setup> {
     apiPort: freePort(),
     providersPort: freePort(),
     dashboardPort: freePort(),
-    demoPorts: { app: freePort(), edge: freePort(), supervisor: freePort(), vercel: freePort() },
+    demoPorts: {
+      app: freePort(),
+      edge: freePort(),
+      supervisor: freePort(),
+      vercel: freePort(),
+      tls: freePort(),
+    },
   }
 }
 
@@ -58,6 +64,7 @@ function cli(s: Setup, command: string, extra: string[] = []): Cli {
       VIGIL_DEMO_EDGE_PORT: String(s.demoPorts.edge),
       VIGIL_DEMO_SUPERVISOR_PORT: String(s.demoPorts.supervisor),
       VIGIL_DEMO_VERCEL_PORT: String(s.demoPorts.vercel),
+      VIGIL_DEMO_TLS_PORT: String(s.demoPorts.tls),
       NO_COLOR: '1',
     },
     stdin: 'null',
@@ -158,7 +165,9 @@ Deno.test({
       assert.deepEqual(demoServices.map((r) => r.name), [
         'demo-api',
         'demo-app-host',
+        'demo-checkout',
         'demo-db',
+        'demo-https',
         'demo-web',
       ])
 
