@@ -10,7 +10,13 @@ import postgres from 'postgres'
 import { ROOT } from '../../devstack/config.ts'
 import { writeReadmeSection } from '../../devstack/bench.ts'
 import { DEMO_SERVICE_NAMES } from '../seed.ts'
-import { freePort, privateStateDir, type Stack, startStack } from '../../devstack/stack.ts'
+import {
+  freePort,
+  privateStateDir,
+  type Stack,
+  type StackOptions,
+  startStack,
+} from '../../devstack/stack.ts'
 import { faultNamed, FAULTS } from './registry.ts'
 import { targetOf } from './target.ts'
 import type { ChaosTarget, Fault, FaultPolicy } from './types.ts'
@@ -32,6 +38,13 @@ export interface FaultResult {
   incident_kind: string | null
   /** Fault made → incident row. */
   ttd_s: number | null
+  /**
+   * A gradual fault (Fault.onset): fault made → it crossed the line Vigil is asked to see, and
+   * that moment → incident row. Null for the others, which are there when made.
+   */
+  onset_s: number | null
+  ttd_from_onset_s: number | null
+  /** Detection in check intervals: from the onset for a gradual fault. */
   ttd_intervals: number | null
   /** The first heal that acted, and how it ended. */
   heal: { strategy: string; outcome: string; after_detection_s: number } | null
@@ -40,6 +53,8 @@ export interface FaultResult {
   ttr_s: number | null
   /** Requests the recording stand-ins took while it lasted, by provider. */
   alerts: Record<string, number>
+  /** What Vigil queued to people while it lasted (any incident's): event, service and subject. */
+  alerts_queued: string[]
   /** People paged (alerts queued for the incident that were not notices of a heal). */
   paged: boolean
   verdict: string
@@ -79,7 +94,14 @@ export function suiteStackOf(stack: Stack): SuiteStack {
     apiUrl: stack.apiUrl,
     serviceRoleKey: stack.keys.service_role,
     dbUrl: stack.dbUrl,
-    recorded: (since) => Promise.resolve(stack.providers.requests({ since })),
+    // The dead man's switch turning down is Healthchecks.io telling a person: an alert too.
+    recorded: (since) =>
+      Promise.resolve([
+        ...stack.providers.requests({ since }),
+        ...stack.providers.deadman().events
+          .filter((e) => e.status === 'down' && e.at >= since)
+          .map(() => ({ provider: 'deadman' })),
+      ]),
   }
 }
 
@@ -122,15 +144,27 @@ async function providerCounts(stack: SuiteStack, since: Date): Promise<Record<st
   return out
 }
 
+/** The database stopped, stopping or starting (database_down): a question to ask again later. */
+function unreachable(error: unknown): boolean {
+  const code = (error as { code?: string })?.code ?? ''
+  return ['ECONNREFUSED', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECT_TIMEOUT']
+    .includes(code) || /^57P0[1-3]$/.test(code)
+}
+
 /** Until every demo service is healthy and none has an open incident (or the time is up). */
 async function settle(sql: postgres.Sql, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
+    // The database may be down (database_down) or just back: then it is not settled yet.
     const [r] = await sql<{ unhealthy: number; open: number }[]>`
       select (select count(*)::int from vigil.services
                where name = any(${DEMO_SERVICES}) and status <> 'healthy') as unhealthy,
              (select count(*)::int from vigil.incidents i join vigil.services s on s.id = i.service_id
                where s.name = any(${DEMO_SERVICES}) and i.status = 'open') as open`
+      .catch((error) => {
+        if (!unreachable(error)) throw error
+        return [{ unhealthy: -1, open: -1 }]
+      })
     if (r.unhealthy === 0 && r.open === 0) return true
     await sleep(1000)
   }
@@ -153,69 +187,98 @@ async function measure(
     service: null,
     incident_kind: null,
     ttd_s: null,
+    onset_s: null,
+    ttd_from_onset_s: null,
     ttd_intervals: null,
     heal: null,
     healed_as_expected: false,
     ttr_s: null,
     alerts: {},
+    alerts_queued: [],
     paged: false,
     verdict: '',
   }
   o.log(`${fault.name}: ${await fault.inject(target)}`)
   const deadline = t0.getTime() + o.faultTimeoutMin * 60_000
   let incidentId: number | null = null
+  // The demo's services, and the one the fault names when Vigil's own (database_down).
+  const services = fault.expects.service ? [...DEMO_SERVICES, fault.expects.service] : DEMO_SERVICES
+  // When a gradual fault crossed its line (Fault.onset); the others are there when made.
+  let onsetAt: Date | null = fault.onset ? null : t0
   while (Date.now() < deadline) {
-    if (incidentId === null) {
-      const [inc] = await sql<{ id: number; service: string; kind: string; opened_at: Date }[]>`
-        select i.id::int, s.name as service, i.kind, i.opened_at from vigil.incidents i
-          join vigil.services s on s.id = i.service_id
-         where s.name = any(${DEMO_SERVICES}) and i.opened_at >= ${t0} and i.folded_into is null
-         order by i.opened_at limit 1`
-      if (inc) {
-        incidentId = inc.id
-        result.detected = true
-        result.service = inc.service
-        result.incident_kind = inc.kind
-        result.ttd_s = round((inc.opened_at.getTime() - t0.getTime()) / 1000)
-        result.ttd_intervals = round(result.ttd_s / o.intervalS)
-        o.log(`  detected after ${result.ttd_s} s: ${inc.kind} on ${inc.service}`)
+    try {
+      if (onsetAt === null && await fault.onset!(target, t0).catch(() => false)) {
+        onsetAt = new Date()
+        result.onset_s = round((onsetAt.getTime() - t0.getTime()) / 1000)
+        o.log(`  crossed its line after ${result.onset_s} s`)
       }
-    }
-    if (incidentId !== null) {
-      const [state] = await sql<
-        {
-          resolved_at: Date | null
-          opened_at: Date
-          strategy: string | null
-          outcome: string | null
-          at: Date | null
-        }[]
-      >`
-        select i.resolved_at, i.opened_at, h.strategy, h.outcome::text, h.created_at as at
-          from vigil.incidents i
-          left join lateral (select * from vigil.heal_actions h where h.incident_id = i.id and h.phase = 'result'
-                              and h.outcome in ('succeeded', 'failed', 'undone')
-                              order by h.seq limit 1) h on true
-         where i.id = ${incidentId}`
-      if (state.strategy && !result.heal) {
-        result.heal = {
-          strategy: state.strategy,
-          outcome: state.outcome!,
-          after_detection_s: round((state.at!.getTime() - state.opened_at.getTime()) / 1000),
+      if (incidentId === null) {
+        const [inc] = await sql<{ id: number; service: string; kind: string; opened_at: Date }[]>`
+          select i.id::int, s.name as service, i.kind, i.opened_at from vigil.incidents i
+            join vigil.services s on s.id = i.service_id
+           where s.name = any(${services}) and i.opened_at >= ${t0} and i.folded_into is null
+           order by i.opened_at limit 1`
+        if (inc) {
+          incidentId = inc.id
+          result.detected = true
+          result.service = inc.service
+          result.incident_kind = inc.kind
+          result.ttd_s = round((inc.opened_at.getTime() - t0.getTime()) / 1000)
+          // Seen before the suite saw it cross (between two of its looks): from the crossing.
+          const from = onsetAt ?? inc.opened_at
+          if (fault.onset) {
+            result.onset_s ??= round((from.getTime() - t0.getTime()) / 1000)
+            result.ttd_from_onset_s = round((inc.opened_at.getTime() - from.getTime()) / 1000)
+          }
+          result.ttd_intervals = round((result.ttd_from_onset_s ?? result.ttd_s) / o.intervalS)
+          o.log(`  detected after ${result.ttd_s} s: ${inc.kind} on ${inc.service}`)
         }
-        o.log(
-          `  ${state.strategy} ${state.outcome} ${result.heal.after_detection_s} s after detection`,
-        )
       }
-      if (state.resolved_at) {
-        result.ttr_s = round((state.resolved_at.getTime() - t0.getTime()) / 1000)
-        o.log(`  resolved after ${result.ttr_s} s`)
-        break
+      if (incidentId !== null) {
+        const [state] = await sql<
+          {
+            resolved_at: Date | null
+            opened_at: Date
+            strategy: string | null
+            outcome: string | null
+            at: Date | null
+          }[]
+        >`
+          select i.resolved_at, i.opened_at, h.strategy, h.outcome::text, h.created_at as at
+            from vigil.incidents i
+            left join lateral (select * from vigil.heal_actions h where h.incident_id = i.id and h.phase = 'result'
+                                and h.outcome in ('succeeded', 'failed', 'undone')
+                                order by h.seq limit 1) h on true
+           where i.id = ${incidentId}`
+        if (state.strategy && !result.heal) {
+          result.heal = {
+            strategy: state.strategy,
+            outcome: state.outcome!,
+            after_detection_s: round((state.at!.getTime() - state.opened_at.getTime()) / 1000),
+          }
+          o.log(
+            `  ${state.strategy} ${state.outcome} ${result.heal.after_detection_s} s after detection`,
+          )
+        }
+        if (state.resolved_at) {
+          result.ttr_s = round((state.resolved_at.getTime() - t0.getTime()) / 1000)
+          o.log(`  resolved after ${result.ttr_s} s`)
+          break
+        }
       }
+    } catch (error) {
+      // database_down stops the database these questions go to: ask again until it is back.
+      if (!unreachable(error)) throw error
     }
     await sleep(1000)
   }
   result.alerts = await providerCounts(stack, t0)
+  result.alerts_queued = (await sql<{ line: string }[]>`
+    select format('%s %s: %s', a.event, coalesce(s.name, '-'), a.subject) as line
+      from vigil.alerts a
+      left join vigil.incidents i on i.id = a.incident_id
+      left join vigil.services s on s.id = i.service_id
+     where a.created_at >= ${t0} order by a.id`.catch(() => [])).map((r) => r.line)
   if (incidentId !== null) {
     const [p] = await sql<{ n: number }[]>`
       select count(*)::int as n from vigil.alerts where incident_id = ${incidentId}
@@ -406,13 +469,28 @@ export function chaosTable(r: SuiteResult): string {
     '| fault | detected (intervals) | heal | after detection | recovered | alerts | verdict |',
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...r.faults.map((f) =>
-      `| ${f.fault} | ${f.detected ? `${s(f.ttd_s)} (${f.ttd_intervals})` : 'no'} | ${
-        f.heal ? `${f.heal.strategy}: ${f.heal.outcome}` : '—'
-      } | ${f.heal ? `${f.heal.after_detection_s} s` : '—'} | ${s(f.ttr_s)} | ${
+      `| ${f.fault} | ${
+        !f.detected
+          ? 'no'
+          : f.ttd_from_onset_s !== null
+          ? `${s(f.ttd_from_onset_s)} after its onset at ${s(f.onset_s)} (${f.ttd_intervals})`
+          : `${s(f.ttd_s)} (${f.ttd_intervals})`
+      } | ${f.heal ? `${f.heal.strategy}: ${f.heal.outcome}` : '—'} | ${
+        f.heal ? `${f.heal.after_detection_s} s` : '—'
+      } | ${s(f.ttr_s)} | ${
         Object.entries(f.alerts).map(([k, v]) => `${k} ${v}`).join(', ') || '—'
       } | ${f.verdict} |`
     ),
     '',
+    ...(r.faults.some((f) => f.onset_s !== null)
+      ? [
+        'A gradual fault is detected from its onset, when it crosses the line Vigil is asked to see: ' +
+        "runaway_query's statement reaching long_running_seconds, the end of the grace " +
+        "dead_tuple_bloat's dead tuples get for autovacuum, memory_leak's memory passing the " +
+        'warning line.',
+        '',
+      ]
+      : []),
     `Soak: ${r.soak.minutes} min, ${r.goals.false_alerts_in_soak} false alerts. Detected within 2 intervals: ${r.goals.detected_within_2_intervals}; healed within 1 interval of detection: ${r.goals.healed_within_1_interval_after_detection}; heal success ${
       r.goals.heal_success_pct ?? '—'
     } %; escalated with an alert: ${r.goals.escalated_with_alert}; audit chain verifies: ${
@@ -422,14 +500,24 @@ export function chaosTable(r: SuiteResult): string {
 }
 
 /** A fresh private stack with the demo, every part on a free port (npm start may run meanwhile). */
-export function startChaosStack(stateDir: string): Promise<Stack> {
+export function startChaosStack(
+  stateDir: string,
+  extra: Pick<StackOptions, 'deadmanAllowanceS'> = {},
+): Promise<Stack> {
   return startStack({
+    ...extra,
     stateDir,
     dbPort: freePort(),
     apiPort: freePort(),
     ephemeral: true,
     demo: true,
-    demoPorts: { app: freePort(), edge: freePort(), supervisor: freePort(), vercel: freePort() },
+    demoPorts: {
+      app: freePort(),
+      edge: freePort(),
+      supervisor: freePort(),
+      vercel: freePort(),
+      tls: freePort(),
+    },
   })
 }
 
