@@ -54,6 +54,26 @@ describe('Incidents', () => {
     expect(within(articles[2]!).queryByRole('button', { name: 'Acknowledge' })).toBeNull()
   })
 
+  it('says "just now" plainly for an incident opened or resolved under a minute ago', () => {
+    render(
+      <Incidents
+        now={NOW}
+        operator={false}
+        approvals={[]}
+        actions={actions()}
+        incidents={[
+          incident({ id: 1, status: 'resolved', title: 'quick one', opened_at: '2026-12-02T11:58:00Z', resolved_at: '2026-12-02T11:59:40Z' }),
+          incident({ id: 2, title: 'fresh one', opened_at: '2026-12-02T11:59:40Z' }),
+        ]}
+      />,
+    )
+    const [open, resolved] = screen.getAllByRole('article')
+    expect(open).toHaveTextContent('Opened just now')
+    expect(open).not.toHaveTextContent('Open for just now')
+    expect(resolved).toHaveTextContent('Resolved just now')
+    expect(resolved).not.toHaveTextContent('just now ago')
+  })
+
   it('acknowledges through the action', async () => {
     const a = actions()
     render(<Incidents now={NOW} operator approvals={[]} actions={a} incidents={[incident({ id: 5 })]} />)

@@ -13,6 +13,12 @@ export interface IncidentActions {
 
 const SEVERITY_ICON = { critical: '❌', warning: '⚠️', info: 'ℹ️' } as const
 
+/** "3 h ago", or "just now" (never "just now ago"). */
+function agoText(iso: string, now: number): string {
+  const age = formatAge(iso, now)
+  return age === 'just now' ? age : `${age} ago`
+}
+
 function ApprovalBox({ approval, operator, decide }: { approval: Approval; operator: boolean; decide: IncidentActions['decide'] }) {
   const { run, pending, error } = useAction()
   const action = typeof approval.plan?.action === 'string' ? approval.plan.action : humanize(approval.strategy)
@@ -105,11 +111,17 @@ export function IncidentItem({
           <span className="tag">{SEVERITY_LABEL[incident.severity] ?? incident.severity}</span> <strong>{incident.service}</strong>
           {' · '}
           {open_ ? (
-            <>
-              Open for <time dateTime={incident.opened_at}>{formatAge(incident.opened_at, now)}</time>
-            </>
+            formatAge(incident.opened_at, now) === 'just now' ? (
+              <>
+                Opened <time dateTime={incident.opened_at}>just now</time>
+              </>
+            ) : (
+              <>
+                Open for <time dateTime={incident.opened_at}>{formatAge(incident.opened_at, now)}</time>
+              </>
+            )
           ) : (
-            <>Resolved {incident.resolved_at ? `${formatAge(incident.resolved_at, now)} ago` : ''}</>
+            <>Resolved {incident.resolved_at ? agoText(incident.resolved_at, now) : ''}</>
           )}
           {' · '}
           {incident.acknowledged_at
