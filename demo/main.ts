@@ -28,6 +28,17 @@ export interface DemoPorts {
   tls?: number
 }
 
+/** A free port for every part, chosen now (a stack whose ports must be known before it starts). */
+export function freeDemoPorts(): Required<DemoPorts> {
+  return {
+    app: freePort(),
+    edge: freePort(),
+    supervisor: freePort(),
+    vercel: freePort(),
+    tls: freePort(),
+  }
+}
+
 /** The demo's own edge functions, which the local gateway serves beside supabase/functions/. */
 export const DEMO_FUNCTIONS_DIR = fileURLToPath(new URL('./functions', import.meta.url))
 /** The edge function the demo's supabase_functions service invokes. */

@@ -10,6 +10,7 @@ import postgres from 'postgres'
 import { ROOT } from '../../devstack/config.ts'
 import { writeReadmeSection } from '../../devstack/bench.ts'
 import { DEMO_SERVICE_NAMES } from '../seed.ts'
+import { freeDemoPorts } from '../main.ts'
 import {
   freePort,
   privateStateDir,
@@ -511,13 +512,7 @@ export function startChaosStack(
     apiPort: freePort(),
     ephemeral: true,
     demo: true,
-    demoPorts: {
-      app: freePort(),
-      edge: freePort(),
-      supervisor: freePort(),
-      vercel: freePort(),
-      tls: freePort(),
-    },
+    demoPorts: freeDemoPorts(),
   })
 }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { ROOT } from '../../devstack/config.ts'
 import { freePort, privateStateDir } from '../../devstack/stack.ts'
+import { freeDemoPorts } from '../../demo/main.ts'
 import { eventually } from '../_env.ts'
 
 interface Cli {
@@ -32,13 +33,7 @@ async function setup(): Promise<Setup> {
     apiPort: freePort(),
     providersPort: freePort(),
     dashboardPort: freePort(),
-    demoPorts: {
-      app: freePort(),
-      edge: freePort(),
-      supervisor: freePort(),
-      vercel: freePort(),
-      tls: freePort(),
-    },
+    demoPorts: freeDemoPorts(),
   }
 }
 
