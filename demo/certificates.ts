@@ -43,6 +43,9 @@ async function openssl(dir: string, ...args: string[]): Promise<string> {
   return new TextDecoder().decode(out.stdout)
 }
 
+/** openssl req: a new P-256 key, unencrypted. */
+const NEW_EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'] as const
+
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false)
 }
@@ -58,11 +61,7 @@ export async function certificateAuthority(dir: string): Promise<CertificateAuth
       dir,
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
+      ...NEW_EC_KEY,
       '-subj',
       '/O=Vigil demo/CN=Vigil demo local CA',
       '-days',
@@ -93,11 +92,7 @@ export async function certificateAuthority(dir: string): Promise<CertificateAuth
       dir,
       'req',
       '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
+      ...NEW_EC_KEY,
       '-subj',
       '/O=Vigil demo/CN=127.0.0.1',
       '-keyout',
