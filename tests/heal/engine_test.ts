@@ -345,9 +345,25 @@ Deno.test('suspected corruption goes straight to humans, untouched', async () =>
   })
 })
 
-Deno.test('a flapping service whose latest check passed is looked at again after its next check, nobody paged; after MAX_WAITS such waits, a person', async () => {
+Deno.test('a flapping service whose latest check passed is diagnosed from its latest failing check, and healed', async () => {
   await withIncident('engine-test-flapping', async ({ sql, incidentId, serviceId, options }) => {
-    // An error spike failing most checks, not all: the latest one passed.
+    // An error spike failing most checks, not all: the latest one passed, the one before failed.
+    await sql`insert into vigil.checks (service_id, status) values (${serviceId}, 'healthy')`
+    const acts = { count: 0 }
+    const report = await healIncident({ incidentId }, options(scripted({ acts })))
+    assert.equal(report.outcome, 'succeeded')
+    assert.equal(acts.count, 1)
+    const [log] = await sql`
+      select message from vigil.incident_log
+       where incident_id = ${incidentId} and message like 'the latest check passed%'`
+    assert.match(log.message, /diagnosed from the failing one of \d\d:\d\d:\d\d/)
+  })
+})
+
+Deno.test('an open incident whose service has passed its checks for minutes is looked at again after its next check, nobody paged; after MAX_WAITS such waits, a person', async () => {
+  await withIncident('engine-test-recovering', async ({ sql, incidentId, serviceId, options }) => {
+    // Its failing check is old news; the latest passed.
+    await sql`update vigil.checks set checked_at = now() - interval '20 minutes' where service_id = ${serviceId}`
     await sql`insert into vigil.checks (service_id, status) values (${serviceId}, 'healthy')`
     const acts = { count: 0 }
     const report = await healIncident({ incidentId }, options(scripted({ acts })))

@@ -38,6 +38,8 @@ export interface Ladder {
   senior_at: number
 }
 const HEAL_DEADLINE_MS = 120_000
+/** How far back a failing check still explains an open incident whose latest check passed. */
+const RECENT_FAILURE_SECONDS = 600
 /** How many times an incident waits (NotYet, a passing check) before a person is asked to look. */
 export const MAX_WAITS = 10
 
@@ -131,9 +133,26 @@ async function healClaimed(
   const { sql } = options
   const [service] = await sql<ServiceRow[]>`
     select id, name, kind, environment, config, timeout_ms, actions from vigil.services where id = ${incident.service_id}`
-  const [check] = await sql<LatestCheck[]>`
+  const [latest] = await sql<LatestCheck[]>`
     select status, error, measurements from vigil.checks
      where service_id = ${incident.service_id} order by checked_at desc, id desc limit 1`
+  // A flapping service (an error spike failing most checks, not all) whose latest check passed is
+  // diagnosed from its latest failing one of the last minutes: the strategies that act on a live
+  // service probe it again before they do (healthyJustNow), so a recovered one is left alone.
+  const latestPassed = latest?.status === 'healthy' && incident.kind !== 'slow_queries'
+  let check = latest
+  if (latestPassed) {
+    const [failing] = await sql<(LatestCheck & { at: string })[]>`
+      select status, error, measurements, to_char(checked_at, 'HH24:MI:SS') as at from vigil.checks
+       where service_id = ${incident.service_id} and status <> 'healthy'
+         and checked_at > now() - make_interval(secs => ${RECENT_FAILURE_SECONDS})
+       order by checked_at desc, id desc limit 1`
+    if (failing) {
+      check = failing
+      await sql`insert into vigil.incident_log (incident_id, level, message)
+                values (${incident.id}, 'info', ${`the latest check passed: diagnosed from the failing one of ${failing.at}`})`
+    }
+  }
   // Topology, not a head count: only this service's own dependencies being down holds it back.
   const upstream = await sql<{ name: string }[]>`
     select s.name from vigil.dependencies(${incident.service_id}) d
@@ -246,7 +265,7 @@ async function healClaimed(
   // The latest check passed while the incident is still open: the service flaps (an error spike
   // failing most checks, not all) or is recovering. Nothing to heal in this moment is no reason to
   // page: it is looked at again after the next check, and resolves when enough checks pass.
-  if (waits.length === 0 && check?.status === 'healthy' && incident.kind !== 'slow_queries') {
+  if (waits.length === 0 && latestPassed) {
     waits.push(new NotYet(`the latest check of ${service.name} passed`, RECHECK_SECONDS))
   }
   if (waits.length > 0) {
