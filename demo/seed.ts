@@ -21,6 +21,7 @@ export const DEMO_SERVICE_NAMES = [
   'demo-web',
   'demo-https',
   'demo-checkout',
+  'demo-deploys',
 ] as const
 
 /**
@@ -158,6 +159,27 @@ export function demoServices(e: DemoEndpoints): DemoService[] {
       },
       // Nothing restarts broken function code: a person is paged.
       actions: {},
+      depends_on: [],
+    },
+    {
+      name: 'demo-deploys',
+      kind: 'vercel',
+      description:
+        "The demo's Vercel project: its production deploys, a failed build retried through its hook.",
+      config: {
+        api_url: e.vercelUrl,
+        project_id: e.projectId,
+        token_secret: DEMO_SECRET_NAMES.vercelToken,
+      },
+      actions: {
+        deploy_retry: { hook_url_secret: DEMO_SECRET_NAMES.deployHookUrl },
+        rollback: {
+          type: 'vercel',
+          api_url: e.vercelUrl,
+          project_id: e.projectId,
+          token_secret: DEMO_SECRET_NAMES.vercelToken,
+        },
+      },
       depends_on: [],
     },
   ]

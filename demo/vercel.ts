@@ -49,6 +49,9 @@ export interface Deployment {
   projectId: string
   meta: { version: string }
   creator: { uid: string; username: string }
+  /** A failed build's reason, as Vercel reports it. */
+  errorCode?: string
+  errorMessage?: string
 }
 
 export interface VercelRecord {
@@ -115,6 +118,9 @@ export async function startVercel(options: VercelOptions): Promise<Vercel> {
       projectId: options.projectId,
       meta: { version },
       creator: { uid: 'demo', username: 'vigil-demo' },
+      ...(state === 'ERROR'
+        ? { errorCode: 'BUILD_FAILED', errorMessage: 'Command "npm run build" exited with 1' }
+        : {}),
     }
     deployments.push(d)
     return d

@@ -13,6 +13,7 @@ export const SERVICE_KINDS = [
   'supabase_management',
   'prometheus',
   'heartbeat',
+  'vercel',
 ] as const
 export const CHECK_STATUSES = ['healthy', 'degraded', 'down'] as const
 export const SERVICE_STATUSES = ['unknown', 'healthy', 'degraded', 'down'] as const

@@ -268,6 +268,31 @@ export const HeartbeatConfig = z.discriminatedUnion('source', [
 ])
 export type HeartbeatConfig = z.infer<typeof HeartbeatConfig>
 
+/** Ids that end up in a provider's URL path: letters, digits and . _ - only. */
+export const pathId = (what: string, max: number) =>
+  z.string().regex(
+    new RegExp(`^[A-Za-z0-9_.-]{1,${max}}$`),
+    `must be a ${what} (letters, digits, . _ -)`,
+  )
+
+/** A Vercel project's deployments (GET /v6/deployments): failed builds, and builds that hang. */
+export const VercelConfig = z.strictObject({
+  api_url: httpUrl.default('https://api.vercel.com'),
+  project_id: pathId('Vercel project id or name', 100),
+  token_secret: SecretName.default('VIGIL_VERCEL_TOKEN'),
+  team_id: pathId('Vercel team id', 100).optional(),
+  /** Which deployments count: production (the default) or preview. */
+  target: z.enum(['production', 'preview']).default('production'),
+  /** A build running longer warns (the spec's 5 minutes) … */
+  build_warning_minutes: z.number().min(1).max(1440).default(5),
+  /** … and pages (15 minutes). */
+  build_critical_minutes: z.number().min(1).max(1440).default(15),
+}).refine((c) => c.build_warning_minutes <= c.build_critical_minutes, {
+  message: 'build_warning_minutes must not be above build_critical_minutes',
+  path: ['build_warning_minutes'],
+})
+export type VercelConfig = z.infer<typeof VercelConfig>
+
 /** Every kind's config schema. A kind added to SERVICE_KINDS without one fails to compile. */
 export const PROBE_CONFIGS = {
   postgres: PostgresConfig,
@@ -279,6 +304,7 @@ export const PROBE_CONFIGS = {
   supabase_management: SupabaseManagementConfig,
   prometheus: PrometheusConfig,
   heartbeat: HeartbeatConfig,
+  vercel: VercelConfig,
 } as const satisfies Record<ServiceKind, z.ZodType>
 
 export type ProbeConfig<K extends ServiceKind> = z.infer<(typeof PROBE_CONFIGS)[K]>

@@ -3,15 +3,9 @@
 // on that way. Secrets never live here: a field ending in _secret names the environment variable
 // (an edge-function secret) holding one, and a deploy hook URL counts as a secret.
 import { z } from 'zod'
-import { SecretName } from './probe-configs.ts'
+import { pathId, SecretName } from './probe-configs.ts'
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-/** Ids that end up in a provider's URL path: letters, digits and . _ - only. */
-const pathId = (what: string, max: number) =>
-  z.string().regex(
-    new RegExp(`^[A-Za-z0-9_.-]{1,${max}}$`),
-    `must be a ${what} (letters, digits, . _ -)`,
-  )
 
 /** A POST (or PUT) to the operator's own endpoint, with an optional Bearer token. */
 export const WebhookRestart = z.strictObject({

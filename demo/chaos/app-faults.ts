@@ -202,7 +202,7 @@ export const staleVersion: Fault = {
 export const failingDeploy: Fault = {
   name: 'failing_deploy',
   summary: 'a deploy is triggered and its build fails (the deployment ends in ERROR)',
-  expects: { incident: 'deploy_failed', finding: 'deploy_failed', heal: 'retry_deploy' },
+  expects: { incident: 'service_unhealthy', finding: 'deploy_failed', heal: 'retry_deploy' },
   async inject(t) {
     await control(`${t.vercel.url}/_chaos`, t.vercel.controlToken, { fail_deploys: 1 })
     const res = await fetch(t.vercel.deployHookUrl, {

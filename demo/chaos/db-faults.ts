@@ -241,8 +241,10 @@ export const slowQuery = clientFault({
       [
         join(t.pgBin, 'pgbench'),
         '-n',
+        // Two of the app's request handlers at once, as a busy page would: enough calls for the
+        // probe's slow_min_calls (10) within an interval or two of a statement near a second.
         '-c',
-        '1',
+        '2',
         '-T',
         '3600',
         '-f',

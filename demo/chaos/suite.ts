@@ -37,8 +37,13 @@ export interface FaultResult {
   detected: boolean
   service: string | null
   incident_kind: string | null
-  /** Fault made → incident row. */
+  /**
+   * Fault made → detection: the incident row, or the dead man's switch telling a person when
+   * that came first (database_down: the incident can only be written once the database is back).
+   */
   ttd_s: number | null
+  /** What detected it first: 'incident' or 'dead man's switch'. */
+  detected_by: string | null
   /**
    * A gradual fault (Fault.onset): fault made → it crossed the line Vigil is asked to see, and
    * that moment → incident row. Null for the others, which are there when made.
@@ -88,6 +93,8 @@ export interface SuiteStack {
   dbUrl: string
   /** What the recording stand-ins took since a moment, by provider. */
   recorded(since: Date): Promise<{ provider: string }[]>
+  /** When the dead man's switch first turned down since a moment (it tells a person), or null. */
+  deadmanDown(since: Date): Date | null
 }
 
 export function suiteStackOf(stack: Stack): SuiteStack {
@@ -103,6 +110,9 @@ export function suiteStackOf(stack: Stack): SuiteStack {
           .filter((e) => e.status === 'down' && e.at >= since)
           .map(() => ({ provider: 'deadman' })),
       ]),
+    deadmanDown: (since) =>
+      stack.providers.deadman().events.find((e) => e.status === 'down' && e.at >= since)?.at ??
+        null,
   }
 }
 
@@ -188,6 +198,7 @@ async function measure(
     service: null,
     incident_kind: null,
     ttd_s: null,
+    detected_by: null,
     onset_s: null,
     ttd_from_onset_s: null,
     ttd_intervals: null,
@@ -206,6 +217,20 @@ async function measure(
   const services = fault.expects.service ? [...DEMO_SERVICES, fault.expects.service] : DEMO_SERVICES
   // When a gradual fault crossed its line (Fault.onset); the others are there when made.
   let onsetAt: Date | null = fault.onset ? null : t0
+  const since = (at: Date) => round((at.getTime() - t0.getTime()) / 1000)
+  const detected = (at: Date, by: string) => {
+    result.detected = true
+    result.detected_by = by
+    result.ttd_s = since(at)
+    // Seen before the suite saw it cross (between two of its looks): from the crossing.
+    const from = onsetAt ?? at
+    if (fault.onset) {
+      result.onset_s ??= since(from)
+      result.ttd_from_onset_s = round((at.getTime() - from.getTime()) / 1000)
+    }
+    result.ttd_intervals = round((result.ttd_from_onset_s ?? result.ttd_s) / o.intervalS)
+    o.log(`  detected after ${result.ttd_s} s by the ${by}`)
+  }
   while (Date.now() < deadline) {
     try {
       if (onsetAt === null && await fault.onset!(target, t0).catch(() => false)) {
@@ -221,19 +246,16 @@ async function measure(
            order by i.opened_at limit 1`
         if (inc) {
           incidentId = inc.id
-          result.detected = true
           result.service = inc.service
           result.incident_kind = inc.kind
-          result.ttd_s = round((inc.opened_at.getTime() - t0.getTime()) / 1000)
-          // Seen before the suite saw it cross (between two of its looks): from the crossing.
-          const from = onsetAt ?? inc.opened_at
-          if (fault.onset) {
-            result.onset_s ??= round((from.getTime() - t0.getTime()) / 1000)
-            result.ttd_from_onset_s = round((inc.opened_at.getTime() - from.getTime()) / 1000)
-          }
-          result.ttd_intervals = round((result.ttd_from_onset_s ?? result.ttd_s) / o.intervalS)
-          o.log(`  detected after ${result.ttd_s} s: ${inc.kind} on ${inc.service}`)
+          if (!result.detected) detected(inc.opened_at, 'incident')
+          o.log(`  incident after ${since(inc.opened_at)} s: ${inc.kind} on ${inc.service}`)
         }
+      }
+      if (!result.detected) {
+        // Out of band: the dead man's switch tells a person while Vigil cannot write anything.
+        const down = stack.deadmanDown(t0)
+        if (down) detected(down, "dead man's switch")
       }
       if (incidentId !== null) {
         const [state] = await sql<
@@ -456,7 +478,9 @@ const END = '<!-- chaos:end -->'
 export function chaosTable(r: SuiteResult): string {
   const s = (v: number | null) => (v === null ? '—' : `${v} s`)
   return [
-    `Driven every ${r.interval_s} s; ${r.date.slice(0, 16).replace('T', ' ')} UTC.`,
+    `Driven every ${r.interval_s} s, the dead man's switch allowing ${
+      2 * r.interval_s
+    } s without a ping; ${r.date.slice(0, 16).replace('T', ' ')} UTC.`,
     ...(Object.keys(r.policies ?? {}).length
       ? [
         '',
@@ -476,9 +500,9 @@ export function chaosTable(r: SuiteResult): string {
           : f.ttd_from_onset_s !== null
           ? `${s(f.ttd_from_onset_s)} after its onset at ${s(f.onset_s)} (${f.ttd_intervals})`
           : `${s(f.ttd_s)} (${f.ttd_intervals})`
-      } | ${f.heal ? `${f.heal.strategy}: ${f.heal.outcome}` : '—'} | ${
-        f.heal ? `${f.heal.after_detection_s} s` : '—'
-      } | ${s(f.ttr_s)} | ${
+      }${f.detected_by && f.detected_by !== 'incident' ? ` by the ${f.detected_by}` : ''} | ${
+        f.heal ? `${f.heal.strategy}: ${f.heal.outcome}` : '—'
+      } | ${f.heal ? `${f.heal.after_detection_s} s` : '—'} | ${s(f.ttr_s)} | ${
         Object.entries(f.alerts).map(([k, v]) => `${k} ${v}`).join(', ') || '—'
       } | ${f.verdict} |`
     ),
@@ -519,7 +543,9 @@ export function startChaosStack(
 export async function runChaosSuite(args: string[]): Promise<void> {
   const o = options(args)
   const stateDir = await privateStateDir('vigil-chaos-')
-  const stack = await startChaosStack(stateDir)
+  // The dead man's switch set for the pings the suite drives: a period of one interval, and as
+  // much again in grace (Healthchecks.io's period and grace, set to the cadence it is pinged at).
+  const stack = await startChaosStack(stateDir, { deadmanAllowanceS: 2 * o.intervalS })
   try {
     const target = targetOf(stack.dbUrl, stack.demo!, stateDir)
     const result = await runSuite(suiteStackOf(stack), target, o)

@@ -529,6 +529,10 @@ Deno.test({
             })
             assert.equal(byName['demo-checkout'].kind, 'supabase_functions')
             assert.equal(byName['demo-checkout'].config.function, 'demo-checkout')
+            assert.equal(byName['demo-deploys'].kind, 'vercel')
+            assert.deepEqual(byName['demo-deploys'].actions.deploy_retry, {
+              hook_url_secret: DEMO_SECRET_NAMES.deployHookUrl,
+            })
             // The SQL side refuses what Vigil's schemas refuse: the seed really is checked.
             await assert.rejects(
               sql`update vigil.services set config = '{"method": "GET"}' where name = 'demo-api'`,

@@ -162,6 +162,7 @@ Deno.test({
         'demo-app-host',
         'demo-checkout',
         'demo-db',
+        'demo-deploys',
         'demo-https',
         'demo-web',
       ])

@@ -12,6 +12,7 @@ import { supabaseManagementProbe } from './supabase-management.ts'
 import { supabaseRealtimeProbe } from './supabase-realtime.ts'
 import { supabaseStorageProbe } from './supabase-storage.ts'
 import type { Probe } from './types.ts'
+import { vercelProbe } from './vercel.ts'
 
 export type ProbeRegistry = { [K in ServiceKind]: Probe<ProbeConfig<K>> }
 
@@ -25,4 +26,5 @@ export const PROBES: ProbeRegistry = {
   supabase_management: supabaseManagementProbe,
   prometheus: prometheusProbe,
   heartbeat: heartbeatProbe,
+  vercel: vercelProbe,
 }
