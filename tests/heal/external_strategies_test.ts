@@ -30,7 +30,7 @@ import {
   type Strategy,
   type Verification,
 } from '../../supabase/functions/_shared/heal/types.ts'
-import { RECHECK_SECONDS } from '../../supabase/functions/_shared/heal/external.ts'
+import { LIVE_PROBES, RECHECK_SECONDS } from '../../supabase/functions/_shared/heal/external.ts'
 import { baseHealContext } from './_fixtures.ts'
 import { testSql } from '../_env.ts'
 import {
@@ -636,20 +636,39 @@ Deno.test('restart_service: nothing to plan without a restart action; asked agai
     ),
     null,
   )
+  const answers = probes(healthy())
   const recovered = context({
     actions: { restart: { type: 'webhook', url: 'http://127.0.0.1:9/restart' } },
-    reprobe: probes(healthy()).reprobe,
+    reprobe: answers.reprobe,
   })
-  // Recovering or flapping (an error spike failing most checks, not all): not now, not a page.
+  // Recovered, it passes every probe: not now, not a page.
   await assert.rejects(
     restartServiceStrategy.plan(problem('service_unhealthy'), recovered, config),
     (err: unknown) => {
       assert.ok(err instanceof NotYet)
       assert.equal(err.retryInSeconds, RECHECK_SECONDS)
-      assert.match(err.message, /answered healthy when probed just now/)
+      assert.match(err.message, /answered healthy when probed just now \(3 times in a row\)/)
       return true
     },
   )
+  assert.equal(answers.calls(), LIVE_PROBES)
+})
+
+Deno.test('restart_service: a flapping service that passes one probe of three is restarted all the same', async () => {
+  // An error spike failing most requests: one lucky answer is no evidence it recovered.
+  const answers = probes(healthy(), healthy(), down())
+  const flapping = context({
+    actions: { restart: { type: 'webhook', url: 'http://127.0.0.1:9/restart' } },
+    reprobe: answers.reprobe,
+  })
+  const plan = await restartServiceStrategy.plan(
+    problem('service_unhealthy'),
+    flapping,
+    restartServiceStrategy.config.parse({}),
+  )
+  assert.equal(plan?.action, 'restart_service')
+  assert.equal(plan?.before.status, 'down', 'the failing answer is what it acts on')
+  assert.equal(answers.calls(), 3)
 })
 
 // ---- purge_cdn (Cloudflare) ----

@@ -10,8 +10,8 @@ import {
   afterOf,
   describeLast,
   healthyJustNow,
+  liveProbes,
   performDisable,
-  probeNow,
   refuseDryRun,
   reprobeUntil,
   requireAction,
@@ -52,8 +52,9 @@ export const disableServiceStrategy: Strategy<DisableServiceConfig> = {
          and outcome = 'succeeded' and created_at > now() - make_interval(mins => ${config.watch_minutes})
        order by seq desc limit 1`
     if (!restarted) return null
-    const live = await probeNow(ctx)
-    if (live?.status === 'healthy') throw healthyJustNow(ctx)
+    const probed = await liveProbes(ctx)
+    if (probed.healthy) throw healthyJustNow(ctx, probed.probes)
+    const live = probed.last
     return {
       action: 'disable_service',
       target: { service: ctx.service.name, ...restartTarget(disable) },

@@ -11,8 +11,8 @@ import {
   describeLast,
   gotWorse,
   healthyJustNow,
+  liveProbes,
   performRestart,
-  probeNow,
   refuseDryRun,
   reprobeUntil,
   requireAction,
@@ -33,10 +33,12 @@ export const refreshAuthStrategy: Strategy<RefreshAuthConfig> = {
     const refresh = actionOf(ctx, 'auth_refresh')
     const restart = refresh ? undefined : actionOf(ctx, 'restart')
     if (!refresh && !restart) return null
-    const live = await probeNow(ctx)
-    if (live?.status === 'healthy' && live.measurements.login_ok !== false) {
-      throw healthyJustNow(ctx)
-    }
+    const probed = await liveProbes(
+      ctx,
+      (p) => p.status === 'healthy' && p.measurements.login_ok !== false,
+    )
+    if (probed.healthy) throw healthyJustNow(ctx, probed.probes)
+    const live = probed.last
     return {
       action: 'refresh_auth',
       target: refresh ? { via: 'auth_refresh', url: shown(refresh.url) } : restartTarget(restart!),

@@ -11,8 +11,8 @@ import {
   afterOf,
   describeLast,
   healthyJustNow,
+  liveProbes,
   performRestart,
-  probeNow,
   refuseDryRun,
   reprobeUntil,
   requireAction,
@@ -33,8 +33,9 @@ export const restartServiceStrategy: Strategy<RestartServiceConfig> = {
   async plan(problem, ctx) {
     const restart = actionOf(ctx, 'restart')
     if (!restart) return null
-    const live = await probeNow(ctx)
-    if (live?.status === 'healthy') throw healthyJustNow(ctx)
+    const probed = await liveProbes(ctx)
+    if (probed.healthy) throw healthyJustNow(ctx, probed.probes)
+    const live = probed.last
     return {
       action: 'restart_service',
       target: { service: ctx.service.name, ...restartTarget(restart) },
