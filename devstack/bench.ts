@@ -28,6 +28,7 @@ const BENCHMARKS = [
   'alert-latency',
   'outbox-throughput',
   'dashboard-first-screen',
+  'anomaly',
 ] as const
 const START = '<!-- bench:start -->'
 const END = '<!-- bench:end -->'
