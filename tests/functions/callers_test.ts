@@ -1,4 +1,4 @@
-// Who may call what. The functions that act (health-check, auto-heal, notify, maintenance) accept only the
+// Who may call what. The functions that act (health-check, auto-heal, notify, maintenance, analyze) accept only the
 // service role, whatever the gateway lets through: the anon key, a signed-in user's token and an
 // operator's token are all valid JWTs the gateway passes on, and each is refused by the function
 // itself, before anything is read or written.
@@ -12,6 +12,7 @@ const ACTING = [
   ['auto-heal', '{"incident_id": 987654321}'],
   ['notify', '{"trigger": "manual"}'],
   ['maintenance', '{"task": "failover_test"}'],
+  ['analyze', '{"service": "vigil-health-check"}'],
 ] as const
 
 async function tokens() {

@@ -98,7 +98,7 @@ Deno.test('the acting functions: bad bodies and bad tokens get a clear 4xx, neve
   const all = await tokens()
   await fc.assert(
     fc.asyncProperty(
-      fc.constantFrom('health-check', 'auto-heal', 'notify', 'maintenance'),
+      fc.constantFrom('health-check', 'auto-heal', 'notify', 'maintenance', 'analyze'),
       fc.constantFrom(...all),
       invalidBody,
       async (fn, token, body) => {
@@ -116,7 +116,7 @@ Deno.test('huge and deeply nested bodies are refused, not choked on', async () =
   const { serviceRoleKey } = testStack()
   const huge = JSON.stringify({ services: ['x'.repeat(200_000)] })
   const deep = '['.repeat(30_000) + ']'.repeat(30_000) // under the size limit: it is parsed
-  for (const fn of ['health-check', 'auto-heal', 'notify', 'maintenance']) {
+  for (const fn of ['health-check', 'auto-heal', 'notify', 'maintenance', 'analyze']) {
     const big = await send({ method: 'POST', path: fn, body: huge, token: serviceRoleKey })
     assert.equal(big.status, 413, `${fn}: ${big.text.slice(0, 120)}`)
     assert.match(big.text, /at most 65536 bytes/)

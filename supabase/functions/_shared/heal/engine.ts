@@ -133,6 +133,9 @@ async function healClaimed(
   const { sql } = options
   const [service] = await sql<ServiceRow[]>`
     select id, name, kind, environment, config, timeout_ms, actions from vigil.services where id = ${incident.service_id}`
+  if (incident.kind === 'anomaly' || incident.kind === 'forecast') {
+    return await analysisIncident(incident, service, sql)
+  }
   const [latest] = await sql<LatestCheck[]>`
     select status, error, measurements from vigil.checks
      where service_id = ${incident.service_id} order by checked_at desc, id desc limit 1`
@@ -301,6 +304,30 @@ async function healClaimed(
   await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'warning', ${what})`
   await sql`select vigil.escalate(${incident.id}, 3, ${`${what}: a human must look`})`
   return report('nothing_to_do', what)
+}
+
+/**
+ * What the analysis found (shared/anomaly, shared/forecast): nothing a strategy heals, and never
+ * diagnosed from the service's checks (an anomaly on a service whose own incident is being healed
+ * must not restart it twice). An anomaly is shown (dashboard, report, chat at info priority); a
+ * forecast crossing its limit within its horizon is a person's to plan for: routed as a warning.
+ */
+async function analysisIncident(
+  incident: IncidentRow,
+  service: ServiceRow,
+  sql: postgres.Sql,
+): Promise<HealReport> {
+  if (incident.kind === 'anomaly') {
+    const what =
+      `an anomaly on ${service.name}: nothing to heal; the dashboard and the report show it`
+    await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'info', ${what})`
+    return { incident_id: incident.id, outcome: 'nothing_to_do', detail: what }
+  }
+  const what =
+    `a forecast on ${service.name}: nothing to heal yet; a human must plan before it happens`
+  await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'warning', ${what})`
+  await sql`select vigil.escalate(${incident.id}, 3, ${what})`
+  return { incident_id: incident.id, outcome: 'nothing_to_do', detail: what }
 }
 
 /** The project's own database (as vigil_agent), or the one behind the service's connection_secret. */

@@ -1,0 +1,316 @@
+// One run of the analysis (pg_cron, every minute): every metric series of an enabled service is fed
+// the points recorded since its last run through its streaming anomaly detector (shared/anomaly),
+// whose state is kept in vigil.metric_series; the metrics that run out (memory, disk, connection
+// slots, XID age) get a forecast toward their limit (shared/forecast) every few minutes. Then
+// vigil.record_analysis keeps the rows and settles each service's anomaly and forecast incidents.
+import type postgres from 'postgres'
+import { ANOMALY_THRESHOLD, createDetector } from '../../../../shared/anomaly/index.ts'
+import type { Baseline } from '../../../../shared/anomaly/index.ts'
+import { type Forecast, forecastCrossing } from '../../../../shared/forecast/index.ts'
+import type { MetricName } from '../../../../shared/kinds.ts'
+import { FORECAST_TARGETS, METRIC_WORDS, shown } from './metrics.ts'
+
+/** A series seen for the first time learns from this much history first. */
+export const HISTORY_HOURS = 24
+/** Points read in one run at most (oldest first): a backlog is worked off over several runs. */
+export const MAX_POINTS_PER_RUN = 200_000
+/** An anomaly incident resolves once no series of its service scored past the threshold for this long. */
+export const CALM_MINUTES = 10
+/** How often a series' forecast is made again. */
+export const FORECAST_EVERY_SECONDS = 300
+/** A forecast's history is averaged into at most this many points. */
+const FORECAST_POINTS = 360
+
+interface SeriesRow {
+  service_id: string
+  service: string
+  metric: MetricName
+  labels: Record<string, string>
+  labels_key: string
+  detector: Record<string, unknown> | null
+  consumed_until: Date | null
+  points: number
+  value: number | null
+  score: number | null
+  baseline: Record<string, unknown> | null
+  anomalous_since: Date | null
+  last_anomalous_at: Date | null
+  forecast: Record<string, unknown> | null
+  forecast_at: Date | null
+}
+
+interface PointRow {
+  service_id: string
+  service: string
+  metric: MetricName
+  labels: Record<string, string>
+  labels_key: string
+  value: number
+  recorded_at: Date
+}
+
+export interface AnalysisRun {
+  series: number
+  points: number
+  /** Series whose detector could not resume its stored state and started again, with why. */
+  restarted: string[]
+  anomalous: string[]
+  forecasts: string[]
+  recorded: { series: number; opened: number; updated: number; resolved: number }
+}
+
+const keyOf = (r: { service_id: string; metric: string; labels_key: string }) =>
+  `${r.service_id}|${r.metric}|${r.labels_key}`
+
+export async function runAnalysis(sql: postgres.Sql, now = new Date()): Promise<AnalysisRun> {
+  const stored = await sql<SeriesRow[]>`
+    select m.service_id::text, v.name as service, m.metric::text as metric, m.labels,
+           m.labels::text as labels_key, m.detector, m.consumed_until, m.points::float8 as points,
+           m.value, m.score, m.baseline, m.anomalous_since, m.last_anomalous_at, m.forecast,
+           m.forecast_at
+      from vigil.metric_series m join vigil.services v on v.id = m.service_id
+     where v.enabled`
+  const fresh = await sql<PointRow[]>`
+    select m.service_id::text, v.name as service, m.name::text as metric, m.labels,
+           m.labels::text as labels_key, m.value, m.recorded_at
+      from vigil.metrics m
+      join vigil.services v on v.id = m.service_id and v.enabled
+      left join vigil.metric_series s
+        on s.service_id = m.service_id and s.metric = m.name and s.labels = m.labels
+     where m.recorded_at > greatest(coalesce(s.consumed_until, '-infinity'),
+                                    ${now}::timestamptz - make_interval(hours => ${HISTORY_HOURS}))
+       and m.recorded_at <= ${now}
+     order by m.recorded_at, m.id
+     limit ${MAX_POINTS_PER_RUN}`
+
+  const series = new Map<string, SeriesRow>(stored.map((r) => [keyOf(r), r]))
+  const batches = new Map<string, PointRow[]>()
+  for (const p of fresh) {
+    const key = keyOf(p)
+    if (!series.has(key)) {
+      series.set(key, {
+        service_id: p.service_id,
+        service: p.service,
+        metric: p.metric,
+        labels: p.labels,
+        labels_key: p.labels_key,
+        detector: null,
+        consumed_until: null,
+        points: 0,
+        value: null,
+        score: null,
+        baseline: null,
+        anomalous_since: null,
+        last_anomalous_at: null,
+        forecast: null,
+        forecast_at: null,
+      })
+    }
+    const batch = batches.get(key) ?? []
+    batch.push(p)
+    batches.set(key, batch)
+  }
+
+  const changed = new Set<string>()
+  const restarted: string[] = []
+  const anomalous: string[] = []
+  for (const [key, batch] of batches) {
+    const row = series.get(key)!
+    let detector
+    try {
+      detector = createDetector({}, row.detector ?? undefined)
+    } catch (error) {
+      // A state from another version or a damaged row: learn again rather than never judge.
+      restarted.push(`${row.service} ${row.metric}: ${(error as Error).message}`)
+      detector = createDetector({})
+    }
+    let top = 0
+    let topBaseline: Baseline | null = null
+    for (const p of batch) {
+      const score = detector.update({ timestamp: p.recorded_at, value: p.value })
+      if (score >= top && detector.lastReason === null) {
+        top = score
+        topBaseline = detector.baseline()
+      }
+    }
+    const last = batch[batch.length - 1]
+    row.detector = detector.state() as unknown as Record<string, unknown>
+    row.consumed_until = last.recorded_at
+    row.points += batch.length
+    row.value = last.value
+    row.score = top
+    row.baseline = (topBaseline ?? detector.baseline()) as Record<string, unknown> | null
+    if (top >= ANOMALY_THRESHOLD) {
+      row.anomalous_since ??= last.recorded_at
+      row.last_anomalous_at = last.recorded_at
+      anomalous.push(`${row.service} ${row.metric}`)
+    } else {
+      row.anomalous_since = null
+    }
+    changed.add(key)
+  }
+
+  const forecasts: string[] = []
+  for (const [key, row] of series) {
+    const target = FORECAST_TARGETS[row.metric]
+    if (!target) continue
+    const due = !row.forecast_at ||
+      now.getTime() - row.forecast_at.getTime() >= FORECAST_EVERY_SECONDS * 1000
+    if (!due) continue
+    const f = await forecastOf(sql, row, now)
+    row.forecast = toJson(f)
+    row.forecast_at = now
+    if (f.status === 'crosses') forecasts.push(`${row.service}: ${f.text}`)
+    changed.add(key)
+  }
+
+  const services = settle([...series.values()], now)
+  const [{ recorded }] = await sql<{ recorded: AnalysisRun['recorded'] }[]>`
+    select vigil.record_analysis(${
+    sql.json({
+      series: [...changed].map((key) => payloadOf(series.get(key)!)),
+      services,
+    } as unknown as postgres.JSONValue)
+  }) as recorded`
+  return {
+    series: series.size,
+    points: fresh.length,
+    restarted,
+    anomalous,
+    forecasts,
+    recorded,
+  }
+}
+
+async function forecastOf(sql: postgres.Sql, row: SeriesRow, now: Date): Promise<Forecast> {
+  const target = FORECAST_TARGETS[row.metric]!
+  const bucket = Math.max(30, Math.ceil(target.lookbackSeconds / FORECAST_POINTS))
+  const points = await sql<{ at: Date; value: number }[]>`
+    select to_timestamp(floor(extract(epoch from recorded_at) / ${bucket}) * ${bucket}) as at,
+           avg(value) as value
+      from vigil.metrics
+     where service_id = ${row.service_id} and name = ${row.metric}::vigil.metric_name
+       and labels = ${row.labels_key}::text::jsonb
+       and recorded_at > ${now}::timestamptz - make_interval(secs => ${target.lookbackSeconds})
+       and recorded_at <= ${now}
+     group by 1 order by 1`
+  const words = METRIC_WORDS[row.metric]
+  return forecastCrossing(points.map((p) => ({ timestamp: p.at, value: Number(p.value) })), {
+    limit: target.limit,
+    horizonSeconds: target.horizonSeconds,
+    now,
+    label: words.label,
+    unit: words.unit.trim(),
+  })
+}
+
+/** A forecast as stored: its Dates as ISO strings, nothing else changed. */
+function toJson(f: Forecast): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(f))
+}
+
+function payloadOf(r: SeriesRow) {
+  return {
+    service_id: r.service_id,
+    metric: r.metric,
+    labels: r.labels,
+    detector: r.detector,
+    consumed_until: r.consumed_until?.toISOString() ?? null,
+    points: r.points,
+    value: r.value,
+    score: r.score,
+    baseline: r.baseline,
+    anomalous_since: r.anomalous_since?.toISOString() ?? null,
+    last_anomalous_at: r.last_anomalous_at?.toISOString() ?? null,
+    forecast: r.forecast,
+    forecast_at: r.forecast_at?.toISOString() ?? null,
+  }
+}
+
+interface ServiceVerdict {
+  service_id: string
+  anomaly?: { title: string; detail: Record<string, unknown> } | null
+  forecast?: { title: string; detail: Record<string, unknown> } | null
+}
+
+/**
+ * Each service's anomaly and forecast incidents, as they should be now: open (with the numbers of
+ * now) while a series is anomalous or crosses its limit in time; resolved once calm for
+ * CALM_MINUTES (anomaly) or when no forecast crosses; left alone in between.
+ */
+export function settle(rows: SeriesRow[], now: Date): ServiceVerdict[] {
+  const byService = new Map<string, SeriesRow[]>()
+  for (const r of rows) byService.set(r.service_id, [...(byService.get(r.service_id) ?? []), r])
+  const out: ServiceVerdict[] = []
+  for (const [service_id, list] of byService) {
+    const verdict: ServiceVerdict = { service_id }
+    const hot = list.filter((r) => r.anomalous_since !== null)
+      .sort((a, b) => (b.score ?? 0) - (a.score ?? 0))
+    const calm = list.every((r) =>
+      !r.last_anomalous_at || now.getTime() - r.last_anomalous_at.getTime() > CALM_MINUTES * 60_000
+    )
+    if (hot.length > 0) verdict.anomaly = anomalyOf(hot)
+    else if (calm) verdict.anomaly = null
+    const crossing = list
+      .filter((r) => r.forecast?.status === 'crosses')
+      .sort((a, b) => Number(a.forecast!.etaSeconds) - Number(b.forecast!.etaSeconds))
+    verdict.forecast = crossing.length
+      ? {
+        title: `${crossing[0].service}: ${crossing[0].forecast!.text}${
+          crossing.length > 1 ? ` (and ${crossing.length - 1} more)` : ''
+        }`,
+        detail: {
+          forecasts: crossing.map((r) => ({
+            metric: r.metric,
+            labels: r.labels,
+            text: r.forecast!.text,
+            eta_seconds: r.forecast!.etaSeconds,
+            eta_low_seconds: r.forecast!.etaLowSeconds,
+            eta_high_seconds: r.forecast!.etaHighSeconds,
+            at: r.forecast!.at,
+            limit: r.forecast!.limit,
+            current: r.forecast!.current,
+          })),
+        },
+      }
+      : null
+    out.push(verdict)
+  }
+  return out
+}
+
+function anomalyOf(hot: SeriesRow[]): { title: string; detail: Record<string, unknown> } {
+  const top = hot[0]
+  const words = METRIC_WORDS[top.metric]
+  const b = top.baseline as (Baseline | null)
+  const value = b?.value ?? top.value ?? 0
+  const then = b?.hourAgo != null
+    ? `was ${shown(b.hourAgo)}${words.unit} an hour ago`
+    : b
+    ? `expected ~${shown(b.expected)}${words.unit}`
+    : 'unlike its history'
+  const ratio = b?.ratio != null ? `, ×${shown(b.ratio)} the baseline` : ''
+  return {
+    title: `${top.service}: ${words.label} ${shown(value)}${words.unit}, ${then}${ratio}${
+      hot.length > 1 ? ` (and ${hot.length - 1} more)` : ''
+    }`,
+    detail: {
+      comparison_to_baseline: b?.ratio ?? null,
+      series: hot.map((r) => {
+        const rb = r.baseline as (Baseline | null)
+        return {
+          metric: r.metric,
+          labels: r.labels,
+          value: rb?.value ?? r.value,
+          expected: rb?.expected ?? null,
+          low: rb?.low ?? null,
+          high: rb?.high ?? null,
+          hour_ago: rb?.hourAgo ?? null,
+          comparison_to_baseline: rb?.ratio ?? null,
+          score: r.score,
+          since: r.anomalous_since,
+        }
+      }),
+    },
+  }
+}
