@@ -302,3 +302,99 @@ Deno.test('a database password that is its own user or database name is not stru
   assert.ok(!secrets.includes('postgres'))
   assert.deepEqual(databaseSecrets(undefined), [])
 })
+
+Deno.test('a first failure is probed again in a confirmation round: real ones reach the failure threshold a cycle sooner, blips do not', async () => {
+  const names = ['confirm-down', 'confirm-blip', 'confirm-already', 'confirm-three']
+  const failing = new Set(['/down', '/blip', '/already', '/three'])
+  const calls: Record<string, number> = {}
+  const answer = (path: string) => () => {
+    calls[path] = (calls[path] ?? 0) + 1
+    const down = failing.has(path) && !(path === '/blip' && calls[path] > 1)
+    return Promise.resolve(
+      down
+        ? { status: 'down', measurements: { status_code: 503 }, error: 'got status 503' }
+        : { status: 'healthy', measurements: { status_code: 200 } },
+    )
+  }
+  const probes = scriptedHttp(Object.fromEntries(
+    ['/down', '/blip', '/already', '/three'].map((p) => [p, answer(p)]),
+  ))
+  await withServices([
+    { name: names[0], path: '/down' },
+    { name: names[1], path: '/blip' },
+    { name: names[2], path: '/already' },
+    { name: names[3], path: '/three' },
+  ], async (sql) => {
+    await sql`update vigil.services set failure_threshold = 2 where name = any(${
+      names.slice(0, 3)
+    })`
+    await sql`update vigil.services set failure_threshold = 3 where name = ${names[3]}`
+    // Each was healthy at its latest check, but confirm-already has failed since.
+    for (const name of names) {
+      await sql`insert into vigil.checks (service_id, status, checked_at)
+                select id, 'healthy', now() - interval '2 minutes' from vigil.services where name = ${name}`
+    }
+    await sql`insert into vigil.checks (service_id, status, error, checked_at)
+              select id, 'down', 'got status 503', now() - interval '1 minute' from vigil.services
+               where name = ${names[2]}`
+
+    const report = await runCycle(options(sql, probes, names, { confirmAfterMs: 50 }))
+    assert.equal(report.services, 4)
+    assert.equal(report.down, 4)
+    assert.ok(report.confirmation, 'a confirmation round ran')
+    assert.equal(
+      report.confirmation.services,
+      3,
+      'down, blip and three: not the one already failing',
+    )
+    assert.equal(report.confirmation.still_failing, 2)
+    assert.deepEqual(calls, { '/down': 2, '/blip': 2, '/already': 1, '/three': 2 })
+
+    const incidents = await sql<{ name: string }[]>`
+      select s.name from vigil.incidents i join vigil.services s on s.id = i.service_id
+       where s.name = any(${names}) and i.status = 'open' order by s.name`
+    assert.deepEqual(
+      incidents.map((r) => r.name),
+      ['confirm-already', 'confirm-down'],
+      'confirmed with a threshold of 2, or failing twice across cycles: open; a blip or a threshold of 3: not yet',
+    )
+    const rows = await sql<{ name: string; status: string; cycle: string }[]>`
+      select s.name, c.status, c.cycle_id::text as cycle from vigil.checks c
+        join vigil.services s on s.id = c.service_id
+       where c.cycle_id = ${report.confirmation.cycle_id} order by s.name`
+    assert.deepEqual(rows.map((r) => `${r.name} ${r.status}`), [
+      'confirm-blip healthy',
+      'confirm-down down',
+      'confirm-three down',
+    ])
+
+    // confirm-three (threshold 3) opens at its next cycle, with no confirmation round of its own.
+    const next = await runCycle(options(sql, probes, [names[3]], { confirmAfterMs: 50 }))
+    assert.equal(next.confirmation, null)
+    const [three] = await sql`
+      select count(*)::int as n from vigil.incidents i join vigil.services s on s.id = i.service_id
+       where s.name = ${names[3]} and i.status = 'open'`
+    assert.equal(three.n, 1)
+  })
+})
+
+Deno.test('no confirmation round when the caller turns it off, or for a service never checked before', async () => {
+  const names = ['confirm-off', 'confirm-new']
+  const probes = scriptedHttp({
+    '/off': () => Promise.resolve({ status: 'down', measurements: {}, error: 'refused' }),
+    '/new': () => Promise.resolve({ status: 'down', measurements: {}, error: 'refused' }),
+  })
+  await withServices(
+    [{ name: names[0], path: '/off' }, { name: names[1], path: '/new' }],
+    async (sql) => {
+      await sql`insert into vigil.checks (service_id, status, checked_at)
+              select id, 'healthy', now() - interval '2 minutes' from vigil.services where name = ${
+        names[0]
+      }`
+      const off = await runCycle(options(sql, probes, [names[0]], { confirmAfterMs: null }))
+      assert.equal(off.confirmation, null)
+      const fresh = await runCycle(options(sql, probes, [names[1]], { confirmAfterMs: 50 }))
+      assert.equal(fresh.confirmation, null)
+    },
+  )
+})

@@ -37,6 +37,12 @@ export const MAX_PROBE_TIMEOUT_MS = 120_000
 const MAX_MEASUREMENTS_BYTES = 64 * 1024
 const MAX_ERROR_CHARS = 2000
 const DEADMAN_TIMEOUT_MS = 5_000
+/**
+ * A service that was healthy and fails is probed again this long after, in the same cycle, as a
+ * confirmation round: a blip shorter than this is filtered as before, and a real failure reaches
+ * the service's failure_threshold an interval sooner (two failed checks in one cycle, not two).
+ */
+export const CONFIRM_AFTER_MS = 5_000
 
 export interface CycleOptions {
   sql: postgres.Sql
@@ -55,6 +61,8 @@ export interface CycleOptions {
   databaseUrls?: (string | undefined)[]
   /** Bytes of response bodies all the cycle's probes may read together (CYCLE_READ_BUDGET_BYTES). */
   readBudgetBytes?: number
+  /** How long after a first failure its confirmation probe runs (CONFIRM_AFTER_MS); null: never. */
+  confirmAfterMs?: number | null
 }
 
 export interface CycleReport {
@@ -66,6 +74,8 @@ export interface CycleReport {
   degraded: number
   down: number
   deadman: string | null
+  /** The services that failed after a healthy check and were probed again (a second cycle row). */
+  confirmation: { cycle_id: string; services: number; still_failing: number } | null
 }
 
 export interface ServiceRow {
@@ -75,7 +85,10 @@ export interface ServiceRow {
   environment: 'dev' | 'qa' | 'prod'
   config: unknown
   timeout_ms: number
+  failure_threshold: number
   previous: Record<string, unknown> | null
+  /** The status of its latest check; null before its first. */
+  previous_status: CheckStatus | null
 }
 
 export interface ResultRow {
@@ -104,17 +117,19 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
   }
   // Every probe's response bodies draw on one budget for the cycle.
   const readBudget = new ReadBudget(options.readBudgetBytes ?? CYCLE_READ_BUDGET_BYTES)
-  const results = await Promise.all(services.map((service) =>
-    runProbe(service, {
-      probes: options.probes ?? PROBES,
-      thresholds: thresholds.get(service.environment) ?? resolveThresholds(),
-      secret,
-      projectUrl: options.projectUrl,
-      db: options.sql,
-      fetch: options.fetch ?? fetch,
-      readBudget,
-    })
-  ))
+  const probeAll = (list: ServiceRow[]) =>
+    Promise.all(list.map((service) =>
+      runProbe(service, {
+        probes: options.probes ?? PROBES,
+        thresholds: thresholds.get(service.environment) ?? resolveThresholds(),
+        secret,
+        projectUrl: options.projectUrl,
+        db: options.sql,
+        fetch: options.fetch ?? fetch,
+        readBudget,
+      })
+    ))
+  const results = await probeAll(services)
   const secrets = [...used, ...(options.databaseUrls ?? []).flatMap(databaseSecrets)]
   const clean = results.map((r) => scrub(r, secrets))
   const finishedAt = new Date()
@@ -128,19 +143,43 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
   }
   let recordError: unknown = null
   try {
-    // The batch takes service and incident locks that heals, the alert sweep and another cycle take
-    // too: a deadlock rolls the whole batch back, so it is simply recorded again.
-    for (let attempt = 1;; attempt++) {
-      try {
-        await options.sql`select vigil.record_cycle(${options.sql.json(payload as never)})`
-        break
-      } catch (error) {
-        const code = (error as { code?: string })?.code
-        if (attempt >= 3 || (code !== '40P01' && code !== '40001')) throw error
-      }
-    }
+    await recordCycle(options.sql, payload)
   } catch (error) {
     recordError = error
+  }
+  // The confirmation round: recorded after the cycle, so its checks follow the first ones.
+  let confirmation: CycleReport['confirmation'] = null
+  const confirmAfter = options.confirmAfterMs === undefined
+    ? CONFIRM_AFTER_MS
+    : options.confirmAfterMs
+  const unconfirmed = services.filter((s, i) => needsConfirmation(s, clean[i]))
+  if (recordError === null && confirmAfter !== null && unconfirmed.length > 0) {
+    await new Promise((r) => setTimeout(r, confirmAfter))
+    const againId = crypto.randomUUID()
+    const againStarted = new Date()
+    const againAt = performance.now()
+    // The first result is the one before it: a probe's rates and "twice in a row" read it.
+    const again = await probeAll(unconfirmed.map((s) => ({
+      ...s,
+      previous: clean[services.indexOf(s)].measurements,
+    })))
+    const cleanAgain = again.map((r) => scrub(r, [...used, ...secrets]))
+    try {
+      await recordCycle(options.sql, {
+        id: againId,
+        started_at: againStarted.toISOString(),
+        finished_at: new Date().toISOString(),
+        duration_ms: Math.round(performance.now() - againAt),
+        results: cleanAgain,
+      })
+      confirmation = {
+        cycle_id: againId,
+        services: cleanAgain.length,
+        still_failing: cleanAgain.filter((r) => r.status !== 'healthy').length,
+      }
+    } catch (error) {
+      recordError = error
+    }
   }
   const audit = recordError === null ? await checkAudit(options).catch(() => null) : null
   // The switch hears from every cycle: a failed recording, or an audit that does not hold, pings
@@ -164,6 +203,33 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
     degraded: clean.filter((r) => r.status === 'degraded').length,
     down: clean.filter((r) => r.status === 'down').length,
     deadman,
+    confirmation,
+  }
+}
+
+/**
+ * Whether a result is a first failure worth a second look: the service was healthy at its latest
+ * check, one failure does not open its incident (failure_threshold above 1), and the probe did not
+ * call its own finding decisive (that opens the incident at once).
+ */
+function needsConfirmation(service: ServiceRow, result: ResultRow): boolean {
+  return result.status !== 'healthy' && service.previous_status === 'healthy' &&
+    service.failure_threshold > 1 && result.measurements.decisive_status === undefined
+}
+
+/**
+ * One cycle's results in one batch. It takes service and incident locks that heals, the alert sweep
+ * and another cycle take too: a deadlock rolls the whole batch back, so it is simply recorded again.
+ */
+async function recordCycle(sql: postgres.Sql, payload: Record<string, unknown>): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      await sql`select vigil.record_cycle(${sql.json(payload as never)})`
+      return
+    } catch (error) {
+      const code = (error as { code?: string })?.code
+      if (attempt >= 3 || (code !== '40P01' && code !== '40001')) throw error
+    }
   }
 }
 
@@ -172,10 +238,11 @@ async function loadServices(options: CycleOptions): Promise<ServiceRow[]> {
   // connection may not have them yet.
   const only = options.only ? JSON.stringify(options.only) : null
   return await options.sql<ServiceRow[]>`
-    select s.id, s.name, s.kind, s.environment, s.config, s.timeout_ms, c.measurements as previous
+    select s.id, s.name, s.kind, s.environment, s.config, s.timeout_ms, s.failure_threshold,
+           c.measurements as previous, c.status::text as previous_status
       from vigil.services s
       left join lateral (
-        select measurements from vigil.checks
+        select measurements, status from vigil.checks
          where service_id = s.id order by checked_at desc limit 1
       ) c on true
      where s.enabled
@@ -206,7 +273,10 @@ export type ProbeEnvironment =
   }
 
 /** Runs one service's probe under its timeout; whatever happens, the result obeys the contract. */
-export async function runProbe(service: ServiceRow, env: ProbeEnvironment): Promise<ResultRow> {
+export async function runProbe(
+  service: Omit<ServiceRow, 'failure_threshold' | 'previous_status'>,
+  env: ProbeEnvironment,
+): Promise<ResultRow> {
   const checkedAt = new Date().toISOString()
   const started = performance.now()
   const timeoutMs = Math.min(service.timeout_ms, MAX_PROBE_TIMEOUT_MS)
