@@ -4,7 +4,7 @@
 -- refused; analysis incidents are never retried by retry_heals.
 begin;
 set search_path = extensions, public;
-select plan(23);
+select plan(26);
 
 insert into vigil.services (id, name, kind, config, heal_enabled) values
   ('00000000-0000-4000-8000-000000000991', 't099-api', 'http', '{"url":"https://t099.example.com"}', false);
@@ -120,6 +120,13 @@ select ok(has_function_privilege('vigil_agent', 'vigil.record_analysis(jsonb)', 
 select results_eq($$select schedule, command from cron.job where jobname = 'vigil-analyze'$$,
                   $$values ('* * * * *'::text, 'select vigil.invoke(''analyze'', ''{"trigger": "cron"}''::jsonb)'::text)$$,
                   'vigil-analyze invokes the analyze function every minute');
+
+-- Statement samples for N+1 detection.
+select throws_ok($$select vigil.sample_statements(0)$$, '22023', null, 'a sample of no statements is refused');
+select cmp_ok(vigil.sample_statements(), '>', 0, 'a sample keeps the most-called statements');
+select is_empty(
+  $$select 1 from vigil.statement_samples s join pg_roles r on r.oid = s.userid where r.rolname like 'vigil\_%'$$,
+  'never Vigil''s own statements');
 
 select * from finish();
 rollback;

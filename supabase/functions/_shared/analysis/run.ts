@@ -9,6 +9,7 @@ import type { Baseline } from '../../../../shared/anomaly/index.ts'
 import { type Forecast, forecastCrossing } from '../../../../shared/forecast/index.ts'
 import type { MetricName } from '../../../../shared/kinds.ts'
 import { FORECAST_TARGETS, METRIC_WORDS, shown } from './metrics.ts'
+import { findNPlusOne, type StatementSample } from './nplusone.ts'
 
 /** A series seen for the first time learns from this much history first. */
 export const HISTORY_HOURS = 24
@@ -20,6 +21,8 @@ export const CALM_MINUTES = 10
 export const FORECAST_EVERY_SECONDS = 300
 /** A forecast's history is averaged into at most this many points. */
 const FORECAST_POINTS = 360
+/** N+1 detection reads the statement samples of this many minutes. */
+export const N_PLUS_ONE_MINUTES = 60
 
 interface SeriesRow {
   service_id: string
@@ -57,6 +60,8 @@ export interface AnalysisRun {
   anomalous: string[]
   forecasts: string[]
   recorded: { series: number; opened: number; updated: number; resolved: number }
+  /** The N+1 patterns found (recommendations of kind n_plus_one), or why none could be looked for. */
+  n_plus_one: string[] | { not_checked: string }
 }
 
 const keyOf = (r: { service_id: string; metric: string; labels_key: string }) =>
@@ -179,7 +184,54 @@ export async function runAnalysis(sql: postgres.Sql, now = new Date()): Promise<
     anomalous,
     forecasts,
     recorded,
+    n_plus_one: await nPlusOne(sql),
   }
+}
+
+/**
+ * Samples pg_stat_statements (vigil.sample_statements), looks for N+1 patterns in the last
+ * N_PLUS_ONE_MINUTES, and keeps the open n_plus_one recommendations of the project's own database
+ * service in step with what is found.
+ */
+async function nPlusOne(sql: postgres.Sql): Promise<AnalysisRun['n_plus_one']> {
+  try {
+    await sql`select vigil.sample_statements()`
+  } catch (error) {
+    if ((error as { code?: string }).code === '55000') {
+      return { not_checked: (error as Error).message }
+    }
+    throw error
+  }
+  const [own] = await sql<{ id: string }[]>`
+    select id::text from vigil.services
+     where kind = 'postgres' and enabled and not (config ? 'connection_secret')
+     order by created_at limit 1`
+  if (!own) return { not_checked: 'no postgres service watches the project database' }
+  const samples = await sql<StatementSample[]>`
+    select taken_at, queryid::text, query, calls::float8 as calls, total_exec_ms
+      from vigil.statement_samples
+     where taken_at > now() - make_interval(mins => ${N_PLUS_ONE_MINUTES})
+     order by taken_at`
+  const found = findNPlusOne(samples)
+  await sql`select vigil.sync_recommendations('n_plus_one', ${
+    sql.json(found.map((f) => ({
+      service_id: own.id,
+      key: `${f.parent.queryid}:${f.child.queryid}`,
+      title: f.text.slice(0, 1000),
+      detail: {
+        suggestion: f.suggestion,
+        ratio: Math.round(f.ratio * 10) / 10,
+        periods: f.periods,
+        parent: { queryid: f.parent.queryid, query: f.parent.query.slice(0, 1000) },
+        child: {
+          queryid: f.child.queryid,
+          query: f.child.query.slice(0, 1000),
+          mean_ms: Math.round(f.child.mean_ms * 1000) / 1000,
+        },
+      },
+    })) as unknown as postgres.JSONValue)
+  })`
+  return found.map((f) => f.text)
 }
 
 async function forecastOf(sql: postgres.Sql, row: SeriesRow, now: Date): Promise<Forecast> {
