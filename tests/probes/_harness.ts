@@ -53,6 +53,8 @@ export interface RunOptions {
   thresholds?: Thresholds
   timeoutMs?: number
   fetch?: typeof fetch
+  /** The service's measurements at its previous check. */
+  previous?: Record<string, unknown>
 }
 
 /** Parses the raw config with the kind's schema (defaults applied), runs the probe once. */
@@ -79,6 +81,7 @@ export async function runProbe<C>(
     projectUrl: opts.projectUrl ?? 'http://127.0.0.1:1',
     db,
     fetch: opts.fetch ?? fetch,
+    previous: opts.previous,
   }
   try {
     return await probe.run(probe.config.parse(rawConfig), ctx)

@@ -2,14 +2,14 @@
 // peer standing in for node_exporter / Supabase's metrics endpoint (same names and labels), which
 // checks the credentials and the Accept header it receives.
 import assert from 'node:assert/strict'
-import postgres from 'postgres'
 import { resolveThresholds, type Thresholds } from '../../shared/thresholds.ts'
 import {
   nodeTotals,
   parsePrometheusText,
   prometheusProbe,
 } from '../../supabase/functions/_shared/probes/prometheus.ts'
-import type { ProbeContext, ProbeResult } from '../../supabase/functions/_shared/probes/types.ts'
+import type { ProbeResult } from '../../supabase/functions/_shared/probes/types.ts'
+import { assertNoSecrets, runProbe } from './_harness.ts'
 
 const SERVICE_KEY = 'eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.metrics-service-key-4242'
 const BEARER = 'prom-bearer-token-7f3e2d1c'
@@ -228,7 +228,7 @@ async function withExporter(
 
 const BASIC = `Basic ${btoa(`service_role:${SERVICE_KEY}`)}`
 
-async function scrape(
+function scrape(
   rawConfig: Record<string, unknown>,
   opts: {
     previous?: Record<string, unknown>
@@ -237,37 +237,7 @@ async function scrape(
     timeoutMs?: number
   } = {},
 ): Promise<ProbeResult> {
-  const db = postgres('postgres://unused@127.0.0.1:1/x', { max: 1 })
-  const controller = new AbortController()
-  const timer = opts.timeoutMs === undefined
-    ? undefined
-    : setTimeout(() => controller.abort(), opts.timeoutMs)
-  const ctx: ProbeContext = {
-    service: {
-      id: '00000000-0000-4000-8000-000000000002',
-      name: 'db-host',
-      kind: 'prometheus',
-      environment: 'prod',
-    },
-    thresholds: opts.thresholds ?? resolveThresholds(),
-    signal: controller.signal,
-    secret: (name) => (opts.secrets ?? secrets)[name],
-    projectUrl: 'http://127.0.0.1:1',
-    db,
-    previous: opts.previous,
-    fetch,
-  }
-  try {
-    return await prometheusProbe.run(prometheusProbe.config.parse(rawConfig), ctx)
-  } finally {
-    clearTimeout(timer)
-    await db.end()
-  }
-}
-
-function assertNoSecrets(result: ProbeResult, list: string[]) {
-  const text = JSON.stringify(result)
-  for (const s of list) assert.ok(!text.includes(s), `a secret leaked into ${text}`)
+  return runProbe(prometheusProbe, rawConfig, { ...opts, secrets: opts.secrets ?? secrets })
 }
 
 const metric = (r: ProbeResult, name: string) => r.metrics?.find((m) => m.name === name)

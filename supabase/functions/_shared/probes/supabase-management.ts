@@ -3,8 +3,8 @@
 // error?, info?}] (the V1ServiceHealthResponse schema; `healthy` is deprecated in favour of status).
 import { z } from 'zod'
 import { SupabaseManagementConfig } from '../../../../shared/probe-configs.ts'
-import { endpoint, excerpt, missingSecret, parseJson, send } from './support.ts'
-import { type Probe, type ProbeResult, redact } from './types.ts'
+import { endpoint, excerpt, missingSecret, parseJson, result, send } from './support.ts'
+import { type Probe, redact } from './types.ts'
 
 const MAX_BODY_BYTES = 262_144
 
@@ -94,18 +94,4 @@ export const supabaseManagementProbe: Probe<SupabaseManagementConfig> = {
     if (problems.length) return fail('degraded', problems.join('; '))
     return result('healthy', undefined, measurements, answer.ms)
   },
-}
-
-function result(
-  status: ProbeResult['status'],
-  error: string | undefined,
-  measurements: Record<string, unknown>,
-  responseMs?: number,
-): ProbeResult {
-  return {
-    status,
-    measurements,
-    ...(error ? { error } : {}),
-    ...(responseMs === undefined ? {} : { responseMs }),
-  }
 }

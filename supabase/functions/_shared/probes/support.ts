@@ -22,6 +22,21 @@ export function down(
   }
 }
 
+/** A result with its error and timing only when there are some. */
+export function result(
+  status: ProbeResult['status'],
+  error: string | undefined,
+  measurements: Record<string, unknown>,
+  responseMs?: number,
+): ProbeResult {
+  return {
+    status,
+    measurements,
+    ...(error ? { error } : {}),
+    ...(responseMs === undefined ? {} : { responseMs }),
+  }
+}
+
 /** An unset secret is a configuration fault the operator must see as down, naming the secret. */
 export function missingSecret(name: string): ProbeResult {
   return down(`secret ${name} is not set`, {})

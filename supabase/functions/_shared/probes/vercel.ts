@@ -14,8 +14,8 @@ import { z } from 'zod'
 import { VercelConfig } from '../../../../shared/probe-configs.ts'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import type { Finding } from '../../../../shared/findings.ts'
-import { endpoint, excerpt, missingSecret, parseJson, round, send } from './support.ts'
-import { type Probe, type ProbeResult, redact } from './types.ts'
+import { endpoint, excerpt, missingSecret, parseJson, result, round, send } from './support.ts'
+import { type Probe, redact } from './types.ts'
 
 /** Enough for a page of deployments, whose entries carry build metadata. */
 const MAX_BODY_BYTES = 524_288
@@ -178,19 +178,5 @@ function describe(d: Deployment, now: number, secrets: string[]) {
     ...(d.ready && d.buildingAt
       ? { build_seconds: round((d.ready - d.buildingAt) / 1000, 1) }
       : {}),
-  }
-}
-
-function result(
-  status: ProbeResult['status'],
-  error: string | undefined,
-  measurements: Record<string, unknown>,
-  responseMs?: number,
-): ProbeResult {
-  return {
-    status,
-    measurements,
-    ...(error ? { error } : {}),
-    ...(responseMs === undefined ? {} : { responseMs }),
   }
 }
