@@ -57,3 +57,21 @@ export async function eventually<T>(
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
 }
+
+/**
+ * Runs fn with these pg_cron jobs paused (the minutely health cycle, say), so they cannot probe
+ * or heal a test's services in between the test's own steps; resumed whatever happens.
+ */
+export async function withCronPaused<T>(
+  sql: ReturnType<typeof testSql>,
+  jobs: string[],
+  fn: () => Promise<T>,
+): Promise<T> {
+  const list = jobs.join(',')
+  await sql`update cron.job set active = false where jobname = any(string_to_array(${list}, ','))`
+  try {
+    return await fn()
+  } finally {
+    await sql`update cron.job set active = true where jobname = any(string_to_array(${list}, ','))`
+  }
+}

@@ -101,12 +101,12 @@ select is_empty(
       from pg_attribute a join pg_class c on c.oid = a.attrelid
      where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p')
        and c.relname not in ('probe_config_schemas', 'heal_actions', 'audit_anchors', 'built_indexes', 'audit_chain', 'vacuum_requests', 'control_changes', 'maintenance_runs', 'statement_snapshots',
-                             'report_settings')
+                             'statement_samples', 'report_settings')
        and a.attnum > 0 and not a.attisdropped
        and not (has_column_privilege('service_role', a.attrelid, a.attnum, 'SELECT')
                 and has_column_privilege('service_role', a.attrelid, a.attnum, 'INSERT')
                 and has_column_privilege('service_role', a.attrelid, a.attnum, 'UPDATE'))$$,
-  'service_role may read, insert and update every column of every table but the audit, its anchors and lock, the config schemas, the built indexes, the vacuum requests, the control changes, the maintenance runs and the statement snapshots (written through their functions), and the report settings (one row, changed column by column)'
+  'service_role may read, insert and update every column of every table but the audit, its anchors and lock, the config schemas, the built indexes, the vacuum requests, the control changes, the maintenance runs, the statement snapshots and samples (written through their functions), and the report settings (one row, changed column by column)'
 );
 
 -- PUBLIC gets nothing in vigil: not the schema, not a table.

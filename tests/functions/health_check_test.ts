@@ -1,7 +1,7 @@
 // health-check end to end: services registered by plain SQL, probed by the real function through
 // the gateway, statuses moved by the SQL state machine, incidents opened and resolved.
 import assert from 'node:assert/strict'
-import { eventually, testSql, testStack } from '../_env.ts'
+import { eventually, testSql, testStack, withCronPaused } from '../_env.ts'
 
 type Sql = ReturnType<typeof testSql>
 
@@ -49,22 +49,12 @@ async function status(sql: Sql, name: string): Promise<string> {
   return row.status
 }
 
-/** Keeps the minutely cron cycle from probing the test's services in between its own cycles. */
-async function withCronPaused<T>(sql: Sql, fn: () => Promise<T>): Promise<T> {
-  await sql`update cron.job set active = false where jobname = 'vigil-health-check'`
-  try {
-    return await fn()
-  } finally {
-    await sql`update cron.job set active = true where jobname = 'vigil-health-check'`
-  }
-}
-
-Deno.test('a killed target turns down after three failed cycles, opens an incident, and recovery resolves it', async () => {
+Deno.test('a killed target is confirmed 5 s later, turns down on its second failed cycle, opens an incident, and recovery resolves it', async () => {
   const sql = testSql()
   const target = Target.start()
   const name = 'e2e-flaky-api'
   try {
-    await withCronPaused(sql, async () => {
+    await withCronPaused(sql, ['vigil-health-check'], async () => {
       await sql`insert into vigil.services (name, kind, config, timeout_ms)
                 values (${name}, 'http', ${sql.json({ url: target.url })}, 2000)`
       await cycle([name])
@@ -72,10 +62,16 @@ Deno.test('a killed target turns down after three failed cycles, opens an incide
       assert.equal(await status(sql, name), 'healthy')
 
       await target.down()
-      await cycle([name])
-      await cycle([name])
+      // The first failure of a healthy service is probed again in the same cycle: two failures,
+      // still within the threshold of three.
+      const first = await cycle([name])
+      assert.deepEqual(
+        { ...(first.confirmation as Record<string, unknown>), cycle_id: undefined },
+        { cycle_id: undefined, services: 1, still_failing: 1 },
+      )
       assert.equal(await status(sql, name), 'healthy', 'two failures are within the hysteresis')
       const report = await cycle([name])
+      assert.equal(report.confirmation, null, 'a service already failing is not confirmed again')
       assert.equal(report.down, 1)
       assert.equal(await status(sql, name), 'down')
       const [incident] = await sql`
@@ -122,7 +118,7 @@ Deno.test('the cron path: vigil.invoke(health-check) runs a cycle and its outcom
   const target = Target.start()
   const name = 'e2e-invoked-api'
   try {
-    await withCronPaused(sql, async () => {
+    await withCronPaused(sql, ['vigil-health-check'], async () => {
       await sql`insert into vigil.services (name, kind, config) values (${name}, 'http', ${
         sql.json({ url: target.url })
       })`

@@ -5,7 +5,7 @@ import { databaseSecrets, runCycle } from '../../supabase/functions/_shared/heal
 import { type ProbeRegistry, PROBES } from '../../supabase/functions/_shared/probes/registry.ts'
 import type { Probe } from '../../supabase/functions/_shared/probes/types.ts'
 import type { HttpConfig } from '../../shared/probe-configs.ts'
-import { testSql } from '../_env.ts'
+import { testSql, withCronPaused } from '../_env.ts'
 
 type Behaviour = (
   config: HttpConfig,
@@ -37,7 +37,8 @@ async function withServices<T>(
         r.timeout_ms ?? 10000
       })`
     }
-    return await fn(sql)
+    // The minutely cron cycle would probe these services too, at the same time as the test.
+    return await withCronPaused(sql, ['vigil-health-check'], () => fn(sql))
   } finally {
     await sql`delete from vigil.services where name in ${sql(rows.map((r) => r.name))}`
     await sql.end()
