@@ -10,6 +10,7 @@ import { type Forecast, forecastCrossing } from '../../../../shared/forecast/ind
 import type { MetricName } from '../../../../shared/kinds.ts'
 import { FORECAST_TARGETS, METRIC_WORDS, shown } from './metrics.ts'
 import { findNPlusOne, type StatementSample } from './nplusone.ts'
+import { correlate, type Correlation, type OpenIncident } from './correlate.ts'
 
 /** A series seen for the first time learns from this much history first. */
 export const HISTORY_HOURS = 24
@@ -21,6 +22,8 @@ export const CALM_MINUTES = 10
 export const FORECAST_EVERY_SECONDS = 300
 /** A forecast's history is averaged into at most this many points. */
 const FORECAST_POINTS = 360
+/** At most this many forecasts a run (each fits up to FORECAST_POINTS points); the rest wait. */
+export const FORECASTS_PER_RUN = 50
 /** N+1 detection reads the statement samples of this many minutes. */
 export const N_PLUS_ONE_MINUTES = 60
 
@@ -62,6 +65,8 @@ export interface AnalysisRun {
   recorded: { series: number; opened: number; updated: number; resolved: number }
   /** The N+1 patterns found (recommendations of kind n_plus_one), or why none could be looked for. */
   n_plus_one: string[] | { not_checked: string }
+  /** Open incidents that started together on connected services, their likely root first. */
+  correlations: string[]
 }
 
 const keyOf = (r: { service_id: string; metric: string; labels_key: string }) =>
@@ -156,13 +161,24 @@ export async function runAnalysis(sql: postgres.Sql, now = new Date()): Promise<
   }
 
   const forecasts: string[] = []
-  for (const [key, row] of series) {
-    const target = FORECAST_TARGETS[row.metric]
-    if (!target) continue
-    const due = !row.forecast_at ||
-      now.getTime() - row.forecast_at.getTime() >= FORECAST_EVERY_SECONDS * 1000
-    if (!due) continue
-    const f = await forecastOf(sql, row, now)
+  // The longest-waiting first, and a bounded number a run: an edge function has 2 s of CPU.
+  const due = [...series].filter(([, row]) =>
+    FORECAST_TARGETS[row.metric] !== undefined &&
+    (!row.forecast_at ||
+      now.getTime() - row.forecast_at.getTime() >= FORECAST_EVERY_SECONDS * 1000)
+  ).sort(([, a], [, b]) => (a.forecast_at?.getTime() ?? 0) - (b.forecast_at?.getTime() ?? 0))
+    .slice(0, FORECASTS_PER_RUN)
+  const histories = await forecastHistories(sql, due, now)
+  for (const [key, row] of due) {
+    const target = FORECAST_TARGETS[row.metric]!
+    const words = METRIC_WORDS[row.metric]
+    const f = forecastCrossing(histories.get(key) ?? [], {
+      limit: target.limit,
+      horizonSeconds: target.horizonSeconds,
+      now,
+      label: words.label,
+      unit: words.unit.trim(),
+    })
     row.forecast = toJson(f)
     row.forecast_at = now
     if (f.status === 'crosses') forecasts.push(`${row.service}: ${f.text}`)
@@ -185,7 +201,82 @@ export async function runAnalysis(sql: postgres.Sql, now = new Date()): Promise<
     forecasts,
     recorded,
     n_plus_one: await nPlusOne(sql),
+    correlations: (await correlateOpen(sql)).map((c) => c.text),
   }
+}
+
+/**
+ * Links the open incidents that started together on connected services (correlate.ts): each one of
+ * a story gets detail.correlation {root, related, hypothesis, text}; one no longer part of any
+ * loses it. Folded incidents are their upstream's story already.
+ */
+export async function correlateOpen(sql: postgres.Sql): Promise<Correlation[]> {
+  const rows = await sql<
+    (Omit<OpenIncident, 'signals'> & {
+      service_kind: string
+      metrics: string[]
+      findings: string[]
+      error: string | null
+      correlation: unknown
+    })[]
+  >`
+    select i.id::int, s.name as service, s.kind::text as service_kind, i.kind, i.severity::text,
+           i.title, i.opened_at, s.status::text as status, i.detail -> 'correlation' as correlation,
+           coalesce((select jsonb_agg(e ->> 'metric')
+                       from jsonb_array_elements(coalesce(i.detail -> 'series', i.detail -> 'forecasts', '[]')) e
+                      where e ? 'metric'), '[]') as metrics,
+           coalesce((select jsonb_agg(f ->> 'kind')
+                       from jsonb_array_elements(coalesce(c.measurements -> 'findings', '[]')) f), '[]') as findings,
+           c.error
+      from vigil.incidents i
+      join vigil.services s on s.id = i.service_id
+      left join lateral (select measurements, error from vigil.checks
+                          where service_id = s.id order by checked_at desc limit 1) c on true
+     where i.status = 'open' and i.folded_into is null`
+  const dependsOn = new Map(
+    (await sql<{ name: string; depends_on: string[] }[]>`
+      select name, to_jsonb(depends_on) as depends_on from vigil.services`)
+      .map((r) => [r.name, r.depends_on ?? []]),
+  )
+  const incidents: OpenIncident[] = rows.map((r) => ({
+    id: r.id,
+    service: r.service,
+    kind: r.kind,
+    severity: r.severity,
+    title: r.title,
+    opened_at: r.opened_at,
+    status: r.status,
+    signals: [
+      ...r.metrics,
+      ...r.findings,
+      r.service_kind,
+      ...(r.error?.startsWith('slow') ? ['slow'] : []),
+      ...(r.kind === 'slow_queries' ? ['slow_queries'] : []),
+    ],
+  }))
+  const found = correlate(incidents, dependsOn)
+  const story = new Map<number, Record<string, unknown>>()
+  for (const c of found) {
+    for (const id of [c.root, ...c.related]) {
+      story.set(id, { root: c.root, related: c.related, hypothesis: c.hypothesis, text: c.text })
+    }
+  }
+  const changes = rows
+    .map((r) => ({ id: r.id, correlation: story.get(r.id) ?? null, was: r.correlation ?? null }))
+    .filter((c) => canonical(c.correlation) !== canonical(c.was))
+    .map(({ id, correlation }) => ({ id, correlation }))
+  if (changes.length > 0) {
+    await sql`
+      update vigil.incidents i
+         set detail = case when c.value = 'null'::jsonb then i.detail - 'correlation'
+                           else i.detail || jsonb_build_object('correlation', c.value) end
+        from (select (e ->> 'id')::bigint as id, e -> 'correlation' as value
+                from jsonb_array_elements(${
+      sql.json(changes as unknown as postgres.JSONValue)
+    }) e) c
+       where i.id = c.id`
+  }
+  return found
 }
 
 /**
@@ -234,26 +325,45 @@ async function nPlusOne(sql: postgres.Sql): Promise<AnalysisRun['n_plus_one']> {
   return found.map((f) => f.text)
 }
 
-async function forecastOf(sql: postgres.Sql, row: SeriesRow, now: Date): Promise<Forecast> {
-  const target = FORECAST_TARGETS[row.metric]!
-  const bucket = Math.max(30, Math.ceil(target.lookbackSeconds / FORECAST_POINTS))
-  const points = await sql<{ at: Date; value: number }[]>`
-    select to_timestamp(floor(extract(epoch from recorded_at) / ${bucket}) * ${bucket}) as at,
-           avg(value) as value
-      from vigil.metrics
-     where service_id = ${row.service_id} and name = ${row.metric}::vigil.metric_name
-       and labels = ${row.labels_key}::text::jsonb
-       and recorded_at > ${now}::timestamptz - make_interval(secs => ${target.lookbackSeconds})
-       and recorded_at <= ${now}
-     group by 1 order by 1`
-  const words = METRIC_WORDS[row.metric]
-  return forecastCrossing(points.map((p) => ({ timestamp: p.at, value: Number(p.value) })), {
-    limit: target.limit,
-    horizonSeconds: target.horizonSeconds,
-    now,
-    label: words.label,
-    unit: words.unit.trim(),
+/**
+ * The history each due series' forecast is fitted to, averaged into at most FORECAST_POINTS
+ * buckets over its target's lookback: one query for them all, not one a series.
+ */
+async function forecastHistories(
+  sql: postgres.Sql,
+  due: [string, SeriesRow][],
+  now: Date,
+): Promise<Map<string, { timestamp: Date; value: number }[]>> {
+  const out = new Map<string, { timestamp: Date; value: number }[]>()
+  if (due.length === 0) return out
+  const wanted = due.map(([key, row]) => {
+    const lookback = FORECAST_TARGETS[row.metric]!.lookbackSeconds
+    return {
+      key,
+      service_id: row.service_id,
+      metric: row.metric,
+      labels: row.labels_key,
+      lookback,
+      bucket: Math.max(30, Math.ceil(lookback / FORECAST_POINTS)),
+    }
   })
+  const rows = await sql<{ key: string; at: Date; value: number }[]>`
+    select k.key, to_timestamp(floor(extract(epoch from m.recorded_at) / k.bucket) * k.bucket) as at,
+           avg(m.value) as value
+      from jsonb_to_recordset(${sql.json(wanted as unknown as postgres.JSONValue)})
+             as k(key text, service_id uuid, metric text, labels text, lookback float8, bucket float8)
+      join vigil.metrics m
+        on m.service_id = k.service_id and m.name = k.metric::vigil.metric_name
+       and m.labels = k.labels::jsonb
+       and m.recorded_at > ${now}::timestamptz - make_interval(secs => k.lookback)
+       and m.recorded_at <= ${now}
+     group by k.key, 2 order by k.key, 2`
+  for (const r of rows) {
+    const list = out.get(r.key) ?? []
+    list.push({ timestamp: r.at, value: Number(r.value) })
+    out.set(r.key, list)
+  }
+  return out
 }
 
 /** A forecast as stored: its Dates as ISO strings, nothing else changed. */
@@ -365,4 +475,15 @@ function anomalyOf(hot: SeriesRow[]): { title: string; detail: Record<string, un
       }),
     },
   }
+}
+
+/** JSON with its keys in one order, as jsonb keeps them in another. */
+function canonical(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_k, v) =>
+      v && typeof v === 'object' && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+        : v,
+  )
 }
