@@ -115,6 +115,7 @@ export function facts(overrides: Partial<ReportFacts> = {}): ReportFacts {
       { job: 'vigil-maintenance-weekly', schedule: '43 3 * * 0', active: true },
     ],
     generated_at: '2026-03-12T08:00:00Z',
+    slow_queries: null,
     ...overrides,
   }
 }

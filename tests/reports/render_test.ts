@@ -208,3 +208,51 @@ Deno.test('nextRun reads pg_cron schedules in UTC', () => {
   )
   assert.deepEqual(nextRun('nonsense', at), null)
 })
+
+Deno.test('the slow-query report is its own block: each statement, its plan findings and fixes, outside text escaped', () => {
+  const f = ReportFacts.parse({
+    ...facts(),
+    slow_queries: {
+      at: '2026-03-11T03:00:00Z',
+      summary: 'Top 2 slowest queries of 5 over 1000 ms',
+      statements: [
+        {
+          rank: 1,
+          query: "select id, total from shop.orders where customer_id = $1 and note <> '<b>'",
+          mean_ms: 1250,
+          calls: 4210,
+          findings: [{
+            kind: 'missing_index',
+            text:
+              'Missing index on shop.orders (customer_id): hypopg estimates the statement 94× cheaper (cost 12,345 → 131)',
+            fix:
+              'CREATE INDEX CONCURRENTLY IF NOT EXISTS "vigil_idx_orders_customer_id" ON "shop"."orders" ("customer_id")',
+          }],
+        },
+        {
+          rank: 2,
+          query: 'insert into shop.audit select * from shop.staging',
+          mean_ms: 1100,
+          calls: 3,
+          findings: [],
+          note: 'not planned: an insert statement',
+        },
+      ],
+    },
+  })
+  const doc = reportDocument(f)
+  const text = reportText(doc)
+  includes(text, 'TOP 2 SLOWEST QUERIES')
+  includes(text, '  - #1 — select id, total from shop.orders where customer_id = $1')
+  includes(text, '1.25 s a call, 4,210 calls')
+  includes(
+    text,
+    '  - #1: Missing index on shop.orders (customer_id): hypopg estimates the statement 94× cheaper',
+  )
+  includes(text, 'Fix: CREATE INDEX CONCURRENTLY IF NOT EXISTS "vigil_idx_orders_customer_id"')
+  includes(text, '  - #2: no plan finding (not planned: an insert statement)')
+  const html = reportHtml(doc)
+  assert.ok(!html.includes("<> '<b>'"), 'a statement must not become markup')
+  // Without a run in the period there is no such block.
+  assert.ok(!reportText(reportDocument(facts())).includes('SLOWEST QUER'))
+})

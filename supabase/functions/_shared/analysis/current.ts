@@ -1,7 +1,8 @@
 // The analysis as it stands, for a person asking "why is our API slow today?": for one service or
 // the whole project, its anomalous series (with the baseline each was compared with), its
-// forecasts, its open incidents, what Vigil recommends, and the slowest statements the latest
-// database check saw. Read from what the runs keep; nothing is measured here.
+// forecasts, its open incidents, what Vigil recommends, the slowest statements the latest
+// database check saw, and the latest daily slow-query report with its plan findings. Read from
+// what the runs keep; nothing is measured here.
 import type postgres from 'postgres'
 import { METRIC_WORDS, shown } from './metrics.ts'
 import type { MetricName } from '../../../../shared/kinds.ts'
@@ -29,6 +30,8 @@ export interface CurrentAnalysis {
     title: string
     opened_at: string
   }[]
+  /** Open incidents that started together on connected services, each story once, root first. */
+  correlations: { root: number; related: number[]; hypothesis: string; text: string }[]
   recommendations: {
     service: string
     kind: string
@@ -36,6 +39,15 @@ export interface CurrentAnalysis {
     detail: Record<string, unknown>
   }[]
   slowest_statements: { service: string; query: string; mean_ms: number; calls: number }[]
+  /**
+   * The latest daily slow-query report (slow_query_report): the slowest statements with what their
+   * plans show and the fix; null when none has run.
+   */
+  slow_query_report: {
+    at: string
+    summary: string
+    statements: { rank: number; query: string; mean_ms: number; calls: number; text: string }[]
+  } | null
 }
 
 export class UnknownService extends Error {}
@@ -67,12 +79,24 @@ export async function currentAnalysis(
       from vigil.metric_series m join vigil.services v on v.id = m.service_id
      where v.enabled and (${only}::text is null or v.name = ${only})
      order by m.score desc nulls last, v.name, m.metric`
-  const incidents = await sql<CurrentAnalysis['incidents']>`
+  const incidents = await sql<(CurrentAnalysis['incidents'][number] & { correlation: any })[]>`
     select i.id::int, v.name as service, i.kind, i.severity::text, i.title,
-           to_json(i.opened_at) #>> '{}' as opened_at
+           to_json(i.opened_at) #>> '{}' as opened_at, i.detail -> 'correlation' as correlation
       from vigil.incidents i join vigil.services v on v.id = i.service_id
      where i.status = 'open' and (${only}::text is null or v.name = ${only})
      order by i.opened_at`
+  const stories = new Map<number, CurrentAnalysis['correlations'][number]>()
+  for (const i of incidents) {
+    const c = i.correlation
+    if (c && typeof c.root === 'number' && !stories.has(c.root)) {
+      stories.set(c.root, {
+        root: c.root,
+        related: c.related,
+        hypothesis: c.hypothesis,
+        text: c.text,
+      })
+    }
+  }
   const recommendations = await sql<CurrentAnalysis['recommendations']>`
     select v.name as service, r.kind, r.title, r.detail
       from vigil.recommendations r join vigil.services v on v.id = r.service_id
@@ -89,6 +113,20 @@ export async function currentAnalysis(
                                                        '[]')) s
      where v.kind = 'postgres' and v.enabled and (${only}::text is null or v.name = ${only})
      order by (s ->> 'mean_ms')::float8 desc nulls last limit 10`
+  // The daily slow-query report is about the project's own database: shown for the whole project
+  // or for a service watching that database.
+  const [report] = await sql<NonNullable<CurrentAnalysis['slow_query_report']>[]>`
+    select to_json(m.finished_at) #>> '{}' as at, coalesce(m.summary, '') as summary,
+           coalesce((select jsonb_agg(jsonb_build_object('rank', f -> 'rank', 'query', f -> 'query',
+                                                         'mean_ms', f -> 'mean_ms', 'calls', f -> 'calls',
+                                                         'text', f -> 'text'))
+                       from jsonb_array_elements(m.findings) f), '[]') as statements
+      from vigil.maintenance_runs m
+     where m.task = 'slow_query_report' and m.status = 'succeeded'
+       and (${only}::text is null or exists (
+             select from vigil.services v where v.name = ${only} and v.kind = 'postgres'
+                and not (v.config ? 'connection_secret')))
+     order by m.finished_at desc limit 1`
   const recent = (r: { anomalous_since: Date | null }) => r.anomalous_since !== null
   return {
     at: new Date().toISOString(),
@@ -112,9 +150,11 @@ export async function currentAnalysis(
       status: r.forecast!.status,
       text: r.forecast!.text,
     })),
-    incidents,
+    incidents: incidents.map(({ correlation: _, ...i }) => i),
+    correlations: [...stories.values()],
     recommendations,
     slowest_statements: slowest,
+    slow_query_report: report ?? null,
   }
 }
 
@@ -152,6 +192,11 @@ export function markdownOf(a: CurrentAnalysis): string {
     'None.',
   )
   section(
+    'Correlated incidents',
+    a.correlations.map((c) => c.text),
+    'None: no incidents started together on connected services.',
+  )
+  section(
     'Recommendations',
     a.recommendations.map((r) => `${r.service} (${r.kind}): ${r.title}`),
     'None.',
@@ -164,6 +209,17 @@ export function markdownOf(a: CurrentAnalysis): string {
       }\``
     ),
     'None read (pg_stat_statements missing, or no postgres service).',
+  )
+  const report = a.slow_query_report
+  lines.push(
+    `## Slow-query report${report ? ` (${report.at.slice(0, 16)} UTC)` : ''}`,
+    '',
+    report
+      ? (report.statements.length
+        ? report.statements.map((q) => q.text).join('\n')
+        : report.summary)
+      : 'Not made yet: the daily slow_query_report task makes it.',
+    '',
   )
   return lines.join('\n').trimEnd() + '\n'
 }

@@ -13,6 +13,7 @@ import { backupVerification } from './tasks/backup-verification.ts'
 import { errorPatterns } from './tasks/error-patterns.ts'
 import { performanceReport } from './tasks/performance-report.ts'
 import { statementBenchmark } from './tasks/statement-benchmark.ts'
+import { slowQueryReport } from './tasks/slow-query-report.ts'
 
 export const TASKS: readonly MaintenanceTask[] = [
   vacuumAnalyze,
@@ -28,6 +29,7 @@ export const TASKS: readonly MaintenanceTask[] = [
   errorPatterns,
   performanceReport,
   statementBenchmark,
+  slowQueryReport,
 ]
 
 export function tasksFor(cadence: Cadence): MaintenanceTask[] {

@@ -9,6 +9,21 @@ const when = z.string()
 export const ReportKind = z.enum(['daily', 'weekly'])
 export type ReportKind = z.infer<typeof ReportKind>
 
+/** A slow-query report's statements as the maker reads them from the run's findings. */
+export const SlowQueries = z.object({
+  at: when,
+  summary: z.string(),
+  statements: z.array(z.object({
+    rank: z.number(),
+    query: z.string(),
+    mean_ms: z.number(),
+    calls: z.number(),
+    findings: z.array(z.object({ kind: z.string(), text: z.string(), fix: z.string() })),
+    note: z.string().optional(),
+  })),
+})
+export type SlowQueries = z.infer<typeof SlowQueries>
+
 export const ReportFacts = z.object({
   kind: ReportKind,
   period: z.object({
@@ -104,5 +119,10 @@ export const ReportFacts = z.object({
   })),
   schedules: z.array(z.object({ job: z.string(), schedule: z.string(), active: z.boolean() })),
   generated_at: when,
+  /**
+   * The period's slow-query report (the latest slow_query_report run that ended in it), added by
+   * the maker from vigil.maintenance_runs; null when none ran.
+   */
+  slow_queries: SlowQueries.nullable().default(null),
 })
 export type ReportFacts = z.infer<typeof ReportFacts>

@@ -112,7 +112,10 @@ async function makeOne(
   try {
     const [row] = await sql<{ facts: unknown }[]>`
       select vigil.report_facts(r.kind, r.from_at, r.to_at) as facts from vigil.reports r where r.id = ${id}`
-    const parsed = ReportFacts.safeParse(row?.facts)
+    const parsed = ReportFacts.safeParse({
+      ...(row?.facts as Record<string, unknown>),
+      slow_queries: await slowQueriesOf(sql, id),
+    })
     if (!parsed.success) {
       const fields = parsed.error.issues.slice(0, 5).map((i) => i.path.join('.') || 'facts')
       throw new Error(`the report's facts did not have the expected shape (${fields.join(', ')})`)
@@ -132,6 +135,23 @@ async function makeOne(
     await sql`select vigil.fail_report(${id}, ${options.worker}, ${reason})`.catch(() => {})
     return { ...base, id, error: reason }
   }
+}
+
+/**
+ * The latest slow-query report that ended in the report's period (the daily maintenance run of
+ * slow_query_report), as its findings list the statements; null when none ran or it found none.
+ */
+async function slowQueriesOf(sql: postgres.Sql, reportId: number): Promise<unknown> {
+  const [run] = await sql<{ at: string; summary: string; statements: unknown }[]>`
+    select to_json(m.finished_at) #>> '{}' as at, coalesce(m.summary, '') as summary,
+           m.findings as statements
+      from vigil.reports r
+      join vigil.maintenance_runs m
+        on m.task = 'slow_query_report' and m.status = 'succeeded'
+       and m.finished_at >= r.from_at and m.finished_at < r.to_at
+     where r.id = ${reportId}
+     order by m.finished_at desc limit 1`
+  return run ? { at: run.at, summary: run.summary, statements: run.statements ?? [] } : null
 }
 
 function zoneKnown(timeZone: string): boolean {

@@ -292,6 +292,37 @@ export function reportDocument(facts: ReportFacts, options: RenderOptions = {}):
     })
   }
 
+  const slow = facts.slow_queries
+  if (slow && slow.statements.length) {
+    blocks.push({
+      title: `Top ${slow.statements.length} slowest ${
+        slow.statements.length === 1 ? 'query' : 'queries'
+      }`,
+      intro:
+        'Mean time a call, from pg_stat_statements; what each generic plan shows, and the fix.',
+      rows: slow.statements.flatMap((q) => [
+        {
+          cells: [
+            `#${q.rank}`,
+            [user(q.query, 200)],
+            `${ms(q.mean_ms)} a call, ${Math.round(q.calls).toLocaleString('en-US')} calls`,
+          ],
+          tone: 'bad' as Tone,
+        },
+        ...(q.findings.length
+          ? q.findings.map((f) => ({
+            cells: [[{ text: `#${q.rank}: ` }, user(`${f.text}. Fix: ${f.fix}`, 600)]],
+          }))
+          : [{
+            cells: [[
+              { text: `#${q.rank}: ` },
+              user(q.note ? `no plan finding (${q.note})` : 'no plan finding', 300),
+            ]],
+          }]),
+      ]),
+    })
+  }
+
   blocks.push({
     title: `Recommendations (${k.recommendations_open} open)`,
     rows: facts.recommendations.length

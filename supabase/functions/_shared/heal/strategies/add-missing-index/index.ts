@@ -117,6 +117,8 @@ interface Analysis {
   cost_before: number | null
   suggestions: Omit<Suggestion, 'index_name' | 'index_sql' | 'also_queryids'>[]
   note?: string
+  /** The statement's generic plan as it stands (no hypothetical index), once it was planned. */
+  plan?: PlanNode
 }
 
 async function plan(
@@ -274,11 +276,14 @@ async function slowStatements(
   return rows
 }
 
-/** One statement: its generic plan, the candidate indexes it suggests, and what hypopg says. */
+/**
+ * One statement: its generic plan, the candidate indexes it suggests, and what hypopg says
+ * (without hypopg, the plan alone).
+ */
 async function analyse(
   c: Session,
   st: StatementRow,
-  hypopg: string,
+  hypopg: string | null,
   config: AddMissingIndexConfig,
 ): Promise<Analysis> {
   const query = singleStatement(st.query)
@@ -292,6 +297,14 @@ async function analyse(
     await begin(c)
     const before = await explainGeneric(c, query, planned)
     const costBefore = before['Total Cost']
+    if (hypopg === null) {
+      return {
+        cost_before: costBefore,
+        plan: before,
+        suggestions: [],
+        note: 'hypopg is not installed',
+      }
+    }
     const scans = await scanColumns(before)
     const candidates: Candidate[] = []
     const skipped: string[] = []
@@ -309,7 +322,8 @@ async function analyse(
       }
     }
     const note = skipped.length ? `tables left alone: ${skipped.join('; ')}` : undefined
-    if (candidates.length === 0) return { cost_before: costBefore, suggestions: [], note }
+    const none = { cost_before: costBefore, plan: before, suggestions: [], note }
+    if (candidates.length === 0) return none
 
     // As dexter: the single-column candidates first, then all of them; the planner picks among
     // each set. A multi-column index wins only if it beats the single columns by the factor too.
@@ -336,9 +350,7 @@ async function analyse(
         wide.cost * config.min_cost_factor <= base
       ? wide
       : singles
-    if (!chosen || costBefore / chosen.cost < config.min_cost_factor) {
-      return { cost_before: costBefore, suggestions: [], note }
-    }
+    if (!chosen || costBefore / chosen.cost < config.min_cost_factor) return none
     // Then exactly the chosen ones: their cost is what creating them would buy.
     const only = await withHypothetical(
       c,
@@ -350,11 +362,10 @@ async function analyse(
     const costAfter = only.result.plan['Total Cost']
     const factor = costBefore / costAfter
     const kept = only.created.filter((h) => only.result.names.has(h.name))
-    if (kept.length === 0 || factor < config.min_cost_factor) {
-      return { cost_before: costBefore, suggestions: [], note }
-    }
+    if (kept.length === 0 || factor < config.min_cost_factor) return none
     return {
       cost_before: costBefore,
+      plan: before,
       note,
       suggestions: kept.map((h) => ({
         schema: h.rel.schema,
@@ -371,8 +382,60 @@ async function analyse(
       })),
     }
   } finally {
-    await endSession(c, hypopg)
+    await endSession(c, hypopg ?? undefined)
   }
+}
+
+/** A statement to advise on, as pg_stat_statements knows it. */
+export type AdviceStatement = StatementRow
+
+/** What the advisor says of one statement: its plan and the indexes worth having for it. */
+export interface StatementAdvice {
+  queryid: string
+  /** The generic plan as it stands, or null when it was not planned (note says why). */
+  plan: PlanNode | null
+  cost_before: number | null
+  /** Each with its CREATE INDEX CONCURRENTLY and hypopg's estimate (cost before and after). */
+  indexes: Suggestion[]
+  note?: string
+}
+
+/**
+ * The advisor's reading of these statements without healing anything (the slow-query report):
+ * each one vetted and planned as its role, and costed with hypothetical indexes when hypopg is
+ * installed. Never throws for one statement: its note says why it has no plan.
+ */
+export async function adviseStatements(
+  sql: Sql,
+  statements: AdviceStatement[],
+  options: { hypopg: string | null; min_cost_factor?: number },
+): Promise<StatementAdvice[]> {
+  const config = AddMissingIndexConfig.parse({ min_cost_factor: options.min_cost_factor })
+  const out: StatementAdvice[] = []
+  if (statements.length === 0) return out
+  await withSession(sql, async (c) => {
+    for (const st of statements) {
+      try {
+        const a = await analyse(c, st, options.hypopg, config)
+        out.push({
+          queryid: st.queryid,
+          plan: a.plan ?? null,
+          cost_before: a.cost_before,
+          indexes: merge(a.suggestions),
+          ...(a.note ? { note: a.note } : {}),
+        })
+      } catch (err) {
+        out.push({
+          queryid: st.queryid,
+          plan: null,
+          cost_before: null,
+          indexes: [],
+          note: `could not be planned: ${messageOf(err)}`,
+        })
+      }
+    }
+  })
+  return out
 }
 
 /** One suggestion per index: a statement's index that another's extends is served by the longer. */

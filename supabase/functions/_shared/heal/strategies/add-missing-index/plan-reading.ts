@@ -250,6 +250,18 @@ function columnRef(node: Node): ColumnRef | null {
   return fields?.length === 2 ? { alias: fields[0], column: fields[1] } : null
 }
 
+/**
+ * The aliases among `known` a plan condition (Filter, Index Cond, …) reads columns of; null when
+ * the condition does not parse.
+ */
+export async function conditionAliases(
+  text: string,
+  known: Set<string>,
+): Promise<Set<string> | null> {
+  const expr = await expression(text)
+  return expr ? aliasesIn(expr, known) : null
+}
+
 /** The aliases an expression reads columns of. */
 function aliasesIn(node: unknown, known: Set<string>, out = new Set<string>()): Set<string> {
   if (Array.isArray(node)) {
