@@ -8,7 +8,11 @@ import {
   shortQuery,
   type StatementSample,
 } from '../../supabase/functions/_shared/analysis/nplusone.ts'
-import { testSql, testStack } from '../_env.ts'
+import {
+  type NPlusOne,
+  slowQueryReport,
+} from '../../supabase/functions/_shared/maintenance/tasks/slow-query-report.ts'
+import { agentSql, testSql, testStack } from '../_env.ts'
 
 const PARENT = 'select id, name from users where team_id = $1 order by name'
 const CHILD = 'select id, domain from domains where owner_id = $1'
@@ -112,6 +116,7 @@ Deno.test('a real N+1 by an ordinary login role is sampled, found by analyze, an
   url.username = role
   url.password = password
   const app = postgres(url.toString(), { max: 1, onnotice: () => {} })
+  const agent = agentSql()
   const [svc] = await sql<{ id: string }[]>`
     insert into vigil.services (name, kind, config, heal_enabled, created_at)
     values (${`${schema}-db`}, 'postgres', '{}', false, '2000-01-01') returning id::text`
@@ -175,7 +180,21 @@ Deno.test('a real N+1 by an ordinary login role is sampled, found by analyze, an
       select count(*)::int as n from vigil.statement_samples s join pg_roles r on r.oid = s.userid
        where r.rolname like 'vigil\\_%'`
     assert.equal(own.n, 0)
+
+    // The daily slow-query report lists it after the slowest statements.
+    const report = await slowQueryReport.run({
+      sql: agent,
+      env: () => undefined,
+      signal: AbortSignal.timeout(60_000),
+    })
+    const listed = (report.findings as NPlusOne[]).find((f) =>
+      f.kind === 'n_plus_one' && f.title === rec.title
+    )
+    assert.ok(listed, JSON.stringify(report.findings))
+    assert.match(listed.suggestion ?? '', /owner_id = any\(\$1\)/)
+    assert.match(report.summary, /\d+ N\+1 patterns? open/)
   } finally {
+    await agent.end()
     await app.end()
     await sql`delete from vigil.services where id = ${svc.id}`
     await sql`delete from vigil.recommendations where kind = 'n_plus_one' and title like ${`%${schema}%`}`

@@ -238,6 +238,11 @@ Deno.test('the slow-query report is its own block: each statement, its plan find
           note: 'not planned: an insert statement',
         },
       ],
+      n_plus_one: [{
+        title:
+          'N+1 pattern: `select id, domain from domains where owner_id = $1` runs ~500 times per call of `select id, name from users where team_id = $1`',
+        suggestion: 'join domains on owner_id, or owner_id = any($1) with all the ids',
+      }],
     },
   })
   const doc = reportDocument(f)
@@ -251,6 +256,11 @@ Deno.test('the slow-query report is its own block: each statement, its plan find
   )
   includes(text, 'Fix: CREATE INDEX CONCURRENTLY IF NOT EXISTS "vigil_idx_orders_customer_id"')
   includes(text, '  - #2: no plan finding (not planned: an insert statement)')
+  includes(text, 'N+1 PATTERNS')
+  includes(
+    text,
+    'runs ~500 times per call of `select id, name from users where team_id = $1`. Fix: join domains on owner_id',
+  )
   const html = reportHtml(doc)
   assert.ok(!html.includes("<> '<b>'"), 'a statement must not become markup')
   // Without a run in the period there is no such block.

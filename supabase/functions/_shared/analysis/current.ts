@@ -120,7 +120,8 @@ export async function currentAnalysis(
            coalesce((select jsonb_agg(jsonb_build_object('rank', f -> 'rank', 'query', f -> 'query',
                                                          'mean_ms', f -> 'mean_ms', 'calls', f -> 'calls',
                                                          'text', f -> 'text'))
-                       from jsonb_array_elements(m.findings) f), '[]') as statements
+                       from jsonb_array_elements(m.findings) f
+                      where f ->> 'kind' = 'slow_query'), '[]') as statements
       from vigil.maintenance_runs m
      where m.task = 'slow_query_report' and m.status = 'succeeded'
        and (${only}::text is null or exists (

@@ -21,6 +21,10 @@ export const SlowQueries = z.object({
     findings: z.array(z.object({ kind: z.string(), text: z.string(), fix: z.string() })),
     note: z.string().optional(),
   })),
+  /** The N+1 patterns open when it ran: a fast statement called many times per call of another. */
+  n_plus_one: z.array(z.object({ title: z.string(), suggestion: z.string().nullable() })).default(
+    [],
+  ),
 })
 export type SlowQueries = z.infer<typeof SlowQueries>
 

@@ -142,16 +142,23 @@ async function makeOne(
  * slow_query_report), as its findings list the statements; null when none ran or it found none.
  */
 async function slowQueriesOf(sql: postgres.Sql, reportId: number): Promise<unknown> {
-  const [run] = await sql<{ at: string; summary: string; statements: unknown }[]>`
+  const [run] = await sql<
+    { at: string; summary: string; statements: unknown; n_plus_one: unknown }[]
+  >`
     select to_json(m.finished_at) #>> '{}' as at, coalesce(m.summary, '') as summary,
-           m.findings as statements
+           coalesce((select jsonb_agg(f) from jsonb_array_elements(m.findings) f
+                      where f ->> 'kind' = 'slow_query'), '[]') as statements,
+           coalesce((select jsonb_agg(f) from jsonb_array_elements(m.findings) f
+                      where f ->> 'kind' = 'n_plus_one'), '[]') as n_plus_one
       from vigil.reports r
       join vigil.maintenance_runs m
         on m.task = 'slow_query_report' and m.status = 'succeeded'
        and m.finished_at >= r.from_at and m.finished_at < r.to_at
      where r.id = ${reportId}
      order by m.finished_at desc limit 1`
-  return run ? { at: run.at, summary: run.summary, statements: run.statements ?? [] } : null
+  return run
+    ? { at: run.at, summary: run.summary, statements: run.statements, n_plus_one: run.n_plus_one }
+    : null
 }
 
 function zoneKnown(timeZone: string): boolean {

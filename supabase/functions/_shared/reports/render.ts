@@ -322,6 +322,16 @@ export function reportDocument(facts: ReportFacts, options: RenderOptions = {}):
       ]),
     })
   }
+  if (slow && slow.n_plus_one.length) {
+    blocks.push({
+      title: 'N+1 patterns',
+      intro: 'One cheap statement run once per row of another: together, a slow page.',
+      rows: slow.n_plus_one.map((p) => ({
+        cells: [[user(`${p.title}${p.suggestion ? `. Fix: ${p.suggestion}` : ''}`, 600)]],
+        tone: 'bad' as Tone,
+      })),
+    })
+  }
 
   blocks.push({
     title: `Recommendations (${k.recommendations_open} open)`,

@@ -48,6 +48,7 @@ const VIGIL_MARK_RE = String.raw`/\*\s*vigil:|\m"?vigil"?\.`
 
 /** One statement of the report, with its plan's findings. */
 export interface SlowQuery {
+  kind: 'slow_query'
   rank: number
   queryid: string
   role: string | null
@@ -82,7 +83,8 @@ export const slowQueryReport: MaintenanceTask = {
           'pg_stat_statements is not installed in this database: there are no statement statistics to report',
       }
     }
-    const [service] = await projectDatabaseServices(sql)
+    const services = await projectDatabaseServices(sql)
+    const service = services[0]
     if (!service) {
       return {
         status: 'not_applicable',
@@ -112,13 +114,30 @@ export const slowQueryReport: MaintenanceTask = {
         },
       })),
     )
+    // The N+1 patterns the analysis keeps open (analysis/nplusone.ts) belong in the same report:
+    // each call is fast, together they are the slow page.
+    const nPlusOne = await sql<NPlusOne[]>`
+      select 'n_plus_one' as kind, r.title, r.detail ->> 'suggestion' as suggestion,
+             to_json(r.created_at) #>> '{}' as since
+        from vigil.recommendations r
+       where r.kind = 'n_plus_one' and r.status = 'open'
+         and r.service_id::text = any(string_to_array(${services.map((x) => x.id).join(',')}, ','))
+       order by r.created_at`
     return {
       status: 'succeeded',
-      summary: summarise(report, threshold),
-      findings: report.statements,
+      summary: summarise(report, threshold, nPlusOne.length),
+      findings: [...report.statements, ...nPlusOne],
       actions: syncActions(RECOMMENDATION_KIND, synced),
     }
   },
+}
+
+/** An open N+1 pattern, as the report lists it after the statements. */
+export interface NPlusOne {
+  kind: 'n_plus_one'
+  title: string
+  suggestion: string | null
+  since: string
 }
 
 interface Extensions {
@@ -209,6 +228,7 @@ export async function slowQueries(
     const a = advice[i]
     const findings = a.plan ? await planFindings(a.plan, tableRows, a.indexes) : []
     const q: Omit<SlowQuery, 'text'> = {
+      kind: 'slow_query',
       rank: i + 1,
       queryid: r.queryid,
       role: r.role,
@@ -286,13 +306,14 @@ function titleOf(q: SlowQuery): string {
   return shorten(`${head}; ${first.text}. Fix: ${first.fix}`, 1000)
 }
 
-function summarise(report: Report, thresholdMs: number): string {
+function summarise(report: Report, thresholdMs: number, nPlusOne: number): string {
   const since = report.reset_at ? ` since ${report.reset_at.toISOString().slice(0, 16)}Z` : ''
+  const patterns = nPlusOne ? `; ${nPlusOne} N+1 pattern${nPlusOne === 1 ? '' : 's'} open` : ''
   if (report.statements.length === 0) {
-    return `no statement over ${thresholdMs} ms a call${since} (pg_stat_statements): not enough data for a slow-query report`
+    return `no statement over ${thresholdMs} ms a call${since} (pg_stat_statements): not enough data for a slow-query report${patterns}`
   }
   const fixes = report.statements.reduce((n, q) => n + q.findings.length, 0)
   return `Top ${report.statements.length} slowest queries of ${report.over} over ${thresholdMs} ms${since}: ${
     report.statements.map((q) => `${shorten(q.query, 50)} (${ms(q.mean_ms)} ms)`).join('; ')
-  }; ${fixes} plan finding${fixes === 1 ? '' : 's'}`
+  }; ${fixes} plan finding${fixes === 1 ? '' : 's'}${patterns}`
 }
