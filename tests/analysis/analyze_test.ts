@@ -189,6 +189,26 @@ Deno.test('memory climbing 5 %/h opens a forecast incident hours before it reach
     assert.match(asked.json.markdown, /## Forecasts\n\n- .*memory .*100 ?% in ~/)
     const markdown = await analyze({ service: svc.name, format: 'markdown' })
     assert.match(markdown.text, new RegExp(`^# Analysis of ${svc.name}, `))
+
+    // The daily report lists it under Capacity while it is open (a day of 2023 of this run's own).
+    const day = new Date(Date.UTC(2023, 3, 1 + (Math.floor(Date.now() / 1000) % 28)))
+      .toISOString().slice(0, 10)
+    const res = await fetch(`${testStack().apiUrl}/functions/v1/report`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${testStack().serviceRoleKey}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ kind: 'daily', date: day, again: true }),
+    })
+    const made = await res.json()
+    assert.equal(res.status, 200, JSON.stringify(made))
+    const [report] = await sql<{ text: string }[]>`
+      select body_text as text from vigil.reports where id = ${made.reports[0].id}`
+    assert.ok(
+      report.text.includes(`CAPACITY\n`) && report.text.includes(incident.title),
+      report.text,
+    )
   } finally {
     await sql`delete from vigil.services where id = ${svc.id}`
     await sql.end()

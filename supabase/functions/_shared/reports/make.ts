@@ -112,8 +112,14 @@ async function makeOne(
   try {
     const [row] = await sql<{ facts: unknown }[]>`
       select vigil.report_facts(r.kind, r.from_at, r.to_at) as facts from vigil.reports r where r.id = ${id}`
+    const stored = (row?.facts ?? {}) as Record<string, unknown>
     const parsed = ReportFacts.safeParse({
-      ...(row?.facts as Record<string, unknown>),
+      ...stored,
+      // The analysis' forecasts (memory, connections, XID age) beside the monthly capacity ones.
+      forecasts: [
+        ...(Array.isArray(stored.forecasts) ? stored.forecasts : []),
+        ...await analysisForecasts(sql),
+      ],
       slow_queries: await slowQueriesOf(sql, id),
     })
     if (!parsed.success) {
@@ -135,6 +141,17 @@ async function makeOne(
     await sql`select vigil.fail_report(${id}, ${options.worker}, ${reason})`.catch(() => {})
     return { ...base, id, error: reason }
   }
+}
+
+/** The open forecast incidents of the analysis (analysis/run.ts), soonest opened first. */
+async function analysisForecasts(sql: postgres.Sql): Promise<unknown[]> {
+  return [
+    ...await sql`
+    select s.name as service, i.title, to_json(i.opened_at) #>> '{}' as since
+      from vigil.incidents i join vigil.services s on s.id = i.service_id
+     where i.kind = 'forecast' and i.status = 'open'
+     order by i.opened_at`,
+  ]
 }
 
 /**
