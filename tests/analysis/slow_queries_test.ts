@@ -257,3 +257,25 @@ Deno.test('a planted missing index is in the slow-query report with its CREATE I
     await agent.end()
   }
 })
+
+Deno.test('without pg_stat_statements the slow-query report is not applicable, and says why', async () => {
+  const sql = testSql()
+  const name = `sq_none_${Date.now().toString(36)}`
+  await sql.unsafe(`create database ${name}`)
+  const url = new URL(testStack().dbUrl)
+  url.pathname = `/${name}`
+  const bare = postgres(url.toString(), { max: 1, onnotice: () => {} })
+  try {
+    const result = await slowQueryReport.run({
+      sql: bare,
+      env: () => undefined,
+      signal: AbortSignal.timeout(30_000),
+    })
+    assert.equal(result.status, 'not_applicable')
+    assert.match(result.summary, /^pg_stat_statements is not installed in this database/)
+  } finally {
+    await bare.end()
+    await sql.unsafe(`drop database if exists ${name}`)
+    await sql.end()
+  }
+})
