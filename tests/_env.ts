@@ -75,3 +75,16 @@ export async function withCronPaused<T>(
     await sql`update cron.job set active = true where jobname = any(string_to_array(${list}, ','))`
   }
 }
+
+/** The URL of the test database logged in as `role` (an ordinary login role a test created). */
+export function roleUrl(role: string, password: string): string {
+  const url = new URL(testStack().dbUrl)
+  url.username = role
+  url.password = password
+  return url.href
+}
+
+/** A one-connection client logged in as `role`; the caller ends it. */
+export function roleSql(role: string, password: string) {
+  return postgres(roleUrl(role, password), { max: 1, onnotice: () => {} })
+}

@@ -2,7 +2,6 @@
 // against the real database, sampled from pg_stat_statements, found by the analyze function and
 // kept as a recommendation with the suggested fix.
 import assert from 'node:assert/strict'
-import postgres from 'postgres'
 import {
   findNPlusOne,
   shortQuery,
@@ -12,7 +11,7 @@ import {
   type NPlusOne,
   slowQueryReport,
 } from '../../supabase/functions/_shared/maintenance/tasks/slow-query-report.ts'
-import { agentSql, testSql, testStack } from '../_env.ts'
+import { agentSql, roleSql, testSql, testStack } from '../_env.ts'
 
 const PARENT = 'select id, name from users where team_id = $1 order by name'
 const CHILD = 'select id, domain from domains where owner_id = $1'
@@ -112,10 +111,7 @@ Deno.test('a real N+1 by an ordinary login role is sampled, found by analyze, an
   const schema = `nplus_${Date.now().toString(36)}`
   const role = `${schema}_app`
   const password = 'local-test-password-nplus'
-  const url = new URL(testStack().dbUrl)
-  url.username = role
-  url.password = password
-  const app = postgres(url.toString(), { max: 1, onnotice: () => {} })
+  const app = roleSql(role, password)
   const agent = agentSql()
   const [svc] = await sql<{ id: string }[]>`
     insert into vigil.services (name, kind, config, heal_enabled, created_at)

@@ -10,7 +10,7 @@ import {
   type SlowQuery,
   slowQueryReport,
 } from '../../supabase/functions/_shared/maintenance/tasks/slow-query-report.ts'
-import { agentSql, testSql, testStack } from '../_env.ts'
+import { agentSql, roleSql, testSql, testStack } from '../_env.ts'
 
 type Sql = ReturnType<typeof testSql>
 
@@ -136,10 +136,7 @@ Deno.test('a planted missing index is in the slow-query report with its CREATE I
   const schema = `sq_${Date.now().toString(36)}`
   const role = `${schema}_app`
   const password = 'local-test-password-slowq'
-  const url = new URL(testStack().dbUrl)
-  url.username = role
-  url.password = password
-  const app = postgres(url.toString(), { max: 1, onnotice: () => {} })
+  const app = roleSql(role, password)
   const [{ slow }] = await sql<{ slow: number }[]>`
     select slow_query_ms as slow from vigil.settings where environment = 'prod'`
   try {

@@ -2,7 +2,7 @@
 // one, unique scratch names, application login roles, and a health-check cycle on the stack.
 import type postgres from 'postgres'
 import type { HealContext } from '../../supabase/functions/_shared/heal/types.ts'
-import { testStack } from '../_env.ts'
+import { roleUrl, testStack } from '../_env.ts'
 
 /** The private stack's database, as `npm test` hands it over. */
 export function dbUrl(): string {
@@ -58,10 +58,7 @@ export async function createLoginRole(
   password: string,
 ): Promise<string> {
   await sql.unsafe(`create role ${role} login password '${password}' nosuperuser`)
-  const url = new URL(testStack().dbUrl)
-  url.username = role
-  url.password = password
-  return url.href
+  return roleUrl(role, password)
 }
 
 /** One run of the health-check function on the running stack, for these services. */
