@@ -139,6 +139,10 @@ Deno.test('a planted missing index is in the slow-query report with its CREATE I
   const app = roleSql(role, password)
   const [{ slow }] = await sql<{ slow: number }[]>`
     select slow_query_ms as slow from vigil.settings where environment = 'prod'`
+  // The report belongs to the service watching the project database (the demo's, when it runs).
+  const [svc] = await sql<{ id: string }[]>`
+    insert into vigil.services (name, kind, config, heal_enabled)
+    values (${`${schema}-db`}, 'postgres', '{}', false) returning id::text`
   try {
     await plantTables(sql, schema)
     await sql.unsafe(`
@@ -249,6 +253,7 @@ Deno.test('a planted missing index is in the slow-query report with its CREATE I
     await sql`update vigil.settings set slow_query_ms = ${slow} where environment = 'prod'`
     await app.end()
     await sql`delete from vigil.maintenance_runs where worker = 'slow-queries-test'`
+    await sql`delete from vigil.services where id = ${svc.id}`
     await sql.unsafe(`drop schema if exists ${schema} cascade; drop role if exists ${role}`)
     await sql.end()
     await agent.end()
