@@ -160,6 +160,34 @@ describe('the operator', () => {
     await expect.poll(() => box.count(), { timeout: 10_000 }).toBe(0)
   })
 
+  it('shows what the analysis flags, live: an anomaly and a forecast appear, and leave with their rows', async () => {
+    // The minutely analysis would open incidents for these rows: it waits until they are gone.
+    await sql`update cron.job set active = false where jobname = 'vigil-analyze'`
+    try {
+      const [{ id }] = await sql`select id from vigil.services where name = ${APPROVAL_SERVICE}`
+      await sql`
+        insert into vigil.metric_series (service_id, metric, labels, detector, value, score, baseline,
+                                         anomalous_since, last_anomalous_at, forecast, forecast_at)
+        values (${id}, 'cpu_usage_percent', '{}', ${sql.json({ format: 'e2e' })}, 93, 0.82,
+                ${sql.json({ value: 93, expected: 40, low: 30, high: 50, ratio: 2.325, hourAgo: 41 })},
+                now() - interval '5 minutes', now(), null, null),
+               (${id}, 'memory_usage_percent', '{}', ${sql.json({ format: 'e2e' })}, 71, 0.1, null, null, null,
+                ${sql.json({ status: 'crosses', text: 'memory 71 % rising 4.2 %/h: 100 % in ~7 h (between ~5 h and ~11 h)', etaSeconds: 25200 })},
+                now())`
+      const anomaly = page.getByRole('list', { name: 'Anomalies' }).getByRole('listitem').filter({ hasText: APPROVAL_SERVICE })
+      const forecast = page.getByRole('list', { name: 'Forecasts' }).getByRole('listitem').filter({ hasText: APPROVAL_SERVICE })
+      await expect.poll(() => anomaly.count(), { timeout: 10_000 }).toBe(1)
+      expect(await anomaly.textContent()).toMatch(/CPU 93 % — expected ~40 %, ×2\.33 the baseline, 41 % an hour ago · score 0\.82 · anomalous for \d+ min/)
+      await expect.poll(() => forecast.count(), { timeout: 10_000 }).toBe(1)
+      expect(await forecast.textContent()).toBe(`${APPROVAL_SERVICE}: memory 71 % rising 4.2 %/h: 100 % in ~7 h (between ~5 h and ~11 h)`)
+      await sql`delete from vigil.metric_series where service_id = ${id}`
+      await expect.poll(() => anomaly.count(), { timeout: 10_000 }).toBe(0)
+      await expect.poll(() => forecast.count(), { timeout: 10_000 }).toBe(0)
+    } finally {
+      await sql`update cron.job set active = true where jobname = 'vigil-analyze'`
+    }
+  })
+
   it('shows “live updates paused” when the connection drops, reconnects and catches up', async () => {
     await dropRealtime(3000)
     await expect.poll(() => page.getByText('Live updates paused — reconnecting…').count(), { timeout: 10_000 }).toBe(1)

@@ -154,6 +154,38 @@ export interface ReportCard {
   delivery: { queued: number; sent: number; failed: number } | null
 }
 
+/** What a flagged series' last scored point was compared with (shared/anomaly's Baseline). */
+export interface SeriesBaseline {
+  value?: number
+  expected?: number
+  low?: number
+  high?: number
+  /** value / expected: the comparison to the baseline. */
+  ratio?: number | null
+  /** The value about an hour before, when there was data then. */
+  hourAgo?: number | null
+}
+
+/**
+ * A metric series the analysis flags now (vigil.metric_series, without the detector's state):
+ * anomalous since a time, or forecast to cross its limit within the horizon, or both.
+ */
+export interface FlaggedSeries {
+  service_id: string
+  service: string
+  /** A vigil.metric_name; a name newer than this page is shown as it is. */
+  metric: string
+  labels: Record<string, string>
+  value: number | null
+  /** How anomalous the last points were, 0..1 (0.5 and above is an anomaly). */
+  score: number | null
+  baseline: SeriesBaseline | null
+  anomalous_since: string | null
+  /** The forecast when it crosses the limit within the horizon; null otherwise. */
+  forecast: { text: string; eta_seconds: number | null } | null
+  forecast_at: string | null
+}
+
 export interface Snapshot {
   generated_at: string
   operator: boolean
@@ -169,6 +201,8 @@ export interface Snapshot {
   maintenance_runs: MaintenanceRun[] | null
   daily_report: ReportCard | null
   weekly_report?: ReportCard | null
+  /** Absent from a server older than the Analysis panel. */
+  analysis?: FlaggedSeries[]
 }
 
 export type TrendWindow = '1h' | '24h' | '7d'

@@ -27,7 +27,7 @@ describe('OperatorApp', () => {
     await waitFor(() => expect(channels).toHaveLength(1))
     act(() => channels[0]!.status('SUBSCRIBED'))
     expect(screen.getByLabelText('Live updates: Live')).toBeInTheDocument()
-    for (const h of ['Services', 'Incidents (1 open)', 'Auto-heal activity', 'Performance trends', 'Operator controls', 'Recommendations', 'Maintenance runs', 'Reports'])
+    for (const h of ['Services', 'Incidents (1 open)', 'Auto-heal activity', 'Performance trends', 'Analysis', 'Operator controls', 'Recommendations', 'Maintenance runs', 'Reports'])
       expect(screen.getByRole('heading', { name: h })).toBeInTheDocument()
     expect(screen.getByText('No maintenance runs yet.')).toBeInTheDocument()
     expect(screen.getByText(/No report yet\./)).toBeInTheDocument()

@@ -3,6 +3,7 @@ import { useCallback, useDeferredValue, useEffect, useMemo, useState } from 'rea
 import type { VigilApi } from '../data/api'
 import type { RowChange } from '../data/merge'
 import type { Snapshot } from '../types'
+import { Analysis } from './Analysis'
 import { Controls, type ControlActions } from './Controls'
 import { HealLog } from './HealLog'
 import { HealthScore } from './HealthScore'
@@ -91,6 +92,7 @@ export function Dashboard({
           <Incidents incidents={later.incidents} approvals={later.approvals} operator={operator} actions={incidentActions} now={now} />
           <HealLog entries={later.heal_log} />
           <Trends load={loadTrends} refreshKey={later.cycle?.finished_at ?? null} />
+          <Analysis series={later.analysis ?? []} recommendations={later.recommendations} now={now} />
           <Recommendations items={later.recommendations} />
           <MaintenanceRuns runs={later.maintenance_runs} />
           <ReportsView daily={later.daily_report} weekly={later.weekly_report} />

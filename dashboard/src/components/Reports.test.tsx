@@ -1,7 +1,7 @@
 import { render, screen, within } from '@testing-library/react'
 import { describe, expect, it } from 'vitest'
 import type { ReportCard } from '../types'
-import { ReportsView } from './Reports'
+import { Recommendations, ReportsView } from './Reports'
 
 function card(overrides: Partial<ReportCard> = {}): ReportCard {
   return {
@@ -68,5 +68,21 @@ describe('ReportsView', () => {
   it('explains when the first report comes before there is one', () => {
     render(<ReportsView daily={null} weekly={null} />)
     expect(screen.getByText(/No report yet\. The first daily report goes out at 09:00/)).toBeInTheDocument()
+  })
+})
+
+describe('Recommendations', () => {
+  it('shows what each analysis recommendation says to do: an N+1 pattern\'s fix, a slow query\'s statement', () => {
+    const base = { service: 'db-main', status: 'open', created_at: '2026-12-02T09:00:00Z' }
+    render(
+      <Recommendations
+        items={[
+          { ...base, id: 1, kind: 'n_plus_one', title: 'N+1: 40 lookups per list', detail: { suggestion: 'Load the items with one IN query.', parent: { query: 'select …' } } },
+          { ...base, id: 2, kind: 'slow_query', title: 'A slow statement: 412 ms on average', detail: { rank: 1, query: 'select * from orders where customer_id = $1' } },
+        ]}
+      />,
+    )
+    expect(screen.getByText('Load the items with one IN query.')).toBeInTheDocument()
+    expect(screen.getByText('select * from orders where customer_id = $1')).toBeInTheDocument()
   })
 })

@@ -5,7 +5,8 @@ import { Empty, Section } from './ui'
 
 function detailText(detail: Record<string, unknown> | null | undefined): string | null {
   if (!detail || typeof detail !== 'object') return null
-  for (const k of ['summary', 'statement', 'sql', 'reason', 'message']) {
+  // suggestion: an N+1 pattern's fix; query: a slow query's statement.
+  for (const k of ['summary', 'suggestion', 'statement', 'sql', 'query', 'reason', 'message']) {
     const v = detail[k]
     if (typeof v === 'string' && v.trim()) return v
   }

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { ApiError } from './api'
 import { CHANNEL_NAME, hasStoredSession, LiveSnapshotStore, supabaseLiveSource } from './live'
 import { fakeSource } from '../test/fakes'
-import { snapshot } from '../test/fixtures'
+import { seriesRow, snapshot } from '../test/fixtures'
 
 const flush = async () => {
   for (let i = 0; i < 5; i++) await Promise.resolve()
@@ -26,8 +26,9 @@ describe('live snapshot store', () => {
     expect(channels).toHaveLength(1)
     expect(channels[0]!.name).toBe(CHANNEL_NAME)
     expect(channels[0]!.bindings.map((b) => b.filter)).toContainEqual({ event: 'INSERT', schema: 'vigil', table: 'checks' })
+    expect(channels[0]!.bindings.map((b) => b.filter)).toContainEqual({ event: '*', schema: 'vigil', table: 'metric_series' })
     expect(channels[0]!.bindings.map((b) => b.filter.table).sort()).toEqual(
-      ['alerts', 'checks', 'control_changes', 'cycles', 'heal_actions', 'heal_approvals', 'incident_log', 'incidents', 'maintenance_runs', 'recommendations', 'reports', 'services', 'settings'],
+      ['alerts', 'checks', 'control_changes', 'cycles', 'heal_actions', 'heal_approvals', 'incident_log', 'incidents', 'maintenance_runs', 'metric_series', 'recommendations', 'reports', 'services', 'settings'],
     )
     expect(store.getState().live).toBe('connecting')
     channels[0]!.status('SUBSCRIBED')
@@ -102,6 +103,22 @@ describe('live snapshot store', () => {
     expect(fetch).toHaveBeenCalledTimes(1)
     await vi.advanceTimersByTimeAsync(1)
     expect(fetch).toHaveBeenCalledTimes(2)
+    store.stop()
+  })
+
+  it('merges metric_series inserts, updates and deletes as they come', async () => {
+    const { source, channels } = fakeSource(vi.fn().mockResolvedValue(snapshot()))
+    const store = new LiveSnapshotStore(source)
+    store.start()
+    await flush()
+    const ch = channels[0]!
+    ch.status('SUBSCRIBED')
+    ch.emit('metric_series', { eventType: 'INSERT', new: seriesRow() })
+    expect(store.getState().snapshot?.analysis?.map((a) => a.forecast?.eta_seconds)).toEqual([25200])
+    ch.emit('metric_series', { eventType: 'UPDATE', new: seriesRow({ anomalous_since: '2026-12-02T11:59:00Z', score: 0.7 }) })
+    expect(store.getState().snapshot?.analysis).toMatchObject([{ anomalous_since: '2026-12-02T11:59:00Z', score: 0.7 }])
+    ch.emit('metric_series', { eventType: 'DELETE', old: { service_id: 's-web', metric: 'memory_usage_percent', labels: {} } })
+    expect(store.getState().snapshot?.analysis).toEqual([])
     store.stop()
   })
 

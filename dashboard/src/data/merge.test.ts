@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { applyChange } from './merge'
-import { incident, service, snapshot } from '../test/fixtures'
+import { flagged, incident, seriesRow, service, snapshot } from '../test/fixtures'
 
 describe('merging realtime rows into the snapshot', () => {
   it('updates a service status in place and keeps derived fields', () => {
@@ -87,6 +87,57 @@ describe('merging realtime rows into the snapshot', () => {
     })
     const next = applyChange(s, { table: 'heal_approvals', eventType: 'UPDATE', new: { action_id: 'a1', decision: 'approved' } })
     expect(next.approvals).toEqual([])
+  })
+
+  it('adds a metric series once it is flagged, keeping only what the panel shows', () => {
+    const next = applyChange(snapshot(), { table: 'metric_series', eventType: 'INSERT', new: seriesRow() })
+    expect(next.analysis).toEqual([
+      {
+        service_id: 's-web',
+        service: 'web',
+        metric: 'memory_usage_percent',
+        labels: {},
+        value: 71,
+        score: 0.1,
+        baseline: { value: 71, expected: 70, low: 60, high: 80, ratio: 1.01, hourAgo: 67 },
+        anomalous_since: null,
+        forecast: { text: 'memory 71 % rising 4.2 %/h: 100 % in ~7 h (between ~5 h and ~11 h)', eta_seconds: 25200 },
+        forecast_at: '2026-12-02T11:55:00Z',
+      },
+    ])
+    expect(JSON.stringify(next.analysis)).not.toMatch(/detector|xxxx|fit|consumed_until/)
+  })
+
+  it('updates a flagged series in place, whatever the order of its labels, and drops it once calm', () => {
+    const s = snapshot({ analysis: [flagged({ labels: { mount: '/', device: 'sda' } })] })
+    const key = { service_id: 's-db', metric: 'cpu_usage_percent', labels: { device: 'sda', mount: '/' } }
+    const hotter = applyChange(s, {
+      table: 'metric_series',
+      eventType: 'UPDATE',
+      new: seriesRow({ ...key, value: 97, score: 0.95, anomalous_since: '2026-12-02T11:40:00Z', forecast: { status: 'flat', text: 'CPU: flat' } }),
+    })
+    expect(hotter.analysis).toHaveLength(1)
+    expect(hotter.analysis![0]).toMatchObject({ service: 'db-main', value: 97, score: 0.95, forecast: null })
+    const calm = applyChange(hotter, { table: 'metric_series', eventType: 'UPDATE', new: seriesRow({ ...key, anomalous_since: null, forecast: null }) })
+    expect(calm.analysis).toEqual([])
+    // A calm series that was never flagged changes nothing.
+    expect(applyChange(calm, { table: 'metric_series', eventType: 'UPDATE', new: seriesRow({ forecast: null }) })).toBe(calm)
+  })
+
+  it('keeps what a change leaves out (an unchanged TOASTed column) and deletes by the primary key', () => {
+    const s = snapshot({ analysis: [flagged()] })
+    const partial = applyChange(s, { table: 'metric_series', eventType: 'UPDATE', new: { service_id: 's-db', metric: 'cpu_usage_percent', labels: {}, value: 95 } })
+    expect(partial.analysis![0]).toMatchObject({ value: 95, score: 0.82, anomalous_since: '2026-12-02T11:40:00Z', baseline: { expected: 40 } })
+    const deleted = applyChange(partial, { table: 'metric_series', eventType: 'DELETE', old: { service_id: 's-db', metric: 'cpu_usage_percent', labels: {} } })
+    expect(deleted.analysis).toEqual([])
+  })
+
+  it('leaves out the series of a service that is disabled or not on the page', () => {
+    const s = snapshot({ services: [service({ enabled: false })] })
+    expect(applyChange(s, { table: 'metric_series', eventType: 'INSERT', new: seriesRow({ service_id: 's-db' }) })).toBe(s)
+    expect(applyChange(s, { table: 'metric_series', eventType: 'INSERT', new: seriesRow({ service_id: 's-gone' }) })).toBe(s)
+    const older = snapshot({ analysis: undefined })
+    expect(applyChange(older, { table: 'metric_series', eventType: 'INSERT', new: seriesRow() }).analysis).toHaveLength(1)
   })
 
   it('leaves the snapshot as it is for tables it does not merge', () => {

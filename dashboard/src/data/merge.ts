@@ -1,9 +1,9 @@
 // Applying one realtime row change to the snapshot, for the changes simple enough to show at once
-// (service status, latency, settings, incident rows, approvals). Derived numbers (score, uptime,
-// heal log) come from the debounced snapshot re-fetch instead. Pure: returns a new snapshot, or the
-// same object when nothing applies.
+// (service status, latency, settings, incident rows, approvals, flagged metric series). Derived
+// numbers (score, uptime, heal log) come from the debounced snapshot re-fetch instead. Pure: returns
+// a new snapshot, or the same object when nothing applies.
 import { ENVIRONMENT_ORDER } from '../types'
-import type { Approval, Incident, Service, Settings, Snapshot } from '../types'
+import type { Approval, FlaggedSeries, Incident, SeriesBaseline, Service, Settings, Snapshot } from '../types'
 import { orderIncidents } from '../format'
 
 export type ChangeEvent = 'INSERT' | 'UPDATE' | 'DELETE'
@@ -194,6 +194,65 @@ function mergeApproval(s: Snapshot, c: RowChange): Snapshot {
   return { ...s, approvals: [...without, row].sort((a, b) => a.requested_at.localeCompare(b.requested_at)) }
 }
 
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null)
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null)
+
+/** A series is one row per service, metric and labels; jsonb's key order is not relied on. */
+function seriesKey(r: { service_id?: unknown; metric?: unknown; labels?: unknown }): string {
+  const labels = r.labels && typeof r.labels === 'object' ? Object.entries(r.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : []
+  return JSON.stringify([r.service_id, r.metric, labels])
+}
+
+function baselineOf(v: unknown): SeriesBaseline | null {
+  if (!v || typeof v !== 'object') return null
+  const b = v as Row
+  const out: SeriesBaseline = {}
+  for (const k of ['value', 'expected', 'low', 'high', 'ratio', 'hourAgo'] as const) {
+    const n = num(b[k])
+    if (n !== null) out[k] = n
+  }
+  return out
+}
+
+/** The stored forecast (shared/forecast, with its whole fit) as the panel needs it: a crossing's sentence and eta. */
+function crossingOf(v: unknown): FlaggedSeries['forecast'] {
+  const f = v && typeof v === 'object' ? (v as Row) : null
+  if (f?.status !== 'crosses' || typeof f.text !== 'string') return null
+  return { text: f.text, eta_seconds: num(f.etaSeconds) }
+}
+
+/**
+ * A metric_series row (the whole row, detector state included) kept only by the columns the panel
+ * shows, and only while the series is flagged: anomalous, or forecast to cross its limit.
+ */
+function mergeSeries(s: Snapshot, c: RowChange): Snapshot {
+  const row = c.eventType === 'DELETE' ? c.old : c.new
+  if (isEmpty(row) || typeof row.service_id !== 'string' || typeof row.metric !== 'string') return s
+  const list = s.analysis ?? []
+  const key = seriesKey(row)
+  const existing = list.find((x) => seriesKey(x) === key)
+  const without = existing ? list.filter((x) => x !== existing) : list
+  const service = s.services.find((x) => x.id === row.service_id)
+  // Deleted, or its service disabled or unknown here: the analysis has nothing to say of it now.
+  if (c.eventType === 'DELETE' || !service?.enabled) return existing ? { ...s, analysis: without } : s
+  // A column the change does not carry (Realtime leaves out an unchanged TOASTed value) keeps its value.
+  const has = (k: string) => k in row
+  const next: FlaggedSeries = {
+    service_id: row.service_id,
+    service: service.name,
+    metric: row.metric,
+    labels: has('labels') && row.labels && typeof row.labels === 'object' ? (row.labels as Record<string, string>) : (existing?.labels ?? {}),
+    value: has('value') ? num(row.value) : (existing?.value ?? null),
+    score: has('score') ? num(row.score) : (existing?.score ?? null),
+    baseline: has('baseline') ? baselineOf(row.baseline) : (existing?.baseline ?? null),
+    anomalous_since: has('anomalous_since') ? str(row.anomalous_since) : (existing?.anomalous_since ?? null),
+    forecast: has('forecast') ? crossingOf(row.forecast) : (existing?.forecast ?? null),
+    forecast_at: has('forecast_at') ? str(row.forecast_at) : (existing?.forecast_at ?? null),
+  }
+  if (next.anomalous_since === null && next.forecast === null) return existing ? { ...s, analysis: without } : s
+  return { ...s, analysis: [...without, next] }
+}
+
 /** Tables whose rows change the view only through derived numbers: re-fetch, no direct merge. */
 export const LIVE_TABLES = [
   'services',
@@ -209,6 +268,7 @@ export const LIVE_TABLES = [
   'incident_log',
   'maintenance_runs',
   'reports',
+  'metric_series',
 ] as const
 export type LiveTable = (typeof LIVE_TABLES)[number]
 
@@ -227,6 +287,7 @@ export const LIVE_EVENTS: Record<LiveTable, '*' | 'INSERT'> = {
   recommendations: '*',
   alerts: '*',
   incident_log: '*',
+  metric_series: '*',
 }
 
 export function applyChange(s: Snapshot, c: RowChange): Snapshot {
@@ -241,6 +302,8 @@ export function applyChange(s: Snapshot, c: RowChange): Snapshot {
       return mergeIncident(s, c)
     case 'heal_approvals':
       return mergeApproval(s, c)
+    case 'metric_series':
+      return mergeSeries(s, c)
     default:
       return s
   }

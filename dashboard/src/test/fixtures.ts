@@ -1,4 +1,4 @@
-import type { HealLogEntry, Incident, Service, Snapshot } from '../types'
+import type { FlaggedSeries, HealLogEntry, Incident, Service, Snapshot } from '../types'
 
 export const NOW = Date.parse('2026-12-02T12:00:00Z')
 
@@ -61,6 +61,53 @@ export function heal(over: Partial<HealLogEntry> = {}): HealLogEntry {
   }
 }
 
+/** A series flagged as anomalous, as the snapshot gives it. */
+export function flagged(over: Partial<FlaggedSeries> = {}): FlaggedSeries {
+  return {
+    service_id: 's-db',
+    service: 'db-main',
+    metric: 'cpu_usage_percent',
+    labels: {},
+    value: 93,
+    score: 0.82,
+    baseline: { value: 93, expected: 40, low: 30, high: 50, ratio: 2.325, hourAgo: 41 },
+    anomalous_since: '2026-12-02T11:40:00Z',
+    forecast: null,
+    forecast_at: '2026-12-02T11:55:00Z',
+    ...over,
+  }
+}
+
+/** A vigil.metric_series row as a realtime change carries it: every column, the detector's state too. */
+export function seriesRow(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    service_id: 's-web',
+    metric: 'memory_usage_percent',
+    labels: {},
+    detector: { format: 'vigil-anomaly', state: 'x'.repeat(2000) },
+    consumed_until: '2026-12-02T11:59:30Z',
+    points: 1440,
+    value: 71,
+    score: 0.1,
+    baseline: { value: 71, expected: 70, low: 60, high: 80, ratio: 1.01, hourAgo: 67 },
+    anomalous_since: null,
+    last_anomalous_at: null,
+    forecast: {
+      status: 'crosses',
+      text: 'memory 71 % rising 4.2 %/h: 100 % in ~7 h (between ~5 h and ~11 h)',
+      etaSeconds: 25200,
+      etaLowSeconds: 18000,
+      etaHighSeconds: 39600,
+      current: 71,
+      limit: 100,
+      fit: { method: 'theil-sen', points: 120 },
+    },
+    forecast_at: '2026-12-02T11:55:00Z',
+    updated_at: '2026-12-02T11:59:31Z',
+    ...over,
+  }
+}
+
 export function snapshot(over: Partial<Snapshot> = {}): Snapshot {
   return {
     generated_at: '2026-12-02T12:00:00Z',
@@ -80,6 +127,7 @@ export function snapshot(over: Partial<Snapshot> = {}): Snapshot {
     cycle: { finished_at: '2026-12-02T11:59:30Z', duration_ms: 812, services: 2, healthy: 1, degraded: 1, down: 0 },
     maintenance_runs: [],
     daily_report: null,
+    analysis: [],
     ...over,
   }
 }
