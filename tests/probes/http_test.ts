@@ -2,7 +2,11 @@
 // the probe, including redirects, body caps, secrets, timeouts and TLS (certificates made here).
 import assert from 'node:assert/strict'
 import postgres from 'postgres'
-import { httpProbe, readCertificateExpiry } from '../../supabase/functions/_shared/probes/http.ts'
+import {
+  ERROR_SAMPLES,
+  httpProbe,
+  readCertificateExpiry,
+} from '../../supabase/functions/_shared/probes/http.ts'
 import type { ProbeContext, ProbeResult } from '../../supabase/functions/_shared/probes/types.ts'
 import { resolveThresholds } from '../../shared/thresholds.ts'
 
@@ -121,14 +125,68 @@ Deno.test('a 200 from a fast endpoint is healthy, with its measurements and dura
 
 Deno.test('a status outside expected_status is down, naming what came and what was expected', async () => {
   await withServer(target, async (base) => {
-    const result = await probe({ url: `${base}/status/503` })
+    const result = await probe({ url: `${base}/status/404` })
     assert.equal(result.status, 'down')
-    assert.equal(result.error, 'got status 503, expected 200')
-    assert.equal(result.measurements.status_code, 503)
-    assert.equal(result.measurements.body_excerpt, 'status 503')
+    assert.equal(result.error, 'got status 404, expected 200')
+    assert.equal(result.measurements.status_code, 404)
+    assert.equal(result.measurements.body_excerpt, 'status 404')
+    assert.equal(result.measurements.error_samples, undefined, 'a 4xx is not asked again')
 
     const accepted = await probe({ url: `${base}/status/503`, expected_status: [200, 503] })
     assert.equal(accepted.status, 'healthy', accepted.error)
+  })
+})
+
+/** A target answering the statuses of `script` in turn (then 200), counting requests by method. */
+function scripted(script: number[]) {
+  const seen: string[] = []
+  const handler: Handler = (request) => {
+    seen.push(request.method)
+    const status = script[seen.length - 1] ?? 200
+    return new Response(`status ${status}`, { status })
+  }
+  return { handler, seen }
+}
+
+Deno.test('a 5xx is asked again: most requests failing is an error spike, decisive on this check', async () => {
+  const spike = scripted([500, 500, 200, 503, 500])
+  await withServer(spike.handler, async (base) => {
+    const result = await probe({ url: `${base}/api` })
+    assert.equal(result.status, 'down')
+    assert.equal(spike.seen.length, 1 + ERROR_SAMPLES)
+    assert.deepEqual(result.measurements.error_samples, {
+      requests: 5,
+      failed: 4,
+      error_rate_pct: 80,
+    })
+    assert.equal(result.measurements.decisive_status, 'down')
+    assert.equal(result.error, 'got status 500, expected 200; 4 of 5 requests failed (80 % errors)')
+  })
+})
+
+Deno.test('a 5xx blip is asked again and stays a plain failure; a POST is never repeated', async () => {
+  const blip = scripted([502, 200, 200, 500, 200])
+  await withServer(blip.handler, async (base) => {
+    const result = await probe({ url: `${base}/api` })
+    assert.equal(result.status, 'down')
+    assert.deepEqual(result.measurements.error_samples, {
+      requests: 5,
+      failed: 2,
+      error_rate_pct: 40,
+    })
+    assert.equal(
+      result.measurements.decisive_status,
+      undefined,
+      'under 60 %: the hysteresis decides',
+    )
+  })
+  const post = scripted([500, 500, 500])
+  await withServer(post.handler, async (base) => {
+    const result = await probe({ url: `${base}/api`, method: 'POST', body: '{}' })
+    assert.equal(result.status, 'down')
+    assert.deepEqual(post.seen, ['POST'])
+    assert.equal(result.measurements.error_samples, undefined)
+    assert.equal(result.error, 'got status 500, expected 200')
   })
 })
 

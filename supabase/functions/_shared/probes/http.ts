@@ -1,5 +1,6 @@
 // The http probe: one request to one endpoint per run, judged on status, latency, body, served
-// version, redirects and (for https) the certificate's days to expiry. Expected failures never
+// version, redirects and (for https) the certificate's days to expiry; a 5xx is asked a few more
+// times to tell a blip from an error spike. Expected failures never
 // throw: they come back as a ProbeResult whose error names the cause and never a secret value.
 import tls from 'node:tls'
 import { AsnConvert } from '@peculiar/asn1-schema'
@@ -35,6 +36,17 @@ interface Hop {
   status: number
   location: string
 }
+
+/**
+ * A 5xx is asked again ERROR_SAMPLES times, ERROR_SAMPLE_GAP_MS apart, to tell a blip from an
+ * error spike: at SPIKE_SHARE of the requests failing or more, the check is decisive (the service
+ * is down on this check, without waiting for its failure threshold). Only safe methods are asked
+ * again: a POST is never repeated.
+ */
+export const ERROR_SAMPLES = 4
+const ERROR_SAMPLE_GAP_MS = 200
+export const SPIKE_SHARE = 0.6
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /** Checks one HTTP endpoint. */
 async function run(config: HttpConfig, ctx: ProbeContext): Promise<ProbeResult> {
@@ -219,7 +231,17 @@ async function request(
 
   if (!config.expected_status.includes(response.status)) {
     measurements.body_excerpt = clip(text, 200)
-    return fail(`got status ${response.status}, expected ${config.expected_status.join(' or ')}`)
+    const got = `got status ${response.status}, expected ${config.expected_status.join(' or ')}`
+    const rate = response.status >= 500 && SAFE_METHODS.has(method)
+      ? await errorRate(config, ctx, headers, url, method)
+      : null
+    if (!rate) return fail(got)
+    measurements.error_samples = rate
+    // Most requests failing is an error spike, not a blip: proven on this check (apply_check).
+    if (rate.failed / rate.requests >= SPIKE_SHARE) measurements.decisive_status = 'down'
+    return fail(
+      `${got}; ${rate.failed} of ${rate.requests} requests failed (${rate.error_rate_pct} % errors)`,
+    )
   }
 
   let parsed: { ok: true; value: unknown } | { ok: false } | undefined
@@ -670,6 +692,42 @@ export function notAfter(der: Uint8Array): Date {
 // ---- small helpers ---------------------------------------------------------------------------
 
 /** A fetch failure as an SRE would say it: DNS, refused, reset, TLS, or the runtime's words. */
+/**
+ * The share of ERROR_SAMPLES more requests (plus the first) answered outside expected_status or
+ * not at all, within the probe's own timeout; null when the timeout left no room to ask.
+ */
+async function errorRate(
+  config: HttpConfig,
+  ctx: ProbeContext,
+  headers: Headers,
+  url: URL,
+  method: string,
+): Promise<{ requests: number; failed: number; error_rate_pct: number } | null> {
+  let requests = 1
+  let failed = 1
+  for (let i = 0; i < ERROR_SAMPLES && !ctx.signal.aborted; i++) {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(resolve, ERROR_SAMPLE_GAP_MS)
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(timer)
+          reject(ctx.signal.reason)
+        }, { once: true })
+      })
+      const res = await ctx.fetch(url, { method, headers, redirect: 'manual', signal: ctx.signal })
+      await res.body?.cancel()
+      requests++
+      if (!config.expected_status.includes(res.status)) failed++
+    } catch {
+      if (ctx.signal.aborted) break
+      requests++
+      failed++
+    }
+  }
+  if (requests === 1) return null
+  return { requests, failed, error_rate_pct: Math.round((failed / requests) * 100) }
+}
+
 function describeFetchError(error: unknown, url: URL): string {
   const text = errorText(error)
   const host = url.hostname
