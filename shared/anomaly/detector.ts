@@ -92,7 +92,7 @@ const HUBER = 3
 const WARM = 10
 /** A new extreme counts only when the point is already this unusual on its own. */
 const P_SPATIAL_GATE = 1e-4
-/** Points with p below this do not update the noise scales. */
+/** Points with p below this do not update the noise scales, and the tails learn them only if they stand alone. */
 const P_SCALE = 0.01
 /** Deviations are clipped at this many scale units when the scales learn. */
 const SCALE_CLIP = 4
@@ -161,6 +161,8 @@ function freshState(options: ResolvedOptions): DetectorState {
     hs: 0,
     run: 0,
     arun: 0,
+    tarun: 0,
+    pend: null,
     lo: 0,
     hi: 0,
     res: 0,
@@ -445,13 +447,27 @@ class StreamingDetector implements Detector {
         ((warm ? Math.abs(slowRes) : Math.min(Math.abs(slowRes), clipS * ssEff)) - s.ss)
       s.hs += aSlow * ((warm ? Math.abs(d) : Math.min(Math.abs(d), clipS * hsEff)) - s.hs)
     }
-    // Tails learn every normal point and the first point of each anomalous run: isolated extremes
-    // are part of a heavy-tailed series' normal; the rest of a run is the anomaly itself.
-    if ((!anomalous || s.arun === 0) && !warm && !gap) {
+    // Tails learn every normal point and every isolated anomalous one: an isolated extreme is part
+    // of a heavy-tailed series' normal, a run is the anomaly itself. So the first point of a run is
+    // held back and learned only once the next point shows it stood alone.
+    const tailSuspect = reason === null && p < P_SCALE
+    if (gap) {
+      s.pend = null
+    } else if (!warm) {
       const keep = 1 - 1 / o.tailMemory
-      tailLearn(s.tp, Math.abs(zp), 1, keep)
-      tailLearn(s.th, Math.abs(zh), 1, keep)
+      if (tailSuspect) {
+        s.pend = s.tarun === 0 ? [Math.abs(zp), Math.abs(zh)] : null
+      } else {
+        if (s.pend) {
+          tailLearn(s.tp, s.pend[0], 1, keep)
+          tailLearn(s.th, s.pend[1], 1, keep)
+          s.pend = null
+        }
+        tailLearn(s.tp, Math.abs(zp), 1, keep)
+        tailLearn(s.th, Math.abs(zh), 1, keep)
+      }
     }
+    s.tarun = tailSuspect ? Math.min(s.tarun + 1, 1e6) : 0
     s.arun = anomalous ? Math.min(s.arun + 1, 1e6) : 0
 
     // Daily profile (wall-clock): Holt-Winters-like, a day-scale level plus hourly offsets.

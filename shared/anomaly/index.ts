@@ -25,8 +25,9 @@
  * 3. Each deviation becomes a tail probability from a streaming peaks-over-threshold fit of a
  *    generalised Pareto tail (SPOT-style, with a Laplace prior) to the series' own past
  *    deviations, so bursty or heavy-tailed series are judged against their own normal, not a
- *    Gaussian. The tails learn normal points and the first point of each anomalous run (an
- *    isolated extreme is part of a heavy tail; the rest of a run is the anomaly). A value beyond
+ *    Gaussian. The tails learn unremarkable points (p >= 0.01) and a remarkable one only once
+ *    the next point shows it stood alone (an isolated extreme is part of a heavy tail; a run of
+ *    them is the anomaly, and learning its first point would teach the tail to expect the next). A value beyond
  *    the range seen so far (by 5 % of it) that is already unusual (p < 1e-4) is made 100 times
  *    rarer, as people who label incidents treat new extremes.
  * 4. score = -log10(p) / 10 for the smaller probability, Bonferroni-corrected for the two tests,

@@ -43,6 +43,9 @@ export interface DetectorState {
   run: number
   /** Consecutive points judged anomalous. */
   arun: number
+  /** Consecutive points the tails held back, and the statistics (|point|, |shift|) of a held-back first one. */
+  tarun: number
+  pend: [number, number] | null
   /** Range of values seen, and the smallest non-zero step between consecutive values. */
   lo: number
   hi: number
@@ -104,6 +107,9 @@ const stateSchema = z.object({
   hs: num,
   run: z.number().int(),
   arun: count,
+  // Added within version 1: a state stored before them resumes with nothing held back.
+  tarun: count.default(0),
+  pend: z.tuple([num, num]).nullable().default(null),
   lo: num,
   hi: num,
   res: num,
@@ -189,5 +195,6 @@ export function cloneState(s: DetectorState): DetectorState {
     th: [s.th[0], s.th[1], s.th[2], s.th[3]],
     hour: s.hour.slice(),
     last: s.last ? { ...s.last } : null,
+    pend: s.pend ? [s.pend[0], s.pend[1]] : null,
   }
 }

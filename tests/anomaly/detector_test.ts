@@ -283,3 +283,36 @@ Deno.test('options are checked', () => {
   )
   assert.equal(createDetector({ probation: 0 }).count, 0)
 })
+
+Deno.test('a repeated incident still raises an alarm the second time', () => {
+  // Two identical 20-minute drops, ten hours apart: the second is as much an incident as the first.
+  const values = noise(2000, 31).map((v, i) =>
+    (i >= 800 && i < 820) || (i >= 1400 && i < 1420) ? 20 + (v - 100) / 5 : v
+  )
+  const scores = feed(createDetector(), values)
+  const peak = (from: number, to: number) => Math.max(...scores.slice(from, to))
+  assert.ok(peak(800, 840) >= ANOMALY_THRESHOLD, `first drop ${peak(800, 840)}`)
+  assert.ok(peak(1400, 1440) >= ANOMALY_THRESHOLD, `second drop ${peak(1400, 1440)}`)
+})
+
+Deno.test('an isolated extreme is learned by the tails once the next point shows it stood alone', () => {
+  const d = createDetector()
+  const values = noise(500, 32)
+  feed(d, values)
+  const before = d.state().tp[1]
+  d.update({ timestamp: new Date(T0 + 500 * MIN), value: 160 })
+  assert.ok(d.state().pend !== null, 'the spike is held back')
+  assert.equal(d.state().tp[1], before, 'not learned yet')
+  d.update({ timestamp: new Date(T0 + 501 * MIN), value: 100 })
+  assert.equal(d.state().pend, null)
+  assert.ok(d.state().tp[1] > before, 'learned once the next point was normal')
+})
+
+Deno.test('a state stored before the tails held points back still resumes', () => {
+  const d = createDetector()
+  feed(d, noise(200, 33))
+  const { tarun: _t, pend: _p, ...old } = d.state()
+  const resumed = createDetector({}, old)
+  assert.equal(resumed.state().pend, null)
+  assert.equal(resumed.state().tarun, 0)
+})
