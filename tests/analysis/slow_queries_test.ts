@@ -148,13 +148,18 @@ Deno.test('a planted missing index is in the slow-query report with its CREATE I
     await sql.unsafe(`
       create role ${role} login password '${password}';
       grant usage on schema ${schema} to ${role};
-      grant select on all tables in schema ${schema} to ${role};`)
+      grant select on all tables in schema ${schema} to ${role};
+      create function ${schema}.tax(numeric) returns numeric language sql as 'select $1 * 1.2';`)
     // The statistics start again here (as after pg_stat_statements_reset on a real project): what
     // the rest of the suite ran does not crowd the top.
     await sql`select extensions.pg_stat_statements_reset()`
     // The app's statement: a customer's orders, with no index on customer_id.
     for (let i = 0; i < 5; i++) {
       await app`select id, total from ${app(schema)}.orders where customer_id = ${i + 1}`
+    }
+    // And one whose plan Vigil will not build: planning it could run the app's own function.
+    for (let i = 0; i < 2; i++) {
+      await app`select ${app(schema)}.tax(total) from ${app(schema)}.orders where total > ${i}`
     }
     // Past slow_query_ms: lowered for the test (60,000 rows read in a few ms).
     await sql`update vigil.settings set slow_query_ms = 1 where environment = 'prod'`
@@ -174,6 +179,12 @@ Deno.test('a planted missing index is in the slow-query report with its CREATE I
     )
     assert.ok(ours, result.summary)
     assert.equal(ours.role, role)
+    const refused = (result.findings as SlowQuery[]).find((q) => q.query.includes('.tax(total)'))
+    assert.ok(refused, result.summary)
+    assert.equal(refused.plan, null)
+    assert.deepEqual(refused.findings, [])
+    assert.match(refused.note ?? '', /not planned: .*tax/)
+    assert.match(refused.text, /- Plan: none \(not planned: /)
     const missing = ours.findings.find((f) => f.kind === 'missing_index')
     assert.ok(missing && missing.kind === 'missing_index', JSON.stringify(ours))
     assert.deepEqual(missing.columns, ['customer_id'])
@@ -235,7 +246,7 @@ Deno.test('a planted missing index is in the slow-query report with its CREATE I
     const [stored] = await sql<{ text: string }[]>`
       select body_text as text from vigil.reports where id = ${madeBody.reports[0].id}`
     assert.match(stored.text, /TOP 1 SLOWEST QUERY/)
-    assert.match(stored.text, /#1: Missing index on .*orders \(customer_id\): hypopg estimates/)
+    assert.match(stored.text, /#\d+: Missing index on .*orders \(customer_id\): hypopg estimates/)
 
     // Nothing past the threshold any more: the report says so and its recommendations resolve.
     await sql`update vigil.settings set slow_query_ms = 3600000 where environment = 'prod'`
