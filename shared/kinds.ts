@@ -14,6 +14,7 @@ export const SERVICE_KINDS = [
   'prometheus',
   'heartbeat',
   'vercel',
+  'logs',
 ] as const
 export const CHECK_STATUSES = ['healthy', 'degraded', 'down'] as const
 export const SERVICE_STATUSES = ['unknown', 'healthy', 'degraded', 'down'] as const

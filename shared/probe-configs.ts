@@ -293,6 +293,43 @@ export const VercelConfig = z.strictObject({
 })
 export type VercelConfig = z.infer<typeof VercelConfig>
 
+/** The log sources a pattern may name: the database's log, and the edge functions'. */
+export const LOG_SOURCES = ['postgres', 'functions'] as const
+
+const logTiming = {
+  /** A pattern's match keeps the service at its status this long after its last line. */
+  hold_minutes: z.number().int().min(1).max(10_080).default(60),
+}
+
+/**
+ * Log lines matched against vigil.log_patterns. Locally the cluster's own log file (a file, or a
+ * directory whose newest file is read); on Supabase the Management API's logs endpoint
+ * (GET /v1/projects/{ref}/analytics/endpoints/logs, the unified logs table).
+ */
+export const LogsConfig = z.discriminatedUnion('source', [
+  z.strictObject({
+    source: z.literal('file'),
+    /** An absolute path: a log file, or the directory of a rotating log (its newest file). */
+    path: z.string().min(2).max(1024).regex(/^\/[^\0]*$/, 'must be an absolute path'),
+    /** Which patterns apply: the postgres ones for the cluster's log. */
+    log: z.enum(LOG_SOURCES).default('postgres'),
+    /** At most this much new text a check; the rest waits for the next. */
+    max_bytes: z.number().int().min(1024).max(16_777_216).default(1_048_576),
+    ...logTiming,
+  }),
+  z.strictObject({
+    source: z.literal('logs_api'),
+    api_url: httpUrl.default('https://api.supabase.com'),
+    project_ref: z.string().regex(/^[a-z0-9]{20}$/, 'must be a 20-character project ref'),
+    access_token_secret: SecretName.default('VIGIL_SUPABASE_ACCESS_TOKEN'),
+    log: z.enum(LOG_SOURCES).default('postgres'),
+    /** At most this many log rows a check. */
+    max_rows: z.number().int().min(1).max(10_000).default(1000),
+    ...logTiming,
+  }),
+])
+export type LogsConfig = z.infer<typeof LogsConfig>
+
 /** Every kind's config schema. A kind added to SERVICE_KINDS without one fails to compile. */
 export const PROBE_CONFIGS = {
   postgres: PostgresConfig,
@@ -305,6 +342,7 @@ export const PROBE_CONFIGS = {
   prometheus: PrometheusConfig,
   heartbeat: HeartbeatConfig,
   vercel: VercelConfig,
+  logs: LogsConfig,
 } as const satisfies Record<ServiceKind, z.ZodType>
 
 export type ProbeConfig<K extends ServiceKind> = z.infer<(typeof PROBE_CONFIGS)[K]>

@@ -3,7 +3,7 @@
 -- later without RLS fails here even if nobody remembers to list it.
 begin;
 set search_path = extensions, public;
-select plan(75);
+select plan(76);
 
 select has_schema('vigil');
 
@@ -14,8 +14,8 @@ select tables_are(
         'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts', 'audit_anchors',
         'built_indexes', 'audit_chain', 'vacuum_requests', 'recommendations', 'control_changes',
         'maintenance_runs', 'statement_snapshots', 'report_settings', 'reports', 'metric_series',
-        'statement_samples'],
-  'schema vigil has exactly the thirty-two known tables (a new one needs its RLS and grants tested)'
+        'statement_samples', 'log_patterns'],
+  'schema vigil has exactly the thirty-three known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime', 'public_incidents'],
                  'schema vigil has exactly three views, public_status, service_uptime and public_incidents');
@@ -55,7 +55,7 @@ select functions_are(
         -- the dashboard
         'dashboard_snapshot', 'performance_trends',
         -- the analysis
-        'record_analysis', 'sample_statements'],
+        'record_analysis', 'sample_statements', 'check_log_pattern', 'match_log_lines'],
   'schema vigil has exactly the known functions'
 );
 
@@ -103,6 +103,7 @@ select policies_are('vigil', 'maintenance_runs', array['Operators can read maint
 select policies_are('vigil', 'statement_snapshots', array['Operators can read statement snapshots', 'Vigil''s agent']);
 select policies_are('vigil', 'metric_series', array['Operators can read metric series', 'Vigil''s agent']);
 select policies_are('vigil', 'statement_samples', array['Operators can read statement samples', 'Vigil''s agent']);
+select policies_are('vigil', 'log_patterns', array['Operators can read log patterns', 'Vigil''s agent']);
 select policies_are('vigil', 'report_settings',
                     array['Operators can read report settings', 'Operators can change report settings', 'Vigil''s agent']);
 select policies_are('vigil', 'reports', array['Operators can read reports', 'Vigil''s agent']);

@@ -55,6 +55,8 @@ export interface RunOptions {
   fetch?: typeof fetch
   /** The service's measurements at its previous check. */
   previous?: Record<string, unknown>
+  /** Vigil's database, for a probe that asks it (the logs probe matches in SQL); none: unused. */
+  db?: postgres.Sql
 }
 
 /** Parses the raw config with the kind's schema (defaults applied), runs the probe once. */
@@ -63,7 +65,7 @@ export async function runProbe<C>(
   rawConfig: unknown,
   opts: RunOptions = {},
 ): Promise<ProbeResult> {
-  const db = postgres('postgres://unused@127.0.0.1:1/x', { max: 1 })
+  const db = opts.db ?? postgres('postgres://unused@127.0.0.1:1/x', { max: 1 })
   const controller = new AbortController()
   const timer = opts.timeoutMs === undefined
     ? undefined
@@ -87,7 +89,7 @@ export async function runProbe<C>(
     return await probe.run(probe.config.parse(rawConfig), ctx)
   } finally {
     clearTimeout(timer)
-    await db.end()
+    if (!opts.db) await db.end()
   }
 }
 

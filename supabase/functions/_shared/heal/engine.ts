@@ -136,6 +136,7 @@ async function healClaimed(
   if (incident.kind === 'anomaly' || incident.kind === 'forecast') {
     return await analysisIncident(incident, service, sql)
   }
+  if (service.kind === 'logs') return await logIncident(incident, service, sql)
   const [latest] = await sql<LatestCheck[]>`
     select status, error, measurements from vigil.checks
      where service_id = ${incident.service_id} order by checked_at desc, id desc limit 1`
@@ -325,6 +326,32 @@ async function analysisIncident(
   }
   const what =
     `a forecast on ${service.name}: nothing to heal yet; a human must plan before it happens`
+  await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'warning', ${what})`
+  await sql`select vigil.escalate(${incident.id}, 3, ${what})`
+  return { incident_id: incident.id, outcome: 'nothing_to_do', detail: what }
+}
+
+/**
+ * What the log patterns matched (the logs probe): facts for people, never a thing to heal. Suspected
+ * corruption above all must reach a person untouched (a restart or a VACUUM could destroy the
+ * evidence or the data), so every log incident is escalated at once, in the patterns' own words.
+ */
+async function logIncident(
+  incident: IncidentRow,
+  service: ServiceRow,
+  sql: postgres.Sql,
+): Promise<HealReport> {
+  const [latest] = await sql<
+    { held: { pattern: string; description: string; action: string }[] | null }[]
+  >`
+    select measurements -> 'held' as held from vigil.checks
+     where service_id = ${incident.service_id} order by checked_at desc, id desc limit 1`
+  const held = (latest?.held ?? []).filter((h) => h.action !== 'record')
+  const words = held.length
+    ? held.map((h) => `${h.pattern.replaceAll('_', ' ')}: ${h.description}`).join(' ')
+    : 'a log pattern matched'
+  const what =
+    `${service.name}'s log: ${words} Vigil never acts on a log pattern: a human must look`
   await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'warning', ${what})`
   await sql`select vigil.escalate(${incident.id}, 3, ${what})`
   return { incident_id: incident.id, outcome: 'nothing_to_do', detail: what }

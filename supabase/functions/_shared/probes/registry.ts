@@ -3,6 +3,7 @@
 import type { ServiceKind } from '../../../../shared/kinds.ts'
 import type { ProbeConfig } from '../../../../shared/probe-configs.ts'
 import { heartbeatProbe } from './heartbeat.ts'
+import { logsProbe } from './logs.ts'
 import { httpProbe } from './http.ts'
 import { postgresProbe } from './postgres.ts'
 import { prometheusProbe } from './prometheus.ts'
@@ -27,4 +28,5 @@ export const PROBES: ProbeRegistry = {
   prometheus: prometheusProbe,
   heartbeat: heartbeatProbe,
   vercel: vercelProbe,
+  logs: logsProbe,
 }
