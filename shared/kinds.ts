@@ -15,6 +15,8 @@ export const SERVICE_KINDS = [
   'heartbeat',
   'vercel',
   'logs',
+  'netlify',
+  'github_actions',
 ] as const
 export const CHECK_STATUSES = ['healthy', 'degraded', 'down'] as const
 export const SERVICE_STATUSES = ['unknown', 'healthy', 'degraded', 'down'] as const

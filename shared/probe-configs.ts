@@ -293,6 +293,45 @@ export const VercelConfig = z.strictObject({
 })
 export type VercelConfig = z.infer<typeof VercelConfig>
 
+const buildMinutes = {
+  /** A build running longer warns (the spec's 5 minutes) … */
+  build_warning_minutes: z.number().min(1).max(1440).default(5),
+  /** … and pages (15 minutes). */
+  build_critical_minutes: z.number().min(1).max(1440).default(15),
+}
+const buildOrder = {
+  message: 'build_warning_minutes must not be above build_critical_minutes',
+  path: ['build_warning_minutes'],
+}
+
+/** A Netlify site's deploys (GET /api/v1/sites/{site_id}/deploys): failed builds, hung builds. */
+export const NetlifyConfig = z.strictObject({
+  api_url: httpUrl.default('https://api.netlify.com'),
+  site_id: pathId('Netlify site id or domain', 253),
+  token_secret: SecretName.default('VIGIL_NETLIFY_TOKEN'),
+  /** Which deploys count: production (the default), or every context. */
+  context: z.enum(['production', 'any']).default('production'),
+  ...buildMinutes,
+}).refine((c) => c.build_warning_minutes <= c.build_critical_minutes, buildOrder)
+export type NetlifyConfig = z.infer<typeof NetlifyConfig>
+
+/** A GitHub repository's workflow runs (a deploy or build workflow): failed runs, hung runs. */
+export const GithubActionsConfig = z.strictObject({
+  api_url: httpUrl.default('https://api.github.com'),
+  repository: z.string().regex(
+    /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/,
+    'must be owner/repository',
+  ),
+  /** The workflow's file name (deploy.yml) or id; all workflows when absent. */
+  workflow: pathId('workflow file name or id', 200).optional(),
+  /** Only runs of this branch (the one that deploys). */
+  branch: z.string().min(1).max(255).regex(/^[^\s~^:?*\[\\]+$/, 'must be a branch name')
+    .optional(),
+  token_secret: SecretName.default('VIGIL_GITHUB_TOKEN'),
+  ...buildMinutes,
+}).refine((c) => c.build_warning_minutes <= c.build_critical_minutes, buildOrder)
+export type GithubActionsConfig = z.infer<typeof GithubActionsConfig>
+
 /** The log sources a pattern may name: the database's log, and the edge functions'. */
 export const LOG_SOURCES = ['postgres', 'functions'] as const
 
@@ -343,6 +382,8 @@ export const PROBE_CONFIGS = {
   heartbeat: HeartbeatConfig,
   vercel: VercelConfig,
   logs: LogsConfig,
+  netlify: NetlifyConfig,
+  github_actions: GithubActionsConfig,
 } as const satisfies Record<ServiceKind, z.ZodType>
 
 export type ProbeConfig<K extends ServiceKind> = z.infer<(typeof PROBE_CONFIGS)[K]>

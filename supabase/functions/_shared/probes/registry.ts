@@ -4,6 +4,8 @@ import type { ServiceKind } from '../../../../shared/kinds.ts'
 import type { ProbeConfig } from '../../../../shared/probe-configs.ts'
 import { heartbeatProbe } from './heartbeat.ts'
 import { logsProbe } from './logs.ts'
+import { netlifyProbe } from './netlify.ts'
+import { githubActionsProbe } from './github-actions.ts'
 import { httpProbe } from './http.ts'
 import { postgresProbe } from './postgres.ts'
 import { prometheusProbe } from './prometheus.ts'
@@ -29,4 +31,6 @@ export const PROBES: ProbeRegistry = {
   heartbeat: heartbeatProbe,
   vercel: vercelProbe,
   logs: logsProbe,
+  netlify: netlifyProbe,
+  github_actions: githubActionsProbe,
 }

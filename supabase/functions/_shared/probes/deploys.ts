@@ -1,0 +1,146 @@
+// What the deploy probes (vercel, netlify, github_actions) share: once a provider's answer is read
+// into DeployRecords, one judgement. The newest one says how the project's deploys go:
+//   ready (or canceled, a person's choice)   healthy
+//   error                                     degraded, decisive: the build failed, and the finding
+//                                             deploy_failed leads to retry_deploy, then
+//                                             rollback_deploy. Production still serves the last
+//                                             good one, so it is not down.
+//   building                                  healthy, then degraded past build_warning_minutes
+//                                             and down past build_critical_minutes (a hung build)
+// What production serves is the newest ready one; both are in the measurements.
+import type { CheckStatus } from '../../../../shared/kinds.ts'
+import type { Finding } from '../../../../shared/findings.ts'
+import { result, round } from './support.ts'
+import type { Answer } from './support.ts'
+import { type ProbeResult, redact } from './types.ts'
+
+const MAX_ERROR_CHARS = 300
+
+export interface DeployRecord {
+  id: string
+  /** ms since the epoch. */
+  created: number
+  state: 'ready' | 'error' | 'building' | 'canceled' | 'other'
+  /** The provider's own word for the state, upper case (BUILDING, enqueued → ENQUEUED). */
+  raw_state: string
+  /** When the build started and ended (ms), when known. */
+  started?: number | null
+  finished?: number | null
+  error?: string | null
+  url?: string | null
+  version?: string | null
+}
+
+export interface DeployWords {
+  /** "deployment", "run". */
+  noun: string
+  /** "production", "main": which deploys count. */
+  scope: string
+  build_warning_minutes: number
+  build_critical_minutes: number
+}
+
+/** The judgement of a provider's deploys, newest first or not. */
+export function judgeDeploys(
+  records: DeployRecord[],
+  words: DeployWords,
+  measurements: Record<string, unknown>,
+  secrets: string[],
+  ms: number,
+): ProbeResult {
+  const list = [...records].sort((a, b) => b.created - a.created)
+  if (list.length === 0) {
+    measurements.deployments = 0
+    return result('healthy', undefined, measurements, ms)
+  }
+  const now = Date.now()
+  const latest = list[0]
+  const serving = list.find((d) => d.state === 'ready')
+  Object.assign(measurements, {
+    deployments: list.length,
+    latest: describe(latest, now, secrets),
+    serving: serving ? describe(serving, now, secrets) : null,
+  })
+  const fail = (status: CheckStatus, error: string) => result(status, error, measurements, ms)
+
+  if (latest.state === 'error') {
+    const error = latest.error ? redact(latest.error, secrets).slice(0, MAX_ERROR_CHARS) : null
+    const finding: Finding<'deploy_failed'> = {
+      kind: 'deploy_failed',
+      status: 'degraded',
+      evidence: { deployment_id: latest.id, error },
+    }
+    // A failed build is a fact, not a reading that may flicker: one check is enough.
+    measurements.decisive_status = 'degraded'
+    return {
+      ...fail(
+        'degraded',
+        `the latest ${words.scope} ${words.noun} ${latest.id} failed${error ? `: ${error}` : ''}${
+          serving ? `; ${serving.id} still serves` : ''
+        }`,
+      ),
+      findings: [finding],
+    }
+  }
+  if (latest.state === 'building') {
+    const since = latest.started ?? latest.created
+    const minutes = Math.max(0, (now - since) / 60_000)
+    measurements.build_minutes = round(minutes, 1)
+    const status: CheckStatus = minutes > words.build_critical_minutes
+      ? 'down'
+      : minutes > words.build_warning_minutes
+      ? 'degraded'
+      : 'healthy'
+    if (status !== 'healthy') {
+      measurements.decisive_status = status
+      return fail(
+        status,
+        `${words.noun} ${latest.id} has been ${latest.raw_state.toLowerCase()} for ${
+          Math.floor(minutes)
+        } min (warning from ${words.build_warning_minutes}, critical from ${words.build_critical_minutes})`,
+      )
+    }
+  }
+  return result('healthy', undefined, measurements, ms)
+}
+
+function describe(d: DeployRecord, now: number, secrets: string[]) {
+  return {
+    id: d.id,
+    state: d.raw_state,
+    created: new Date(d.created).toISOString(),
+    age_minutes: round(Math.max(0, now - d.created) / 60_000, 1),
+    ...(d.url ? { url: redact(d.url, secrets) } : {}),
+    ...(d.version ? { version: d.version.slice(0, 100) } : {}),
+    ...(d.finished && d.started
+      ? { build_seconds: round((d.finished - d.started) / 1000, 1) }
+      : {}),
+  }
+}
+
+/**
+ * A provider API's answer other than 200, in words: a rejected token, a missing project, a rate
+ * limit (degraded: nothing is known, and a refused read is not an outage), anything else.
+ */
+export function apiRefusal(
+  answer: Answer,
+  what: { api: string; token_secret: string; target: string },
+  said: () => string,
+): { status: CheckStatus; error: string } | null {
+  if (answer.status === 401 || answer.status === 403) {
+    return {
+      status: 'down',
+      error: `${what.api} token in ${what.token_secret} rejected (HTTP ${answer.status})`,
+    }
+  }
+  if (answer.status === 404) {
+    return { status: 'down', error: `${what.target} not found (HTTP 404): ${said()}` }
+  }
+  if (answer.status === 429) {
+    return { status: 'degraded', error: `rate limited by the ${what.api} API (HTTP 429)` }
+  }
+  if (answer.status !== 200) {
+    return { status: 'down', error: `${what.api} API answered HTTP ${answer.status}: ${said()}` }
+  }
+  return null
+}
