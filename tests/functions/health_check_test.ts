@@ -2,6 +2,7 @@
 // the gateway, statuses moved by the SQL state machine, incidents opened and resolved.
 import assert from 'node:assert/strict'
 import { eventually, testSql, testStack, withCronPaused } from '../_env.ts'
+import { healthCycle } from '../heal/_fixtures.ts'
 
 type Sql = ReturnType<typeof testSql>
 
@@ -32,17 +33,7 @@ class Target {
   }
 }
 
-async function cycle(services: string[]): Promise<Record<string, unknown>> {
-  const { apiUrl, serviceRoleKey } = testStack()
-  const res = await fetch(`${apiUrl}/functions/v1/health-check`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${serviceRoleKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ services }),
-  })
-  const body = await res.json()
-  assert.equal(res.status, 200, JSON.stringify(body))
-  return body
-}
+const cycle = healthCycle
 
 async function status(sql: Sql, name: string): Promise<string> {
   const [row] = await sql`select status::text from vigil.services where name = ${name}`

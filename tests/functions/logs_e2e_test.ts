@@ -2,19 +2,10 @@
 // health-check function's logs probe, opens a critical incident on that one check, and the heal
 // engine hands it straight to people (escalation level 3, paged) without acting on it.
 import assert from 'node:assert/strict'
-import { eventually, testSql, testStack, withCronPaused } from '../_env.ts'
+import { eventually, testSql, withCronPaused } from '../_env.ts'
+import { healthCycle } from '../heal/_fixtures.ts'
 
-async function cycle(services: string[]): Promise<Record<string, unknown>> {
-  const { apiUrl, serviceRoleKey } = testStack()
-  const res = await fetch(`${apiUrl}/functions/v1/health-check`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${serviceRoleKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ services }),
-  })
-  const body = await res.json()
-  assert.equal(res.status, 200, JSON.stringify(body))
-  return body
-}
+const cycle = healthCycle
 
 Deno.test('a PANIC about an unreadable block in the cluster log pages people at once, and Vigil does nothing to the database', async () => {
   const sql = testSql()

@@ -61,6 +61,16 @@ export async function createLoginRole(
   return roleUrl(role, password)
 }
 
+/** One health-check run that must succeed: its report. */
+export async function healthCycle(services: string[]): Promise<Record<string, unknown>> {
+  const res = await postHealthCheck(services)
+  const body = await res.json()
+  if (res.status !== 200) {
+    throw new Error(`health-check answered ${res.status}: ${JSON.stringify(body)}`)
+  }
+  return body
+}
+
 /** One run of the health-check function on the running stack, for these services. */
 export async function postHealthCheck(services: string[]): Promise<Response> {
   const { apiUrl, serviceRoleKey } = testStack()

@@ -10,9 +10,10 @@
 // What production serves is the newest ready one; both are in the measurements.
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import type { Finding } from '../../../../shared/findings.ts'
-import { result, round } from './support.ts'
+import { z } from 'zod'
+import { endpoint, excerpt, parseJson, result, round, send } from './support.ts'
 import type { Answer } from './support.ts'
-import { type ProbeResult, redact } from './types.ts'
+import { type ProbeContext, type ProbeResult, redact } from './types.ts'
 
 const MAX_ERROR_CHARS = 300
 
@@ -143,4 +144,68 @@ export function apiRefusal(
     return { status: 'down', error: `${what.api} API answered HTTP ${answer.status}: ${said()}` }
   }
   return null
+}
+
+/** How one provider's deploys are read: where, with which headers, and how its answer maps. */
+export interface DeploySource {
+  /** "Vercel", "Netlify", "GitHub": for the words. */
+  api: string
+  api_url: string
+  path: string
+  headers: Record<string, string>
+  token: string
+  token_secret: string
+  /** What a 404 did not find: "Netlify site x". */
+  target: string
+  /** Measurements of the provider's own (project, site, repository). */
+  measurements: Record<string, unknown>
+  maxBytes: number
+  /** The answer's records, or null when it is not the provider's shape. */
+  records: (body: unknown) => DeployRecord[] | null
+  words: DeployWords
+}
+
+const ProviderError = z.looseObject({
+  error: z.looseObject({ code: z.string().optional(), message: z.string() }).optional(),
+  message: z.string().optional(),
+})
+
+/** One request to the provider, its refusals in words, and the judgement of what it lists. */
+export async function probeDeploys(ctx: ProbeContext, src: DeploySource): Promise<ProbeResult> {
+  const secrets = [src.token]
+  const answer = await send(
+    ctx,
+    endpoint(src.api_url, src.path),
+    { headers: src.headers },
+    src.maxBytes,
+  )
+  if ('failure' in answer) {
+    return result('down', `${src.api} API ${redact(answer.failure, secrets)}`, {}, answer.ms)
+  }
+  const measurements: Record<string, unknown> = {
+    status_code: answer.status,
+    latency_ms: answer.ms,
+    ...src.measurements,
+  }
+  const said = () => {
+    const doc = ProviderError.safeParse(parseJson(answer.text))
+    const text = doc.success
+      ? doc.data.error
+        ? [doc.data.error.code, doc.data.error.message].filter(Boolean).join(': ')
+        : doc.data.message
+      : undefined
+    return text ? redact(text, secrets) : excerpt(answer.text, secrets)
+  }
+  const refused = apiRefusal(answer, src, said)
+  if (refused) return result(refused.status, refused.error, measurements, answer.ms)
+  const records = src.records(parseJson(answer.text))
+  if (!records) {
+    return result(
+      'down',
+      `unexpected answer from the ${src.api} API: ${excerpt(answer.text, secrets)}`,
+      measurements,
+      answer.ms,
+    )
+  }
+  return judgeDeploys(records, src.words, measurements, secrets, answer.ms)
 }

@@ -6,10 +6,9 @@
 // build in progress; judged as every provider's deploys are (deploys.ts).
 import { z } from 'zod'
 import { GithubActionsConfig } from '../../../../shared/probe-configs.ts'
-import type { CheckStatus } from '../../../../shared/kinds.ts'
-import { endpoint, excerpt, missingSecret, parseJson, result, send } from './support.ts'
-import { apiRefusal, type DeployRecord, judgeDeploys } from './deploys.ts'
-import { type Probe, redact } from './types.ts'
+import { missingSecret } from './support.ts'
+import { type DeployRecord, probeDeploys } from './deploys.ts'
+import type { Probe } from './types.ts'
 
 const MAX_BODY_BYTES = 1_048_576
 const PAGE = 10
@@ -34,67 +33,46 @@ const CANCELED = new Set(['cancelled', 'skipped', 'neutral', 'stale'])
 export const githubActionsProbe: Probe<GithubActionsConfig> = {
   kind: 'github_actions',
   config: GithubActionsConfig,
-  async run(config, ctx) {
+  run(config, ctx) {
     const token = ctx.secret(config.token_secret)
-    if (!token) return missingSecret(config.token_secret)
-    const secrets = [token]
+    if (!token) return Promise.resolve(missingSecret(config.token_secret))
     const query = new URLSearchParams({ per_page: String(PAGE) })
     if (config.branch) query.set('branch', config.branch)
     const runs = config.workflow
       ? `/repos/${config.repository}/actions/workflows/${config.workflow}/runs`
       : `/repos/${config.repository}/actions/runs`
-    const answer = await send(ctx, endpoint(config.api_url, `${runs}?${query}`), {
+    return probeDeploys(ctx, {
+      api: 'GitHub',
+      api_url: config.api_url,
+      path: `${runs}?${query}`,
       headers: {
         authorization: `Bearer ${token}`,
         accept: 'application/vnd.github+json',
         'x-github-api-version': '2022-11-28',
         'user-agent': 'Vigil github_actions probe',
       },
-    }, MAX_BODY_BYTES)
-    if ('failure' in answer) {
-      return result('down', `GitHub API ${redact(answer.failure, secrets)}`, {}, answer.ms)
-    }
-    const measurements: Record<string, unknown> = {
-      status_code: answer.status,
-      latency_ms: answer.ms,
-      repository: config.repository,
-      ...(config.workflow ? { workflow: config.workflow } : {}),
-      ...(config.branch ? { branch: config.branch } : {}),
-    }
-    const fail = (status: CheckStatus, error: string) =>
-      result(status, error, measurements, answer.ms)
-    const said = () => {
-      const doc = z.looseObject({ message: z.string() }).safeParse(parseJson(answer.text))
-      return doc.success ? redact(doc.data.message, secrets) : excerpt(answer.text, secrets)
-    }
-    const refused = apiRefusal(answer, {
-      api: 'GitHub',
+      token,
       token_secret: config.token_secret,
       target: `GitHub repository ${config.repository}${
         config.workflow ? ` or workflow ${config.workflow}` : ''
       }`,
-    }, said)
-    if (refused) return fail(refused.status, refused.error)
-    const parsed = RunList.safeParse(parseJson(answer.text))
-    if (!parsed.success) {
-      return fail('down', `unexpected answer from the GitHub API: ${excerpt(answer.text, secrets)}`)
-    }
-    const records = parsed.data.workflow_runs.flatMap((r) => {
-      const d = record(r)
-      return d ? [d] : []
-    })
-    return judgeDeploys(
-      records,
-      {
+      measurements: {
+        repository: config.repository,
+        ...(config.workflow ? { workflow: config.workflow } : {}),
+        ...(config.branch ? { branch: config.branch } : {}),
+      },
+      maxBytes: MAX_BODY_BYTES,
+      records: (body) => {
+        const parsed = RunList.safeParse(body)
+        return parsed.success ? parsed.data.workflow_runs.flatMap((r) => record(r) ?? []) : null
+      },
+      words: {
         noun: 'run',
         scope: config.branch ?? 'workflow',
         build_warning_minutes: config.build_warning_minutes,
         build_critical_minutes: config.build_critical_minutes,
       },
-      measurements,
-      secrets,
-      answer.ms,
-    )
+    })
   },
 }
 

@@ -5,10 +5,9 @@
 // judged as every provider's deploys are (deploys.ts).
 import { z } from 'zod'
 import { NetlifyConfig } from '../../../../shared/probe-configs.ts'
-import type { CheckStatus } from '../../../../shared/kinds.ts'
-import { endpoint, excerpt, missingSecret, parseJson, result, send } from './support.ts'
-import { apiRefusal, type DeployRecord, judgeDeploys } from './deploys.ts'
-import { type Probe, redact } from './types.ts'
+import { missingSecret } from './support.ts'
+import { type DeployRecord, probeDeploys } from './deploys.ts'
+import type { Probe } from './types.ts'
 
 const MAX_BODY_BYTES = 524_288
 const PAGE = 10
@@ -44,62 +43,33 @@ const BUILDING = new Set([
 export const netlifyProbe: Probe<NetlifyConfig> = {
   kind: 'netlify',
   config: NetlifyConfig,
-  async run(config, ctx) {
+  run(config, ctx) {
     const token = ctx.secret(config.token_secret)
-    if (!token) return missingSecret(config.token_secret)
-    const secrets = [token]
-    const answer = await send(
-      ctx,
-      endpoint(config.api_url, `/api/v1/sites/${config.site_id}/deploys?per_page=${PAGE}`),
-      { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } },
-      MAX_BODY_BYTES,
-    )
-    if ('failure' in answer) {
-      return result('down', `Netlify API ${redact(answer.failure, secrets)}`, {}, answer.ms)
-    }
-    const measurements: Record<string, unknown> = {
-      status_code: answer.status,
-      latency_ms: answer.ms,
-      site_id: config.site_id,
-      context: config.context,
-    }
-    const fail = (status: CheckStatus, error: string) =>
-      result(status, error, measurements, answer.ms)
-    const said = () => {
-      const doc = z.looseObject({ message: z.string() }).safeParse(parseJson(answer.text))
-      return doc.success ? redact(doc.data.message, secrets) : excerpt(answer.text, secrets)
-    }
-    const refused = apiRefusal(answer, {
+    if (!token) return Promise.resolve(missingSecret(config.token_secret))
+    return probeDeploys(ctx, {
       api: 'Netlify',
+      api_url: config.api_url,
+      path: `/api/v1/sites/${config.site_id}/deploys?per_page=${PAGE}`,
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      token,
       token_secret: config.token_secret,
       target: `Netlify site ${config.site_id}`,
-    }, said)
-    if (refused) return fail(refused.status, refused.error)
-    const parsed = z.array(Deploy).safeParse(parseJson(answer.text))
-    if (!parsed.success) {
-      return fail(
-        'down',
-        `unexpected answer from the Netlify API: ${excerpt(answer.text, secrets)}`,
-      )
-    }
-    const records = parsed.data
-      .filter((d) => config.context === 'any' || (d.context ?? 'production') === 'production')
-      .flatMap((d) => {
-        const r = record(d)
-        return r ? [r] : []
-      })
-    return judgeDeploys(
-      records,
-      {
+      measurements: { site_id: config.site_id, context: config.context },
+      maxBytes: MAX_BODY_BYTES,
+      records: (body) => {
+        const parsed = z.array(Deploy).safeParse(body)
+        if (!parsed.success) return null
+        return parsed.data
+          .filter((d) => config.context === 'any' || (d.context ?? 'production') === 'production')
+          .flatMap((d) => record(d) ?? [])
+      },
+      words: {
         noun: 'deploy',
         scope: config.context === 'any' ? 'site' : 'production',
         build_warning_minutes: config.build_warning_minutes,
         build_critical_minutes: config.build_critical_minutes,
       },
-      measurements,
-      secrets,
-      answer.ms,
-    )
+    })
   },
 }
 

@@ -5,10 +5,9 @@
 // provider's deploys are (deploys.ts).
 import { z } from 'zod'
 import { VercelConfig } from '../../../../shared/probe-configs.ts'
-import type { CheckStatus } from '../../../../shared/kinds.ts'
-import { endpoint, excerpt, missingSecret, parseJson, result, send } from './support.ts'
-import { apiRefusal, type DeployRecord, judgeDeploys } from './deploys.ts'
-import { type Probe, redact } from './types.ts'
+import { missingSecret } from './support.ts'
+import { type DeployRecord, probeDeploys } from './deploys.ts'
+import type { Probe } from './types.ts'
 
 /** Enough for a page of deployments, whose entries carry build metadata. */
 const MAX_BODY_BYTES = 524_288
@@ -31,73 +30,44 @@ const Deployment = z.looseObject({
 type Deployment = z.infer<typeof Deployment>
 const DeploymentList = z.looseObject({ deployments: z.array(Deployment) })
 
-const ErrorDoc = z.looseObject({
-  error: z.looseObject({ code: z.string().optional(), message: z.string() }),
-})
-
 const IN_PROGRESS = new Set(['QUEUED', 'INITIALIZING', 'BUILDING'])
 
 export const vercelProbe: Probe<VercelConfig> = {
   kind: 'vercel',
   config: VercelConfig,
-  async run(config, ctx) {
+  run(config, ctx) {
     const token = ctx.secret(config.token_secret)
-    if (!token) return missingSecret(config.token_secret)
-    const secrets = [token]
+    if (!token) return Promise.resolve(missingSecret(config.token_secret))
     const query = new URLSearchParams({
       projectId: config.project_id,
       target: config.target,
       limit: String(PAGE),
     })
     if (config.team_id) query.set('teamId', config.team_id)
-    const answer = await send(
-      ctx,
-      endpoint(config.api_url, `/v6/deployments?${query}`),
-      { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } },
-      MAX_BODY_BYTES,
-    )
-    if ('failure' in answer) {
-      return result('down', `Vercel API ${redact(answer.failure, secrets)}`, {}, answer.ms)
-    }
-    const measurements: Record<string, unknown> = {
-      status_code: answer.status,
-      latency_ms: answer.ms,
-      project_id: config.project_id,
-      target: config.target,
-    }
-    const fail = (status: CheckStatus, error: string) =>
-      result(status, error, measurements, answer.ms)
-    const said = () => {
-      const doc = ErrorDoc.safeParse(parseJson(answer.text))
-      return doc.success
-        ? redact([doc.data.error.code, doc.data.error.message].filter(Boolean).join(': '), secrets)
-        : excerpt(answer.text, secrets)
-    }
-    const refused = apiRefusal(answer, {
+    return probeDeploys(ctx, {
       api: 'Vercel',
+      api_url: config.api_url,
+      path: `/v6/deployments?${query}`,
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      token,
       token_secret: config.token_secret,
       target: `Vercel project ${config.project_id}`,
-    }, said)
-    if (refused) return fail(refused.status, refused.error)
-    const parsed = DeploymentList.safeParse(parseJson(answer.text))
-    if (!parsed.success) {
-      return fail('down', `unexpected answer from the Vercel API: ${excerpt(answer.text, secrets)}`)
-    }
-    const records = parsed.data.deployments
-      .filter((d) => config.target === 'preview' || (d.target ?? 'production') === 'production')
-      .map(record)
-    return judgeDeploys(
-      records,
-      {
+      measurements: { project_id: config.project_id, target: config.target },
+      maxBytes: MAX_BODY_BYTES,
+      records: (body) => {
+        const parsed = DeploymentList.safeParse(body)
+        if (!parsed.success) return null
+        return parsed.data.deployments
+          .filter((d) => config.target === 'preview' || (d.target ?? 'production') === 'production')
+          .map(record)
+      },
+      words: {
         noun: 'deployment',
         scope: config.target,
         build_warning_minutes: config.build_warning_minutes,
         build_critical_minutes: config.build_critical_minutes,
       },
-      measurements,
-      secrets,
-      answer.ms,
-    )
+    })
   },
 }
 
