@@ -17,6 +17,7 @@ export const SERVICE_KINDS = [
   'logs',
   'netlify',
   'github_actions',
+  'sentry',
 ] as const
 export const CHECK_STATUSES = ['healthy', 'degraded', 'down'] as const
 export const SERVICE_STATUSES = ['unknown', 'healthy', 'degraded', 'down'] as const

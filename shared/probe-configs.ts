@@ -332,6 +332,32 @@ export const GithubActionsConfig = z.strictObject({
 }).refine((c) => c.build_warning_minutes <= c.build_critical_minutes, buildOrder)
 export type GithubActionsConfig = z.infer<typeof GithubActionsConfig>
 
+/**
+ * A Sentry (or compatible: self-hosted, GlitchTip) project's errors: its latest release and the new
+ * issues it brought, and the top unresolved issues of the window with their share of the events.
+ */
+export const SentryConfig = z.strictObject({
+  api_url: httpUrl.default('https://sentry.io'),
+  organization: pathId('Sentry organization slug', 100),
+  project: pathId('Sentry project slug', 100),
+  token_secret: SecretName.default('VIGIL_SENTRY_TOKEN'),
+  /** Only this environment's issues (production, say). */
+  environment: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be an environment name')
+    .optional(),
+  /** The window the top issues are counted over. */
+  stats_period: z.enum(['1h', '24h', '14d']).default('24h'),
+  /** How many issues the top lists. */
+  top: z.number().int().min(1).max(25).default(5),
+  /** New issues in the latest release from which it warns … */
+  new_issues_warning: z.number().int().min(1).max(10_000).default(3),
+  /** … and from which it is down (a release that broke things). */
+  new_issues_critical: z.number().int().min(1).max(10_000).default(10),
+}).refine((c) => c.new_issues_warning <= c.new_issues_critical, {
+  message: 'new_issues_warning must not be above new_issues_critical',
+  path: ['new_issues_warning'],
+})
+export type SentryConfig = z.infer<typeof SentryConfig>
+
 /** The log sources a pattern may name: the database's log, and the edge functions'. */
 export const LOG_SOURCES = ['postgres', 'functions'] as const
 
@@ -384,6 +410,7 @@ export const PROBE_CONFIGS = {
   logs: LogsConfig,
   netlify: NetlifyConfig,
   github_actions: GithubActionsConfig,
+  sentry: SentryConfig,
 } as const satisfies Record<ServiceKind, z.ZodType>
 
 export type ProbeConfig<K extends ServiceKind> = z.infer<(typeof PROBE_CONFIGS)[K]>

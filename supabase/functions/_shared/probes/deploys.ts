@@ -11,8 +11,7 @@
 import type { CheckStatus } from '../../../../shared/kinds.ts'
 import type { Finding } from '../../../../shared/findings.ts'
 import { z } from 'zod'
-import { endpoint, excerpt, parseJson, result, round, send } from './support.ts'
-import type { Answer } from './support.ts'
+import { apiRefusal, endpoint, excerpt, parseJson, result, round, send } from './support.ts'
 import { type ProbeContext, type ProbeResult, redact } from './types.ts'
 
 const MAX_ERROR_CHARS = 300
@@ -117,33 +116,6 @@ function describe(d: DeployRecord, now: number, secrets: string[]) {
       ? { build_seconds: round((d.finished - d.started) / 1000, 1) }
       : {}),
   }
-}
-
-/**
- * A provider API's answer other than 200, in words: a rejected token, a missing project, a rate
- * limit (degraded: nothing is known, and a refused read is not an outage), anything else.
- */
-export function apiRefusal(
-  answer: Answer,
-  what: { api: string; token_secret: string; target: string },
-  said: () => string,
-): { status: CheckStatus; error: string } | null {
-  if (answer.status === 401 || answer.status === 403) {
-    return {
-      status: 'down',
-      error: `${what.api} token in ${what.token_secret} rejected (HTTP ${answer.status})`,
-    }
-  }
-  if (answer.status === 404) {
-    return { status: 'down', error: `${what.target} not found (HTTP 404): ${said()}` }
-  }
-  if (answer.status === 429) {
-    return { status: 'degraded', error: `rate limited by the ${what.api} API (HTTP 429)` }
-  }
-  if (answer.status !== 200) {
-    return { status: 'down', error: `${what.api} API answered HTTP ${answer.status}: ${said()}` }
-  }
-  return null
 }
 
 /** How one provider's deploys are read: where, with which headers, and how its answer maps. */

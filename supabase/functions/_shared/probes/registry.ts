@@ -6,6 +6,7 @@ import { heartbeatProbe } from './heartbeat.ts'
 import { logsProbe } from './logs.ts'
 import { netlifyProbe } from './netlify.ts'
 import { githubActionsProbe } from './github-actions.ts'
+import { sentryProbe } from './sentry.ts'
 import { httpProbe } from './http.ts'
 import { postgresProbe } from './postgres.ts'
 import { prometheusProbe } from './prometheus.ts'
@@ -33,4 +34,5 @@ export const PROBES: ProbeRegistry = {
   logs: logsProbe,
   netlify: netlifyProbe,
   github_actions: githubActionsProbe,
+  sentry: sentryProbe,
 }

@@ -249,3 +249,30 @@ export function round(x: number, digits: number): number {
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e)
 }
+
+/**
+ * A provider API's answer other than 200, in words: a rejected token, a missing project, a rate
+ * limit (degraded: nothing is known, and a refused read is not an outage), anything else.
+ */
+export function apiRefusal(
+  answer: Answer,
+  what: { api: string; token_secret: string; target: string },
+  said: () => string,
+): { status: CheckStatus; error: string } | null {
+  if (answer.status === 401 || answer.status === 403) {
+    return {
+      status: 'down',
+      error: `${what.api} token in ${what.token_secret} rejected (HTTP ${answer.status})`,
+    }
+  }
+  if (answer.status === 404) {
+    return { status: 'down', error: `${what.target} not found (HTTP 404): ${said()}` }
+  }
+  if (answer.status === 429) {
+    return { status: 'degraded', error: `rate limited by the ${what.api} API (HTTP 429)` }
+  }
+  if (answer.status !== 200) {
+    return { status: 'down', error: `${what.api} API answered HTTP ${answer.status}: ${said()}` }
+  }
+  return null
+}
