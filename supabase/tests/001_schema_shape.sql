@@ -3,7 +3,7 @@
 -- later without RLS fails here even if nobody remembers to list it.
 begin;
 set search_path = extensions, public;
-select plan(76);
+select plan(77);
 
 select has_schema('vigil');
 
@@ -14,8 +14,8 @@ select tables_are(
         'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts', 'audit_anchors',
         'built_indexes', 'audit_chain', 'vacuum_requests', 'recommendations', 'control_changes',
         'maintenance_runs', 'statement_snapshots', 'report_settings', 'reports', 'metric_series',
-        'statement_samples', 'log_patterns'],
-  'schema vigil has exactly the thirty-three known tables (a new one needs its RLS and grants tested)'
+        'statement_samples', 'log_patterns', 'deployments'],
+  'schema vigil has exactly the thirty-four known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime', 'public_incidents'],
                  'schema vigil has exactly three views, public_status, service_uptime and public_incidents');
@@ -55,7 +55,8 @@ select functions_are(
         -- the dashboard
         'dashboard_snapshot', 'performance_trends',
         -- the analysis
-        'record_analysis', 'sample_statements', 'check_log_pattern', 'match_log_lines'],
+        'record_analysis', 'sample_statements', 'check_log_pattern', 'match_log_lines',
+        'track_deployments', 'deployment_window', 'summarize_deployments'],
   'schema vigil has exactly the known functions'
 );
 
@@ -104,6 +105,7 @@ select policies_are('vigil', 'statement_snapshots', array['Operators can read st
 select policies_are('vigil', 'metric_series', array['Operators can read metric series', 'Vigil''s agent']);
 select policies_are('vigil', 'statement_samples', array['Operators can read statement samples', 'Vigil''s agent']);
 select policies_are('vigil', 'log_patterns', array['Operators can read log patterns', 'Vigil''s agent']);
+select policies_are('vigil', 'deployments', array['Operators can read deployments', 'Vigil''s agent']);
 select policies_are('vigil', 'report_settings',
                     array['Operators can read report settings', 'Operators can change report settings', 'Vigil''s agent']);
 select policies_are('vigil', 'reports', array['Operators can read reports', 'Vigil''s agent']);
@@ -141,7 +143,7 @@ select triggers_are('vigil', 'settings', array['settings_touch', 'settings_stamp
 select triggers_are('vigil', 'services', array['services_touch', 'services_validate_config', 'services_heartbeat_token',
                                                'services_validate_depends_on', 'services_rename_dependency',
                                                'services_record_control_change']);
-select triggers_are('vigil', 'checks', array['checks_apply', 'checks_rollup', 'checks_slow_queries']);
+select triggers_are('vigil', 'checks', array['checks_apply', 'checks_rollup', 'checks_slow_queries', 'checks_track_deployments']);
 select triggers_are('vigil', 'incidents', array['incidents_touch', 'incidents_stamp_operator', 'incidents_request_heal',
                                                 'incidents_alert_lifecycle', 'incidents_name_acknowledger',
                                                 'incidents_resolve_recommendations']);
@@ -177,8 +179,9 @@ select trigger_is('vigil', 'checks', 'checks_rollup', 'vigil', 'rollup_checks');
 select results_eq(
   $$select tgname::text collate "default", (tgtype & 1)::int, tgnewtable is not null
       from pg_trigger where tgrelid = 'vigil.checks'::regclass and not tgisinternal order by tgname$$,
-  $$values ('checks_apply'::text, 1, false), ('checks_rollup'::text, 0, true), ('checks_slow_queries'::text, 1, false)$$,
-  'checks_apply and checks_slow_queries fire per row; checks_rollup fires per statement with a transition table'
+  $$values ('checks_apply'::text, 1, false), ('checks_rollup'::text, 0, true), ('checks_slow_queries'::text, 1, false),
+          ('checks_track_deployments'::text, 1, false)$$,
+  'checks_apply, checks_slow_queries and checks_track_deployments fire per row; checks_rollup fires per statement with a transition table'
 );
 
 -- A function without a fixed search_path can be hijacked through objects the caller creates.

@@ -11,8 +11,9 @@ select set_has(
   $$select unnest(array['vigil.services', 'vigil.checks', 'vigil.incidents', 'vigil.heal_actions',
                         'vigil.alerts', 'vigil.settings', 'vigil.status_transitions', 'vigil.cycles',
                         'vigil.heal_approvals', 'vigil.incident_log', 'vigil.recommendations',
-                        'vigil.control_changes', 'vigil.maintenance_runs', 'vigil.metric_series'])$$,
-  'supabase_realtime publishes vigil.services, checks, incidents, heal_actions, alerts, settings, status_transitions, cycles, heal_approvals, incident_log, recommendations, control_changes, maintenance_runs and metric_series'
+                        'vigil.control_changes', 'vigil.maintenance_runs', 'vigil.metric_series',
+                        'vigil.deployments'])$$,
+  'supabase_realtime publishes vigil.services, checks, incidents, heal_actions, alerts, settings, status_transitions, cycles, heal_approvals, incident_log, recommendations, control_changes, maintenance_runs, metric_series and deployments'
 );
 -- Heartbeat tokens are credentials: they stay off the wire.
 select is_empty(

@@ -266,3 +266,22 @@ Deno.test('the slow-query report is its own block: each statement, its plan find
   // Without a run in the period there is no such block.
   assert.ok(!reportText(reportDocument(facts())).includes('SLOWEST QUER'))
 })
+
+Deno.test("the period's deployments are a block: each summary, a worse one marked bad", () => {
+  const f = ReportFacts.parse({
+    ...facts(),
+    deployments: [{
+      service: 'web-deploys',
+      deployment_id: 'dpl_2',
+      verdict: 'worse',
+      summary:
+        'Deployment dpl_2 of web-deploys: finished 2026-03-11 14:02 UTC. Impact over 15 minutes each side: API p95 100 → 900 ms, error rate 0 → 50 %. Verdict: worse (slower, more errors): consider rolling back to dpl_1.',
+    }],
+  })
+  const doc = reportDocument(f)
+  const block = doc.blocks.find((b) => b.title === 'Deployments')
+  assert.ok(block)
+  assert.equal(block.rows[0].tone, 'bad')
+  includes(reportText(doc), 'Verdict: worse (slower, more errors): consider rolling back to dpl_1.')
+  assert.ok(!reportDocument(facts()).blocks.some((b) => b.title === 'Deployments'))
+})

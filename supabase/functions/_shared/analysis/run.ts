@@ -67,6 +67,8 @@ export interface AnalysisRun {
   n_plus_one: string[] | { not_checked: string }
   /** Open incidents that started together on connected services, their likely root first. */
   correlations: string[]
+  /** Deploys whose window after has passed, summarised now (vigil.summarize_deployments). */
+  deployments_summarised: number
 }
 
 const keyOf = (r: { service_id: string; metric: string; labels_key: string }) =>
@@ -202,7 +204,14 @@ export async function runAnalysis(sql: postgres.Sql, now = new Date()): Promise<
     recorded,
     n_plus_one: await nPlusOne(sql),
     correlations: (await correlateOpen(sql)).map((c) => c.text),
+    deployments_summarised: await summariseDeployments(sql),
   }
+}
+
+/** The deployment summaries now due (migration 004200): before against after, and a verdict. */
+async function summariseDeployments(sql: postgres.Sql): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select vigil.summarize_deployments() as n`
+  return row.n
 }
 
 /**

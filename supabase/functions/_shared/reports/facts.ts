@@ -128,5 +128,12 @@ export const ReportFacts = z.object({
    * the maker from vigil.maintenance_runs; null when none ran.
    */
   slow_queries: SlowQueries.nullable().default(null),
+  /** The period's summarised deployments (vigil.deployments), added by the maker. */
+  deployments: z.array(z.object({
+    service: z.string(),
+    deployment_id: z.string(),
+    verdict: z.string(),
+    summary: z.string(),
+  })).default([]),
 })
 export type ReportFacts = z.infer<typeof ReportFacts>

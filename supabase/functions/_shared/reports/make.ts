@@ -121,6 +121,7 @@ async function makeOne(
         ...await analysisForecasts(sql),
       ],
       slow_queries: await slowQueriesOf(sql, id),
+      deployments: await deploymentsOf(sql, id),
     })
     if (!parsed.success) {
       const fields = parsed.error.issues.slice(0, 5).map((i) => i.path.join('.') || 'facts')
@@ -141,6 +142,19 @@ async function makeOne(
     await sql`select vigil.fail_report(${id}, ${options.worker}, ${reason})`.catch(() => {})
     return { ...base, id, error: reason }
   }
+}
+
+/** The deployments that finished in the report's period, summarised, oldest first. */
+async function deploymentsOf(sql: postgres.Sql, reportId: number): Promise<unknown[]> {
+  return [
+    ...await sql`
+    select s.name as service, d.deployment_id, d.verdict, d.summary_text as summary
+      from vigil.reports r
+      join vigil.deployments d on d.finished_at >= r.from_at and d.finished_at < r.to_at
+      join vigil.services s on s.id = d.service_id
+     where r.id = ${reportId} and d.summarized_at is not null
+     order by d.finished_at limit 20`,
+  ]
 }
 
 /** The open forecast incidents of the analysis (analysis/run.ts), soonest opened first. */

@@ -292,6 +292,16 @@ export function reportDocument(facts: ReportFacts, options: RenderOptions = {}):
     })
   }
 
+  if (facts.deployments.length) {
+    blocks.push({
+      title: 'Deployments',
+      rows: facts.deployments.map((d) => ({
+        cells: [[user(d.summary, 600)]],
+        tone: d.verdict === 'worse' ? 'bad' : d.verdict === 'better' ? 'good' : 'neutral',
+      })),
+    })
+  }
+
   const slow = facts.slow_queries
   if (slow && slow.statements.length) {
     blocks.push({
