@@ -243,6 +243,9 @@ async function measure(
           select i.id::int, s.name as service, i.kind, i.opened_at from vigil.incidents i
             join vigil.services s on s.id = i.service_id
            where s.name = any(${services}) and i.opened_at >= ${t0} and i.folded_into is null
+             -- The analysis' anomalies and forecasts are observations beside the fault, not its
+             -- detection: an anomaly on a neighbour must not stand in for the fault's incident.
+             and i.kind not in ('anomaly', 'forecast')
            order by i.opened_at limit 1`
         if (inc) {
           incidentId = inc.id
