@@ -5,6 +5,7 @@
 // it. Other callers are told apart (with jose, never by hand) only to answer 401 or 403.
 import { decodeJwt } from 'jose'
 import { sameText } from './hmac.ts'
+import { json, readJsonBody } from './http.ts'
 
 export type Caller =
   | { kind: 'service_role' }
@@ -88,4 +89,20 @@ function answer(status: number, error: string): Response {
     status,
     headers: { 'content-type': 'application/json; charset=utf-8', 'www-authenticate': 'Bearer' },
   })
+}
+
+/**
+ * What a service-role function checks first, in this order: a POST, from the service role, with a
+ * JSON body `schema` accepts. The body's value, or the response to answer.
+ */
+export async function servicePost<T>(
+  req: Request,
+  schema: Parameters<typeof readJsonBody<T>>[1],
+): Promise<{ ok: true; data: T } | { ok: false; response: Response }> {
+  if (req.method !== 'POST') {
+    return { ok: false, response: json({ error: 'method not allowed' }, 405, { allow: 'POST' }) }
+  }
+  const refused = refuseUnlessServiceRole(req)
+  if (refused) return { ok: false, response: refused }
+  return await readJsonBody(req, schema)
 }

@@ -4,9 +4,9 @@
 // or {} for the whole project, "why is our API slow today?"), it answers the analysis as it
 // stands, as JSON and as Markdown. Only the service role may call it.
 import { z } from 'zod'
-import { refuseUnlessServiceRole } from '../_shared/caller.ts'
 import { sql } from '../_shared/db.ts'
-import { json, readJsonBody } from '../_shared/http.ts'
+import { servicePost } from '../_shared/caller.ts'
+import { json } from '../_shared/http.ts'
 import { currentAnalysis, markdownOf, UnknownService } from '../_shared/analysis/current.ts'
 import { runAnalysis } from '../_shared/analysis/run.ts'
 
@@ -19,10 +19,7 @@ const Body = z.union([
 ])
 
 Deno.serve(async (req) => {
-  if (req.method !== 'POST') return json({ error: 'method not allowed' }, 405, { allow: 'POST' })
-  const refused = refuseUnlessServiceRole(req)
-  if (refused) return refused
-  const body = await readJsonBody(req, Body)
+  const body = await servicePost(req, Body)
   if (!body.ok) return body.response
   try {
     if ('trigger' in body.data) {

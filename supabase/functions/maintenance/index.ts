@@ -3,9 +3,9 @@
 // task never runs twice at once, a failed task is retried once, and one failure never stops the
 // others. Answers what each task did, in one line each.
 import { z } from 'zod'
-import { refuseUnlessServiceRole } from '../_shared/caller.ts'
 import { sql } from '../_shared/db.ts'
-import { json, readJsonBody } from '../_shared/http.ts'
+import { servicePost } from '../_shared/caller.ts'
+import { json } from '../_shared/http.ts'
 import { taskNamed, TASKS, tasksFor } from '../_shared/maintenance/registry.ts'
 import { runTasks } from '../_shared/maintenance/runner.ts'
 import { CADENCES } from '../_shared/maintenance/types.ts'
@@ -25,10 +25,7 @@ const Body = z.union([
 ])
 
 Deno.serve(async (req) => {
-  if (req.method !== 'POST') return json({ error: 'method not allowed' }, 405, { allow: 'POST' })
-  const refused = refuseUnlessServiceRole(req)
-  if (refused) return refused
-  const body = await readJsonBody(req, Body)
+  const body = await servicePost(req, Body)
   if (!body.ok) return body.response
   const tasks = 'task' in body.data ? [taskNamed(body.data.task)!] : tasksFor(body.data.cadence)
   const cadence = 'task' in body.data ? 'manual' : body.data.cadence

@@ -3,9 +3,9 @@
 // ({kind, date}). Each is stored in vigil.reports and queued for the report contacts; notify sends
 // it (email as HTML and text, Slack, Discord, webhooks). Only the service role may call it.
 import { z } from 'zod'
-import { refuseUnlessServiceRole } from '../_shared/caller.ts'
 import { sql } from '../_shared/db.ts'
-import { json, readJsonBody } from '../_shared/http.ts'
+import { servicePost } from '../_shared/caller.ts'
+import { json } from '../_shared/http.ts'
 import { tasksFor } from '../_shared/maintenance/registry.ts'
 import { connectionSecrets } from '../_shared/probes/types.ts'
 import { ReportKind } from '../_shared/reports/facts.ts'
@@ -27,10 +27,7 @@ const Body = z.strictObject({
 const dashboardUrl = Deno.env.get('VIGIL_DASHBOARD_URL') || undefined
 
 Deno.serve(async (req) => {
-  if (req.method !== 'POST') return json({ error: 'method not allowed' }, 405, { allow: 'POST' })
-  const refused = refuseUnlessServiceRole(req)
-  if (refused) return refused
-  const body = await readJsonBody(req, Body)
+  const body = await servicePost(req, Body)
   if (!body.ok) return body.response
   try {
     const reports = await makeReports(sql(), body.data, {
