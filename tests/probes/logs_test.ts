@@ -175,7 +175,10 @@ Deno.test('logs_api: rows after the cursor, 429 asked again with backoff, the to
       secrets: { VIGIL_SUPABASE_ACCESS_TOKEN: 'wrong' },
     })
     assert.equal(wrong.status, 'down')
-    assert.equal(wrong.error, 'access token rejected by the logs endpoint (HTTP 401)')
+    assert.equal(
+      wrong.error,
+      'access token in VIGIL_SUPABASE_ACCESS_TOKEN rejected by the logs endpoint (HTTP 401)',
+    )
   })
   await db.end()
 })

@@ -10,17 +10,14 @@
 import { z } from 'zod'
 import { LogsConfig } from '../../../../shared/probe-configs.ts'
 import type { CheckStatus } from '../../../../shared/kinds.ts'
-import { clip, endpoint, excerpt, missingSecret, parseJson, send } from './support.ts'
-import { type Probe, type ProbeContext, redact, worst } from './types.ts'
+import { clip } from './support.ts'
+import { isoOf, queryLogsApi } from './logs-api.ts'
+import { type Probe, type ProbeContext, worst } from './types.ts'
 
 /** A line longer than this is matched on its first characters only. */
 const LINE_CHARS = 4000
 /** A matched line is kept this long, its quoted values masked. */
 const SAMPLE_CHARS = 300
-const API_BODY_BYTES = 4_194_304
-/** A 429 or 5xx from the logs endpoint is asked again this many times, backing off. */
-const API_RETRIES = 2
-const API_BACKOFF_MS = 500
 
 export interface LogLine {
   at: string
@@ -295,94 +292,28 @@ async function readApi(
   config: ApiConfig,
   ctx: ProbeContext,
 ): Promise<Read | { failure: string; status: CheckStatus; measurements: Record<string, unknown> }> {
-  const token = ctx.secret(config.access_token_secret)
-  if (!token) {
-    const missing = missingSecret(config.access_token_secret)
-    return { failure: missing.error!, status: 'down', measurements: {} }
-  }
-  const secrets = [token]
   const before = ApiCursor.safeParse(ctx.previous?.cursor)
-  const now = new Date()
+  const now = new Date().toISOString()
   // The first check watches from now on; later ones from the newest row they saw.
-  const after = before.success ? before.data.after : now.toISOString()
+  const after = before.success ? before.data.after : now
   const sources = API_SOURCES[config.log].map((s) => `'${s}'`).join(', ')
   const sql = `select id, timestamp, event_message from logs where source in (${sources}) ` +
     `order by timestamp asc limit ${config.max_rows}`
-  const query = new URLSearchParams({
-    sql,
-    iso_timestamp_start: after,
-    iso_timestamp_end: now.toISOString(),
-  })
-  const url = endpoint(
-    config.api_url,
-    `/v1/projects/${config.project_ref}/analytics/endpoints/logs?${query}`,
-  )
-  const headers = { authorization: `Bearer ${token}`, accept: 'application/json' }
-  let answer = await send(ctx, url, { headers }, API_BODY_BYTES)
-  let attempts = 1
-  // Rate limited or failing: asked again, backing off, within the probe's own timeout.
-  while (
-    !('failure' in answer) && (answer.status === 429 || answer.status >= 500) &&
-    attempts <= API_RETRIES && !ctx.signal.aborted
-  ) {
-    await sleep(API_BACKOFF_MS * 2 ** (attempts - 1), ctx.signal)
-    answer = await send(ctx, url, { headers }, API_BODY_BYTES)
-    attempts++
-  }
-  const measurements = { attempts }
-  if ('failure' in answer) {
+  const answer = await queryLogsApi(ctx, config, sql, after, now)
+  const measurements = { attempts: answer.attempts }
+  if ('failure' in answer) return { ...answer, measurements }
+  const parsed = z.array(ApiRow).safeParse(answer.rows)
+  if (!parsed.success) {
     return {
-      failure: `logs endpoint ${redact(answer.failure, secrets)}`,
-      status: 'down',
-      measurements,
-    }
-  }
-  if (answer.status === 401 || answer.status === 403) {
-    return {
-      failure: `access token rejected by the logs endpoint (HTTP ${answer.status})`,
-      status: 'down',
-      measurements,
-    }
-  }
-  if (answer.status === 429) {
-    return {
-      failure:
-        `rate limited by the logs endpoint (HTTP 429, ${attempts} attempts): read at the next check`,
-      status: 'degraded',
-      measurements,
-    }
-  }
-  if (answer.status !== 200) {
-    return {
-      failure: `logs endpoint answered HTTP ${answer.status} (${attempts} attempts): ${
-        excerpt(answer.text, secrets)
-      }`,
-      status: answer.status >= 500 ? 'degraded' : 'down',
-      measurements,
-    }
-  }
-  const body = z.object({ result: z.array(ApiRow).nullish(), error: z.unknown().optional() })
-    .safeParse(parseJson(answer.text))
-  if (!body.success) {
-    return {
-      failure: `logs endpoint answered something else than {result: [...]}: ${
-        excerpt(answer.text, secrets)
-      }`,
-      status: 'down',
-      measurements,
-    }
-  }
-  if (body.data.error) {
-    return {
-      failure: `logs endpoint refused the query: ${
-        redact(clip(JSON.stringify(body.data.error), 300), secrets)
+      failure: `logs endpoint answered rows without id, timestamp and event_message: ${
+        clip(JSON.stringify(answer.rows[0] ?? null), 200)
       }`,
       status: 'down',
       measurements,
     }
   }
   const seen = new Set(before.success ? before.data.ids : [])
-  const rows = (body.data.result ?? []).map((r) => ({ ...r, at: isoOf(r.timestamp) }))
+  const rows = parsed.data.map((r) => ({ ...r, at: isoOf(r.timestamp) }))
     .filter((r) => r.at !== null && !(r.at === after && seen.has(r.id)))
   const lines = rows.map((r) => ({ at: r.at!, line: (r.event_message ?? '').slice(0, LINE_CHARS) }))
   const newest = rows.reduce((m, r) => (r.at! > m ? r.at! : m), after)
@@ -398,26 +329,4 @@ async function readApi(
       ...(rows.length >= config.max_rows ? { truncated: true } : {}),
     },
   }
-}
-
-/** A logs row's timestamp (ISO text, or microseconds since the epoch) as ISO text; null if neither. */
-function isoOf(value: string | number): string | null {
-  if (typeof value === 'number') {
-    const ms = value > 1e14 ? value / 1000 : value
-    return Number.isFinite(ms) ? new Date(ms).toISOString() : null
-  }
-  const t = Date.parse(
-    value.includes('T') || value.endsWith('Z') ? value : `${value.replace(' ', 'T')}Z`,
-  )
-  return Number.isNaN(t) ? null : new Date(t).toISOString()
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer)
-      resolve()
-    }, { once: true })
-  })
 }
