@@ -141,7 +141,9 @@ function serverSettings(opts: PostgresOptions): Record<string, string> {
     log_directory: 'log',
     log_filename: 'postgresql-%a.log',
     log_truncate_on_rotation: 'on',
-    log_line_prefix: '%m [%p] %q%u@%d ',
+    // The SQLSTATE (%e) and UTC times let the Logs API stand-in (devstack/logs-api.ts) read it.
+    log_line_prefix: '%m [%p] %e %q%u@%d ',
+    log_timezone: 'UTC',
   }
   if (opts.ephemeral) {
     Object.assign(settings, { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' })

@@ -72,6 +72,8 @@ export interface GatewayOptions {
   jwtExpirySeconds?: number
   /** Serves /realtime/v1 (devstack/realtime.ts); started and stopped by its owner. */
   realtime?: Realtime
+  /** Told of every request answered, as Supabase's API gateway logs it (devstack/logs-api.ts). */
+  onRequest?: (r: { method: string; path: string; status: number; ms: number }) => void
 }
 
 export interface Gateway {
@@ -130,7 +132,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       log(`[gateway] ${error instanceof Error ? error.message : error}`)
       return json({ code: 'INTERNAL_ERROR', message: 'gateway error' }, 500)
     },
-  }, (request) => router.handle(request))
+  }, async (request) => {
+    const started = performance.now()
+    const response = await router.handle(request)
+    options.onRequest?.({
+      method: request.method,
+      path: new URL(request.url).pathname,
+      status: response.status,
+      ms: performance.now() - started,
+    })
+    return response
+  })
   const { port } = server.addr
   return {
     url: `http://${hostname}:${port}`,

@@ -121,6 +121,8 @@ export interface ProvidersOptions {
   log?: (line: string) => void
   /** Silence after which the dead man's switch turns down (default DEADMAN_ALLOWANCE_S). */
   deadmanAllowanceS?: number
+  /** Further stand-ins on the same port (the Logs API's): undefined for a path they do not serve. */
+  extra?: (request: Request, url: URL) => Promise<Response | undefined>
 }
 
 /** What a long-running `npm start` keeps; older requests are dropped. */
@@ -189,6 +191,8 @@ export async function startProviders(options: ProvidersOptions = {}): Promise<Pr
     const url = new URL(request.url)
     const control = await controls(request, url)
     if (control) return control
+    const served = await options.extra?.(request, url)
+    if (served) return served
     const pinged = ping(url)
     if (pinged) {
       await request.body?.cancel()

@@ -28,6 +28,7 @@ import {
 import { type DashboardServer, hasBuild, startDashboardServer } from './dashboard-server.ts'
 import { type Gateway, startGateway } from './gateway.ts'
 import { type Providers, startProviders } from './providers.ts'
+import { createLogsApi, LOCAL_ACCESS_TOKEN, LOCAL_PROJECT_REF, type LogsApi } from './logs-api.ts'
 import { type BackupRunner, newRunnerToken, startBackupRunner } from './backup-runner.ts'
 import { type Demo, DEMO_FUNCTIONS_DIR, type DemoPorts, startDemo } from '../demo/main.ts'
 import { DEMO_SECRET_NAMES } from '../demo/seed.ts'
@@ -73,6 +74,8 @@ export interface Stack {
   realtime: Realtime
   /** Local stand-ins for the alert providers; the functions' VIGIL_*_API_URL secrets point here. */
   providers: Providers
+  /** The Logs API's stand-in, served on the providers' port (/v1/projects/…/analytics/…). */
+  logsApi: LogsApi
   /** The dashboard (dashboard/dist) and its /status page; null when it has not been built. */
   dashboard: DashboardServer | null
   /** pg_dump/pg_restore for the backup tasks; the functions' VIGIL_BACKUP_RUNNER_URL points here. */
@@ -169,10 +172,18 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const keys = await localKeys(LOCAL_JWT_SECRET)
     const apiUrl = `http://127.0.0.1:${opts.apiPort}`
     if (opts.providersPort) assertPortFree(opts.providersPort, 'provider stand-ins')
+    // The Logs API's stand-in: what the gateway answers and what the cluster logs, on the
+    // providers' port, for the traffic and logs kinds' logs_api source.
+    const logsApi = createLogsApi({
+      token: LOCAL_ACCESS_TOKEN,
+      projectRef: LOCAL_PROJECT_REF,
+      postgresLogDir: join(opts.stateDir, 'db', 'log'),
+    })
     const providers = await startProviders({
       port: opts.providersPort ?? 0,
       log: (line) => opts.log?.('providers', line),
       deadmanAllowanceS: opts.deadmanAllowanceS,
+      extra: logsApi.handle,
     })
     stoppers.push(() => providers.stop())
     // Logical decoding needs the owner's rights; RLS is applied per subscriber as Supabase does.
@@ -234,6 +245,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         // Alerts go to the local stand-ins unless supabase/functions/.env names real providers.
         ...providers.env(),
         VIGIL_BACKUP_RUNNER_URL: backupRunner.url,
+        // The Logs API stand-in's token (a traffic service's api_url is the providers' URL).
+        VIGIL_SUPABASE_ACCESS_TOKEN: LOCAL_ACCESS_TOKEN,
         VIGIL_BACKUP_RUNNER_TOKEN: backupToken,
         // The tokens and deploy hook the demo's seeded services name.
         ...(demo ? demo.env() : {}),
@@ -247,6 +260,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       apiUrl,
       authUsers: DEV_USERS,
       realtime,
+      onRequest: logsApi.gatewayRequest,
     })
     stoppers.push(() => gateway.stop())
     const relay = await startInvokeRelay({
@@ -283,6 +297,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       relay,
       realtime,
       providers,
+      logsApi,
       dashboard,
       backupRunner,
       demo,

@@ -18,6 +18,7 @@ export const SERVICE_KINDS = [
   'netlify',
   'github_actions',
   'sentry',
+  'traffic',
 ] as const
 export const CHECK_STATUSES = ['healthy', 'degraded', 'down'] as const
 export const SERVICE_STATUSES = ['unknown', 'healthy', 'degraded', 'down'] as const

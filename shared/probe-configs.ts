@@ -395,6 +395,37 @@ export const LogsConfig = z.discriminatedUnion('source', [
 ])
 export type LogsConfig = z.infer<typeof LogsConfig>
 
+/**
+ * The project's real traffic, from the Management API's logs endpoint (the unified logs table) over
+ * the last window_minutes: the API's requests, 5xx share and p95 per endpoint (edge_logs), each edge
+ * function's failures, timeouts and p95 (function_edge_logs), the share of Auth token requests that
+ * succeed (auth_logs), permission-denied and row-level-security refusals (postgres_logs), and the
+ * top errors with their share (postgres_logs, function_logs). Judged against the environment's
+ * error_rate and api_p95 thresholds once there is enough traffic to judge.
+ */
+export const TrafficConfig = z.strictObject({
+  api_url: httpUrl.default('https://api.supabase.com'),
+  project_ref: z.string().regex(/^[a-z0-9]{20}$/, 'must be a 20-character project ref'),
+  access_token_secret: SecretName.default('VIGIL_SUPABASE_ACCESS_TOKEN'),
+  /** Each check reads this many minutes back. */
+  window_minutes: z.number().int().min(1).max(60).default(5),
+  /** Override the environment's api_p95 band for this project's p95. */
+  ...latencyBand,
+  /** Below this many API requests in the window, error rate and p95 are noted, not judged. */
+  min_requests: z.number().int().min(1).max(1_000_000).default(50),
+  /** How many endpoints, functions and errors are kept (the busiest, the most failing). */
+  top: z.number().int().min(1).max(25).default(5),
+  /** Auth token requests that succeed: below warning it warns, below critical it is down. */
+  auth_success_warning_pct: z.number().min(0).max(100).default(90),
+  auth_success_critical_pct: z.number().min(0).max(100).default(50),
+  /** Row-level-security and permission-denied refusals in the window from which it warns. */
+  rls_violations_warning: z.number().int().min(1).max(1_000_000).default(1),
+}).refine((c) => c.auth_success_critical_pct <= c.auth_success_warning_pct, {
+  message: 'auth_success_critical_pct must not be above auth_success_warning_pct',
+  path: ['auth_success_critical_pct'],
+})
+export type TrafficConfig = z.infer<typeof TrafficConfig>
+
 /** Every kind's config schema. A kind added to SERVICE_KINDS without one fails to compile. */
 export const PROBE_CONFIGS = {
   postgres: PostgresConfig,
@@ -411,6 +442,7 @@ export const PROBE_CONFIGS = {
   netlify: NetlifyConfig,
   github_actions: GithubActionsConfig,
   sentry: SentryConfig,
+  traffic: TrafficConfig,
 } as const satisfies Record<ServiceKind, z.ZodType>
 
 export type ProbeConfig<K extends ServiceKind> = z.infer<(typeof PROBE_CONFIGS)[K]>

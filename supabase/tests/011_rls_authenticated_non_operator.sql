@@ -255,7 +255,7 @@ select results_eq(
            (select count(*) from vigil.cycles where id = '00000000-0000-4000-8000-000000000115'),
            (select count(*) from vigil.heartbeat_tokens where service_id = '00000000-0000-4000-8000-000000000114'),
            (select count(*) from vigil.probe_config_schemas)$$,
-  $$values (1::bigint, 1::bigint, 1::bigint, 1::bigint, 1::bigint, 14::bigint)$$,
+  $$values (1::bigint, 1::bigint, 1::bigint, 1::bigint, 1::bigint, 15::bigint)$$,
   'the seeded rows of the new tables are all still there'
 );
 select results_eq(

@@ -208,7 +208,7 @@ select lives_ok($$insert into vigil.heartbeat_tokens (service_id) values ('00000
                 'service_role can insert heartbeat_tokens');
 
 -- probe_config_schemas: read only, even for service_role; only a migration changes validation.
-select is((select count(*) from vigil.probe_config_schemas), 14::bigint, 'service_role can select probe_config_schemas');
+select is((select count(*) from vigil.probe_config_schemas), 15::bigint, 'service_role can select probe_config_schemas');
 select throws_ok($$update vigil.probe_config_schemas set schema = '{}'$$, '42501', 'permission denied for table probe_config_schemas',
                  'service_role cannot update probe_config_schemas (and so cannot switch validation off)');
 select throws_ok($$delete from vigil.probe_config_schemas where kind = 'http'$$, '42501', 'permission denied for table probe_config_schemas',

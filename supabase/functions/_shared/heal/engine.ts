@@ -1,6 +1,7 @@
 // Heals one incident: claim it, diagnose, pick a strategy, check the failsafes, write the intent
 // row, act, verify, undo when it made things worse, write the result row, climb the ladder.
 // Every way this can fail is recorded as a failed attempt with its reason; nothing is lost.
+import { analyseErrors } from '../analysis/error-analysis.ts'
 import { scrubQuery } from '../probes/sql-text.ts'
 import { anchor } from './anchor.ts'
 import { PROJECT_KEYS, WITHHELD_FROM_PROBES } from '../../../../shared/probe-configs.ts'
@@ -293,17 +294,31 @@ async function healClaimed(
     await sql`select vigil.escalate(${incident.id}, 3, ${why})`
     return report('nothing_to_do', why)
   }
-  const what = diagnosis.problems.length
-    ? `no strategy had anything to do for ${diagnosis.problems.map((p) => p.kind).join(', ')}`
-    : `no healable problem was diagnosed${check?.error ? ` (${check.error})` : ''}`
+  const what = `${
+    diagnosis.problems.length
+      ? `no strategy had anything to do for ${diagnosis.problems.map((p) => p.kind).join(', ')}`
+      : 'no healable problem was diagnosed'
+  }${check?.error ? ` (${check.error})` : ''}`
   if (incident.kind === 'slow_queries') {
     // Slow statements no index would help are the application's to look at: reports and the
     // dashboard show them; nobody is paged for them.
     await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'info', ${what})`
     return report('nothing_to_do', what)
   }
+  // Errors nobody can heal from here: the page carries what explains them (top errors with their
+  // share, the failing endpoints, the chain upstream, a recent deploy, the fix to try first).
+  const analysis = await analyseErrors(sql, service.id)
+  if (analysis) {
+    await sql`update vigil.incidents
+                 set detail = detail || jsonb_build_object('error_analysis', ${
+      sql.json(analysis as never)
+    }::jsonb)
+               where id = ${incident.id}`
+  }
   await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'warning', ${what})`
-  await sql`select vigil.escalate(${incident.id}, 3, ${`${what}: a human must look`})`
+  await sql`select vigil.escalate(${incident.id}, 3, ${`${what}: a human must look${
+    analysis ? `\n${analysis.text}` : ''
+  }`})`
   return report('nothing_to_do', what)
 }
 

@@ -7,6 +7,7 @@ import { logsProbe } from './logs.ts'
 import { netlifyProbe } from './netlify.ts'
 import { githubActionsProbe } from './github-actions.ts'
 import { sentryProbe } from './sentry.ts'
+import { trafficProbe } from './traffic.ts'
 import { httpProbe } from './http.ts'
 import { postgresProbe } from './postgres.ts'
 import { prometheusProbe } from './prometheus.ts'
@@ -35,4 +36,5 @@ export const PROBES: ProbeRegistry = {
   netlify: netlifyProbe,
   github_actions: githubActionsProbe,
   sentry: sentryProbe,
+  traffic: trafficProbe,
 }

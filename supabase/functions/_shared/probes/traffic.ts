@@ -1,0 +1,408 @@
+// The traffic probe: what the project's real users met over the last window_minutes, read from the
+// Management API's logs endpoint (logs-api.ts) in four aggregate queries, never line by line:
+//   totals     API requests, 5xx, 401/403 and p95 (edge_logs); Auth token requests and how many
+//              succeeded, refresh-token failures (auth_logs); permission-denied and row-level
+//              security refusals (postgres_logs, SQLSTATE 42501); error lines (postgres, functions)
+//   endpoints  the same per endpoint, its path's first three segments (/rest/v1/orders)
+//   functions  each edge function's invocations, failures, resource-limit answers (504, 546), p95
+//   errors     the commonest error lines (postgres_logs ERROR and worse, function_logs errors),
+//              grouped with their digits masked, each with its share of all error lines
+// Each query opens with a comment naming it (`-- vigil:traffic totals`), as Supabase's own panels
+// name theirs: the local stand-in (devstack/logs-api.ts) answers by it.
+//
+// Judged once the window holds min_requests API requests: the 5xx share against the environment's
+// error_rate thresholds, p95 against api_p95; the share of successful token requests against
+// auth_success_*; any RLS refusal warns (the spec: logged and told to the admin). When errors are
+// the reason, the check's words name the top error with its share and the most failing endpoint:
+// what the alert and the error analysis read first.
+import { z } from 'zod'
+import type { TrafficConfig } from '../../../../shared/probe-configs.ts'
+import { TrafficConfig as TrafficConfigSchema } from '../../../../shared/probe-configs.ts'
+import type { CheckStatus } from '../../../../shared/kinds.ts'
+import { queryLogsApi } from './logs-api.ts'
+import { masked } from './logs.ts'
+import { clip, latencyBand, result } from './support.ts'
+import { againstBand, againstFloor, type Metric, type Probe, worst } from './types.ts'
+
+/** Token requests below this many in the window: Auth's success rate is noted, not judged. */
+export const AUTH_MIN_REQUESTS = 10
+/** A function with fewer invocations in the window is listed, never judged. */
+export const FUNCTION_MIN_REQUESTS = 10
+/** How much of a healthy check's error rate the baseline takes (an exponential average). */
+const BASELINE_WEIGHT = 0.2
+
+const STATUS = `toInt32OrZero(log_attributes['response.status_code'])`
+const ERROR_LINE = `(source = 'postgres_logs' and ` +
+  `log_attributes['parsed.error_severity'] in ('ERROR', 'FATAL', 'PANIC')) or ` +
+  `(source = 'function_logs' and (upper(severity_text) = 'ERROR' or log_attributes['level'] = 'error'))`
+
+/** The four queries, each named by its first line. */
+export const TRAFFIC_QUERIES = {
+  totals: () =>
+    `-- vigil:traffic totals
+select
+  countIf(source = 'edge_logs') as requests,
+  countIf(source = 'edge_logs' and ${STATUS} >= 500) as server_errors,
+  countIf(source = 'edge_logs' and ${STATUS} in (401, 403)) as denied,
+  quantileIf(0.95)(toFloat64OrZero(log_attributes['response.origin_time']), source = 'edge_logs') as p95_ms,
+  countIf(source = 'auth_logs' and log_attributes['path'] = '/token') as token_requests,
+  countIf(source = 'auth_logs' and log_attributes['path'] = '/token' and toInt32OrZero(log_attributes['status']) between 200 and 299) as token_ok,
+  countIf(source = 'auth_logs' and positionCaseInsensitive(log_attributes['error'], 'refresh token') > 0) as refresh_failures,
+  countIf(source = 'postgres_logs' and log_attributes['parsed.sql_state_code'] = '42501') as rls_violations,
+  countIf(${ERROR_LINE}) as error_lines
+from logs
+where source in ('edge_logs', 'auth_logs', 'postgres_logs', 'function_logs')`,
+  endpoints: (top: number) =>
+    `-- vigil:traffic endpoints
+select
+  arrayStringConcat(arraySlice(splitByChar('/', log_attributes['request.path']), 1, 4), '/') as endpoint,
+  log_attributes['request.method'] as method,
+  count() as requests,
+  countIf(${STATUS} >= 500) as server_errors,
+  quantile(0.95)(toFloat64OrZero(log_attributes['response.origin_time'])) as p95_ms
+from logs
+where source = 'edge_logs'
+group by endpoint, method
+order by server_errors desc, requests desc
+limit ${top * 4}`,
+  functions: (top: number) =>
+    `-- vigil:traffic functions
+select
+  log_attributes['function_id'] as function_id,
+  any(log_attributes['request.pathname']) as path,
+  count() as requests,
+  countIf(${STATUS} >= 500) as failures,
+  countIf(${STATUS} in (504, 546)) as resource_limits,
+  quantile(0.95)(toFloat64OrZero(log_attributes['execution_time_ms'])) as p95_ms
+from logs
+where source = 'function_edge_logs' and log_attributes['function_id'] != ''
+group by function_id
+order by failures desc, requests desc
+limit ${top * 4}`,
+  errors: (top: number) =>
+    `-- vigil:traffic errors
+select
+  source,
+  replaceRegexpAll(substring(event_message, 1, 200), '[0-9]+', '#') as shape,
+  any(substring(event_message, 1, 300)) as message,
+  any(log_attributes['parsed.sql_state_code']) as sqlstate,
+  count() as lines
+from logs
+where ${ERROR_LINE}
+group by source, shape
+order by lines desc
+limit ${top}`,
+} as const
+
+export type TrafficQuery = keyof typeof TRAFFIC_QUERIES
+
+/** A count as ClickHouse's JSON writes it: a number, or a 64-bit one quoted. */
+const count = z.union([z.number(), z.string()]).transform(Number).pipe(z.number().min(0))
+/** A quantile: NaN or null over no rows. */
+const quantile = z.union([z.number(), z.string(), z.null()]).transform((v) => {
+  const n = v === null ? NaN : Number(v)
+  return Number.isFinite(n) && n >= 0 ? Math.round(n) : null
+})
+const text = z.string().nullish().transform((v) => v ?? '')
+
+const Rows = {
+  totals: z.array(z.looseObject({
+    requests: count,
+    server_errors: count,
+    denied: count,
+    p95_ms: quantile,
+    token_requests: count,
+    token_ok: count,
+    refresh_failures: count,
+    rls_violations: count,
+    error_lines: count,
+  })).max(1),
+  endpoints: z.array(z.looseObject({
+    endpoint: text,
+    method: text,
+    requests: count,
+    server_errors: count,
+    p95_ms: quantile,
+  })),
+  functions: z.array(z.looseObject({
+    function_id: text,
+    path: text,
+    requests: count,
+    failures: count,
+    resource_limits: count,
+    p95_ms: quantile,
+  })),
+  errors: z.array(z.looseObject({
+    source: text,
+    message: text,
+    sqlstate: text,
+    lines: count,
+  })),
+}
+
+export interface TopError {
+  message: string
+  source: string
+  lines: number
+  share_pct: number
+  sqlstate: string | null
+}
+
+const pct = (part: number, whole: number) => whole > 0 ? Math.round((part / whole) * 1000) / 10 : 0
+
+export const trafficProbe: Probe<TrafficConfig> = {
+  kind: 'traffic',
+  config: TrafficConfigSchema,
+  async run(config, ctx) {
+    const started = performance.now()
+    const end = new Date()
+    const start = new Date(end.getTime() - config.window_minutes * 60_000)
+    const names = Object.keys(TRAFFIC_QUERIES) as TrafficQuery[]
+    const answers = await Promise.all(names.map((name) =>
+      queryLogsApi(
+        ctx,
+        config,
+        TRAFFIC_QUERIES[name](config.top),
+        start.toISOString(),
+        end.toISOString(),
+      )
+    ))
+    const measurements: Record<string, unknown> = {
+      window_minutes: config.window_minutes,
+      window_start: start.toISOString(),
+      attempts: Math.max(...answers.map((a) => a.attempts)),
+    }
+    const ms = Math.round(performance.now() - started)
+    const failed = answers.find((a) => 'failure' in a)
+    if (failed && 'failure' in failed) {
+      return result(failed.status, failed.failure, keepBaseline(measurements, ctx.previous), ms)
+    }
+    const rowsOf = (name: TrafficQuery) =>
+      (answers[names.indexOf(name)] as { rows: unknown[] }).rows
+    const totalsRows = Rows.totals.safeParse(rowsOf('totals'))
+    const endpointRows = Rows.endpoints.safeParse(rowsOf('endpoints'))
+    const functionRows = Rows.functions.safeParse(rowsOf('functions'))
+    const errorRows = Rows.errors.safeParse(rowsOf('errors'))
+    const parsed = {
+      totals: totalsRows,
+      endpoints: endpointRows,
+      functions: functionRows,
+      errors: errorRows,
+    }
+    for (const name of names) {
+      const { error } = parsed[name]
+      if (error) {
+        const issue = error.issues[0]
+        return result(
+          'down',
+          `logs endpoint answered the ${name} query with rows of another shape: ${
+            issue.path.join('.') || 'rows'
+          }: ${issue.message}`,
+          keepBaseline(measurements, ctx.previous),
+          ms,
+        )
+      }
+    }
+    const totals = totalsRows.data![0] ?? {
+      requests: 0,
+      server_errors: 0,
+      denied: 0,
+      p95_ms: null,
+      token_requests: 0,
+      token_ok: 0,
+      refresh_failures: 0,
+      rls_violations: 0,
+      error_lines: 0,
+    }
+    const endpoints = endpointRows.data!.map((e) => ({
+      endpoint: `${e.method ? `${e.method} ` : ''}${e.endpoint || '/'}`,
+      requests: e.requests,
+      server_errors: e.server_errors,
+      error_rate_pct: pct(e.server_errors, e.requests),
+      p95_ms: e.p95_ms,
+    }))
+    const failing = endpoints.filter((e) => e.server_errors > 0)
+      .sort((a, b) => b.server_errors - a.server_errors).slice(0, config.top)
+    const busiest = [...endpoints].sort((a, b) => b.requests - a.requests).slice(0, config.top)
+    const functions = functionRows.data!.slice(0, config.top).map((f) => ({
+      function_id: f.function_id,
+      path: f.path || null,
+      requests: f.requests,
+      failures: f.failures,
+      resource_limits: f.resource_limits,
+      failure_pct: pct(f.failures, f.requests),
+      p95_ms: f.p95_ms,
+    }))
+    const errorTotal = Math.max(
+      totals.error_lines,
+      errorRows.data!.reduce((n, e) => n + e.lines, 0),
+    )
+    const topErrors: TopError[] = errorRows.data!.map((e) => ({
+      message: masked(e.message),
+      source: e.source,
+      lines: e.lines,
+      share_pct: pct(e.lines, errorTotal),
+      sqlstate: e.sqlstate || null,
+    }))
+    const rlsTables = [
+      ...new Set(
+        topErrors.filter((e) => e.sqlstate === '42501' || RLS_WORDS.test(e.message))
+          .map((e) => e.message.match(/for (?:table|relation|view) "?([\w.]+)"?/)?.[1])
+          .filter((t): t is string => !!t),
+      ),
+    ]
+
+    const perMinute = totals.requests / config.window_minutes
+    const errorRate = pct(totals.server_errors, totals.requests)
+    const judged = totals.requests >= config.min_requests
+    const baselineBefore = z.number().min(0).safeParse(ctx.previous?.baseline_error_rate_pct)
+    const t = ctx.thresholds
+    const errorStatus: CheckStatus = judged
+      ? againstBand(errorRate, t.error_rate_warning_pct, t.error_rate_critical_pct)
+      : 'healthy'
+    const latency = latencyBand(config, t)
+    const latencyStatus: CheckStatus = judged && totals.p95_ms !== null
+      ? againstBand(totals.p95_ms, latency.warning, latency.critical)
+      : 'healthy'
+    const authJudged = totals.token_requests >= AUTH_MIN_REQUESTS
+    const authSuccess = pct(totals.token_ok, totals.token_requests)
+    const authStatus: CheckStatus = authJudged
+      ? againstFloor(authSuccess, config.auth_success_warning_pct, config.auth_success_critical_pct)
+      : 'healthy'
+    const rlsStatus: CheckStatus = totals.rls_violations >= config.rls_violations_warning
+      ? 'degraded'
+      : 'healthy'
+    const failingFunctions = functions.filter((f) =>
+      f.requests >= FUNCTION_MIN_REQUESTS && f.failure_pct > t.error_rate_critical_pct
+    )
+    const functionStatus: CheckStatus = failingFunctions.length ? 'degraded' : 'healthy'
+    // The baseline learns only from checks whose errors were within bounds: a spike is not normal.
+    const baseline = judged && errorStatus === 'healthy'
+      ? Math.round(
+        (baselineBefore.success
+          ? baselineBefore.data * (1 - BASELINE_WEIGHT) + errorRate * BASELINE_WEIGHT
+          : errorRate) * 1000,
+      ) / 1000
+      : baselineBefore.success
+      ? baselineBefore.data
+      : null
+
+    Object.assign(measurements, {
+      requests: totals.requests,
+      requests_per_minute: Math.round(perMinute * 10) / 10,
+      server_errors: totals.server_errors,
+      error_rate_pct: errorRate,
+      baseline_error_rate_pct: baseline,
+      denied: totals.denied,
+      p95_ms: totals.p95_ms,
+      judged,
+      ...(judged ? {} : {
+        not_judged: `${totals.requests} API request${
+          totals.requests === 1 ? '' : 's'
+        } in ${config.window_minutes} min, fewer than min_requests (${config.min_requests})`,
+      }),
+      endpoints: busiest,
+      failing_endpoints: failing,
+      functions,
+      auth: {
+        token_requests: totals.token_requests,
+        token_ok: totals.token_ok,
+        success_pct: authJudged ? authSuccess : null,
+        refresh_failures: totals.refresh_failures,
+      },
+      rls_violations: { count: totals.rls_violations, tables: rlsTables },
+      error_lines: errorTotal,
+      top_errors: topErrors,
+    })
+
+    const metrics: Metric[] = [{
+      name: 'throughput',
+      value: Math.round(perMinute * 100) / 100,
+      labels: { source: 'api' },
+    }]
+    if (judged) metrics.push({ name: 'error_rate', value: errorRate, labels: { source: 'api' } })
+    if (judged && totals.p95_ms !== null) {
+      metrics.push({
+        name: 'http_request_duration',
+        value: totals.p95_ms,
+        labels: { source: 'api' },
+      })
+    }
+    if (authJudged) metrics.push({ name: 'login_success_rate', value: authSuccess })
+
+    const status = worst(errorStatus, latencyStatus, authStatus, rlsStatus, functionStatus)
+    if (status === 'healthy') {
+      return { status, measurements, metrics, responseMs: ms }
+    }
+    const said: string[] = []
+    if (errorStatus !== 'healthy') {
+      said.push(
+        `5xx on ${errorRate} % of ${totals.requests} API requests in ${config.window_minutes} min (warning from ${t.error_rate_warning_pct} %, critical from ${t.error_rate_critical_pct} %${
+          baseline !== null ? `; baseline ${baseline} %` : ''
+        })${errorCause(topErrors, errorTotal, failing)}`,
+      )
+    }
+    if (latencyStatus !== 'healthy') {
+      said.push(
+        `API p95 ${totals.p95_ms} ms (warning from ${latency.warning} ms, critical from ${latency.critical} ms)`,
+      )
+    }
+    if (authStatus !== 'healthy') {
+      said.push(
+        `Auth: ${authSuccess} % of ${totals.token_requests} token requests succeeded (warning below ${config.auth_success_warning_pct} %)${
+          totals.refresh_failures ? `; ${totals.refresh_failures} refresh-token failures` : ''
+        }`,
+      )
+    }
+    if (rlsStatus !== 'healthy') {
+      said.push(
+        `${totals.rls_violations} row-level security or permission refusal${
+          totals.rls_violations === 1 ? '' : 's'
+        }${rlsTables.length ? ` on ${rlsTables.join(', ')}` : ''}`,
+      )
+    }
+    for (const f of failingFunctions) {
+      said.push(
+        `function ${f.function_id}: ${f.failures} of ${f.requests} invocations failed${
+          f.resource_limits ? `, ${f.resource_limits} at a time or resource limit` : ''
+        }`,
+      )
+    }
+    return { status, measurements, metrics, error: said.join('; '), responseMs: ms }
+  },
+}
+
+const RLS_WORDS = /row-level security policy|permission denied for/i
+
+/** "; top error: … — 68 % of 250 error lines; most failing: POST /rest/v1/orders (120 of 150)". */
+function errorCause(
+  top: TopError[],
+  total: number,
+  failing: { endpoint: string; server_errors: number; requests: number }[],
+): string {
+  const parts: string[] = []
+  if (top[0]) {
+    parts.push(
+      `top error: ${clip(top[0].message, 160)} — ${top[0].share_pct} % of ${total} error lines`,
+    )
+  }
+  if (failing[0]) {
+    parts.push(
+      `most failing: ${failing[0].endpoint} (${failing[0].server_errors} of ${
+        failing[0].requests
+      })`,
+    )
+  }
+  return parts.length ? `; ${parts.join('; ')}` : ''
+}
+
+/** A failed read keeps the baseline the service had, for the next check. */
+function keepBaseline(
+  measurements: Record<string, unknown>,
+  previous: Record<string, unknown> | undefined,
+): Record<string, unknown> {
+  const baseline = z.number().min(0).safeParse(previous?.baseline_error_rate_pct)
+  return baseline.success
+    ? { ...measurements, baseline_error_rate_pct: baseline.data }
+    : measurements
+}
