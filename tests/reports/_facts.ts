@@ -117,6 +117,7 @@ export function facts(overrides: Partial<ReportFacts> = {}): ReportFacts {
     generated_at: '2026-03-12T08:00:00Z',
     slow_queries: null,
     deployments: [],
+    error_analyses: [],
     ...overrides,
   }
 }

@@ -285,3 +285,22 @@ Deno.test("the period's deployments are a block: each summary, a worse one marke
   includes(reportText(doc), 'Verdict: worse (slower, more errors): consider rolling back to dpl_1.')
   assert.ok(!reportDocument(facts()).blocks.some((b) => b.title === 'Deployments'))
 })
+
+Deno.test("the period's error analyses are a block: when each paged, and what explains it, in words", () => {
+  const text = 'Error analysis of api-traffic: errors on 23.1 % of 260 requests (baseline 0 %).\n' +
+    'Top errors: Error: Database connection refused — 68 % (logs (function_logs)).\n' +
+    'Dependency chain: main-db down since 10:02 UTC → api-traffic errors.\n' +
+    'Suggested fix: the database is refusing connections: see to the database first.'
+  const f = ReportFacts.parse({
+    ...facts(),
+    error_analyses: [{ service: 'api-traffic', opened_at: '2026-03-11T10:03:00Z', text }],
+  })
+  const doc = reportDocument(f)
+  const block = doc.blocks.find((b) => b.title === 'Error analysis')
+  assert.ok(block)
+  assert.equal(block.rows[0].tone, 'bad')
+  const out = reportText(doc)
+  includes(out, 'Error: Database connection refused — 68 %')
+  includes(out, 'Dependency chain: main-db down since 10:02 UTC')
+  assert.ok(!reportDocument(facts()).blocks.some((b) => b.title === 'Error analysis'))
+})

@@ -78,9 +78,17 @@ Deno.test('the daily report tells true numbers by email and Slack, once', async 
                 ${at(301)}, 'resolved')`
       await sql`
         insert into vigil.incidents (service_id, kind, severity, title, opened_at, resolved_at, status,
-                                     acknowledged_at, escalation_level)
+                                     acknowledged_at, escalation_level, detail)
         values (${api.id}, 'service_unhealthy', 'critical', ${`${s.name}-api is slow to answer`},
-                ${at(600)}, ${at(660)}, 'resolved', ${at(605)}, 3)`
+                ${at(600)}, ${at(660)}, 'resolved', ${at(605)}, 3, ${
+        sql.json({
+          // What the heal engine keeps when errors nobody could heal paged people.
+          error_analysis: {
+            text: `Error analysis of ${s.name}-api: errors on 23.1 % of 260 requests.\n` +
+              'Top errors: Error: Database connection refused — 68 % (logs (function_logs)).',
+          },
+        })
+      })`
       await sql`
         insert into vigil.heal_actions (action_id, phase, incident_id, service_id, strategy, attempt,
                                         reason, outcome, created_at)
@@ -151,6 +159,8 @@ Deno.test('the daily report tells true numbers by email and Slack, once', async 
           'Engineer time saved           30 min',
           'Cost per incident             $16.67',
           `Below the 99.9 % SLA: ${s.name}-api at 99.792 %`,
+          'ERROR ANALYSIS',
+          'Top errors: Error: Database connection refused — 68 % (logs (function_logs)).',
         ]
       ) {
         assert.ok(text.includes(part), `the email's text lacks ${JSON.stringify(part)}:\n${text}`)

@@ -63,13 +63,15 @@ export async function analyseErrors(
   const t = traffic.data
   if (!t.top_errors.length && !t.failing_endpoints.length) return null
 
-  // Every Sentry project of the environment: its top issues of the window, as its latest check read.
+  // Every Sentry project of the environment: its top issues, as its latest check (of the last hour)
+  // read them.
   const sentry = await sql<{ name: string; issues: unknown }[]>`
     select s.name, c.measurements -> 'top_issues' as issues
       from vigil.services s
-      join lateral (select measurements from vigil.checks
+      join lateral (select measurements, checked_at from vigil.checks
                      where service_id = s.id order by checked_at desc limit 1) c on true
-     where s.kind = 'sentry' and s.enabled and s.environment::text = ${own.environment}`
+      join lateral (select 1 where c.checked_at > now() - interval '1 hour') fresh on true
+     where s.kind = 'sentry' and s.environment::text = ${own.environment}`
   const fromSentry = sentry.flatMap((s) => {
     const issues = z.array(SentryIssue).safeParse(s.issues)
     return issues.success

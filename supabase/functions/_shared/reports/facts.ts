@@ -135,5 +135,14 @@ export const ReportFacts = z.object({
     verdict: z.string(),
     summary: z.string(),
   })).default([]),
+  /**
+   * The error analyses of the period's incidents (detail.error_analysis, written by the heal engine
+   * when errors nobody could heal paged people), added by the maker.
+   */
+  error_analyses: z.array(z.object({
+    service: z.string(),
+    opened_at: when,
+    text: z.string(),
+  })).default([]),
 })
 export type ReportFacts = z.infer<typeof ReportFacts>

@@ -122,6 +122,7 @@ async function makeOne(
       ],
       slow_queries: await slowQueriesOf(sql, id),
       deployments: await deploymentsOf(sql, id),
+      error_analyses: await errorAnalysesOf(sql, id),
     })
     if (!parsed.success) {
       const fields = parsed.error.issues.slice(0, 5).map((i) => i.path.join('.') || 'facts')
@@ -154,6 +155,20 @@ async function deploymentsOf(sql: postgres.Sql, reportId: number): Promise<unkno
       join vigil.services s on s.id = d.service_id
      where r.id = ${reportId} and d.summarized_at is not null
      order by d.finished_at limit 20`,
+  ]
+}
+
+/** The error analyses of the incidents opened in the report's period, oldest first. */
+async function errorAnalysesOf(sql: postgres.Sql, reportId: number): Promise<unknown[]> {
+  return [
+    ...await sql`
+    select s.name as service, to_json(i.opened_at) #>> '{}' as opened_at,
+           i.detail -> 'error_analysis' ->> 'text' as text
+      from vigil.reports r
+      join vigil.incidents i on i.opened_at >= r.from_at and i.opened_at < r.to_at
+      join vigil.services s on s.id = i.service_id
+     where r.id = ${reportId} and i.detail -> 'error_analysis' ->> 'text' is not null
+     order by i.opened_at limit 10`,
   ]
 }
 

@@ -302,6 +302,17 @@ export function reportDocument(facts: ReportFacts, options: RenderOptions = {}):
     })
   }
 
+  if (facts.error_analyses.length) {
+    blocks.push({
+      title: 'Error analysis',
+      intro: 'Errors that paged people: what they were, where, what explains them, and the fix.',
+      rows: facts.error_analyses.map((e) => ({
+        cells: [localTime(new Date(e.opened_at), facts.period.time_zone), [user(e.text, 1200)]],
+        tone: 'bad' as Tone,
+      })),
+    })
+  }
+
   const slow = facts.slow_queries
   if (slow && slow.statements.length) {
     blocks.push({
