@@ -55,6 +55,21 @@ export const FINDING_EVIDENCE = {
   memory_high: z.object({ usage_pct: pct }),
   /** The latest deployment failed (the deploy probes report it). */
   deploy_failed: z.object({ deployment_id: z.string().nullable(), error: z.string().nullable() }),
+  /**
+   * The project's errors passed rollback_threshold × their baseline within the rollback window of
+   * a deploy going live (the traffic probe reports it, vigil.deployments names the deploy).
+   */
+  error_spike_after_deploy: z.object({
+    error_rate_pct: pct,
+    baseline_pct: pct,
+    rollback_threshold: z.number().min(1),
+    deployment_id: z.string().min(1),
+    previous_deployment_id: z.string().nullable(),
+    version: z.string().nullable(),
+    deploy_service: z.string(),
+    deploy_service_id: z.uuid(),
+    minutes_since_deploy: z.number().min(0),
+  }),
 } as const
 
 export type FindingKind = keyof typeof FINDING_EVIDENCE

@@ -420,6 +420,14 @@ export const TrafficConfig = z.strictObject({
   auth_success_critical_pct: z.number().min(0).max(100).default(50),
   /** Row-level-security and permission-denied refusals in the window from which it warns. */
   rls_violations_warning: z.number().int().min(1).max(1_000_000).default(1),
+  /**
+   * Errors over this many times their baseline (never less than the error_rate warning) within
+   * rollback_window_minutes of a deploy going live (vigil.deployments) name the deploy as the
+   * likely cause: rollback_deploy suggests rolling it back, or does where its policy sets
+   * auto_rollback_on_spike.
+   */
+  rollback_threshold: z.number().min(1).max(1000).default(2),
+  rollback_window_minutes: z.number().int().min(1).max(1440).default(30),
 }).refine((c) => c.auth_success_critical_pct <= c.auth_success_warning_pct, {
   message: 'auth_success_critical_pct must not be above auth_success_warning_pct',
   path: ['auth_success_critical_pct'],

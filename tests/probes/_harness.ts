@@ -57,6 +57,8 @@ export interface RunOptions {
   previous?: Record<string, unknown>
   /** Vigil's database, for a probe that asks it (the logs probe matches in SQL); none: unused. */
   db?: postgres.Sql
+  /** The service probed, over the default one (its environment, say). */
+  service?: Partial<ProbeContext['service']>
 }
 
 /** Parses the raw config with the kind's schema (defaults applied), runs the probe once. */
@@ -76,6 +78,7 @@ export async function runProbe<C>(
       name: 'under-test',
       kind: probe.kind as ServiceKind,
       environment: 'dev',
+      ...opts.service,
     },
     thresholds: opts.thresholds ?? resolveThresholds(),
     signal: controller.signal,

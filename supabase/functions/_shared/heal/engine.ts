@@ -305,21 +305,33 @@ async function healClaimed(
     await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'info', ${what})`
     return report('nothing_to_do', what)
   }
-  // Errors nobody can heal from here: the page carries what explains them (top errors with their
-  // share, the failing endpoints, the chain upstream, a recent deploy, the fix to try first).
-  const analysis = await analyseErrors(sql, service.id)
+  await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'warning', ${what})`
+  await escalateWithAnalysis(sql, incident.id, service.id, `${what}: a human must look`)
+  return report('nothing_to_do', what)
+}
+
+/**
+ * Pages on-call about what Vigil will not do itself; where errors are the trouble, the page carries
+ * what explains them (top errors with their share, the failing endpoints, the chain upstream, a
+ * recent deploy, the fix to try first), kept on the incident as detail.error_analysis.
+ */
+async function escalateWithAnalysis(
+  sql: postgres.Sql,
+  incidentId: number,
+  serviceId: string,
+  summary: string,
+): Promise<void> {
+  const analysis = await analyseErrors(sql, serviceId)
   if (analysis) {
     await sql`update vigil.incidents
                  set detail = detail || jsonb_build_object('error_analysis', ${
       sql.json(analysis as never)
     }::jsonb)
-               where id = ${incident.id}`
+               where id = ${incidentId}`
   }
-  await sql`insert into vigil.incident_log (incident_id, level, message) values (${incident.id}, 'warning', ${what})`
-  await sql`select vigil.escalate(${incident.id}, 3, ${`${what}: a human must look${
-    analysis ? `\n${analysis.text}` : ''
-  }`})`
-  return report('nothing_to_do', what)
+  await sql`select vigil.escalate(${incidentId}, 3, ${
+    analysis ? `${summary}\n${analysis.text}` : summary
+  })`
 }
 
 /**
@@ -432,6 +444,7 @@ async function tryStrategy(
   }
   const config = parsedConfig.data
   const ctx = healContext(a, guard)
+  const heldBack = mode === 'auto' ? strategy.suggestOnly?.(problem, config) : undefined
 
   let plan: Plan | null
   try {
@@ -457,13 +470,19 @@ async function tryStrategy(
     }
     return audit.report('skipped', guard.reason ?? 'not allowed')
   }
-  if (guard.dry_run || mode === 'suggest') {
+  if (guard.dry_run || mode === 'suggest' || heldBack) {
     await audit.write('intent', plan, 'pending')
     const why = guard.dry_run
       ? 'dry run: decided and recorded, nothing done'
+      : heldBack
+      ? `suggestion only (${heldBack}): ${plan.reason}`
       : `suggestion only (policy for ${strategy.name}: suggest): ${plan.reason}`
     await audit.write('result', plan, 'dry_run', { detail: why })
     await keepRecommendations(sql, a, plan)
+    // Held back by the strategy's own rule, not by a policy people chose: they must hear of it.
+    if (heldBack && !guard.dry_run) {
+      await escalateWithAnalysis(sql, a.incident.id, a.service.id, why)
+    }
     return audit.report('dry_run', why)
   }
   const digest = await planDigest(strategy.name, plan)

@@ -119,6 +119,12 @@ interface StrategyBase<Config> {
   config: z.ZodType<Config>
   /** Its mode where vigil.heal_policies has no row: act ('auto', the default), ask first, or only suggest. */
   defaultMode?: 'auto' | 'approval' | 'suggest'
+  /**
+   * Why, for this problem, the strategy only suggests even where its policy says auto (a rollback
+   * for an error spike, unless the policy sets auto_rollback_on_spike); undefined to act as the
+   * policy says. Never makes a stricter mode (approval, off) looser.
+   */
+  suggestOnly?(problem: Problem, config: Config): string | undefined
   /** The plan, or null when the live state shows nothing to do. Never changes anything. */
   plan(problem: Problem, ctx: HealContext, config: Config): Promise<Plan | null>
   act(plan: Plan, ctx: HealContext, config: Config): Promise<ActResult>

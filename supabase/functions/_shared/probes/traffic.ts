@@ -22,7 +22,15 @@ import type { CheckStatus } from '../../../../shared/kinds.ts'
 import { queryLogsApi } from './logs-api.ts'
 import { masked } from './logs.ts'
 import { clip, latencyBand, result } from './support.ts'
-import { againstBand, againstFloor, type Metric, type Probe, worst } from './types.ts'
+import {
+  againstBand,
+  againstFloor,
+  type Metric,
+  type Probe,
+  type ProbeContext,
+  worst,
+} from './types.ts'
+import type { Finding } from '../../../../shared/findings.ts'
 
 /** Token requests below this many in the window: Auth's success rate is noted, not judged. */
 export const AUTH_MIN_REQUESTS = 10
@@ -156,7 +164,13 @@ export const trafficProbe: Probe<TrafficConfig> = {
   async run(config, ctx) {
     const started = performance.now()
     const end = new Date()
-    const start = new Date(end.getTime() - config.window_minutes * 60_000)
+    // After a rollback Vigil made, only what came after it counts: the errors before are its cause.
+    const rolledBackAt = await lastRollback(
+      ctx,
+      new Date(end.getTime() - config.window_minutes * 60_000),
+    )
+    const start = rolledBackAt ?? new Date(end.getTime() - config.window_minutes * 60_000)
+    const minutes = Math.max((end.getTime() - start.getTime()) / 60_000, 1 / 60)
     const names = Object.keys(TRAFFIC_QUERIES) as TrafficQuery[]
     const answers = await Promise.all(names.map((name) =>
       queryLogsApi(
@@ -170,6 +184,7 @@ export const trafficProbe: Probe<TrafficConfig> = {
     const measurements: Record<string, unknown> = {
       window_minutes: config.window_minutes,
       window_start: start.toISOString(),
+      ...(rolledBackAt ? { since_rollback: true } : {}),
       attempts: Math.max(...answers.map((a) => a.attempts)),
     }
     const ms = Math.round(performance.now() - started)
@@ -252,7 +267,7 @@ export const trafficProbe: Probe<TrafficConfig> = {
       ),
     ]
 
-    const perMinute = totals.requests / config.window_minutes
+    const perMinute = totals.requests / minutes
     const errorRate = pct(totals.server_errors, totals.requests)
     const judged = totals.requests >= config.min_requests
     const baselineBefore = z.number().min(0).safeParse(ctx.previous?.baseline_error_rate_pct)
@@ -297,9 +312,9 @@ export const trafficProbe: Probe<TrafficConfig> = {
       p95_ms: totals.p95_ms,
       judged,
       ...(judged ? {} : {
-        not_judged: `${totals.requests} API request${
-          totals.requests === 1 ? '' : 's'
-        } in ${config.window_minutes} min, fewer than min_requests (${config.min_requests})`,
+        not_judged: `${totals.requests} API request${totals.requests === 1 ? '' : 's'} in ${
+          windowWords(minutes)
+        }, fewer than min_requests (${config.min_requests})`,
       }),
       endpoints: busiest,
       failing_endpoints: failing,
@@ -330,16 +345,43 @@ export const trafficProbe: Probe<TrafficConfig> = {
     }
     if (authJudged) metrics.push({ name: 'login_success_rate', value: authSuccess })
 
+    // Errors far over their baseline soon after a deploy went live: the deploy is the likely cause.
+    const findings: Finding[] = []
+    const spikeFloor = Math.max(baseline ?? 0, t.error_rate_warning_pct)
+    const deploy = errorStatus !== 'healthy' && errorRate > config.rollback_threshold * spikeFloor
+      ? await recentDeploy(ctx, config.rollback_window_minutes)
+      : null
+    if (deploy) {
+      findings.push({
+        kind: 'error_spike_after_deploy',
+        status: errorStatus,
+        evidence: {
+          error_rate_pct: Math.min(errorRate, 100),
+          baseline_pct: Math.min(baseline ?? 0, 100),
+          rollback_threshold: config.rollback_threshold,
+          ...deploy,
+        },
+      })
+      measurements.deploy_suspected = deploy
+    }
+
     const status = worst(errorStatus, latencyStatus, authStatus, rlsStatus, functionStatus)
     if (status === 'healthy') {
       return { status, measurements, metrics, responseMs: ms }
     }
+    const suspect = deploy
+      ? `; ${Math.round(deploy.minutes_since_deploy)} min after ${
+        deploy.version ?? deploy.deployment_id
+      } went live on ${deploy.deploy_service} (over ${config.rollback_threshold} × the baseline): roll it back`
+      : ''
     const said: string[] = []
     if (errorStatus !== 'healthy') {
       said.push(
-        `5xx on ${errorRate} % of ${totals.requests} API requests in ${config.window_minutes} min (warning from ${t.error_rate_warning_pct} %, critical from ${t.error_rate_critical_pct} %${
+        `5xx on ${errorRate} % of ${totals.requests} API requests in ${
+          windowWords(minutes)
+        } (warning from ${t.error_rate_warning_pct} %, critical from ${t.error_rate_critical_pct} %${
           baseline !== null ? `; baseline ${baseline} %` : ''
-        })${errorCause(topErrors, errorTotal, failing)}`,
+        })${errorCause(topErrors, errorTotal, failing)}${suspect}`,
       )
     }
     if (latencyStatus !== 'healthy') {
@@ -368,7 +410,14 @@ export const trafficProbe: Probe<TrafficConfig> = {
         }`,
       )
     }
-    return { status, measurements, metrics, error: said.join('; '), responseMs: ms }
+    return {
+      status,
+      measurements,
+      metrics,
+      ...(findings.length ? { findings } : {}),
+      error: said.join('; '),
+      responseMs: ms,
+    }
   },
 }
 
@@ -405,4 +454,62 @@ function keepBaseline(
   return baseline.success
     ? { ...measurements, baseline_error_rate_pct: baseline.data }
     : measurements
+}
+
+/** "5 min", or "40 s" for a window cut short by a rollback. */
+function windowWords(minutes: number): string {
+  return minutes >= 1 && Number.isInteger(Math.round(minutes * 100) / 100)
+    ? `${Math.round(minutes)} min`
+    : minutes >= 1
+    ? `${Math.round(minutes * 10) / 10} min`
+    : `${Math.round(minutes * 60)} s`
+}
+
+/**
+ * When Vigil last rolled a deploy back for this service within the window (an intent not ended as
+ * a suggestion, a refusal or a failure); null when it did not, or the database cannot say.
+ */
+async function lastRollback(ctx: ProbeContext, since: Date): Promise<Date | null> {
+  try {
+    const [row] = await ctx.db<{ at: Date | null }[]>`
+      select max(i.created_at) as at from vigil.heal_actions i
+       where i.service_id = ${ctx.service.id} and i.strategy = 'rollback_deploy'
+         and i.phase = 'intent' and i.created_at > ${since}
+         and not exists (select from vigil.heal_actions r
+                          where r.action_id = i.action_id and r.phase = 'result'
+                            and r.outcome not in ('succeeded', 'pending'))`
+    return row?.at ?? null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * The newest deploy of this environment that went live within the window (vigil.deployments keeps
+ * one row a deployment, so a return to one that served before is no new deploy). Null when none, or
+ * when the database cannot say.
+ */
+async function recentDeploy(ctx: ProbeContext, windowMinutes: number) {
+  try {
+    const [row] = await ctx.db<
+      {
+        deployment_id: string
+        previous_deployment_id: string | null
+        version: string | null
+        deploy_service: string
+        deploy_service_id: string
+        minutes_since_deploy: number
+      }[]
+    >`
+      select d.deployment_id, d.previous_deployment_id, d.version, s.name as deploy_service,
+             s.id::text as deploy_service_id,
+             round(extract(epoch from now() - d.finished_at)::numeric / 60, 1)::float8 as minutes_since_deploy
+        from vigil.deployments d join vigil.services s on s.id = d.service_id
+       where s.environment::text = ${ctx.service.environment}
+         and d.finished_at > now() - make_interval(mins => ${windowMinutes})
+       order by d.finished_at desc limit 1`
+    return row ? { ...row, minutes_since_deploy: Math.max(0, row.minutes_since_deploy) } : null
+  } catch {
+    return null
+  }
 }

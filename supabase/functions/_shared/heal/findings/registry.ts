@@ -15,6 +15,7 @@ import { deployFailed } from './deploy-failed.ts'
 import { loginFailed } from './login-failed.ts'
 import { diskLow } from './disk-low.ts'
 import { memoryHigh } from './memory-high.ts'
+import { errorSpikeAfterDeploy } from './error-spike-after-deploy.ts'
 
 export const FINDING_RULES: { [K in FindingKind]: FindingRule<K> } = {
   lock_contention: lockContention,
@@ -30,6 +31,7 @@ export const FINDING_RULES: { [K in FindingKind]: FindingRule<K> } = {
   disk_low: diskLow,
   memory_high: memoryHigh,
   deploy_failed: deployFailed,
+  error_spike_after_deploy: errorSpikeAfterDeploy,
 }
 
 /** The problem a finding means, if any. */

@@ -32,6 +32,8 @@ export const retryDeployStrategy: Strategy<RetryDeployConfig> = {
 
   async plan(problem, ctx) {
     if (problem.evidence.retried === true) return null
+    // Errors after a deploy that built fine: building it again would change nothing.
+    if (problem.evidence.cause === 'error_spike') return null
     const retry = actionOf(ctx, 'deploy_retry')
     if (!retry) return null
     const live = await probeNow(ctx)

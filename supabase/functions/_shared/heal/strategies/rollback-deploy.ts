@@ -4,11 +4,11 @@
 // names both the deployment rolled back from and the one rolled back to. There is no undo: a human
 // rolls forward (promotes the deployment rolled back from) once the cause is fixed.
 import { z } from 'zod'
-import type { RollbackAction } from '../../../../../shared/service-actions.ts'
+import { readAction, type RollbackAction } from '../../../../../shared/service-actions.ts'
 import { chooseRestore, restoreDeploy } from '../providers/netlify.ts'
 import { chooseRollback, type DeploymentRef, rollbackTo } from '../providers/vercel.ts'
 import { shown } from '../providers/webhook.ts'
-import { type HealContext, HealError, type Strategy } from '../types.ts'
+import { type HealContext, HealError, HumanNeeded, type Problem, type Strategy } from '../types.ts'
 import {
   actionOf,
   afterOf,
@@ -24,6 +24,11 @@ export const RollbackDeployConfig = z.strictObject({
   ...timing,
   /** How many recent deployments to look through for the one to go back to. */
   candidates: z.number().int().min(2).max(100).default(20),
+  /**
+   * An error spike right after a deploy (a traffic service's error_spike_after_deploy) is rolled
+   * back only when this is true; otherwise the rollback is suggested and on-call paged with it.
+   */
+  auto_rollback_on_spike: z.boolean().default(false),
 })
 export type RollbackDeployConfig = z.infer<typeof RollbackDeployConfig>
 
@@ -50,6 +55,38 @@ function choose(
     : chooseRestore(ctx, rollback, options)
 }
 
+const spiked = (problem: Problem) => problem.evidence.cause === 'error_spike'
+
+/**
+ * The rollback action: the service's own, else (an error spike seen on real traffic) that of the
+ * deploy service whose deploy went live, read from vigil.services. Undefined when neither has one.
+ */
+async function rollbackActionOf(
+  ctx: HealContext,
+  from?: string,
+): Promise<RollbackAction | undefined> {
+  if (!from) return actionOf(ctx, 'rollback')
+  const [row] = await ctx.db<{ name: string; actions: Record<string, unknown> }[]>`
+    select name, actions from vigil.services where id = ${from}`
+  if (!row) throw new HealError('the deploy service of the spike is gone')
+  const read = readAction(row.actions ?? {}, 'rollback')
+  if (!read.ok) {
+    throw new HumanNeeded(`the actions of ${row.name} are invalid: ${read.errors.join('; ')}`)
+  }
+  return read.value
+}
+
+/**
+ * Whose rollback action a spike's rollback uses: undefined for this service's own (it has one, or
+ * the problem is not a spike), else the deploy service's id from the spike's evidence.
+ */
+function actionsOwner(problem: Problem, ctx: HealContext): string | undefined {
+  const id = problem.evidence.deploy_service_id
+  return spiked(problem) && ctx.actions.rollback === undefined && typeof id === 'string'
+    ? id
+    : undefined
+}
+
 function isRef(value: unknown): value is DeploymentRef {
   return !!value && typeof value === 'object' && typeof (value as DeploymentRef).id === 'string'
 }
@@ -62,8 +99,15 @@ export const rollbackDeployStrategy: Strategy<RollbackDeployConfig> = {
   problem: 'failed_deploy',
   config: RollbackDeployConfig,
 
+  suggestOnly(problem, config) {
+    return spiked(problem) && !config.auto_rollback_on_spike
+      ? 'an error spike after a deploy is rolled back only where the rollback_deploy policy sets auto_rollback_on_spike'
+      : undefined
+  },
+
   async plan(problem, ctx, config) {
-    const rollback = actionOf(ctx, 'rollback')
+    const owner = actionsOwner(problem, ctx)
+    const rollback = await rollbackActionOf(ctx, owner)
     if (!rollback) return null
     const currentId = typeof problem.evidence.deployment_id === 'string'
       ? problem.evidence.deployment_id
@@ -74,13 +118,34 @@ export const rollbackDeployStrategy: Strategy<RollbackDeployConfig> = {
     const live = await probeNow(ctx)
     return {
       action: 'rollback_deploy',
-      target: { ...where(rollback), from, to },
+      target: { ...where(rollback), from, to, ...(owner ? { actions_of: owner } : {}) },
       reason:
         `${
-          problem.kind === 'failed_deploy' ? 'a deploy broke' : 'purging did not fix'
-        } ${ctx.service.name}: ` +
+          spiked(problem)
+            ? `${problem.reason} (seen on ${ctx.service.name})`
+            : `${
+              problem.kind === 'failed_deploy' ? 'a deploy broke' : 'purging did not fix'
+            } ${ctx.service.name}`
+        }: ` +
         `roll production back from ${from.id} (${from.created}) to ${to.id} (${to.created}); ` +
         `roll forward to ${from.id} once the cause is fixed`,
+      // A spike's rollback, when only suggested, stays open for people as a recommendation.
+      ...(spiked(problem)
+        ? {
+          recommendations: [{
+            kind: 'rollback',
+            key: from.id,
+            title: `Roll back ${
+              String(problem.evidence.deploy_service ?? ctx.service.name)
+            } from ${from.id} to ${to.id}: ${problem.reason}`.slice(0, 1000),
+            detail: {
+              deployment_id: from.id,
+              previous_deployment_id: to.id,
+              error_rate_pct: problem.evidence.error_rate_pct ?? null,
+            },
+          }],
+        }
+        : {}),
       before: {
         deployment: from.id,
         ...(typeof problem.evidence.served_version === 'string'
@@ -93,7 +158,8 @@ export const rollbackDeployStrategy: Strategy<RollbackDeployConfig> = {
 
   async act(plan, ctx, config) {
     refuseDryRun(ctx, `roll back ${ctx.service.name}`)
-    const rollback = actionOf(ctx, 'rollback')
+    const owner = typeof plan.target.actions_of === 'string' ? plan.target.actions_of : undefined
+    const rollback = await rollbackActionOf(ctx, owner)
     const { from, to } = plan.target
     if (!rollback || rollback.type !== plan.target.provider || !isRef(from) || !isRef(to)) {
       throw new HealError(`the rollback action of ${ctx.service.name} no longer matches the plan`)
