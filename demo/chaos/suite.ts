@@ -232,6 +232,12 @@ async function measure(
     o.log(`  detected after ${result.ttd_s} s by the ${by}`)
   }
   while (Date.now() < deadline) {
+    // Out of band first: the dead man's switch tells a person while Vigil cannot write anything,
+    // and while the database is down the queries below fail before they could look.
+    if (!result.detected) {
+      const down = stack.deadmanDown(t0)
+      if (down) detected(down, "dead man's switch")
+    }
     try {
       if (onsetAt === null && await fault.onset!(target, t0).catch(() => false)) {
         onsetAt = new Date()
@@ -254,11 +260,6 @@ async function measure(
           if (!result.detected) detected(inc.opened_at, 'incident')
           o.log(`  incident after ${since(inc.opened_at)} s: ${inc.kind} on ${inc.service}`)
         }
-      }
-      if (!result.detected) {
-        // Out of band: the dead man's switch tells a person while Vigil cannot write anything.
-        const down = stack.deadmanDown(t0)
-        if (down) detected(down, "dead man's switch")
       }
       if (incidentId !== null) {
         const [state] = await sql<
