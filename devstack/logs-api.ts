@@ -298,17 +298,33 @@ function run(sql: string, events: LogEvent[]): Rows {
     }
     case 'traffic functions': {
       const groups = groupBy(
-        of('function_edge_logs').filter((e) => e.log_attributes.function_id),
+        events.filter((e) =>
+          (e.source === 'function_edge_logs' || e.source === 'function_logs') &&
+          e.log_attributes.function_id
+        ),
         (e) => e.log_attributes.function_id,
       )
-      const rows = [...groups].map(([function_id, list]) => ({
-        function_id,
-        path: list[0].log_attributes['request.pathname'] ?? '',
-        requests: String(list.length),
-        failures: String(list.filter((e) => status(e) >= 500).length),
-        resource_limits: String(list.filter((e) => [504, 546].includes(status(e))).length),
-        p95_ms: p95(list.map((e) => Number(e.log_attributes.execution_time_ms ?? 0))),
-      }))
+      const shutdown = (e: LogEvent, reason: string, words: string) =>
+        e.source === 'function_logs' &&
+        (e.log_attributes.reason === reason ||
+          e.event_message.toLowerCase().includes(words))
+      const rows = [...groups].map(([function_id, all]) => {
+        const list = all.filter((e) => e.source === 'function_edge_logs')
+        return {
+          function_id,
+          path: list[0]?.log_attributes['request.pathname'] ?? '',
+          requests: String(list.length),
+          failures: String(list.filter((e) => status(e) >= 500).length),
+          resource_limits: String(list.filter((e) => [504, 546].includes(status(e))).length),
+          time_limits: String(
+            all.filter((e) =>
+              shutdown(e, 'WallClockTime', 'wall clock') || shutdown(e, 'CPUTime', 'cpu time')
+            ).length,
+          ),
+          memory_limits: String(all.filter((e) => shutdown(e, 'Memory', 'memory limit')).length),
+          p95_ms: p95(list.map((e) => Number(e.log_attributes.execution_time_ms ?? 0))),
+        }
+      })
       return {
         rows: rows.sort((a, b) =>
           Number(b.failures) - Number(a.failures) || Number(b.requests) - Number(a.requests)

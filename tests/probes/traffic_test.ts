@@ -228,3 +228,39 @@ Deno.test('the stand-in reads the cluster log prefix; other lines are skipped', 
   )
   assert.equal(postgresLogRow('random text'), null)
 })
+
+Deno.test('traffic: an edge function stopped at its memory limit warns, with its time limits and 546s counted', async () => {
+  await withStandIn(async (url, api) => {
+    for (let i = 0; i < 20; i++) {
+      api.gatewayRequest({
+        method: 'POST',
+        path: '/functions/v1/resize-image',
+        status: i < 2 ? 546 : 200,
+        ms: 900,
+      })
+    }
+    api.ingest([
+      {
+        source: 'function_logs',
+        event_message: 'shutdown',
+        log_attributes: { function_id: 'resize-image', event_type: 'Shutdown', reason: 'Memory' },
+      },
+      {
+        source: 'function_logs',
+        event_message: 'wall clock time limit reached',
+        log_attributes: { function_id: 'resize-image' },
+      },
+    ])
+    const r = await runProbe(trafficProbe, { api_url: url, project_ref: REF }, { secrets })
+    assert.equal(r.status, 'degraded')
+    assert.equal(
+      r.error,
+      'function resize-image: 2 of 20 invocations failed; 2 answered 504/546, 1 stopped at the time limit, 1 stopped at the memory limit',
+    )
+    const [fn] = r.measurements.functions as Record<string, unknown>[]
+    assert.deepEqual(
+      [fn.requests, fn.failures, fn.resource_limits, fn.time_limits, fn.memory_limits, fn.p95_ms],
+      [20, 2, 2, 1, 1, 900],
+    )
+  })
+})

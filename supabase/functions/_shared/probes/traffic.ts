@@ -44,6 +44,10 @@ const ERROR_LINE = `(source = 'postgres_logs' and ` +
   `log_attributes['parsed.error_severity'] in ('ERROR', 'FATAL', 'PANIC')) or ` +
   `(source = 'function_logs' and (upper(severity_text) = 'ERROR' or log_attributes['level'] = 'error'))`
 
+/** An edge runtime's shutdown for this reason (its ShutdownEvent), or a line saying so. */
+const SHUTDOWN = (reason: string, words: string) =>
+  `(log_attributes['reason'] = '${reason}' or positionCaseInsensitive(event_message, '${words}') > 0)`
+
 /** The four queries, each named by its first line. */
 export const TRAFFIC_QUERIES = {
   totals: () =>
@@ -77,13 +81,17 @@ limit ${top * 4}`,
     `-- vigil:traffic functions
 select
   log_attributes['function_id'] as function_id,
-  any(log_attributes['request.pathname']) as path,
-  count() as requests,
-  countIf(${STATUS} >= 500) as failures,
-  countIf(${STATUS} in (504, 546)) as resource_limits,
-  quantile(0.95)(toFloat64OrZero(log_attributes['execution_time_ms'])) as p95_ms
+  anyIf(log_attributes['request.pathname'], source = 'function_edge_logs') as path,
+  countIf(source = 'function_edge_logs') as requests,
+  countIf(source = 'function_edge_logs' and ${STATUS} >= 500) as failures,
+  countIf(source = 'function_edge_logs' and ${STATUS} in (504, 546)) as resource_limits,
+  countIf(source = 'function_logs' and (${SHUTDOWN('WallClockTime', 'wall clock')} or ${
+      SHUTDOWN('CPUTime', 'cpu time')
+    })) as time_limits,
+  countIf(source = 'function_logs' and ${SHUTDOWN('Memory', 'memory limit')}) as memory_limits,
+  quantileIf(0.95)(toFloat64OrZero(log_attributes['execution_time_ms']), source = 'function_edge_logs') as p95_ms
 from logs
-where source = 'function_edge_logs' and log_attributes['function_id'] != ''
+where source in ('function_edge_logs', 'function_logs') and log_attributes['function_id'] != ''
 group by function_id
 order by failures desc, requests desc
 limit ${top * 4}`,
@@ -138,6 +146,8 @@ const Rows = {
     requests: count,
     failures: count,
     resource_limits: count,
+    time_limits: count.default(0),
+    memory_limits: count.default(0),
     p95_ms: quantile,
   })),
   errors: z.array(z.looseObject({
@@ -245,6 +255,8 @@ export const trafficProbe: Probe<TrafficConfig> = {
       requests: f.requests,
       failures: f.failures,
       resource_limits: f.resource_limits,
+      time_limits: f.time_limits,
+      memory_limits: f.memory_limits,
       failure_pct: pct(f.failures, f.requests),
       p95_ms: f.p95_ms,
     }))
@@ -287,8 +299,11 @@ export const trafficProbe: Probe<TrafficConfig> = {
     const rlsStatus: CheckStatus = totals.rls_violations >= config.rls_violations_warning
       ? 'degraded'
       : 'healthy'
+    // A function that failed its callers, or that the runtime stopped for its memory: 256 MB is a
+    // wall it hits again with the same input.
     const failingFunctions = functions.filter((f) =>
-      f.requests >= FUNCTION_MIN_REQUESTS && f.failure_pct > t.error_rate_critical_pct
+      (f.requests >= FUNCTION_MIN_REQUESTS && f.failure_pct > t.error_rate_critical_pct) ||
+      f.memory_limits > 0
     )
     const functionStatus: CheckStatus = failingFunctions.length ? 'degraded' : 'healthy'
     // The baseline learns only from checks whose errors were within bounds: a spike is not normal.
@@ -404,9 +419,14 @@ export const trafficProbe: Probe<TrafficConfig> = {
       )
     }
     for (const f of failingFunctions) {
+      const limits = [
+        f.resource_limits ? `${f.resource_limits} answered 504/546` : '',
+        f.time_limits ? `${f.time_limits} stopped at the time limit` : '',
+        f.memory_limits ? `${f.memory_limits} stopped at the memory limit` : '',
+      ].filter(Boolean)
       said.push(
         `function ${f.function_id}: ${f.failures} of ${f.requests} invocations failed${
-          f.resource_limits ? `, ${f.resource_limits} at a time or resource limit` : ''
+          limits.length ? `; ${limits.join(', ')}` : ''
         }`,
       )
     }
