@@ -66,6 +66,9 @@ export const LOCAL_APPROVAL_SECRET = 'local-approval-secret-for-development-only
 /** Keys the heal audit's anchors locally; a real project sets its own, kept outside the database. */
 export const LOCAL_AUDIT_SECRET = 'local-audit-secret-for-development-only'
 
+/** The token Prometheus scrapes /functions/v1/metrics with on the local stack. */
+export const LOCAL_METRICS_TOKEN = 'local-metrics-token-for-development-only'
+
 /** A development account of the local Auth stand-in (devstack/auth.ts); never exists on Supabase. */
 export interface DevUser {
   id: string

@@ -25,8 +25,13 @@ function run(cmd, args, opts = {}) {
 }
 
 function ensureDebianPackages() {
-  const wanted = command === 'test' && existsSync(join(root, 'dashboard', 'package.json'))
-    ? [...packages.stack, ...packages.browser]
+  const wanted = command === 'test'
+    ? [
+      ...packages.stack,
+      ...(existsSync(join(root, 'dashboard', 'package.json')) ? packages.browser : []),
+      // Prometheus scrapes the metrics function in its test, and promtool checks its format.
+      ...packages.tests,
+    ]
     : packages.stack
   const missing = wanted.filter(([, file]) => !existsSync(file)).map(([name]) => name)
   if (missing.length === 0) return

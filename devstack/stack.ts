@@ -12,6 +12,7 @@ import {
   LOCAL_AUDIT_SECRET,
   LOCAL_AUTHENTICATOR_PASSWORD,
   LOCAL_JWT_SECRET,
+  LOCAL_METRICS_TOKEN,
   urlAs,
 } from './config.ts'
 import {
@@ -240,6 +241,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         SUPABASE_SERVICE_ROLE_KEY: keys.service_role,
         VIGIL_APPROVAL_SECRET: LOCAL_APPROVAL_SECRET,
         VIGIL_AUDIT_SECRET: LOCAL_AUDIT_SECRET,
+        VIGIL_METRICS_TOKEN: LOCAL_METRICS_TOKEN,
         // Every target and stand-in of the local stack listens on loopback.
         VIGIL_ALLOW_PRIVATE_TARGETS: 'true',
         // Alerts go to the local stand-ins unless supabase/functions/.env names real providers.

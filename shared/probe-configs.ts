@@ -24,6 +24,7 @@ export const WITHHELD_FROM_PROBES = new Set([
   'VIGIL_DB_URL',
   'VIGIL_APPROVAL_SECRET',
   'VIGIL_AUDIT_SECRET',
+  'VIGIL_METRICS_TOKEN',
 ])
 
 /** The project's secret API keys: sent only to the project's own URL, never to another host. */

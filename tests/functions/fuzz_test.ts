@@ -129,7 +129,7 @@ Deno.test('the link and ping endpoints: random paths, queries and methods get a 
   const segment = fc.stringMatching(/^[A-Za-z0-9._~%-]{0,80}$/)
   await fc.assert(
     fc.asyncProperty(
-      fc.constantFrom('ack', 'heal-approval', 'heartbeat', 'status'),
+      fc.constantFrom('ack', 'heal-approval', 'heartbeat', 'status', 'metrics'),
       fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'),
       segment,
       fc.dictionary(fc.constantFrom('decision', 'expires', 'sig', 'x'), segment, { maxKeys: 3 }),
