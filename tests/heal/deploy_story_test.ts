@@ -173,6 +173,10 @@ Deno.test('a failing deploy is retried, goes live, spikes the errors, and is rol
     await sql`delete from vigil.heal_policies where environment = 'qa' and strategy = 'rollback_deploy'`
     await sql`update vigil.incidents set status = 'resolved', resolved_at = now()
                where status = 'open' and service_id in (select id from vigil.services where name like ${`${tag}-%`})`
+    // The services stay (the heal audit references them), disabled; their deploys must not be
+    // taken for live ones by a later test in the same environment.
+    await sql`delete from vigil.deployments
+               where service_id in (select id from vigil.services where name like ${`${tag}-%`})`
     await sql.end()
     await vercel.stop()
     await logsServer.shutdown()

@@ -75,7 +75,8 @@ async function withVercel(fn: (url: string, seen: Seen[]) => Promise<void>) {
 const recovered: Probe<unknown> = {
   kind: 'traffic',
   config: trafficProbe.config as Probe<unknown>['config'],
-  run: () => Promise.resolve({ status: 'healthy', measurements: { error_rate_pct: 0 } }),
+  run: () =>
+    Promise.resolve({ status: 'healthy', measurements: { error_rate_pct: 0, judged: true } }),
 }
 
 Deno.test('the traffic probe names a deploy that went live just before an error spike, within its window and over its threshold only', async () => {
@@ -92,6 +93,9 @@ Deno.test('the traffic probe names a deploy that went live just before an error 
       values (${name}, 'vercel', 'qa', ${sql.json({ project_id: 'prj_web' })}, false) returning id`
     await sql`insert into vigil.deployments (service_id, deployment_id, previous_deployment_id, version, finished_at)
               values (${web.id}, 'dpl_bad', 'dpl_good', 'web@2.0.0', now() - interval '4 minutes')`
+    // What its deploy service's latest check says serves: the deploy is still live.
+    await sql`insert into vigil.checks (service_id, status, measurements)
+              values (${web.id}, 'healthy', ${sql.json({ serving: { id: 'dpl_bad' } })})`
     logs.ingest(
       Array.from({ length: 100 }, (_, i) => ({
         source: 'edge_logs' as const,
@@ -135,6 +139,14 @@ Deno.test('the traffic probe names a deploy that went live just before an error 
     const later = await runProbe(trafficProbe, { ...config, rollback_window_minutes: 3 }, options)
     assert.equal(later.status, 'down')
     assert.equal(later.findings, undefined)
+
+    // Nor one its deploy service no longer serves (back on the deployment of two hours ago).
+    await sql`insert into vigil.deployments (service_id, deployment_id, version, finished_at)
+              values (${web.id}, 'dpl_good', 'web@1.9.0', now() - interval '2 hours')`
+    await sql`insert into vigil.checks (service_id, status, measurements)
+              values (${web.id}, 'healthy', ${sql.json({ serving: { id: 'dpl_good' } })})`
+    const replaced = await runProbe(trafficProbe, config, options)
+    assert.equal(replaced.findings, undefined)
   } finally {
     await server.shutdown()
     await sql`delete from vigil.services where name = ${name}`
@@ -273,9 +285,33 @@ Deno.test('a spike after a deploy: the rollback is suggested and paged; with aut
         assert.equal(next.measurements.since_rollback, true)
         assert.equal(next.measurements.requests, 60)
         assert.equal(next.status, 'healthy', next.error)
+        // With too few requests since the rollback, it is not called healthy yet.
+        const quiet = await runProbe(trafficProbe, {
+          api_url: `http://127.0.0.1:${server.addr.port}`,
+          project_ref: 'abcdefghijklmnopqrst',
+          min_requests: 100,
+        }, {
+          db: sql,
+          secrets: { VIGIL_SUPABASE_ACCESS_TOKEN: LOGS_TOKEN },
+          service: { id: traffic.id, environment: 'qa' },
+        })
+        assert.equal(quiet.status, 'degraded')
+        assert.match(
+          quiet.error!,
+          /^rolled back .* ago: 60 API requests since, fewer than min_requests \(100\) to judge the rollback by$/,
+        )
       } finally {
         await server.shutdown()
       }
+
+      // The deploy service's own guard has its say: healing switched off there holds the rollback.
+      await sql`update vigil.services set heal_enabled = false where id = ${web.id}`
+      await sql`update vigil.incidents set status = 'resolved', resolved_at = now() where id = ${second}`
+      seen.length = 0
+      const third = await open()
+      const held = await healIncident({ incidentId: third }, options)
+      assert.match(held.detail, /rolling back spike-\S+-web is held: healing is switched off/)
+      assert.deepEqual(seen, [], 'nothing was asked of Vercel')
     } finally {
       await sql`alter table vigil.incidents enable trigger incidents_request_heal`
       await sql`delete from vigil.heal_policies where environment = 'qa' and strategy = 'rollback_deploy'`

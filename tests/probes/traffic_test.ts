@@ -159,7 +159,7 @@ Deno.test('traffic: too little traffic is noted, not judged; Auth token failures
   })
 })
 
-Deno.test('traffic: a wrong token, an unknown project, a 429 and a refused query are said in words, never with the token', async () => {
+Deno.test('traffic: a wrong token, an unknown project, a 429 and rows of another shape are said in words, never with the token', async () => {
   await withStandIn(async (url) => {
     const wrong = await runProbe(trafficProbe, { api_url: url, project_ref: REF }, {
       secrets: { VIGIL_SUPABASE_ACCESS_TOKEN: 'sbp_wrong' },

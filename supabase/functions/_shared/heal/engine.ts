@@ -329,9 +329,12 @@ async function escalateWithAnalysis(
     }::jsonb)
                where id = ${incidentId}`
   }
-  await sql`select vigil.escalate(${incidentId}, 3, ${
-    analysis ? `${summary}\n${analysis.text}` : summary
-  })`
+  const text = analysis ? `${summary}\n${analysis.text}` : summary
+  // Paged at level 3 already (an earlier page of this incident): told, not left in the log.
+  const [inc] = await sql<{ level: number }[]>`
+    select escalation_level as level from vigil.incidents where id = ${incidentId}`
+  if ((inc?.level ?? 0) >= 3) await sql`select vigil.tell(${incidentId}, ${text})`
+  else await sql`select vigil.escalate(${incidentId}, 3, ${text})`
 }
 
 /**

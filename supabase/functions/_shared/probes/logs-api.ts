@@ -91,7 +91,7 @@ export async function queryLogsApi(
   if (body.data.error) {
     return fail(
       `logs endpoint refused the query: ${
-        redact(clip(JSON.stringify(body.data.error), 300), secrets)
+        clip(redact(JSON.stringify(body.data.error), secrets), 300)
       }`,
     )
   }

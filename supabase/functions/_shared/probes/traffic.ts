@@ -56,7 +56,8 @@ select
   countIf(source = 'edge_logs') as requests,
   countIf(source = 'edge_logs' and ${STATUS} >= 500) as server_errors,
   countIf(source = 'edge_logs' and ${STATUS} in (401, 403)) as denied,
-  quantileIf(0.95)(toFloat64OrZero(log_attributes['response.origin_time']), source = 'edge_logs') as p95_ms,
+  quantileIf(0.95)(toFloat64OrZero(log_attributes['response.origin_time']),
+                   source = 'edge_logs' and log_attributes['response.origin_time'] != '') as p95_ms,
   countIf(source = 'auth_logs' and log_attributes['path'] = '/token') as token_requests,
   countIf(source = 'auth_logs' and log_attributes['path'] = '/token' and toInt32OrZero(log_attributes['status']) between 200 and 299) as token_ok,
   countIf(source = 'auth_logs' and positionCaseInsensitive(log_attributes['error'], 'refresh token') > 0) as refresh_failures,
@@ -71,7 +72,8 @@ select
   log_attributes['request.method'] as method,
   count() as requests,
   countIf(${STATUS} >= 500) as server_errors,
-  quantile(0.95)(toFloat64OrZero(log_attributes['response.origin_time'])) as p95_ms
+  quantileIf(0.95)(toFloat64OrZero(log_attributes['response.origin_time']),
+                   log_attributes['response.origin_time'] != '') as p95_ms
 from logs
 where source = 'edge_logs'
 group by endpoint, method
@@ -85,11 +87,14 @@ select
   countIf(source = 'function_edge_logs') as requests,
   countIf(source = 'function_edge_logs' and ${STATUS} >= 500) as failures,
   countIf(source = 'function_edge_logs' and ${STATUS} in (504, 546)) as resource_limits,
-  countIf(source = 'function_logs' and (${SHUTDOWN('WallClockTime', 'wall clock')} or ${
-      SHUTDOWN('CPUTime', 'cpu time')
-    })) as time_limits,
-  countIf(source = 'function_logs' and ${SHUTDOWN('Memory', 'memory limit')}) as memory_limits,
-  quantileIf(0.95)(toFloat64OrZero(log_attributes['execution_time_ms']), source = 'function_edge_logs') as p95_ms
+  countIf(source = 'function_logs' and (${
+      SHUTDOWN('WallClockTime', 'wall clock time limit reached')
+    } or ${SHUTDOWN('CPUTime', 'cpu time limit reached')})) as time_limits,
+  countIf(source = 'function_logs' and ${
+      SHUTDOWN('Memory', 'memory limit exceeded')
+    }) as memory_limits,
+  quantileIf(0.95)(toFloat64OrZero(log_attributes['execution_time_ms']),
+                   source = 'function_edge_logs' and log_attributes['execution_time_ms'] != '') as p95_ms
 from logs
 where source in ('function_edge_logs', 'function_logs') and log_attributes['function_id'] != ''
 group by function_id
@@ -306,16 +311,18 @@ export const trafficProbe: Probe<TrafficConfig> = {
       f.memory_limits > 0
     )
     const functionStatus: CheckStatus = failingFunctions.length ? 'degraded' : 'healthy'
-    // The baseline learns only from checks whose errors were within bounds: a spike is not normal.
-    const baseline = judged && errorStatus === 'healthy'
+    // The baseline learns from every judged check but a spike (over rollback_threshold × what it
+    // knew, never less than the warning line): a spike is not normal, a level that lasts is.
+    const known = baselineBefore.success ? baselineBefore.data : null
+    const spikeFloor = Math.max(known ?? 0, t.error_rate_warning_pct)
+    // Without a baseline yet, the first judged look is it.
+    const spiking = judged && known !== null && errorRate > config.rollback_threshold * spikeFloor
+    const baseline = judged && !spiking
       ? Math.round(
-        (baselineBefore.success
-          ? baselineBefore.data * (1 - BASELINE_WEIGHT) + errorRate * BASELINE_WEIGHT
-          : errorRate) * 1000,
+        (known !== null ? known * (1 - BASELINE_WEIGHT) + errorRate * BASELINE_WEIGHT : errorRate) *
+          1000,
       ) / 1000
-      : baselineBefore.success
-      ? baselineBefore.data
-      : null
+      : known
 
     Object.assign(measurements, {
       requests: totals.requests,
@@ -362,8 +369,7 @@ export const trafficProbe: Probe<TrafficConfig> = {
 
     // Errors far over their baseline soon after a deploy went live: the deploy is the likely cause.
     const findings: Finding[] = []
-    const spikeFloor = Math.max(baseline ?? 0, t.error_rate_warning_pct)
-    const deploy = errorStatus !== 'healthy' && errorRate > config.rollback_threshold * spikeFloor
+    const deploy = errorStatus !== 'healthy' && spiking
       ? await recentDeploy(ctx, config.rollback_window_minutes)
       : null
     if (deploy) {
@@ -372,7 +378,7 @@ export const trafficProbe: Probe<TrafficConfig> = {
         status: errorStatus,
         evidence: {
           error_rate_pct: Math.min(errorRate, 100),
-          baseline_pct: Math.min(baseline ?? 0, 100),
+          baseline_pct: Math.min(known ?? 0, 100),
           rollback_threshold: config.rollback_threshold,
           ...deploy,
         },
@@ -380,7 +386,16 @@ export const trafficProbe: Probe<TrafficConfig> = {
       measurements.deploy_suspected = deploy
     }
 
-    const status = worst(errorStatus, latencyStatus, authStatus, rlsStatus, functionStatus)
+    // Too few requests since Vigil rolled back to say the rollback worked: not healthy yet.
+    const unproven: CheckStatus = rolledBackAt && !judged ? 'degraded' : 'healthy'
+    const status = worst(
+      errorStatus,
+      latencyStatus,
+      authStatus,
+      rlsStatus,
+      functionStatus,
+      unproven,
+    )
     if (status === 'healthy') {
       return { status, measurements, metrics, responseMs: ms }
     }
@@ -390,6 +405,13 @@ export const trafficProbe: Probe<TrafficConfig> = {
       } went live on ${deploy.deploy_service} (over ${config.rollback_threshold} × the baseline): roll it back`
       : ''
     const said: string[] = []
+    if (unproven !== 'healthy') {
+      said.push(
+        `rolled back ${windowWords(minutes)} ago: ${totals.requests} API request${
+          totals.requests === 1 ? '' : 's'
+        } since, fewer than min_requests (${config.min_requests}) to judge the rollback by`,
+      )
+    }
     if (errorStatus !== 'healthy') {
       said.push(
         `5xx on ${errorRate} % of ${totals.requests} API requests in ${
@@ -486,15 +508,16 @@ function windowWords(minutes: number): string {
 }
 
 /**
- * When Vigil last rolled a deploy back for this service within the window (an intent not ended as
- * a suggestion, a refusal or a failure); null when it did not, or the database cannot say.
+ * When Vigil last rolled a deploy back for this service within the window: an intent to act (not
+ * one waiting for approval) not ended as a suggestion, a refusal or a failure. Null when it did
+ * not, or the database cannot say.
  */
 async function lastRollback(ctx: ProbeContext, since: Date): Promise<Date | null> {
   try {
     const [row] = await ctx.db<{ at: Date | null }[]>`
       select max(i.created_at) as at from vigil.heal_actions i
        where i.service_id = ${ctx.service.id} and i.strategy = 'rollback_deploy'
-         and i.phase = 'intent' and i.created_at > ${since}
+         and i.phase = 'intent' and i.outcome = 'pending' and i.created_at > ${since}
          and not exists (select from vigil.heal_actions r
                           where r.action_id = i.action_id and r.phase = 'result'
                             and r.outcome not in ('succeeded', 'pending'))`
@@ -505,9 +528,9 @@ async function lastRollback(ctx: ProbeContext, since: Date): Promise<Date | null
 }
 
 /**
- * The newest deploy of this environment that went live within the window (vigil.deployments keeps
- * one row a deployment, so a return to one that served before is no new deploy). Null when none, or
- * when the database cannot say.
+ * The newest deploy of this environment (of the deploy services this one depends on, when it names
+ * any) that went live within the window and still serves; never the target of Vigil's own rollback.
+ * Null when none, or when the database cannot say.
  */
 async function recentDeploy(ctx: ProbeContext, windowMinutes: number) {
   try {
@@ -524,9 +547,23 @@ async function recentDeploy(ctx: ProbeContext, windowMinutes: number) {
       select d.deployment_id, d.previous_deployment_id, d.version, s.name as deploy_service,
              s.id::text as deploy_service_id,
              round(extract(epoch from now() - d.finished_at)::numeric / 60, 1)::float8 as minutes_since_deploy
-        from vigil.deployments d join vigil.services s on s.id = d.service_id
+        from vigil.deployments d
+        join vigil.services s on s.id = d.service_id
+        -- What its deploy service serves now: a deploy already replaced is no suspect.
+        join lateral (select c.measurements -> 'serving' ->> 'id' as serving from vigil.checks c
+                       where c.service_id = s.id and c.measurements ? 'serving'
+                       order by c.checked_at desc limit 1) live on live.serving = d.deployment_id
+        left join lateral (select depends_on from vigil.services where id = ${ctx.service.id}::uuid) mine
+          on true
        where s.environment::text = ${ctx.service.environment}
+         -- The deploy services this one depends on, when it names any.
+         and (coalesce(cardinality(mine.depends_on), 0) = 0 or s.name = any (mine.depends_on))
          and d.finished_at > now() - make_interval(mins => ${windowMinutes})
+         -- Vigil's own rollback is a return to what served before, never a new suspect.
+         and not exists (select from vigil.heal_actions h
+                          where h.service_id in (s.id, ${ctx.service.id}::uuid)
+                            and h.strategy = 'rollback_deploy'
+                            and h.phase = 'intent' and h.target -> 'to' ->> 'id' = d.deployment_id)
        order by d.finished_at desc limit 1`
     return row ? { ...row, minutes_since_deploy: Math.max(0, row.minutes_since_deploy) } : null
   } catch {

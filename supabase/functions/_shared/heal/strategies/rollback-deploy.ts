@@ -66,9 +66,30 @@ async function rollbackActionOf(
   from?: string,
 ): Promise<RollbackAction | undefined> {
   if (!from) return actionOf(ctx, 'rollback')
-  const [row] = await ctx.db<{ name: string; actions: Record<string, unknown> }[]>`
-    select name, actions from vigil.services where id = ${from}`
+  const [row] = await ctx.db<
+    {
+      name: string
+      environment: string
+      actions: Record<string, unknown>
+      guard: { allowed: boolean; reason: string | null }
+    }[]
+  >`
+    select name, environment::text as environment, actions,
+           vigil.heal_guard(id, 'rollback_deploy') as guard
+      from vigil.services where id = ${from}`
   if (!row) throw new HealError('the deploy service of the spike is gone')
+  // Acting on another service: its own environment and its own guard (kill switch, heal_enabled,
+  // circuit breaker, rate limits) have their say, not only those of the service that saw the spike.
+  if (row.environment !== ctx.service.environment) {
+    throw new HumanNeeded(
+      `the deploy service ${row.name} is in ${row.environment}, not ${ctx.service.environment}`,
+    )
+  }
+  if (!row.guard?.allowed) {
+    throw new HumanNeeded(
+      `rolling back ${row.name} is held: ${row.guard?.reason ?? 'not allowed'}`,
+    )
+  }
   const read = readAction(row.actions ?? {}, 'rollback')
   if (!read.ok) {
     throw new HumanNeeded(`the actions of ${row.name} are invalid: ${read.errors.join('; ')}`)
@@ -118,7 +139,13 @@ export const rollbackDeployStrategy: Strategy<RollbackDeployConfig> = {
     const live = await probeNow(ctx)
     return {
       action: 'rollback_deploy',
-      target: { ...where(rollback), from, to, ...(owner ? { actions_of: owner } : {}) },
+      target: {
+        ...where(rollback),
+        from,
+        to,
+        ...(owner ? { actions_of: owner } : {}),
+        ...(spiked(problem) ? { cause: 'error_spike' } : {}),
+      },
       reason:
         `${
           spiked(problem)
@@ -182,7 +209,14 @@ export const rollbackDeployStrategy: Strategy<RollbackDeployConfig> = {
   },
 
   async verify(plan, _result, ctx, config) {
-    const r = await reprobeUntil(ctx, config, (p) => p.status === 'healthy')
+    // After a spike's rollback, healthy is not enough: the checks must have had enough requests
+    // since it to judge them (a window too short to judge proves nothing).
+    const spike = typeof plan.target.actions_of === 'string' || plan.target.cause === 'error_spike'
+    const r = await reprobeUntil(
+      ctx,
+      config,
+      (p) => p.status === 'healthy' && (!spike || p.measurements.judged === true),
+    )
     return {
       improved: r.done,
       worse: gotWorse(plan.before.status, r.last?.status),
