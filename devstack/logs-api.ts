@@ -10,6 +10,7 @@
 // TypeScript, and the logs probe's plain `select id, timestamp, event_message … where source in
 // (…)`. Anything else is refused in the endpoint's shape ({error}), never answered wrongly.
 // Dev tooling only: never deployed.
+import { newestFile } from '../supabase/functions/_shared/probes/logs.ts'
 
 export const LOG_SOURCES = [
   'edge_logs',
@@ -428,17 +429,6 @@ export function postgresLogRow(line: string): Partial<LogEvent> | null {
       'parsed.database_name': db ?? '',
     },
   }
-}
-
-async function newestFile(dir: string): Promise<string | null> {
-  let best: { name: string; mtime: number } | null = null
-  for await (const entry of Deno.readDir(dir)) {
-    if (!entry.isFile) continue
-    const full = `${dir.replace(/\/+$/, '')}/${entry.name}`
-    const mtime = (await Deno.stat(full)).mtime?.getTime() ?? 0
-    if (!best || mtime > best.mtime) best = { name: full, mtime }
-  }
-  return best?.name ?? null
 }
 
 function json(body: unknown, status = 200): Response {

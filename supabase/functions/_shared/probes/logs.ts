@@ -212,7 +212,7 @@ async function readFile(
 }
 
 /** The file itself, or the newest regular file of a directory (a rotating log's current one). */
-async function newestFile(path: string): Promise<string> {
+export async function newestFile(path: string): Promise<string> {
   const info = await Deno.stat(path)
   if (info.isFile) return path
   if (!info.isDirectory) throw new Error('not a file or directory')
