@@ -150,6 +150,7 @@ const staticChecks: Suite = async () => {
           'shared/',
           'bench/',
           'demo/',
+          'cli/',
         ],
       ],
     ] as const

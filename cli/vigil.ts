@@ -1,0 +1,286 @@
+// The vigil CLI: Vigil's state and its everyday actions from a terminal, against the local stack or
+// a Supabase project, through the project's own API (PostgREST on schema vigil, and the functions)
+// with the service-role key, as the dashboard reads it. Readable tables, or --json.
+//
+//   npm run vigil -- status                      every service, its status and 24-hour uptime
+//   npm run vigil -- incidents [--all]           open incidents (--all: the latest 50 of any state)
+//   npm run vigil -- ack <incident>              acknowledge an open incident (its reminders stop)
+//   npm run vigil -- silence <service> <30m|2h|1d> [--reason "…"]   hold a service's alerts
+//   npm run vigil -- analyze [service]           the analysis now (slow queries, anomalies, …)
+//
+// VIGIL_URL (or SUPABASE_URL) and VIGIL_SERVICE_ROLE_KEY (or SUPABASE_SERVICE_ROLE_KEY) name the
+// project; unset, the local stack of `npm start` (http://127.0.0.1:54321 and its local key).
+import { createClient, type SupabaseClient } from '@supabase/supabase-js'
+import { localKeys } from '../devstack/jwt.ts'
+import { LOCAL_JWT_SECRET } from '../devstack/config.ts'
+
+export const COMMANDS = {
+  status: 'every service, its status and 24-hour uptime',
+  incidents: 'open incidents (--all: the latest 50 of any state)',
+  ack: '<incident>: acknowledge an open incident',
+  silence: '<service> <duration: 30m, 2h, 1d> [--reason "…"]: hold its alerts for a while',
+  analyze: '[service]: the analysis now (Markdown; --json for the structure)',
+  help: 'this list',
+} as const
+type Command = keyof typeof COMMANDS
+
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+export interface Options {
+  json: boolean
+  all: boolean
+  reason?: string
+}
+
+export interface Target {
+  url: string
+  key: string
+}
+
+/** The project to talk to, from the environment; the local stack when nothing is set. */
+export async function targetFrom(env: (name: string) => string | undefined): Promise<Target> {
+  const url = env('VIGIL_URL') ?? env('SUPABASE_URL') ?? 'http://127.0.0.1:54321'
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new UsageError(
+      `VIGIL_URL must be the project's URL (https://<ref>.supabase.co), not ${JSON.stringify(url)}`,
+    )
+  }
+  const key = env('VIGIL_SERVICE_ROLE_KEY') ?? env('SUPABASE_SERVICE_ROLE_KEY')
+  if (key) return { url: parsed.origin, key }
+  if (['127.0.0.1', 'localhost'].includes(parsed.hostname)) {
+    return { url: parsed.origin, key: (await localKeys(LOCAL_JWT_SECRET)).service_role }
+  }
+  throw new UsageError(
+    `VIGIL_SERVICE_ROLE_KEY is not set: the CLI needs the project's service-role key for ${parsed.origin}`,
+  )
+}
+
+/** "30m", "2h", "1d", "90s" as milliseconds; a clear error naming the argument otherwise. */
+export function durationMs(text: string): number {
+  const m = text.match(/^(\d{1,6})(s|m|h|d)$/)
+  const ms = m
+    ? Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's']!
+    : 0
+  if (!m || ms <= 0) {
+    throw new UsageError(
+      `duration must be a number and a unit (s, m, h, d), like 30m or 2h; not ${
+        JSON.stringify(text)
+      }`,
+    )
+  }
+  if (ms > 30 * 86_400_000) throw new UsageError('duration must be at most 30 days')
+  return ms
+}
+
+/** Rows as a table with a header, columns as wide as their widest cell. */
+export function table(headers: string[], rows: (string | number | null)[][]): string {
+  const cells = rows.map((r) => r.map((c) => (c === null ? '—' : String(c))))
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)))
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n')
+}
+
+function client(t: Target): SupabaseClient<any, 'vigil'> {
+  return createClient<any, 'vigil'>(t.url, t.key, {
+    db: { schema: 'vigil' },
+    auth: { persistSession: false, autoRefreshToken: false },
+  })
+}
+
+function failed(what: string, error: { message?: string } | null): never {
+  throw new Error(`could not ${what}: ${error?.message ?? 'no answer'}`)
+}
+
+async function serviceIdOf(db: SupabaseClient<any, 'vigil'>, name: string): Promise<string> {
+  const { data, error } = await db.from('services').select('id').eq('name', name).limit(1)
+  if (error) failed('read the services', error)
+  if (!data?.length) {
+    throw new UsageError(`no service is named ${JSON.stringify(name)} (vigil status lists them)`)
+  }
+  return data[0].id
+}
+
+/** One command's output (text or JSON), or a UsageError / Error with what went wrong. */
+export async function run(argv: string[], t: Target): Promise<string> {
+  const options: Options = { json: false, all: false }
+  const args: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--json') options.json = true
+    else if (a === '--all') options.all = true
+    else if (a === '--reason') {
+      const reason = argv[++i]
+      if (!reason) throw new UsageError('--reason needs a text')
+      options.reason = reason
+    } else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`)
+    else args.push(a)
+  }
+  const [command = 'help', ...rest] = args
+  if (!(command in COMMANDS)) {
+    throw new UsageError(`unknown command ${JSON.stringify(command)}; the commands:\n${help()}`)
+  }
+  const db = client(t)
+  const out = (
+    data: unknown,
+    text: () => string,
+  ) => (options.json ? JSON.stringify(data, null, 2) : text())
+
+  switch (command as Command) {
+    case 'help':
+      return help()
+    case 'status': {
+      const [services, uptime] = await Promise.all([
+        db.from('services').select('id, name, kind, environment, status, enabled').order('name'),
+        db.from('service_uptime').select('service_id, uptime_24h'),
+      ])
+      if (services.error) failed('read the services', services.error)
+      if (uptime.error) failed('read the uptime', uptime.error)
+      const up = new Map((uptime.data ?? []).map((u) => [u.service_id, u.uptime_24h]))
+      const rows = (services.data ?? []).map((s) => ({
+        name: s.name,
+        kind: s.kind,
+        environment: s.environment,
+        status: s.enabled ? s.status : 'disabled',
+        uptime_24h: up.get(s.id) === null || up.get(s.id) === undefined
+          ? null
+          : Number(up.get(s.id)),
+      }))
+      return out(rows, () =>
+        rows.length
+          ? table(
+            ['SERVICE', 'KIND', 'ENV', 'STATUS', 'UPTIME 24H'],
+            rows.map((
+              r,
+            ) => [
+              r.name,
+              r.kind,
+              r.environment,
+              r.status,
+              r.uptime_24h === null ? null : `${r.uptime_24h} %`,
+            ]),
+          )
+          : 'No services yet: insert into vigil.services (README, "Watching services").')
+    }
+    case 'incidents': {
+      let q = db.from('incidents').select(
+        'id, service_id, severity, status, title, opened_at, resolved_at, acknowledged_at, escalation_level',
+      ).order('opened_at', { ascending: false }).limit(50)
+      if (!options.all) q = q.eq('status', 'open')
+      const [incidents, services] = await Promise.all([q, db.from('services').select('id, name')])
+      if (incidents.error) failed('read the incidents', incidents.error)
+      if (services.error) failed('read the services', services.error)
+      const names = new Map((services.data ?? []).map((s) => [s.id, s.name]))
+      const rows = (incidents.data ?? []).map((i) => ({
+        ...i,
+        service: names.get(i.service_id) ?? null,
+      }))
+      return out(rows, () =>
+        rows.length
+          ? table(
+            ['ID', 'SEVERITY', 'SERVICE', 'STATUS', 'OPENED', 'ACK', 'TITLE'],
+            rows.map((r) => [
+              r.id,
+              r.severity,
+              r.service,
+              r.status,
+              String(r.opened_at).slice(0, 16).replace('T', ' '),
+              r.acknowledged_at ? 'yes' : 'no',
+              r.title,
+            ]),
+          )
+          : options.all
+          ? 'No incidents.'
+          : 'No open incidents.')
+    }
+    case 'ack': {
+      const id = Number(rest[0])
+      if (!Number.isSafeInteger(id) || id <= 0) {
+        throw new UsageError(
+          `ack needs an incident number (vigil incidents lists them), not ${
+            JSON.stringify(rest[0] ?? '')
+          }`,
+        )
+      }
+      const { data, error } = await db.from('incidents').update({
+        acknowledged_at: new Date().toISOString(),
+      })
+        .eq('id', id).eq('status', 'open').is('acknowledged_at', null).select('id, title')
+      if (error) failed('acknowledge it', error)
+      if (!data?.length) {
+        const { data: found } = await db.from('incidents').select('id, status, acknowledged_at').eq(
+          'id',
+          id,
+        )
+        if (!found?.length) throw new UsageError(`there is no incident ${id}`)
+        const [f] = found
+        throw new UsageError(
+          f.status !== 'open'
+            ? `incident ${id} is ${f.status}: nothing to acknowledge`
+            : `incident ${id} was acknowledged already`,
+        )
+      }
+      return out(data[0], () => `Acknowledged incident ${id}: ${data[0].title}`)
+    }
+    case 'silence': {
+      const [service, duration] = rest
+      if (!service || !duration) {
+        throw new UsageError('silence needs a service and a duration: vigil silence api 2h')
+      }
+      const ms = durationMs(duration)
+      const serviceId = await serviceIdOf(db, service)
+      const endsAt = new Date(Date.now() + ms).toISOString()
+      const reason = options.reason ?? 'silenced from the vigil CLI'
+      const { data, error } = await db.from('silences').insert({
+        service_id: serviceId,
+        ends_at: endsAt,
+        reason,
+      }).select('id, ends_at')
+      if (error) failed('silence it', error)
+      return out(
+        { id: data![0].id, service, ends_at: data![0].ends_at, reason },
+        () =>
+          `Silenced ${service} until ${
+            String(data![0].ends_at).slice(0, 16).replace('T', ' ')
+          } UTC (silence ${data![0].id}): ${reason}`,
+      )
+    }
+    case 'analyze': {
+      const body = rest[0] ? { service: rest[0] } : {}
+      const res = await fetch(`${t.url}/functions/v1/analyze`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+      const answer = await res.json().catch(() => null) as
+        | { markdown?: string; error?: string }
+        | null
+      if (res.status === 404 || res.status === 400) {
+        throw new UsageError(answer?.error ?? `analyze answered ${res.status}`)
+      }
+      if (!res.ok || !answer) {
+        throw new Error(`analyze answered ${res.status}: ${answer?.error ?? 'no body'}`)
+      }
+      return out(answer, () => answer.markdown ?? JSON.stringify(answer, null, 2))
+    }
+  }
+}
+
+export function help(): string {
+  return Object.entries(COMMANDS).map(([c, what]) => `  ${c.padEnd(10)} ${what}`).join('\n') +
+    '\n  (--json after any command prints JSON)'
+}
+
+if (import.meta.main) {
+  try {
+    const t = await targetFrom((name) => Deno.env.get(name))
+    console.log(await run(Deno.args, t))
+  } catch (error) {
+    console.error(`vigil: ${(error as Error).message}`)
+    Deno.exit(error instanceof UsageError ? 2 : 1)
+  }
+}
