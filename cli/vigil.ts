@@ -6,6 +6,7 @@
 //   npm run vigil -- incidents [--all]           open incidents (--all: the latest 50 of any state)
 //   npm run vigil -- ack <incident>              acknowledge an open incident (its reminders stop)
 //   npm run vigil -- silence <service> <30m|2h|1d> [--reason "…"]   hold a service's alerts
+//   npm run vigil -- heal <incident> --dry-run   what Vigil would do for it now, doing nothing
 //   npm run vigil -- analyze [service]           the analysis now (slow queries, anomalies, …)
 //
 // VIGIL_URL (or SUPABASE_URL) and VIGIL_SERVICE_ROLE_KEY (or SUPABASE_SERVICE_ROLE_KEY) name the
@@ -19,6 +20,7 @@ export const COMMANDS = {
   incidents: 'open incidents (--all: the latest 50 of any state)',
   ack: '<incident>: acknowledge an open incident',
   silence: '<service> <duration: 30m, 2h, 1d> [--reason "…"]: hold its alerts for a while',
+  heal: '<incident> --dry-run: what Vigil would do for it now, doing nothing',
   analyze: '[service]: the analysis now (Markdown; --json for the structure)',
   help: 'this list',
 } as const
@@ -31,6 +33,7 @@ export class UsageError extends Error {
 export interface Options {
   json: boolean
   all: boolean
+  dryRun: boolean
   reason?: string
 }
 
@@ -107,12 +110,13 @@ async function serviceIdOf(db: SupabaseClient<any, 'vigil'>, name: string): Prom
 
 /** One command's output (text or JSON), or a UsageError / Error with what went wrong. */
 export async function run(argv: string[], t: Target): Promise<string> {
-  const options: Options = { json: false, all: false }
+  const options: Options = { json: false, all: false, dryRun: false }
   const args: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--json') options.json = true
     else if (a === '--all') options.all = true
+    else if (a === '--dry-run') options.dryRun = true
     else if (a === '--reason') {
       const reason = argv[++i]
       if (!reason) throw new UsageError('--reason needs a text')
@@ -249,25 +253,74 @@ export async function run(argv: string[], t: Target): Promise<string> {
           } UTC (silence ${data![0].id}): ${reason}`,
       )
     }
-    case 'analyze': {
-      const body = rest[0] ? { service: rest[0] } : {}
-      const res = await fetch(`${t.url}/functions/v1/analyze`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      })
-      const answer = await res.json().catch(() => null) as
-        | { markdown?: string; error?: string }
-        | null
-      if (res.status === 404 || res.status === 400) {
-        throw new UsageError(answer?.error ?? `analyze answered ${res.status}`)
+    case 'heal': {
+      const id = Number(rest[0])
+      if (!Number.isSafeInteger(id) || id <= 0) {
+        throw new UsageError(`heal needs an incident number, not ${JSON.stringify(rest[0] ?? '')}`)
       }
-      if (!res.ok || !answer) {
-        throw new Error(`analyze answered ${res.status}: ${answer?.error ?? 'no body'}`)
+      if (!options.dryRun) {
+        throw new UsageError(
+          'heal only previews, with --dry-run: Vigil heals an incident by itself when it opens',
+        )
+      }
+      const { status, body } = await callFunction(t, 'auto-heal', {
+        incident_id: id,
+        preview: true,
+      })
+      const preview = body as {
+        service: string
+        incident: { kind: string; status: string; heal_attempts: number }
+        problems: { kind: string; reason: string }[]
+        steps: { problem: string; strategy: string; mode: string; would: string; why: string }[]
+        next: string
+        error?: string
+      } | null
+      if (status === 404 || status === 400) {
+        throw new UsageError(preview?.error ?? `auto-heal answered ${status}`)
+      }
+      if (status !== 200 || !preview) {
+        throw new Error(`auto-heal answered ${status}: ${preview?.error ?? 'no body'}`)
+      }
+      return out(preview, () =>
+        [
+          `Incident ${id} on ${preview.service} (${preview.incident.kind}, ${preview.incident.status}, ${preview.incident.heal_attempts} heal attempts)`,
+          ...preview.problems.map((p) => `Problem: ${p.kind}: ${p.reason}`),
+          ...(preview.steps.length
+            ? [
+              '',
+              table(
+                ['STRATEGY', 'MODE', 'WOULD', 'WHY'],
+                preview.steps.map((s) => [s.strategy, s.mode, s.would, s.why]),
+              ),
+            ]
+            : []),
+          '',
+          `Next: ${preview.next}`,
+          'Nothing was done (--dry-run).',
+        ].join('\n'))
+    }
+    case 'analyze': {
+      const { status, body } = await callFunction(t, 'analyze', rest[0] ? { service: rest[0] } : {})
+      const answer = body as { markdown?: string; error?: string } | null
+      if (status === 404 || status === 400) {
+        throw new UsageError(answer?.error ?? `analyze answered ${status}`)
+      }
+      if (status !== 200 || !answer) {
+        throw new Error(`analyze answered ${status}: ${answer?.error ?? 'no body'}`)
       }
       return out(answer, () => answer.markdown ?? JSON.stringify(answer, null, 2))
     }
   }
+}
+
+/** POST a function of the project with the service-role key: its status and JSON body. */
+async function callFunction(t: Target, name: string, body: unknown) {
+  const res = await fetch(`${t.url}/functions/v1/${name}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  return { status: res.status, body: await res.json().catch(() => null) as unknown }
 }
 
 export function help(): string {

@@ -45,6 +45,24 @@ Deno.test('status and incidents, as tables and as JSON; ack and silence do what 
       new RegExp(`^${inc.id} +critical +${name} +open +.* no +${name} is down$`, 'm'),
     )
 
+    // What Vigil would do, doing nothing: no restart action, so people would be paged.
+    const preview = await vigil('heal', String(inc.id), '--dry-run')
+    assert.equal(preview.code, 0, preview.stderr)
+    assert.match(
+      preview.stdout,
+      new RegExp(`^Incident ${inc.id} on ${name} \\(service_unhealthy, open, 0 heal attempts\\)`),
+    )
+    assert.match(preview.stdout, /^Next: page on-call: no strategy has anything to do/m)
+    assert.match(preview.stdout, /^Nothing was done \(--dry-run\)\.$/m)
+    const [{ written }] = await sql<{ written: number }[]>`
+      select (select count(*) from vigil.heal_actions where incident_id = ${inc.id})
+           + (select count(*) from vigil.incident_log where incident_id = ${inc.id})
+           + (select count(*) from vigil.alerts where incident_id = ${inc.id}) as written`
+    assert.equal(Number(written), 0, 'a dry run writes nothing')
+    const real = await vigil('heal', String(inc.id))
+    assert.equal(real.code, 2)
+    assert.match(real.stderr, /heal only previews, with --dry-run/)
+
     const ack = await vigil('ack', String(inc.id))
     assert.equal(ack.code, 0, ack.stderr)
     assert.equal(ack.stdout.trim(), `Acknowledged incident ${inc.id}: ${name} is down`)

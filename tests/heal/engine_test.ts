@@ -6,6 +6,7 @@ import {
   healIncident,
   type HealOptions,
   MAX_WAITS,
+  previewHeal,
 } from '../../supabase/functions/_shared/heal/engine.ts'
 import {
   STRATEGIES_BY_PROBLEM,
@@ -887,5 +888,28 @@ Deno.test('a strategy that will act later (not yet) pages nobody, uses no attemp
     assert.deepEqual({ ...after }, { cleared: true, asked: true }, 'retry_heals asked again, once')
     const healed = await healIncident({ incidentId }, options(registry))
     assert.equal(healed.outcome, 'succeeded', healed.detail)
+  })
+})
+
+Deno.test('a preview says what the engine would do, by policy and failsafe, and does nothing', async () => {
+  await withIncident('engine-test-preview', async ({ sql, incidentId, options }) => {
+    const acts = { count: 0 }
+    const first = await previewHeal(incidentId, options(scripted({ acts })))
+    assert.ok(first)
+    assert.deepEqual(first.steps.map((s) => [s.strategy, s.would]), [['restart_service', 'act']])
+    assert.equal(first.next, 'act with restart_service: restart it')
+    await sql`insert into vigil.heal_policies (environment, strategy, mode) values ('qa', 'restart_service', 'approval')`
+    const asked = await previewHeal(incidentId, options(scripted({ acts })))
+    assert.equal(asked!.steps[0].would, 'ask approval')
+    await sql`update vigil.settings set kill_switch = true where environment = 'qa'`
+    const held = await previewHeal(incidentId, options(scripted({ acts })))
+    assert.equal(held!.steps[0].would, 'hold back')
+    assert.match(held!.steps[0].why, /kill switch is on for qa/)
+    assert.equal(acts.count, 0, 'nothing acted')
+    assert.equal((await auditRows(sql, incidentId)).length, 0, 'nothing recorded')
+    const [inc] =
+      await sql`select heal_attempts, escalation_level from vigil.incidents where id = ${incidentId}`
+    assert.deepEqual({ ...inc }, { heal_attempts: 0, escalation_level: 0 })
+    assert.equal(await previewHeal(987654321, options(scripted({}))), null)
   })
 })

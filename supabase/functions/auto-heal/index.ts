@@ -3,7 +3,12 @@
 import { z } from 'zod'
 import { sql } from '../_shared/db.ts'
 import { refuseUnlessServiceRole } from '../_shared/caller.ts'
-import { healIncident, type HealOutcome, type HealReport } from '../_shared/heal/engine.ts'
+import {
+  healIncident,
+  type HealOutcome,
+  type HealReport,
+  previewHeal,
+} from '../_shared/heal/engine.ts'
 import { envInvalid, json, readJsonBody } from '../_shared/http.ts'
 import { guardedFetch, policyFromEnv } from '../_shared/outbound.ts'
 
@@ -12,6 +17,8 @@ const Body = z.strictObject({
   incident_id: z.number().int().positive(),
   approval: z.uuid().optional(),
   reason: z.enum(['opened', 'worsened', 'retry', 'manual']).default('manual'),
+  /** What it would do now, without doing it (the CLI's heal --dry-run): nothing is written. */
+  preview: z.boolean().default(false),
 })
 
 const env = Env.safeParse(Deno.env.toObject())
@@ -55,15 +62,23 @@ Deno.serve(async (req) => {
   if (!env.success) return envInvalid(env.error)
   const body = await readJsonBody(req, Body)
   if (!body.ok) return body.response
+  const options = {
+    sql: sql(),
+    secret: (name: string) => Deno.env.get(name),
+    projectUrl: env.data.SUPABASE_URL,
+    fetch: outbound,
+  }
   try {
+    if (body.data.preview) {
+      // Only the service role gets here, which may read the heal audit and its plans anyway.
+      const preview = await previewHeal(body.data.incident_id, options)
+      return preview
+        ? json(preview)
+        : json({ error: `incident_id: there is no incident ${body.data.incident_id}` }, 404)
+    }
     const report = await healIncident(
       { incidentId: body.data.incident_id, approval: body.data.approval },
-      {
-        sql: sql(),
-        secret: (name) => Deno.env.get(name),
-        projectUrl: env.data.SUPABASE_URL,
-        fetch: outbound,
-      },
+      options,
     )
     return json(summary(report))
   } catch (error) {

@@ -126,6 +126,41 @@ export async function healIncident(
   }
 }
 
+/**
+ * The check an incident is diagnosed from, and the services it depends on that are down. A
+ * flapping service (an error spike failing most checks, not all) whose latest check passed is
+ * diagnosed from its latest failing one of the last minutes: the strategies that act on a live
+ * service probe it again before they do (healthyJustNow), so a recovered one is left alone.
+ */
+async function checkToDiagnose(
+  sql: postgres.Sql,
+  incident: Pick<IncidentRow, 'service_id' | 'kind'>,
+) {
+  const [latest] = await sql<LatestCheck[]>`
+    select status, error, measurements from vigil.checks
+     where service_id = ${incident.service_id} order by checked_at desc, id desc limit 1`
+  const latestPassed = latest?.status === 'healthy' && incident.kind !== 'slow_queries'
+  let check: LatestCheck | undefined = latest
+  let diagnosedFrom: string | undefined
+  if (latestPassed) {
+    const [failing] = await sql<(LatestCheck & { at: string })[]>`
+      select status, error, measurements, to_char(checked_at, 'HH24:MI:SS') as at from vigil.checks
+       where service_id = ${incident.service_id} and status <> 'healthy'
+         and checked_at > now() - make_interval(secs => ${RECENT_FAILURE_SECONDS})
+       order by checked_at desc, id desc limit 1`
+    if (failing) {
+      check = failing
+      diagnosedFrom = failing.at
+    }
+  }
+  // Topology, not a head count: only this service's own dependencies being down holds it back.
+  const upstream = await sql<{ name: string }[]>`
+    select s.name from vigil.dependencies(${incident.service_id}) d
+      join vigil.services s on s.id = d.service_id
+     where s.enabled and s.status = 'down' order by d.depth, s.name`
+  return { check, latestPassed, diagnosedFrom, upstream }
+}
+
 async function healClaimed(
   incident: IncidentRow,
   request: HealRequest,
@@ -138,31 +173,11 @@ async function healClaimed(
     return await analysisIncident(incident, service, sql)
   }
   if (service.kind === 'logs') return await logIncident(incident, service, sql)
-  const [latest] = await sql<LatestCheck[]>`
-    select status, error, measurements from vigil.checks
-     where service_id = ${incident.service_id} order by checked_at desc, id desc limit 1`
-  // A flapping service (an error spike failing most checks, not all) whose latest check passed is
-  // diagnosed from its latest failing one of the last minutes: the strategies that act on a live
-  // service probe it again before they do (healthyJustNow), so a recovered one is left alone.
-  const latestPassed = latest?.status === 'healthy' && incident.kind !== 'slow_queries'
-  let check = latest
-  if (latestPassed) {
-    const [failing] = await sql<(LatestCheck & { at: string })[]>`
-      select status, error, measurements, to_char(checked_at, 'HH24:MI:SS') as at from vigil.checks
-       where service_id = ${incident.service_id} and status <> 'healthy'
-         and checked_at > now() - make_interval(secs => ${RECENT_FAILURE_SECONDS})
-       order by checked_at desc, id desc limit 1`
-    if (failing) {
-      check = failing
-      await sql`insert into vigil.incident_log (incident_id, level, message)
-                values (${incident.id}, 'info', ${`the latest check passed: diagnosed from the failing one of ${failing.at}`})`
-    }
+  const { check, latestPassed, diagnosedFrom, upstream } = await checkToDiagnose(sql, incident)
+  if (diagnosedFrom) {
+    await sql`insert into vigil.incident_log (incident_id, level, message)
+              values (${incident.id}, 'info', ${`the latest check passed: diagnosed from the failing one of ${diagnosedFrom}`})`
   }
-  // Topology, not a head count: only this service's own dependencies being down holds it back.
-  const upstream = await sql<{ name: string }[]>`
-    select s.name from vigil.dependencies(${incident.service_id}) d
-      join vigil.services s on s.id = d.service_id
-     where s.enabled and s.status = 'down' order by d.depth, s.name`
   const report = (
     outcome: HealOutcome,
     detail: string,
@@ -813,4 +828,191 @@ class Audit {
       ...(this.#plan && { plan: this.#plan }),
     }
   }
+}
+
+/** One strategy the engine would try, and what it would do with it now. */
+export interface HealPreviewStep {
+  problem: string
+  strategy: string
+  mode: string
+  would:
+    | 'act'
+    | 'ask approval'
+    | 'suggest'
+    | 'hold back'
+    | 'wait'
+    | 'nothing to do'
+    | 'refuse'
+    | 'fail to plan'
+  why: string
+  plan?: { action: string; reason: string; target: Record<string, unknown> }
+}
+
+export interface HealPreview {
+  incident_id: number
+  service: string
+  incident: { kind: string; status: string; heal_attempts: number }
+  problems: { kind: string; reason: string }[]
+  steps: HealPreviewStep[]
+  /** What the engine would do first, in words. */
+  next: string
+}
+
+/**
+ * What healIncident would do for this incident now, without doing it: no claim, no audit row, no
+ * log line, no page, nothing acted. Each strategy's plan is made as in a dry run (plans read live
+ * state; they never change it). Null for an unknown incident.
+ */
+export async function previewHeal(
+  incidentId: number,
+  options: HealOptions,
+): Promise<HealPreview | null> {
+  const { sql } = options
+  const [incident] = await sql<(IncidentRow & { status: string })[]>`
+    select id::int, service_id, kind, heal_attempts, status::text as status
+      from vigil.incidents where id = ${incidentId}`
+  if (!incident) return null
+  const [service] = await sql<ServiceRow[]>`
+    select id, name, kind, environment, config, timeout_ms, actions from vigil.services where id = ${incident.service_id}`
+  const preview = (next: string, extra: Partial<HealPreview> = {}): HealPreview => ({
+    incident_id: incident.id,
+    service: service.name,
+    incident: {
+      kind: incident.kind,
+      status: incident.status,
+      heal_attempts: incident.heal_attempts,
+    },
+    problems: [],
+    steps: [],
+    next,
+    ...extra,
+  })
+  if (incident.status !== 'open') return preview(`nothing: the incident is ${incident.status}`)
+  if (incident.kind === 'anomaly' || incident.kind === 'forecast' || service.kind === 'logs') {
+    return preview(
+      `nothing to heal: a ${
+        incident.kind === 'anomaly' || incident.kind === 'forecast' ? incident.kind : 'log pattern'
+      } is for people to read`,
+    )
+  }
+  const { check, upstream } = await checkToDiagnose(sql, incident)
+  const diagnosis = diagnose({
+    incidentKind: incident.kind,
+    serviceKind: service.kind as ServiceKind,
+    check: check ?? null,
+    upstreamDown: upstream.map((u) => u.name),
+  })
+  if (diagnosis.humanOnly) return preview(`page people: ${diagnosis.reason}`)
+  const problems = diagnosis.problems.map((p) => ({ kind: p.kind, reason: p.reason }))
+  if (diagnosis.advisory) {
+    return preview(`nothing: a ${incident.kind} incident is a report for people`)
+  }
+  if (diagnosis.waitingFor?.length) {
+    return preview(
+      `wait: ${diagnosis.waitingFor.join(', ')} is down upstream, and is healed first`,
+      { problems },
+    )
+  }
+  const [{ ladder }] = await sql<{ ladder: Ladder }[]>`select vigil.heal_ladder() as ladder`
+  if (incident.heal_attempts >= ladder.max_attempts) {
+    return preview(`page the senior contact: ${ladder.max_attempts} heal attempts were made`, {
+      problems,
+    })
+  }
+  const controller = new AbortController()
+  const deadline = setTimeout(
+    () => controller.abort(new DOMException('preview deadline', 'TimeoutError')),
+    HEAL_DEADLINE_MS,
+  )
+  const target = service.kind === 'postgres' ? connectTarget(service, options) : undefined
+  const a: Attempt = {
+    ladder,
+    incident,
+    service,
+    attempt: incident.heal_attempts + 1,
+    request: { incidentId },
+    options,
+    signal: controller.signal,
+    target,
+    waits: [],
+  }
+  const steps: HealPreviewStep[] = []
+  try {
+    for (const problem of diagnosis.problems) {
+      for (
+        const strategy
+          of (options.strategies ?? STRATEGIES_BY_PROBLEM)[problem.kind as ProblemKind] ?? []
+      ) {
+        const [{ guard }] = await sql<
+          { guard: Guard }[]
+        >`select vigil.heal_guard(${service.id}, ${strategy.name}) as guard`
+        const [policy] = await sql<{ mode: string; config: Record<string, unknown> }[]>`
+          select mode::text, config from vigil.heal_policies where environment = ${service.environment} and strategy = ${strategy.name}`
+        const mode = policy?.mode ?? strategy.defaultMode ?? 'auto'
+        const step = (would: HealPreviewStep['would'], why: string, plan?: Plan) =>
+          steps.push({
+            problem: problem.kind,
+            strategy: strategy.name,
+            mode,
+            would,
+            why,
+            ...(plan
+              ? {
+                plan: {
+                  action: plan.action,
+                  reason: plan.reason,
+                  target: withoutLiterals(plan.target) as Record<string, unknown>,
+                },
+              }
+              : {}),
+          })
+        const config = strategy.config.safeParse(policy?.config ?? {})
+        if (!config.success) {
+          step(
+            'fail to plan',
+            `the ${strategy.name} policy config is invalid: ${describeIssues(config.error)}`,
+          )
+          continue
+        }
+        let plan: Plan | null
+        try {
+          plan = await strategy.plan(
+            problem,
+            healContext(a, { ...guard, dry_run: true }),
+            config.data,
+          )
+        } catch (error) {
+          if (error instanceof NotYet) step('wait', error.message)
+          else if (error instanceof HumanNeeded) step('refuse', errorText(error, options))
+          else step('fail to plan', errorText(error, options))
+          continue
+        }
+        if (!plan) {
+          step('nothing to do', 'the live state shows nothing for it to do')
+          continue
+        }
+        const heldBack = mode === 'auto' ? strategy.suggestOnly?.(problem, config.data) : undefined
+        if (!guard.allowed) step('hold back', guard.reason ?? 'not allowed', plan)
+        else if (guard.dry_run) step('suggest', 'the environment is in dry run', plan)
+        else if (mode === 'suggest') {
+          step('suggest', `the ${strategy.name} policy says suggest`, plan)
+        } else if (heldBack) step('suggest', heldBack, plan)
+        else if (mode === 'approval') {
+          step('ask approval', `the ${strategy.name} policy asks a human first`, plan)
+        } else step('act', plan.reason, plan)
+      }
+    }
+  } finally {
+    clearTimeout(deadline)
+    await target?.end({ timeout: 2 }).catch(() => {})
+  }
+  const first = steps.find((st) =>
+    ['act', 'ask approval', 'suggest', 'hold back'].includes(st.would)
+  )
+  const next = first
+    ? `${first.would} with ${first.strategy}: ${first.plan?.reason ?? first.why}`
+    : steps.some((st) => st.would === 'wait')
+    ? `wait: ${steps.find((st) => st.would === 'wait')!.why}`
+    : `page on-call: no strategy has anything to do${check?.error ? ` (${check.error})` : ''}`
+  return preview(next, { problems, steps })
 }
