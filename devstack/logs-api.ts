@@ -61,6 +61,8 @@ export interface LogsApiOptions {
 export const LOCAL_PROJECT_REF = 'vigillocalproject000'
 export const LOCAL_ACCESS_TOKEN = 'sbp_' + 'vigillocalaccesstoken'.padEnd(40, '0')
 
+/** The cluster's log is read this much at a time. */
+const LOG_CHUNK_BYTES = 4 * 1024 * 1024
 /** Kept in memory: a long `npm start` drops the oldest. */
 const MAX_EVENTS = 200_000
 const MAX_QUERIES = 5_000
@@ -135,6 +137,10 @@ export function createLogsApi(options: LogsApiOptions): LogsApi {
   }
 
   /** The cluster's log lines written since the last read, as postgres_logs rows. */
+  /**
+   * Everything the cluster logged since the last read, chunk by chunk to the end of the file (a
+   * line still being written waits); lines older than an hour are past any query's window.
+   */
   const readPostgresLog = async () => {
     if (!options.postgresLogDir) return
     const file = await newestFile(options.postgresLogDir).catch(() => null)
@@ -142,24 +148,31 @@ export function createLogsApi(options: LogsApiOptions): LogsApi {
     if (file !== pgLog.file) Object.assign(pgLog, { file, offset: 0 })
     const handle = await Deno.open(file, { read: true }).catch(() => null)
     if (!handle) return
+    const oldest = Date.now() - 3_600_000
     try {
       const size = (await handle.stat()).size
       if (size < pgLog.offset) pgLog.offset = 0
-      if (size === pgLog.offset) return
       await handle.seek(pgLog.offset, Deno.SeekMode.Start)
-      const buffer = new Uint8Array(Math.min(size - pgLog.offset, 16 * 1024 * 1024))
-      let filled = 0
-      while (filled < buffer.length) {
-        const n = await handle.read(buffer.subarray(filled))
-        if (n === null) break
-        filled += n
-      }
-      const end = buffer.subarray(0, filled).lastIndexOf(0x0a) + 1
-      pgLog.offset += end
-      const text = new TextDecoder().decode(buffer.subarray(0, end))
-      for (const line of text.split('\n')) {
-        const row = postgresLogRow(line)
-        if (row) ingest([row])
+      const buffer = new Uint8Array(LOG_CHUNK_BYTES)
+      while (pgLog.offset < size) {
+        const want = Math.min(size - pgLog.offset, LOG_CHUNK_BYTES)
+        let filled = 0
+        while (filled < want) {
+          const n = await handle.read(buffer.subarray(filled, want))
+          if (n === null) break
+          filled += n
+        }
+        if (filled === 0) break
+        let end = buffer.subarray(0, filled).lastIndexOf(0x0a) + 1
+        // One line longer than a whole chunk is skipped, or the reading would never move on.
+        if (end === 0 && filled === LOG_CHUNK_BYTES) end = filled
+        if (end === 0) break
+        for (const line of new TextDecoder().decode(buffer.subarray(0, end)).split('\n')) {
+          const row = postgresLogRow(line)
+          if (row && Date.parse(row.timestamp!) >= oldest) ingest([row])
+        }
+        pgLog.offset += end
+        if (end < filled) await handle.seek(pgLog.offset, Deno.SeekMode.Start)
       }
     } finally {
       handle.close()

@@ -553,7 +553,7 @@ Deno.test('signalSession signals only the exact backend, statement or idle spell
       async () => {
         const rows = await s.admin`
           select to_json(query_start) #>> '{}' as started from pg_stat_activity
-          where pid = ${xBackend.pid} and state = 'active'`
+          where pid = ${xBackend.pid} and state = 'active' and query like '%pg_sleep(30)%'`
         return rows.length ? rows : undefined
       },
       5000,
