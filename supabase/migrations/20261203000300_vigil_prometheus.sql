@@ -39,6 +39,9 @@ begin
          coalesce(sum(response_ms), 0), count(response_ms), max(response_ms)
     from new_checks
    group by 1, 2
+   -- Rows locked in one order by every writer: two cycles recording the same services at once
+   -- wait for each other instead of deadlocking.
+   order by 1, 2
   on conflict (service_id, bucket) do update
     set checks = r.checks + excluded.checks,
         healthy = r.healthy + excluded.healthy,
@@ -58,6 +61,7 @@ begin
     from new_checks
    where response_ms is not null
    group by 1
+   order by 1
   on conflict (service_id) do update
     set le_25 = p.le_25 + excluded.le_25, le_50 = p.le_50 + excluded.le_50,
         le_100 = p.le_100 + excluded.le_100, le_250 = p.le_250 + excluded.le_250,

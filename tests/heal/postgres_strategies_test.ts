@@ -553,7 +553,9 @@ Deno.test('signalSession signals only the exact backend, statement or idle spell
       async () => {
         const rows = await s.admin`
           select to_json(query_start) #>> '{}' as started from pg_stat_activity
-          where pid = ${xBackend.pid} and state = 'active' and query like '%pg_sleep(30)%'`
+          where pid = ${xBackend.pid} and state = 'active' and query like '%pg_sleep(30)%'
+            -- Running for a while: not the describe round-trip postgres.js makes before it.
+            and clock_timestamp() - query_start > interval '200 milliseconds'`
         return rows.length ? rows : undefined
       },
       5000,
