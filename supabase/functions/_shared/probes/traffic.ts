@@ -112,7 +112,7 @@ from logs
 where ${ERROR_LINE}
 group by source, shape
 order by lines desc
-limit ${top}`,
+limit ${top * 4}`,
 } as const
 
 export type TrafficQuery = keyof typeof TRAFFIC_QUERIES
@@ -269,16 +269,18 @@ export const trafficProbe: Probe<TrafficConfig> = {
       totals.error_lines,
       errorRows.data!.reduce((n, e) => n + e.lines, 0),
     )
-    const topErrors: TopError[] = errorRows.data!.map((e) => ({
+    // The commonest error groups, more than are shown: the refusals' tables are read from all.
+    const errorGroups: TopError[] = errorRows.data!.map((e) => ({
       message: masked(e.message),
       source: e.source,
       lines: e.lines,
       share_pct: pct(e.lines, errorTotal),
       sqlstate: e.sqlstate || null,
     }))
+    const topErrors = errorGroups.slice(0, config.top)
     const rlsTables = [
       ...new Set(
-        topErrors.filter((e) => e.sqlstate === '42501' || RLS_WORDS.test(e.message))
+        errorGroups.filter((e) => e.sqlstate === '42501' || RLS_WORDS.test(e.message))
           .map((e) => e.message.match(/for (?:table|relation|view) "?([\w.]+)"?/)?.[1])
           .filter((t): t is string => !!t),
       ),
