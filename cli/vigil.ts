@@ -8,10 +8,15 @@
 //   npm run vigil -- silence <service> <30m|2h|1d> [--reason "…"]   hold a service's alerts
 //   npm run vigil -- heal <incident> --dry-run   what Vigil would do for it now, doing nothing
 //   npm run vigil -- analyze [service]           the analysis now (slow queries, anomalies, …)
+//   npm run vigil -- apply [vigil.yml] [--dry-run] [--force] [--prune]
+//                                                make the configuration what the file says
 //
 // VIGIL_URL (or SUPABASE_URL) and VIGIL_SERVICE_ROLE_KEY (or SUPABASE_SERVICE_ROLE_KEY) name the
 // project; unset, the local stack of `npm start` (http://127.0.0.1:54321 and its local key).
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
+import { basename, isAbsolute, join } from 'node:path'
+import { ConfigInvalid, parseConfig } from './config-file.ts'
+import { type ConfigState, describePlan, makePlan } from './apply.ts'
 import { localKeys } from '../devstack/jwt.ts'
 import { LOCAL_JWT_SECRET } from '../devstack/config.ts'
 
@@ -22,6 +27,8 @@ export const COMMANDS = {
   silence: '<service> <duration: 30m, 2h, 1d> [--reason "…"]: hold its alerts for a while',
   heal: '<incident> --dry-run: what Vigil would do for it now, doing nothing',
   analyze: '[service]: the analysis now (Markdown; --json for the structure)',
+  apply:
+    '[vigil.yml] [--dry-run] [--force] [--prune]: make the configuration what the file says (--dry-run: show the changes)',
   help: 'this list',
 } as const
 type Command = keyof typeof COMMANDS
@@ -30,10 +37,17 @@ export class UsageError extends Error {
   override name = 'UsageError'
 }
 
+/** Refused for the database's sake (drift, a schema it does not know): exit code 3. */
+export class RefusedError extends Error {
+  override name = 'RefusedError'
+}
+
 export interface Options {
   json: boolean
   all: boolean
   dryRun: boolean
+  force: boolean
+  prune: boolean
   reason?: string
 }
 
@@ -110,13 +124,15 @@ async function serviceIdOf(db: SupabaseClient<any, 'vigil'>, name: string): Prom
 
 /** One command's output (text or JSON), or a UsageError / Error with what went wrong. */
 export async function run(argv: string[], t: Target): Promise<string> {
-  const options: Options = { json: false, all: false, dryRun: false }
+  const options: Options = { json: false, all: false, dryRun: false, force: false, prune: false }
   const args: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--json') options.json = true
     else if (a === '--all') options.all = true
     else if (a === '--dry-run') options.dryRun = true
+    else if (a === '--force') options.force = true
+    else if (a === '--prune') options.prune = true
     else if (a === '--reason') {
       const reason = argv[++i]
       if (!reason) throw new UsageError('--reason needs a text')
@@ -310,7 +326,133 @@ export async function run(argv: string[], t: Target): Promise<string> {
       }
       return out(answer, () => answer.markdown ?? JSON.stringify(answer, null, 2))
     }
+    case 'apply':
+      return await apply(db, rest[0], options)
   }
+}
+
+/** The newest migration this CLI ships: the schema it knows. */
+export async function cliSchema(): Promise<string> {
+  const dir = new URL('../supabase/migrations/', import.meta.url)
+  let newest = ''
+  for await (const entry of Deno.readDir(dir)) {
+    const version = entry.name.match(/^(\d{14})_.*\.sql$/)?.[1]
+    if (version && version > newest) newest = version
+  }
+  if (!newest) throw new Error('this CLI ships no migrations (supabase/migrations)')
+  return newest
+}
+
+async function apply(
+  db: SupabaseClient<any, 'vigil'>,
+  fileArg: string | undefined,
+  options: Options,
+): Promise<string> {
+  // npm run starts in the package's folder; a relative path means where the person was.
+  const base = Deno.env.get('INIT_CWD') ?? Deno.cwd()
+  const file = fileArg ?? 'vigil.yml'
+  const path = isAbsolute(file) ? file : join(base, file)
+  let text: string
+  try {
+    text = await Deno.readTextFile(path)
+  } catch (error) {
+    throw new UsageError(
+      error instanceof Deno.errors.NotFound
+        ? `no ${file} ${
+          fileArg ? '' : 'here '
+        }to apply (name the file: vigil apply path/to/vigil.yml; examples/vigil.yml is a sample)`
+        : `cannot read ${file}: ${(error as Error).message}`,
+    )
+  }
+  let managed
+  try {
+    managed = parseConfig(text, basename(file)).managed
+  } catch (error) {
+    if (error instanceof ConfigInvalid) throw new UsageError(error.message)
+    throw error
+  }
+  const known = await cliSchema()
+  const { data, error } = await db.rpc('config_state')
+  if (error) {
+    if (error.code === 'PGRST202' || error.code === '42883') {
+      throw new RefusedError(
+        `the database has no vigil.config_state(): its Vigil schema is older than config as code (20261203000400); push the migrations first (supabase db push)`,
+      )
+    }
+    failed('read the configuration', error)
+  }
+  const state = data as ConfigState
+  if (state.db_schema && state.db_schema > known) {
+    throw new RefusedError(
+      `the database's Vigil schema (migration ${state.db_schema}) is newer than this CLI knows (${known}): update the CLI before applying`,
+    )
+  }
+  if (state.db_schema && state.db_schema < known) {
+    throw new RefusedError(
+      `the database's Vigil schema (migration ${state.db_schema}) is older than this CLI's (${known}): push the migrations first (supabase db push)`,
+    )
+  }
+  const plan = makePlan(managed, state, { prune: options.prune })
+  if (plan.problems.length > 0) {
+    throw new RefusedError(
+      `cannot apply ${file}:\n` +
+        plan.problems.map((p) => `  ${p.table} ${p.key}: ${p.message}`).join('\n'),
+    )
+  }
+  const digest = new Uint8Array(
+    await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)),
+  )
+  const sha = [...digest].map((b) => b.toString(16).padStart(2, '0')).join('')
+  const conflicts = plan.drift.filter((d) => d.conflict).length
+  const report = (applied: number | null) => ({
+    file,
+    sha256: sha,
+    db_schema: state.db_schema,
+    dry_run: options.dryRun,
+    ops: plan.ops,
+    drift: plan.drift,
+    released: plan.released,
+    unmanaged: plan.unmanaged,
+    applied,
+  })
+  const described = describePlan(plan, state)
+  const refusal = `${conflicts} ${
+    conflicts === 1 ? 'row' : 'rows'
+  } changed in SQL since the previous apply would be overwritten (marked !): put the change in the file to keep it, or apply --force to put the file's values back`
+  if (options.dryRun) {
+    return options.json ? JSON.stringify(report(null), null, 2) : [
+      described,
+      ...(conflicts ? [`apply would refuse: ${refusal}.`] : []),
+      'Nothing was changed (--dry-run).',
+    ].join('\n')
+  }
+  if (conflicts && !options.force) throw new RefusedError(`refused: ${refusal}.\n\n${described}`)
+  if (plan.ops.length === 0 && !plan.managedChanged) {
+    return options.json ? JSON.stringify(report(null), null, 2) : described
+  }
+  const user = Deno.env.get('USER') ?? Deno.env.get('USERNAME') ?? 'someone'
+  const result = await db.rpc('apply_config', {
+    plan: {
+      cli_schema: known,
+      base_apply_id: state.last_apply?.id ?? null,
+      applied_by: `${user}@${Deno.hostname()} (vigil CLI)`,
+      source: `${basename(file)} sha256:${sha}`,
+      forced: options.force && conflicts > 0,
+      managed,
+      drift: plan.drift,
+      ops: plan.ops,
+    },
+  })
+  if (result.error) {
+    if (['40001', '55000'].includes(result.error.code ?? '')) {
+      throw new RefusedError(result.error.message)
+    }
+    failed('apply it', result.error)
+  }
+  const id = (result.data as { id: number }).id
+  return options.json
+    ? JSON.stringify(report(id), null, 2)
+    : `${described}\nApplied: apply ${id} in vigil.config_applies.`
 }
 
 /** POST a function of the project with the service-role key: its status and JSON body. */
@@ -334,6 +476,6 @@ if (import.meta.main) {
     console.log(await run(Deno.args, t))
   } catch (error) {
     console.error(`vigil: ${(error as Error).message}`)
-    Deno.exit(error instanceof UsageError ? 2 : 1)
+    Deno.exit(error instanceof UsageError ? 2 : error instanceof RefusedError ? 3 : 1)
   }
 }

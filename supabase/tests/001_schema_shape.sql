@@ -3,7 +3,7 @@
 -- later without RLS fails here even if nobody remembers to list it.
 begin;
 set search_path = extensions, public;
-select plan(78);
+select plan(79);
 
 select has_schema('vigil');
 
@@ -14,8 +14,8 @@ select tables_are(
         'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts', 'audit_anchors',
         'built_indexes', 'audit_chain', 'vacuum_requests', 'recommendations', 'control_changes',
         'maintenance_runs', 'statement_snapshots', 'report_settings', 'reports', 'metric_series',
-        'statement_samples', 'log_patterns', 'deployments', 'probe_latency'],
-  'schema vigil has exactly the thirty-five known tables (a new one needs its RLS and grants tested)'
+        'statement_samples', 'log_patterns', 'deployments', 'probe_latency', 'config_applies'],
+  'schema vigil has exactly the thirty-six known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime', 'public_incidents'],
                  'schema vigil has exactly three views, public_status, service_uptime and public_incidents');
@@ -58,7 +58,9 @@ select functions_are(
         'record_analysis', 'sample_statements', 'check_log_pattern', 'match_log_lines',
         'track_deployments', 'deployment_window', 'summarize_deployments',
         -- the Prometheus export
-        'prometheus_snapshot'],
+        'prometheus_snapshot',
+        -- config as code
+        'schema_version', 'config_columns', 'config_row', 'config_state', 'apply_config'],
   'schema vigil has exactly the known functions'
 );
 
@@ -109,6 +111,7 @@ select policies_are('vigil', 'statement_samples', array['Operators can read stat
 select policies_are('vigil', 'log_patterns', array['Operators can read log patterns', 'Vigil''s agent']);
 select policies_are('vigil', 'deployments', array['Operators can read deployments', 'Vigil''s agent']);
 select policies_are('vigil', 'probe_latency', array['Operators can read probe latency', 'Vigil''s agent']);
+select policies_are('vigil', 'config_applies', array['Operators can read config applies', 'Vigil''s agent']);
 select policies_are('vigil', 'report_settings',
                     array['Operators can read report settings', 'Operators can change report settings', 'Vigil''s agent']);
 select policies_are('vigil', 'reports', array['Operators can read reports', 'Vigil''s agent']);

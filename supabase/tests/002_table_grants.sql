@@ -101,7 +101,7 @@ select is_empty(
       from pg_attribute a join pg_class c on c.oid = a.attrelid
      where c.relnamespace = 'vigil'::regnamespace and c.relkind in ('r', 'p')
        and c.relname not in ('probe_config_schemas', 'heal_actions', 'audit_anchors', 'built_indexes', 'audit_chain', 'vacuum_requests', 'control_changes', 'maintenance_runs', 'statement_snapshots',
-                             'statement_samples', 'report_settings')
+                             'statement_samples', 'report_settings', 'config_applies')
        and a.attnum > 0 and not a.attisdropped
        and not (has_column_privilege('service_role', a.attrelid, a.attnum, 'SELECT')
                 and has_column_privilege('service_role', a.attrelid, a.attnum, 'INSERT')

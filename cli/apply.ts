@@ -1,0 +1,351 @@
+// `vigil apply`: makes the configured tables hold what a vigil.yml says, idempotently. It compares
+// three states: what the file asks for, what the tables hold now, and what the previous apply left
+// (vigil.config_applies). A row that SQL changed since the previous apply is drift: reported, and
+// never overwritten unless --force says so. The plan is carried out by vigil.apply_config() in one
+// transaction, which checks every row is still as the plan saw it.
+import { CONFIG_TABLES, type ConfigTable, type Entry, keyOf, type Managed } from './config-file.ts'
+
+export type Row = Record<string, unknown>
+
+/** What vigil.config_state() returns. */
+export interface ConfigState {
+  db_schema: string | null
+  last_apply: {
+    id: number
+    applied_at: string
+    applied_by: string
+    source: string
+    managed: Managed
+  } | null
+  current: Record<ConfigTable, Row[]>
+}
+
+export interface Op {
+  table: ConfigTable
+  op: 'insert' | 'update' | 'delete'
+  key: Row
+  /** The fields as the plan saw them (update, delete): apply_config refuses if they changed. */
+  before?: Row
+  set?: Row
+  /** Why, in words, for a removal: what the file no longer says. */
+  note?: string
+}
+
+export interface DriftedField {
+  field: string
+  applied: unknown
+  now: unknown
+  /** What the file says now (undefined: the file no longer manages the row). */
+  file?: unknown
+}
+
+export interface Drift {
+  table: ConfigTable
+  key: string
+  /** Null: the row was deleted in SQL since the previous apply. */
+  fields: DriftedField[] | null
+  /** The plan would overwrite what SQL changed. */
+  conflict: boolean
+}
+
+export interface Plan {
+  ops: Op[]
+  drift: Drift[]
+  /** Rows the file no longer manages and that stay as they are (settings, routes, built-ins). */
+  released: { table: ConfigTable; key: string }[]
+  /** Rows nobody manages in the file, left as they are: how many per table. */
+  unmanaged: Partial<Record<ConfigTable, number>>
+  /** Rows the plan cannot make: held twice (contacts have no unique key), or not there to update. */
+  problems: { table: ConfigTable; key: string; message: string }[]
+  /** Whether the state the file asks for differs from the one the previous apply recorded. */
+  managedChanged: boolean
+}
+
+/** Equal as JSON values: objects by their keys in any order, numbers by value. */
+export function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (a === null || b === null || a === undefined || b === undefined) {
+    return (a ?? null) === (b ?? null)
+  }
+  if (typeof a === 'number' || typeof b === 'number') return Number(a) === Number(b)
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length &&
+      a.every((v, i) => same(v, b[i]))
+  }
+  if (typeof a === 'object' && typeof b === 'object') {
+    const ka = Object.keys(a as object).filter((k) => (a as Row)[k] !== undefined)
+    const kb = Object.keys(b as object).filter((k) => (b as Row)[k] !== undefined)
+    return ka.length === kb.length && ka.every((k) => same((a as Row)[k], (b as Row)[k]))
+  }
+  return false
+}
+
+const pick = (row: Row, fields: string[]) =>
+  Object.fromEntries(fields.map((f) => [f, row[f] ?? null]))
+
+/** Column defaults: a new row's fields equal to them go unsaid in the plan. */
+const DEFAULTS: Partial<Record<ConfigTable, Row>> = {
+  services: {
+    environment: 'prod',
+    enabled: true,
+    description: null,
+    timeout_ms: 10_000,
+    failure_threshold: 3,
+    success_threshold: 2,
+    heal_enabled: true,
+    actions: {},
+    depends_on: null,
+    config: {},
+  },
+  contacts: { enabled: true, secret_name: null, quiet_hours: null },
+  log_patterns: {
+    action: 'alert',
+    sources: ['postgres', 'functions'],
+    min_count: 1,
+    priority: 0,
+    description: '',
+    enabled: true,
+  },
+  heal_policies: { config: {} },
+}
+
+/** Tables whose rows apply only updates: one row per environment (and priority) always exists. */
+const FIXED: ReadonlySet<ConfigTable> = new Set(['settings', 'alert_routes'])
+
+/**
+ * The changes that make the tables hold `desired`, and what SQL changed since the previous apply.
+ * `prune` deletes services and contacts the file dropped instead of disabling them.
+ */
+export function makePlan(desired: Managed, state: ConfigState, options: { prune: boolean }): Plan {
+  const last = state.last_apply?.managed
+  const plan: Plan = {
+    ops: [],
+    drift: [],
+    released: [],
+    unmanaged: {},
+    problems: [],
+    managedChanged: !last || !same(stripped(last), stripped(desired)),
+  }
+  for (const table of CONFIG_TABLES) {
+    const current = new Map<string, Row[]>()
+    for (const row of state.current[table] ?? []) {
+      const k = keyOf(table, row)
+      current.set(k, [...(current.get(k) ?? []), row])
+    }
+    const want = desired[table] ?? {}
+    const had: Record<string, Entry> = last?.[table] ?? {}
+    const keys = [...new Set([...Object.keys(want), ...Object.keys(had)])].sort()
+    for (const key of keys) {
+      const rows = current.get(key) ?? []
+      if (rows.length > 1) {
+        plan.problems.push({
+          table,
+          key,
+          message:
+            `the table holds ${rows.length} such rows, so apply cannot tell which the file means: delete all but one`,
+        })
+        continue
+      }
+      const row = rows[0]
+      const d = want[key]
+      const l = had[key]
+      // Drift: the row no longer holds what the previous apply left in it.
+      let drifted: DriftedField[] | null | undefined
+      if (l) {
+        if (!row) drifted = null
+        else {
+          const changed = Object.keys(l.fields).filter((f) => !same(row[f], l.fields[f]))
+          if (changed.length) {
+            drifted = changed.map((f) => ({
+              field: f,
+              applied: l.fields[f],
+              now: row[f] ?? null,
+              file: d ? d.fields[f] : undefined,
+            }))
+          }
+        }
+      }
+      let conflict = false
+      if (d) {
+        if (!row) {
+          if (FIXED.has(table)) {
+            plan.problems.push({
+              table,
+              key,
+              message: 'no such row to update (is the schema current?)',
+            })
+            continue
+          }
+          // ignore.log_patterns only turns a pattern off; there is nothing to create.
+          if (table === 'log_patterns' && !('pattern' in d.fields)) {
+            plan.problems.push({
+              table,
+              key,
+              message: 'ignore.log_patterns names no built-in pattern and none in the file',
+            })
+            continue
+          }
+          plan.ops.push({ table, op: 'insert', key: d.key, set: d.fields })
+          conflict = drifted === null
+        } else {
+          const changed = Object.keys(d.fields).filter((f) => !same(row[f], d.fields[f]))
+          if (changed.length) {
+            plan.ops.push({
+              table,
+              op: 'update',
+              key: d.key,
+              before: pick(row, changed),
+              set: pick(d.fields, changed),
+            })
+          }
+          conflict = !!drifted && drifted.some((f) => changed.includes(f.field))
+        }
+      } else if (l && row) {
+        // The file dropped the row.
+        const fields = Object.keys(l.fields)
+        if (table === 'services' || table === 'contacts') {
+          if (options.prune) {
+            plan.ops.push({
+              table,
+              op: 'delete',
+              key: l.key,
+              before: pick(row, fields),
+              note: 'no longer in the file (--prune)',
+            })
+            conflict = !!drifted
+          } else if (row.enabled !== false) {
+            plan.ops.push({
+              table,
+              op: 'update',
+              key: l.key,
+              before: { enabled: row.enabled },
+              set: { enabled: false },
+              note: 'no longer in the file: disabled, kept with its history (--prune deletes it)',
+            })
+          }
+        } else if (
+          table === 'heal_policies' || (table === 'log_patterns' && 'pattern' in l.fields)
+        ) {
+          plan.ops.push({
+            table,
+            op: 'delete',
+            key: l.key,
+            before: pick(row, fields),
+            note: table === 'heal_policies'
+              ? 'no longer in the file: the strategy is back to its default mode'
+              : 'no longer in the file',
+          })
+          conflict = !!drifted
+        } else plan.released.push({ table, key })
+      }
+      if (drifted !== undefined) plan.drift.push({ table, key, fields: drifted, conflict })
+    }
+    const unmanaged = [...current.keys()].filter((k) => !want[k] && !had[k]).length
+    if (unmanaged > 0 && !FIXED.has(table)) plan.unmanaged[table] = unmanaged
+  }
+  plan.ops = inDependencyOrder(plan.ops)
+  return plan
+}
+
+/**
+ * Services are checked against their depends_on when written, so a service goes in after what it
+ * depends on: inserts in dependency order, then updates, then deletes.
+ */
+function inDependencyOrder(ops: Op[]): Op[] {
+  const services = ops.filter((o) => o.table === 'services')
+  const inserts = new Map(
+    services.filter((o) => o.op === 'insert').map((o) => [String(o.key.name), o]),
+  )
+  const ordered: Op[] = []
+  const placed = new Set<string>()
+  const place = (name: string, trail: Set<string>) => {
+    const op = inserts.get(name)
+    if (!op || placed.has(name) || trail.has(name)) return
+    trail.add(name)
+    for (const d of (op.set?.depends_on as string[] | null) ?? []) place(d, trail)
+    placed.add(name)
+    ordered.push(op)
+  }
+  for (const name of inserts.keys()) place(name, new Set())
+  const rank = { insert: 0, update: 1, delete: 2 }
+  return [
+    ...ops.filter((o) => o.table !== 'services'),
+    ...ordered,
+    ...services.filter((o) => o.op !== 'insert').sort((a, b) => rank[a.op] - rank[b.op]),
+  ]
+}
+
+/** The managed state without empty tables, so {} and a table of nothing compare equal. */
+function stripped(m: Managed): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(m).filter(([, rows]) => Object.keys(rows ?? {}).length > 0),
+  )
+}
+
+const json = (v: unknown) => JSON.stringify(v)
+const SIGN = { insert: '+', update: '~', delete: '-' } as const
+
+/** The plan as a person reads it: one line a row, one indented line a field. */
+export function describePlan(plan: Plan, state: ConfigState): string {
+  const out: string[] = []
+  for (const op of plan.ops) {
+    const key = keyOf(op.table, op.key)
+    const disabling = op.op === 'update' && op.note
+    out.push(`${disabling ? '-' : SIGN[op.op]} ${op.table} ${key}${op.note ? `: ${op.note}` : ''}`)
+    if (op.op === 'insert') {
+      const defaults = DEFAULTS[op.table] ?? {}
+      for (const [f, v] of Object.entries(op.set ?? {})) {
+        if (!(f in defaults && same(defaults[f], v))) out.push(`    ${f}: ${json(v)}`)
+      }
+    } else if (op.op === 'update' && !disabling) {
+      for (const [f, v] of Object.entries(op.set ?? {})) {
+        out.push(`    ${f}: ${json(op.before?.[f])} → ${json(v)}`)
+      }
+    }
+  }
+  if (plan.drift.length > 0) {
+    const since = state.last_apply
+      ? `apply ${state.last_apply.id} (${
+        state.last_apply.applied_at.slice(0, 16).replace('T', ' ')
+      } UTC, ${state.last_apply.applied_by})`
+      : 'the previous apply'
+    out.push('', `Changed in SQL since ${since}:`)
+    for (const d of plan.drift) {
+      const mark = d.conflict ? '!' : ' '
+      if (d.fields === null) {
+        out.push(
+          `${mark} ${d.table} ${d.key}: deleted${
+            d.conflict ? '; the file would create it again' : ''
+          }`,
+        )
+        continue
+      }
+      for (const f of d.fields) {
+        const file = f.file === undefined
+          ? 'the file no longer manages it'
+          : same(f.file, f.now)
+          ? 'the file agrees'
+          : `the file says ${json(f.file)}`
+        out.push(
+          `${mark} ${d.table} ${d.key}: ${f.field} was ${json(f.applied)}, is ${
+            json(f.now)
+          }; ${file}`,
+        )
+      }
+    }
+  }
+  for (const r of plan.released) {
+    out.push(`  ${r.table} ${r.key}: no longer in the file; left as it is`)
+  }
+  const counts = { insert: 0, update: 0, delete: 0 }
+  for (const op of plan.ops) counts[op.op === 'update' && op.note ? 'delete' : op.op]++
+  const unmanaged = Object.entries(plan.unmanaged).map(([t, n]) => `${n} ${t}`).join(', ')
+  out.push(
+    '',
+    plan.ops.length === 0
+      ? 'No changes: the database holds what the file says.'
+      : `${counts.insert} to add, ${counts.update} to change, ${counts.delete} to remove.`,
+  )
+  if (unmanaged) out.push(`Not in the file, left as they are: ${unmanaged}.`)
+  return out.join('\n').replace(/^\n+/, '')
+}
