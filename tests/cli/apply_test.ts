@@ -3,27 +3,12 @@
 // reported and not overwritten (unless --force), a database newer than the CLI is refused, and a
 // bad file is refused with every error.
 import assert from 'node:assert/strict'
-import { parseConfig } from '../../cli/config-file.ts'
-import { keyOf } from '../../cli/config-file.ts'
-import { testSql, testStack, withCronPaused } from '../_env.ts'
+import { keyOf, parseConfig } from '../../cli/config-file.ts'
+import { testSql, withCronPaused } from '../_env.ts'
+import { vigil } from './_cli.ts'
 
 const SAMPLE = new URL('../../examples/vigil.yml', import.meta.url).pathname
 const README = new URL('../../README.md', import.meta.url).pathname
-
-async function vigil(...args: string[]) {
-  const { apiUrl, serviceRoleKey } = testStack()
-  const out = await new Deno.Command('node', {
-    args: [new URL('../../cli/bin.mjs', import.meta.url).pathname, ...args],
-    env: { VIGIL_URL: apiUrl, VIGIL_SERVICE_ROLE_KEY: serviceRoleKey, NO_COLOR: '1' },
-    stdout: 'piped',
-    stderr: 'piped',
-  }).output()
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  }
-}
 
 /**
  * The README's configuration examples, as its reader would run them: the SQL blocks' inserts into

@@ -4,21 +4,7 @@
 import assert from 'node:assert/strict'
 import { durationMs, table } from '../../cli/vigil.ts'
 import { testSql, testStack } from '../_env.ts'
-
-async function vigil(...args: string[]) {
-  const { apiUrl, serviceRoleKey } = testStack()
-  const out = await new Deno.Command('node', {
-    args: [new URL('../../cli/bin.mjs', import.meta.url).pathname, ...args],
-    env: { VIGIL_URL: apiUrl, VIGIL_SERVICE_ROLE_KEY: serviceRoleKey, NO_COLOR: '1' },
-    stdout: 'piped',
-    stderr: 'piped',
-  }).output()
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  }
-}
+import { vigil } from './_cli.ts'
 
 Deno.test('status and incidents, as tables and as JSON; ack and silence do what they say', async () => {
   const sql = testSql()
