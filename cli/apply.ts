@@ -3,7 +3,14 @@
 // (vigil.config_applies). A row that SQL changed since the previous apply is drift: reported, and
 // never overwritten unless --force says so. The plan is carried out by vigil.apply_config() in one
 // transaction, which checks every row is still as the plan saw it.
-import { CONFIG_TABLES, type ConfigTable, type Entry, keyOf, type Managed } from './config-file.ts'
+import {
+  CONFIG_TABLES,
+  type ConfigTable,
+  type Entry,
+  keyOf,
+  type Managed,
+  settingsRowErrors,
+} from './config-file.ts'
 
 export type Row = Record<string, unknown>
 
@@ -57,22 +64,32 @@ export interface Plan {
   unmanaged: Partial<Record<ConfigTable, number>>
   /** Rows the plan cannot make: held twice (contacts have no unique key), or not there to update. */
   problems: { table: ConfigTable; key: string; message: string }[]
-  /** Whether the state the file asks for differs from the one the previous apply recorded. */
+  /** What the reader should know that is not a change (a service kept rather than pruned). */
+  notes: string[]
+  /** The state to record for the next apply: the file's rows, and the ones it retired. */
+  record: Recorded
+  /** Whether that state differs from the one the previous apply recorded. */
   managedChanged: boolean
 }
 
-/** Equal as JSON values: objects by their keys in any order, numbers by value. */
+/**
+ * What an apply records: the rows the file asked for, and the services and contacts a file
+ * dropped, which stay disabled (`--prune` later deletes them).
+ */
+export type Recorded = Managed & { retired?: Partial<Record<ConfigTable, Record<string, Entry>>> }
+
+/** Equal as JSON values: objects by their keys in any order, numbers by value, types kept apart. */
 export function same(a: unknown, b: unknown): boolean {
   if (a === b) return true
   if (a === null || b === null || a === undefined || b === undefined) {
     return (a ?? null) === (b ?? null)
   }
-  if (typeof a === 'number' || typeof b === 'number') return Number(a) === Number(b)
+  if (typeof a !== typeof b) return false
   if (Array.isArray(a) || Array.isArray(b)) {
     return Array.isArray(a) && Array.isArray(b) && a.length === b.length &&
       a.every((v, i) => same(v, b[i]))
   }
-  if (typeof a === 'object' && typeof b === 'object') {
+  if (typeof a === 'object') {
     const ka = Object.keys(a as object).filter((k) => (a as Row)[k] !== undefined)
     const kb = Object.keys(b as object).filter((k) => (b as Row)[k] !== undefined)
     return ka.length === kb.length && ka.every((k) => same((a as Row)[k], (b as Row)[k]))
@@ -92,7 +109,6 @@ const DEFAULTS: Partial<Record<ConfigTable, Row>> = {
     timeout_ms: 10_000,
     failure_threshold: 3,
     success_threshold: 2,
-    heal_enabled: true,
     actions: {},
     depends_on: null,
     config: {},
@@ -117,14 +133,17 @@ const FIXED: ReadonlySet<ConfigTable> = new Set(['settings', 'alert_routes'])
  * `prune` deletes services and contacts the file dropped instead of disabling them.
  */
 export function makePlan(desired: Managed, state: ConfigState, options: { prune: boolean }): Plan {
-  const last = state.last_apply?.managed
+  const last = state.last_apply?.managed as Recorded | undefined
+  const retired: NonNullable<Recorded['retired']> = {}
   const plan: Plan = {
     ops: [],
     drift: [],
     released: [],
     unmanaged: {},
     problems: [],
-    managedChanged: !last || !same(stripped(last), stripped(desired)),
+    notes: [],
+    record: desired,
+    managedChanged: false,
   }
   for (const table of CONFIG_TABLES) {
     const current = new Map<string, Row[]>()
@@ -134,7 +153,11 @@ export function makePlan(desired: Managed, state: ConfigState, options: { prune:
     }
     const want = desired[table] ?? {}
     const had: Record<string, Entry> = last?.[table] ?? {}
-    const keys = [...new Set([...Object.keys(want), ...Object.keys(had)])].sort()
+    const wasRetired: Record<string, Entry> = last?.retired?.[table] ?? {}
+    const keys = [
+      ...new Set([...Object.keys(want), ...Object.keys(had), ...Object.keys(wasRetired)]),
+    ]
+      .sort()
     for (const key of keys) {
       const rows = current.get(key) ?? []
       if (rows.length > 1) {
@@ -199,90 +222,166 @@ export function makePlan(desired: Managed, state: ConfigState, options: { prune:
             })
           }
           conflict = !!drifted && drifted.some((f) => changed.includes(f.field))
-        }
-      } else if (l && row) {
-        // The file dropped the row.
-        const fields = Object.keys(l.fields)
-        if (table === 'services' || table === 'contacts') {
-          if (options.prune) {
-            plan.ops.push({
-              table,
-              op: 'delete',
-              key: l.key,
-              before: pick(row, fields),
-              note: 'no longer in the file (--prune)',
-            })
-            conflict = !!drifted
-          } else if (row.enabled !== false) {
-            plan.ops.push({
-              table,
-              op: 'update',
-              key: l.key,
-              before: { enabled: row.enabled },
-              set: { enabled: false },
-              note: 'no longer in the file: disabled, kept with its history (--prune deletes it)',
-            })
+          if (table === 'settings' || table === 'alert_routes') {
+            for (const message of rowErrors(table, { ...row, ...d.fields })) {
+              plan.problems.push({ table, key, message })
+            }
           }
-        } else if (
-          table === 'heal_policies' || (table === 'log_patterns' && 'pattern' in l.fields)
-        ) {
-          plan.ops.push({
-            table,
-            op: 'delete',
-            key: l.key,
-            before: pick(row, fields),
-            note: table === 'heal_policies'
-              ? 'no longer in the file: the strategy is back to its default mode'
-              : 'no longer in the file',
-          })
-          conflict = !!drifted
-        } else plan.released.push({ table, key })
+        }
+      } else if (row && (l || wasRetired[key])) {
+        conflict = dropped(table, key, row, l ?? wasRetired[key], !!drifted, !l)
       }
       if (drifted !== undefined) plan.drift.push({ table, key, fields: drifted, conflict })
     }
-    const unmanaged = [...current.keys()].filter((k) => !want[k] && !had[k]).length
+    const unmanaged = [...current.keys()].filter((k) =>
+      !want[k] && !had[k] && !wasRetired[k]
+    ).length
     if (unmanaged > 0 && !FIXED.has(table)) plan.unmanaged[table] = unmanaged
   }
-  plan.ops = inDependencyOrder(plan.ops)
+  plan.ops = inDependencyOrder(plan.ops, desired)
+  if (Object.keys(retired).length > 0) plan.record = { ...desired, retired }
+  plan.managedChanged = !last || !same(stripped(last), stripped(plan.record))
   return plan
+
+  /** A row the file no longer names: what becomes of it, and whether that overwrites drift. */
+  function dropped(
+    table: ConfigTable,
+    key: string,
+    row: Row,
+    was: Entry,
+    drifted: boolean,
+    alreadyRetired: boolean,
+  ): boolean {
+    if (table === 'services' || table === 'contacts') {
+      // The heal audit is append-only and names its service: such a service is kept, disabled.
+      const keep = table === 'services' && row.healed === true
+      if (options.prune && !keep) {
+        plan.ops.push({
+          table,
+          op: 'delete',
+          key: was.key,
+          before: pick(row, Object.keys(was.fields)),
+          note: 'no longer in the file (--prune)',
+        })
+        return drifted
+      }
+      if (options.prune) {
+        plan.notes.push(
+          `${table} ${key} is kept (disabled), not deleted: the heal audit names it, and the audit is append-only`,
+        )
+      }
+      if (!alreadyRetired && row.enabled !== false) {
+        plan.ops.push({
+          table,
+          op: 'update',
+          key: was.key,
+          before: { enabled: row.enabled },
+          set: { enabled: false },
+          note: 'no longer in the file: disabled, kept with its history (--prune deletes it)',
+        })
+      }
+      ;(retired[table] ??= {})[key] = { key: was.key, fields: { enabled: false } }
+      return false
+    }
+    if (table === 'log_patterns' && row.builtin === true) {
+      // A built-in pattern is never deleted; one the file only turned off is turned on again.
+      const onlyIgnored = Object.keys(was.fields).length === 1 && was.fields.enabled === false
+      if (onlyIgnored && row.enabled === false) {
+        plan.ops.push({
+          table,
+          op: 'update',
+          key: was.key,
+          before: { enabled: false },
+          set: { enabled: true },
+          note: 'no longer ignored: on again',
+        })
+      } else plan.released.push({ table, key })
+      return false
+    }
+    if (table === 'heal_policies' || table === 'log_patterns') {
+      plan.ops.push({
+        table,
+        op: 'delete',
+        key: was.key,
+        before: pick(row, Object.keys(was.fields)),
+        note: table === 'heal_policies'
+          ? 'no longer in the file: the strategy is back to its default mode'
+          : 'no longer in the file',
+      })
+      return drifted
+    }
+    plan.released.push({ table, key })
+    return false
+  }
+}
+
+/** What the CHECK constraints would refuse in a row as the plan leaves it. */
+function rowErrors(table: ConfigTable, row: Row): string[] {
+  if (table === 'settings') {
+    return settingsRowErrors(row).map((e) =>
+      `${e.column}: ${e.message} (with what the row holds now for the rest)`
+    )
+  }
+  if (table === 'alert_routes' && ['P0', 'P1'].includes(String(row.priority))) {
+    return row.respect_quiet_hours === true
+      ? ['respect_quiet_hours: P0 and P1 wake people up: they cannot wait for quiet hours to end']
+      : []
+  }
+  return []
 }
 
 /**
- * Services are checked against their depends_on when written, so a service goes in after what it
- * depends on: inserts in dependency order, then updates, then deletes.
+ * Services are checked against their depends_on when written, so services are written in the
+ * file's dependency order (what one needs first), inserts and updates alike, then the removals.
  */
-function inDependencyOrder(ops: Op[]): Op[] {
+function inDependencyOrder(ops: Op[], desired: Managed): Op[] {
   const services = ops.filter((o) => o.table === 'services')
-  const inserts = new Map(
-    services.filter((o) => o.op === 'insert').map((o) => [String(o.key.name), o]),
+  const writes = new Map(
+    services.filter((o) => o.op !== 'delete' && desired.services[String(o.key.name)])
+      .map((o) => [String(o.key.name), o]),
   )
   const ordered: Op[] = []
   const placed = new Set<string>()
   const place = (name: string, trail: Set<string>) => {
-    const op = inserts.get(name)
-    if (!op || placed.has(name) || trail.has(name)) return
+    if (placed.has(name) || trail.has(name) || !desired.services[name]) return
     trail.add(name)
-    for (const d of (op.set?.depends_on as string[] | null) ?? []) place(d, trail)
+    for (const d of (desired.services[name].fields.depends_on as string[] | null) ?? []) {
+      place(d, trail)
+    }
     placed.add(name)
-    ordered.push(op)
+    const op = writes.get(name)
+    if (op) ordered.push(op)
   }
-  for (const name of inserts.keys()) place(name, new Set())
+  for (const name of Object.keys(desired.services).sort()) place(name, new Set())
+  const rest = services.filter((o) => !ordered.includes(o))
   const rank = { insert: 0, update: 1, delete: 2 }
   return [
     ...ops.filter((o) => o.table !== 'services'),
     ...ordered,
-    ...services.filter((o) => o.op !== 'insert').sort((a, b) => rank[a.op] - rank[b.op]),
+    ...rest.sort((a, b) => rank[a.op] - rank[b.op]),
   ]
 }
 
-/** The managed state without empty tables, so {} and a table of nothing compare equal. */
-function stripped(m: Managed): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(m).filter(([, rows]) => Object.keys(rows ?? {}).length > 0),
-  )
+/** The recorded state without empty tables, so {} and a table of nothing compare equal. */
+function stripped(m: Recorded): Record<string, unknown> {
+  const { retired, ...tables } = m
+  const full = (o: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(o).filter(([, rows]) => Object.keys(rows ?? {}).length > 0))
+  return { ...full(tables), retired: full(retired ?? {}) }
 }
 
 const json = (v: unknown) => JSON.stringify(v)
+
+/** A field as the plan prints it: literal header values (a probe's bearer token, say) masked. */
+function shown(field: string, v: unknown): string {
+  if (field === 'config' && v && typeof v === 'object' && 'headers' in v) {
+    const headers = (v as { headers: unknown }).headers
+    if (headers && typeof headers === 'object') {
+      return json({ ...v, headers: Object.fromEntries(Object.keys(headers).map((h) => [h, '…'])) })
+    }
+  }
+  return json(v)
+}
 const SIGN = { insert: '+', update: '~', delete: '-' } as const
 
 /** The plan as a person reads it: one line a row, one indented line a field. */
@@ -290,16 +389,16 @@ export function describePlan(plan: Plan, state: ConfigState): string {
   const out: string[] = []
   for (const op of plan.ops) {
     const key = keyOf(op.table, op.key)
-    const disabling = op.op === 'update' && op.note
+    const disabling = op.op === 'update' && op.set?.enabled === false && !!op.note
     out.push(`${disabling ? '-' : SIGN[op.op]} ${op.table} ${key}${op.note ? `: ${op.note}` : ''}`)
     if (op.op === 'insert') {
       const defaults = DEFAULTS[op.table] ?? {}
       for (const [f, v] of Object.entries(op.set ?? {})) {
-        if (!(f in defaults && same(defaults[f], v))) out.push(`    ${f}: ${json(v)}`)
+        if (!(f in defaults && same(defaults[f], v))) out.push(`    ${f}: ${shown(f, v)}`)
       }
     } else if (op.op === 'update' && !disabling) {
       for (const [f, v] of Object.entries(op.set ?? {})) {
-        out.push(`    ${f}: ${json(op.before?.[f])} → ${json(v)}`)
+        out.push(`    ${f}: ${shown(f, op.before?.[f])} → ${shown(f, v)}`)
       }
     }
   }
@@ -325,10 +424,10 @@ export function describePlan(plan: Plan, state: ConfigState): string {
           ? 'the file no longer manages it'
           : same(f.file, f.now)
           ? 'the file agrees'
-          : `the file says ${json(f.file)}`
+          : `the file says ${shown(f.field, f.file)}`
         out.push(
-          `${mark} ${d.table} ${d.key}: ${f.field} was ${json(f.applied)}, is ${
-            json(f.now)
+          `${mark} ${d.table} ${d.key}: ${f.field} was ${shown(f.field, f.applied)}, is ${
+            shown(f.field, f.now)
           }; ${file}`,
         )
       }
@@ -338,7 +437,9 @@ export function describePlan(plan: Plan, state: ConfigState): string {
     out.push(`  ${r.table} ${r.key}: no longer in the file; left as it is`)
   }
   const counts = { insert: 0, update: 0, delete: 0 }
-  for (const op of plan.ops) counts[op.op === 'update' && op.note ? 'delete' : op.op]++
+  for (const op of plan.ops) {
+    counts[op.op === 'update' && op.set?.enabled === false && op.note ? 'delete' : op.op]++
+  }
   const unmanaged = Object.entries(plan.unmanaged).map(([t, n]) => `${n} ${t}`).join(', ')
   out.push(
     '',

@@ -17,20 +17,28 @@ export const CONFIG_VERSION = 1
 type Environment = (typeof ENVIRONMENTS)[number]
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max)
-const ms = z.number().int().positive()
-const pct = z.number().positive().max(100)
-const minutes = z.number().int().positive()
+/** The largest integer column value (int4). */
+const INT_MAX = 2_147_483_647
+/** A number with no more decimals than its numeric(p, s) column keeps, so it is stored as written. */
+const scaled = (n: z.ZodNumber, decimals: number) =>
+  n.refine((v) => Math.abs(v * 10 ** decimals - Math.round(v * 10 ** decimals)) < 1e-6, {
+    message: `must have at most ${decimals} decimals (the column keeps ${decimals})`,
+  })
+const ms = z.number().int().positive().max(INT_MAX)
+const pct3 = scaled(z.number().positive().max(100), 3)
+const pct2 = scaled(z.number().positive().max(100), 2)
+const minutes = z.number().int().positive().max(INT_MAX)
 
 /** `api_p95_ms: {warning: 200, critical: 500}` for the api_p95_warning_ms / _critical_ms columns. */
-const band = (n: z.ZodNumber) => z.strictObject({ warning: n, critical: n }).partial()
+const band = (n: z.ZodType<number>) => z.strictObject({ warning: n, critical: n }).partial()
 const BAND_UNITS = {
   api_p95: ['ms', ms],
   db_query: ['ms', ms],
-  error_rate: ['pct', pct],
-  memory: ['pct', pct],
-  cpu: ['pct', pct],
+  error_rate: ['pct', pct3],
+  memory: ['pct', pct2],
+  cpu: ['pct', pct2],
   deploy: ['minutes', minutes],
-} as const satisfies Record<keyof typeof BANDS, readonly [string, z.ZodNumber]>
+} as const satisfies Record<keyof typeof BANDS, readonly [string, z.ZodType<number>]>
 const Thresholds = z.strictObject(
   Object.fromEntries(
     Object.entries(BAND_UNITS).map(([name, [unit, n]]) => [`${name}_${unit}`, band(n)]),
@@ -52,15 +60,16 @@ const ALERT_KNOBS = {
 } as const satisfies Record<string, readonly [keyof typeof DEFAULT_ALERT_SETTINGS, z.ZodType]>
 
 const Channel = z.enum(ALERT_CHANNELS)
+/** A route's fields; what a file leaves out stays as the row has it (each route row always exists). */
 const Route = z.strictObject({
   channels: z.array(Channel).min(1).max(6),
-  fallback: z.array(Channel).max(6).default([]),
+  fallback: z.array(Channel).max(6),
   respect_quiet_hours: z.boolean(),
-})
+}).partial()
 const Policy = z.strictObject({
-  mode: z.enum(['auto', 'approval', 'suggest', 'off']).optional(),
-  config: z.record(z.string(), z.unknown()).default({}),
-})
+  mode: z.enum(['auto', 'approval', 'suggest', 'off']),
+  config: z.record(z.string(), z.unknown()),
+}).partial()
 
 const AlertsScoped = z.strictObject({
   ...Object.fromEntries(Object.entries(ALERT_KNOBS).map(([k, [, schema]]) => [k, schema])),
@@ -84,8 +93,8 @@ const Scoped = z.strictObject({
     breaker: z.strictObject({
       window: int(2, 100),
       min_heals: int(1, 100),
-      failure_ratio: z.number().gt(0).lt(1),
-      cooldown_minutes: int(1, 10_080),
+      failure_ratio: scaled(z.number().gt(0).lt(1), 2),
+      cooldown_minutes: int(1, 1440),
     }).partial(),
     protected_applications: z.array(z.string().min(1).max(200)).max(100),
     policies: z.record(z.string(), Policy),
@@ -107,7 +116,11 @@ const Service = z.strictObject({
   timeout_ms: int(100, 120_000).default(10_000),
   failure_threshold: int(1, 100).default(3),
   success_threshold: int(1, 100).default(2),
-  heal_enabled: z.boolean().default(true),
+  /**
+   * The service's healing switch is a control people flip (the dashboard, SQL): managed only where
+   * the file sets it, never turned back on behind an operator's back.
+   */
+  heal_enabled: z.boolean().optional(),
   actions: z.record(z.string(), z.unknown()).default({}),
   /** The services this one needs (their names); absent: Supabase's own topology. */
   depends_on: z.array(ServiceName).max(50).nullable().default(null),
@@ -229,7 +242,12 @@ export function parseConfig(
   file = 'vigil.yml',
 ): { config: VigilFile; managed: Managed } {
   const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true })
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    uniqueKeys: true,
+    prettyErrors: true,
+    merge: true,
+  })
   if (doc.errors.length > 0) {
     throw new ConfigInvalid(
       file,
@@ -246,7 +264,13 @@ export function parseConfig(
     const at = locate(doc.contents, path, lines)
     errors.push({ path: pathText(path), message, ...at })
   }
-  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown
+  let raw: unknown
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 })
+  } catch (error) {
+    // Too many aliases (a "billion laughs" file), say.
+    throw new ConfigInvalid(file, [{ path: '', message: (error as Error).message }])
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigInvalid(file, [{ path: '', message: 'must be a mapping (version: 1, …)' }])
   }
@@ -260,18 +284,37 @@ export function parseConfig(
     // What is wrong in meaning too, read from what is well formed, so one run lists it all; never
     // twice for one place.
     const shapeErrors = errors.map((e) => e.path)
-    checkMeaning(lenient(raw as Record<string, unknown>), (path, message) => {
-      const at = pathText(path)
-      if (!shapeErrors.some((p) => at === p || at.startsWith(`${p}.`) || at.startsWith(`${p}[`))) {
-        add(path, message)
-      }
-    })
+    try {
+      checkMeaning(lenient(raw as Record<string, unknown>), (path, message) => {
+        const at = pathText(path)
+        if (
+          !shapeErrors.some((p) => at === p || at.startsWith(`${p}.`) || at.startsWith(`${p}[`))
+        ) {
+          add(path, message)
+        }
+      })
+    } catch {
+      // What is malformed beyond reading: its shape errors say it.
+    }
     throw new ConfigInvalid(file, errors)
   }
   const config = parsed.data
   checkMeaning(config, add)
   if (errors.length > 0) throw new ConfigInvalid(file, errors)
-  return { config, managed: expand(config) }
+  const managed = expand(config) // What ignore and deployments added to a service's config must still be a config of its kind.
+  ;(config.services ?? []).forEach((s, i) => {
+    const checked = PROBE_CONFIGS[s.kind].safeParse(managed.services[s.name].fields.config)
+    if (!checked.success) {
+      for (const issue of checked.error.issues) {
+        add(
+          ['services', i, 'config', ...issue.path],
+          `${issue.message} (with what ignore and deployments add to it)`,
+        )
+      }
+    }
+  })
+  if (errors.length > 0) throw new ConfigInvalid(file, errors)
+  return { config, managed }
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -297,11 +340,17 @@ function lenient(raw: Record<string, unknown>): VigilFile {
   )
   const alerts = isObject(raw.alerts) ? raw.alerts : {}
   const list = (v: unknown) => (Array.isArray(v) ? v.map((x) => (isObject(x) ? x : undefined)) : [])
+  const block = (v: unknown) => (isObject(v) ? v : undefined)
   return {
     version: CONFIG_VERSION,
     services,
-    alerts: { contacts: list(alerts.contacts) },
+    alerts: { ...alerts, contacts: list(alerts.contacts) },
     log_patterns: list(raw.log_patterns),
+    monitoring: block(raw.monitoring),
+    database: block(raw.database),
+    healing: block(raw.healing),
+    deployments: block(raw.deployments),
+    environments: block(raw.environments),
   } as unknown as VigilFile
 }
 
@@ -391,7 +440,11 @@ function checkMeaning(
     ),
   ]
   for (const [at, scope] of scopes) {
-    for (const [strategy, policy] of Object.entries(scope?.healing?.policies ?? {})) {
+    for (
+      const [strategy, policy] of Object.entries(
+        isObject(scope?.healing?.policies) ? scope.healing.policies : {},
+      )
+    ) {
       const known = STRATEGIES.get(strategy)
       if (!known) {
         add(
@@ -400,7 +453,7 @@ function checkMeaning(
         )
         continue
       }
-      const checked = known.config.safeParse(policy.config)
+      const checked = known.config.safeParse(isObject(policy) ? policy.config ?? {} : {})
       if (!checked.success) {
         for (const issue of checked.error.issues) {
           if (issue.code === 'unrecognized_keys') {
@@ -418,38 +471,127 @@ function checkMeaning(
       }
     }
   }
-  // A band's levels must rise, as the settings' CHECK constraints say, in each environment.
+  // What the settings' CHECK constraints refuse, in each environment, said once where it is set.
   const said = new Set<string>()
   for (const environment of ENVIRONMENTS) {
-    const columns = settingsOf(config, environment)
-    for (const [name, [warning, critical]] of Object.entries(BANDS)) {
-      const w = columns[warning] as number | undefined
-      const c = columns[critical] as number | undefined
-      if (w !== undefined && c !== undefined && !(w < c)) {
-        const [unit] = BAND_UNITS[name as keyof typeof BANDS]
-        const envSets = config.environments?.[environment]?.monitoring?.thresholds
-          ?.[`${name}_${unit}`]
-        const path = [
-          ...(envSets ? ['environments', environment] : []),
-          'monitoring',
-          'thresholds',
-          `${name}_${unit}`,
-        ]
-        const message = `critical (${c}) must be above warning (${w})`
-        if (!said.has(`${path}: ${message}`)) add(path, message)
-        said.add(`${path}: ${message}`)
+    const own = settingsOf(
+      { version: CONFIG_VERSION, ...config.environments?.[environment] },
+      environment,
+    )
+    for (const { column, message } of settingsRowErrors(settingsOf(config, environment))) {
+      const path = [
+        ...(column in own ? ['environments', environment] : []),
+        ...COLUMN_PATHS[column],
+      ]
+      const text = `${pathText(path)}: ${message}`
+      if (!said.has(text)) add(path, message)
+      said.add(text)
+    }
+  }
+  for (const [at, scope] of scopes) {
+    for (const priority of ['P0', 'P1'] as const) {
+      if (scope?.alerts?.routes?.[priority]?.respect_quiet_hours === true) {
+        add(
+          [...at, 'alerts', 'routes', priority, 'respect_quiet_hours'],
+          'P0 and P1 wake people up: they cannot wait for quiet hours to end',
+        )
       }
     }
   }
 }
 
-/** Each dependency cycle once, as the names around it. */
+/** Where each vigil.settings column is set in a vigil.yml. */
+const COLUMN_PATHS: Record<string, string[]> = {
+  ...Object.fromEntries(
+    Object.entries(BANDS).flatMap(([name, [warning, critical]]) => {
+      const band = `${name}_${BAND_UNITS[name as keyof typeof BANDS][0]}`
+      return [
+        [warning, ['monitoring', 'thresholds', band, 'warning']],
+        [critical, ['monitoring', 'thresholds', band, 'critical']],
+      ]
+    }),
+  ),
+  ...Object.fromEntries(
+    Object.entries(ALERT_KNOBS).map(([knob, [column]]) => [column, ['alerts', knob]]),
+  ),
+  slow_query_ms: ['database', 'slow_query_threshold_ms'],
+  heal_max_per_hour: ['healing', 'max_per_hour'],
+  protected_applications: ['healing', 'protected_applications'],
+  breaker_window: ['healing', 'breaker', 'window'],
+  breaker_min_heals: ['healing', 'breaker', 'min_heals'],
+  breaker_failure_ratio: ['healing', 'breaker', 'failure_ratio'],
+  breaker_cooldown_minutes: ['healing', 'breaker', 'cooldown_minutes'],
+}
+
+/**
+ * What vigil.settings' CHECK constraints refuse in a row, or in the columns of it at hand: a
+ * warning level at or above its critical one, a breaker needing more heals than its window holds,
+ * a retry ceiling under its base. Each with the column to blame.
+ */
+export function settingsRowErrors(
+  row: Record<string, unknown>,
+): { column: string; message: string }[] {
+  const n = (
+    column: string,
+  ) => (typeof row[column] === 'number' ? row[column] as number : undefined)
+  const errors: { column: string; message: string }[] = []
+  for (const [warning, critical] of Object.values(BANDS)) {
+    const w = n(warning)
+    const c = n(critical)
+    if (w !== undefined && c !== undefined && !(w < c)) {
+      errors.push({ column: critical, message: `critical (${c}) must be above warning (${w})` })
+    }
+  }
+  const window = n('breaker_window')
+  const minHeals = n('breaker_min_heals')
+  if (window !== undefined && minHeals !== undefined && minHeals > window) {
+    errors.push({
+      column: 'breaker_min_heals',
+      message: `must be at most the breaker's window (${window})`,
+    })
+  }
+  const base = n('alert_retry_base_seconds')
+  const max = n('alert_retry_max_seconds')
+  if (base !== undefined && max !== undefined && max < base) {
+    errors.push({
+      column: 'alert_retry_max_seconds',
+      message: `must be at least retry_base_seconds (${base})`,
+    })
+  }
+  return errors
+}
+
+const SUPABASE_SERVICES = new Set([
+  'supabase_auth',
+  'supabase_storage',
+  'supabase_realtime',
+  'supabase_functions',
+])
+
+/** Each dependency cycle once, as the names around it (Supabase's implicit topology included). */
 export function dependencyCycles(
-  services: { name: string; depends_on: string[] | null }[],
+  services: {
+    name: string
+    depends_on: string[] | null
+    kind?: string
+    environment?: string
+    config?: Record<string, unknown>
+    enabled?: boolean
+  }[],
 ): string[][] {
   // The first of two services of one name is the one meant (the second is an error of its own).
   const needs = new Map<string, string[]>()
-  for (const s of services) if (!needs.has(s.name)) needs.set(s.name, s.depends_on ?? [])
+  for (const s of services) if (!needs.has(s.name)) needs.set(s.name, s.depends_on ?? implicit(s))
+  // Left null, Supabase's topology applies, as vigil.direct_dependencies() says: Auth, Storage,
+  // Realtime and Functions need the project's database (each postgres service of their environment
+  // watching it, not another database).
+  function implicit(s: (typeof services)[number]): string[] {
+    if (!SUPABASE_SERVICES.has(s.kind ?? '')) return []
+    return services.filter((d) =>
+      d.kind === 'postgres' && d.environment === s.environment && d.enabled !== false &&
+      !(d.config && 'connection_secret' in d.config)
+    ).map((d) => d.name)
+  }
   const state = new Map<string, 'visiting' | 'done'>()
   const cycles: string[][] = []
   const visit = (name: string, trail: string[]) => {
@@ -514,6 +656,45 @@ function settingsOf(config: VigilFile, environment: Environment): Record<string,
   return out
 }
 
+type Route = z.infer<typeof Route>
+type Policy = z.infer<typeof Policy>
+
+/** An environment's routes: the top-level ones, then its own, field by field. */
+function routesOf(config: VigilFile, environment: Environment): Record<string, Route> {
+  const out: Record<string, Route> = {}
+  for (const routes of scoped(config, environment, (s) => s.alerts?.routes)) {
+    for (const [priority, route] of Object.entries(routes) as [string, Route][]) {
+      out[priority] = { ...out[priority], ...route }
+    }
+  }
+  return out
+}
+
+/**
+ * An environment's heal policies: the top-level ones, then its own, the mode and each setting one
+ * by one (an override of one setting keeps the mode it does not name); deployments'
+ * auto_rollback_on_spike is rollback_deploy's setting.
+ */
+function policiesOf(config: VigilFile, environment: Environment): Record<string, Policy> {
+  const out: Record<string, Policy> = {}
+  for (const policies of scoped(config, environment, (s) => s.healing?.policies)) {
+    for (const [strategy, p] of Object.entries(policies)) {
+      out[strategy] = {
+        mode: p.mode ?? out[strategy]?.mode,
+        config: { ...out[strategy]?.config, ...p.config },
+      }
+    }
+  }
+  const spike = scoped(config, environment, (s) => s.deployments?.auto_rollback_on_spike).at(-1)
+  if (spike !== undefined) {
+    out.rollback_deploy = {
+      ...out.rollback_deploy,
+      config: { ...out.rollback_deploy?.config, auto_rollback_on_spike: spike },
+    }
+  }
+  return out
+}
+
 /** The rows a valid file stands for. */
 export function expand(config: VigilFile): Managed {
   const managed = Object.fromEntries(CONFIG_TABLES.map((t) => [t, {}])) as Managed
@@ -522,29 +703,22 @@ export function expand(config: VigilFile): Managed {
     key: Record<string, unknown>,
     fields: Record<string, unknown>,
   ) => {
-    managed[table][keyOf(table, key)] = { key, fields }
+    // A field the file leaves out (undefined) is not managed.
+    managed[table][keyOf(table, key)] = {
+      key,
+      fields: Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)),
+    }
   }
   for (const environment of ENVIRONMENTS) {
     const settings = settingsOf(config, environment)
     if (Object.keys(settings).length > 0) put('settings', { environment }, settings)
 
-    const routes = Object.assign({}, ...scoped(config, environment, (s) => s.alerts?.routes))
-    for (const [priority, route] of Object.entries(routes) as [string, z.infer<typeof Route>][]) {
+    for (const [priority, route] of Object.entries(routesOf(config, environment))) {
       put('alert_routes', { environment, priority }, route)
     }
-
-    const policies: Record<string, z.infer<typeof Policy>> = Object.assign(
-      {},
-      ...scoped(config, environment, (s) => s.healing?.policies),
-    )
-    const spike = scoped(config, environment, (s) => s.deployments?.auto_rollback_on_spike).at(-1)
-    if (spike !== undefined) {
-      const p = policies.rollback_deploy ?? { config: {} }
-      policies.rollback_deploy = { ...p, config: { ...p.config, auto_rollback_on_spike: spike } }
-    }
-    for (const [strategy, policy] of Object.entries(policies)) {
+    for (const [strategy, policy] of Object.entries(policiesOf(config, environment))) {
       const mode = policy.mode ?? STRATEGIES.get(strategy)?.defaultMode ?? 'auto'
-      put('heal_policies', { environment, strategy }, { mode, config: policy.config })
+      put('heal_policies', { environment, strategy }, { mode, config: policy.config ?? {} })
     }
   }
 

@@ -331,12 +331,12 @@ export async function run(argv: string[], t: Target): Promise<string> {
   }
 }
 
-/** The newest migration this CLI ships: the schema it knows. */
+/** The newest of Vigil's migrations this CLI ships: the schema it knows. */
 export async function cliSchema(): Promise<string> {
   const dir = new URL('../supabase/migrations/', import.meta.url)
   let newest = ''
   for await (const entry of Deno.readDir(dir)) {
-    const version = entry.name.match(/^(\d{14})_.*\.sql$/)?.[1]
+    const version = entry.name.match(/^(\d{14})_vigil_.*\.sql$/)?.[1]
     if (version && version > newest) newest = version
   }
   if (!newest) throw new Error('this CLI ships no migrations (supabase/migrations)')

@@ -31,7 +31,11 @@ create table vigil.config_applies (
 comment on table vigil.config_applies is
   'Each `vigil apply` of a vigil.yml: who, which file, what it changed, and the state it left, against which the next apply finds what SQL changed since.';
 
-/** The newest migration this database has applied (supabase_migrations), or null where unrecorded. */
+/**
+ * The newest of Vigil's migrations (named vigil_…) this database has applied, from the Supabase
+ * CLI's record (supabase_migrations); null where unrecorded. The project's own migrations, in the
+ * same record, do not count.
+ */
 create function vigil.schema_version() returns text
 language plpgsql
 stable
@@ -44,7 +48,7 @@ begin
   if to_regclass('supabase_migrations.schema_migrations') is null then
     return null;
   end if;
-  execute 'select max(version) from supabase_migrations.schema_migrations' into version;
+  execute $q$select max(version) from supabase_migrations.schema_migrations where name like 'vigil\_%'$q$ into version;
   return version;
 end
 $$;
@@ -119,7 +123,10 @@ as $$
     'current', jsonb_build_object(
       'settings', (select coalesce(jsonb_agg(vigil.config_row('settings', to_jsonb(t)) order by t.environment), '[]') from vigil.settings t),
       'alert_routes', (select coalesce(jsonb_agg(vigil.config_row('alert_routes', to_jsonb(t)) order by t.environment, t.priority), '[]') from vigil.alert_routes t),
-      'services', (select coalesce(jsonb_agg(vigil.config_row('services', to_jsonb(t)) order by t.name), '[]') from vigil.services t),
+      -- healed: the heal audit (append-only) names the service, so it can never be deleted.
+      'services', (select coalesce(jsonb_agg(vigil.config_row('services', to_jsonb(t))
+                                             || jsonb_build_object('healed', exists (select from vigil.heal_actions h where h.service_id = t.id))
+                                             order by t.name), '[]') from vigil.services t),
       'contacts', (select coalesce(jsonb_agg(vigil.config_row('contacts', to_jsonb(t)) order by t.name, t.channel), '[]') from vigil.contacts t),
       'heal_policies', (select coalesce(jsonb_agg(vigil.config_row('heal_policies', to_jsonb(t)) order by t.environment, t.strategy), '[]') from vigil.heal_policies t),
       'log_patterns', (select coalesce(jsonb_agg(vigil.config_row('log_patterns', to_jsonb(t)) || jsonb_build_object('builtin', t.builtin) order by t.name), '[]') from vigil.log_patterns t)))

@@ -4,7 +4,7 @@
 -- own agent; only service_role may call either.
 begin;
 set search_path = extensions, public;
-select plan(16);
+select plan(17);
 
 create temp table base as select coalesce(max(id), 0) as id from vigil.config_applies;
 create function pg_temp.plan(ops jsonb, base_id bigint, schema text default '29990101000000') returns jsonb
@@ -20,8 +20,10 @@ select ok(
      from vigil.config_state() s),
   'config_state: the schema version, the latest apply and the six configured tables');
 select is(
-  (select vigil.schema_version()), (select max(version) from supabase_migrations.schema_migrations),
-  'schema_version is the newest migration applied');
+  (select vigil.schema_version()), (select max(version) from supabase_migrations.schema_migrations where name like 'vigil\_%'),
+  'schema_version is the newest of Vigil''s migrations applied');
+insert into supabase_migrations.schema_migrations (version, name) values ('29990101000001', 'the_projects_own_table');
+select isnt(vigil.schema_version(), '29990101000001', 'a migration of the project''s own is not Vigil''s schema');
 select is_empty(
   $$select k from jsonb_array_elements(vigil.config_state() -> 'current' -> 'settings') r, jsonb_object_keys(r) k
      where k in ('kill_switch', 'dry_run', 'updated_at', 'updated_by')$$,

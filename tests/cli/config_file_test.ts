@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import {
   ConfigInvalid,
   dependencyCycles,
+  keyOf,
   type Managed,
   parseConfig,
 } from '../../cli/config-file.ts'
@@ -48,10 +49,9 @@ Deno.test('the sample stands for the README rows: thresholds per environment, po
     timeout_ms: 10000,
     failure_threshold: 3,
     success_threshold: 2,
-    heal_enabled: true,
     actions: {},
     depends_on: null,
-  })
+  }, "heal_enabled is people's switch: managed only where the file sets it")
   assert.deepEqual(Object.keys(managed.contacts).sort(), [
     '#ops/slack/*',
     'Ana/email/*',
@@ -118,9 +118,8 @@ services:
   })
   assert.deepEqual(managed.alert_routes['qa/P2'].fields, {
     channels: ['slack'],
-    fallback: [],
     respect_quiet_hours: true,
-  })
+  }, 'a route field the file leaves out (fallback) stays as the row has it')
   assert.equal(managed.alert_routes['prod/P2'], undefined)
 })
 
@@ -168,6 +167,9 @@ Deno.test('a bad file is refused with every error, each with its path and line',
     'vigil.yml:21:23 services[3].depends_on[1]: no service named "nowhere" in this file',
     'vigil.yml:11:5 services[0].depends_on: dependency cycle: api → db → cache → api',
     'vigil.yml:24:49 alerts.contacts[0].address: must be a phone number in E.164 form, like +15551234567',
+    'vigil.yml:27:48 healing.policies.terminate_blocker.config.min_wait_seconds: Too small: expected number to be >=0',
+    'vigil.yml:28:5 healing.policies.reboot_everything: no heal strategy "reboot_everything" (there are add_missing_index, analyze_tables, cancel_runaway_query, disable_service, kill_idle_connections, purge_cdn, purge_own_data, refresh_auth, renew_certificate, restart_service, retry_deploy, rollback_deploy, terminate_blocker, vacuum_analyze)',
+    'vigil.yml:4:33 monitoring.thresholds.api_p95_ms.critical: critical (200) must be above warning (500)',
   ])
 
   // Well formed, the same file's meaning is all checked: heal policies and bands too.
@@ -186,7 +188,7 @@ Deno.test('a bad file is refused with every error, each with its path and line',
     /^vigil\.yml:22:\d+ alerts\.contacts\[0\]\.address: must be a phone number in E\.164 form/,
     /healing\.policies\.terminate_blocker\.config\.min_wait_seconds: /,
     /^vigil\.yml:26:\d+ healing\.policies\.reboot_everything: no heal strategy "reboot_everything" \(there are .*terminate_blocker/,
-    /^vigil\.yml:4:5 monitoring\.thresholds\.api_p95_ms: critical \(200\) must be above warning \(500\)$/,
+    /^vigil\.yml:4:\d+ monitoring\.thresholds\.api_p95_ms\.critical: critical \(200\) must be above warning \(500\)$/,
   ]
   for (const e of want) assert.ok(meaning.some((l) => e.test(l)), `${e}\n${meaning.join('\n')}`)
   assert.equal(meaning.length, want.length, meaning.join('\n'))
@@ -195,6 +197,109 @@ Deno.test('a bad file is refused with every error, each with its path and line',
     1,
     'a cycle is said once',
   )
+})
+
+Deno.test('what the columns cannot hold is refused in the file: decimals, pairs, wake-up routes, long lists', () => {
+  const errors = errorsOf(`version: 1
+monitoring:
+  thresholds:
+    error_rate_pct: { warning: 0.1234 }
+    memory_pct: { critical: 90.555 }
+healing:
+  breaker: { window: 4, min_heals: 5, failure_ratio: 0.333, cooldown_minutes: 2000 }
+environments:
+  qa:
+    alerts: { retry_base_seconds: 60, retry_max_seconds: 30, routes: { P1: { respect_quiet_hours: true } } }
+ignore:
+  slow_queries: [${Array.from({ length: 100 }, (_, i) => `"select ${i}"`).join(', ')}]
+services:
+  - { name: db, kind: postgres, config: { slow_ignore: ["select 1000"] } }
+`)
+  const want = [
+    /^vigil\.yml:4:\d+ monitoring\.thresholds\.error_rate_pct\.warning: must have at most 3 decimals/,
+    /^vigil\.yml:5:\d+ monitoring\.thresholds\.memory_pct\.critical: must have at most 2 decimals/,
+    /^vigil\.yml:7:\d+ healing\.breaker\.failure_ratio: must have at most 2 decimals/,
+    /^vigil\.yml:7:\d+ healing\.breaker\.cooldown_minutes: Too big/,
+    // Read from what is well formed, the pairs of columns too: all at once.
+    /^vigil\.yml:7:\d+ healing\.breaker\.min_heals: must be at most the breaker's window \(4\)$/,
+    /^vigil\.yml:10:\d+ environments\.qa\.alerts\.retry_max_seconds: must be at least retry_base_seconds \(60\)$/,
+    /^vigil\.yml:10:\d+ environments\.qa\.alerts\.routes\.P1\.respect_quiet_hours: P0 and P1 wake people up/,
+  ]
+  for (const e of want) assert.ok(errors.some((l) => e.test(l)), `${e}\n${errors.join('\n')}`)
+  assert.equal(errors.length, want.length, errors.join('\n'))
+
+  const pairs = errorsOf(`version: 1
+healing:
+  breaker: { window: 4, min_heals: 5 }
+environments:
+  qa:
+    alerts: { retry_base_seconds: 60, retry_max_seconds: 30, routes: { P1: { respect_quiet_hours: true } } }
+`)
+  assert.deepEqual(pairs, [
+    "vigil.yml:3:25 healing.breaker.min_heals: must be at most the breaker's window (4)",
+    'vigil.yml:6:39 environments.qa.alerts.retry_max_seconds: must be at least retry_base_seconds (60)',
+    'vigil.yml:6:78 environments.qa.alerts.routes.P1.respect_quiet_hours: P0 and P1 wake people up: they cannot wait for quiet hours to end',
+  ])
+  // What ignore adds must still fit the kind's config.
+  assert.deepEqual(
+    errorsOf(`version: 1
+ignore:
+  slow_queries: [${Array.from({ length: 100 }, (_, i) => `"select ${i}"`).join(', ')}]
+services:
+  - { name: db, kind: postgres, config: { slow_ignore: ["select 1000"] } }
+`),
+    [
+      'vigil.yml:5:43 services[0].config.slow_ignore: Too big: expected array to have <=100 items (with what ignore and deployments add to it)',
+    ],
+  )
+})
+
+Deno.test('an environment overrides a policy and a route field by field; Supabase topology counts in cycles', () => {
+  const { managed } = parseConfig(`version: 1
+healing:
+  policies: { restart_service: { mode: approval, config: { verify_timeout_ms: 2000 } } }
+alerts:
+  routes: { P2: { channels: [email], fallback: [slack] } }
+environments:
+  prod:
+    healing: { policies: { restart_service: { config: { verify_interval_ms: 500 } } } }
+    alerts: { routes: { P2: { channels: [sms] } } }
+`)
+  assert.deepEqual(managed.heal_policies['prod/restart_service'].fields, {
+    mode: 'approval',
+    config: { verify_timeout_ms: 2000, verify_interval_ms: 500 },
+  }, "prod's setting does not put prod back to the default mode")
+  assert.deepEqual(managed.alert_routes['prod/P2'].fields, {
+    channels: ['sms'],
+    fallback: ['slack'],
+  })
+
+  const cycle = errorsOf(`version: 1
+services:
+  - { name: db, kind: postgres, depends_on: [auth] }
+  - { name: auth, kind: supabase_auth }
+`)
+  assert.deepEqual(cycle, [
+    'vigil.yml:3:33 services[0].depends_on: dependency cycle: db → auth → db',
+  ], "auth's depends_on left null means it needs the database, as vigil.direct_dependencies() says")
+})
+
+Deno.test('YAML: merge keys work; an alias bomb is refused, not a crash', () => {
+  const { managed } = parseConfig(`version: 1
+services:
+  - &web { name: web, kind: http, timeout_ms: 2000, config: { url: https://a.example.org } }
+  - { <<: *web, name: web2 }
+`)
+  assert.equal(managed.services.web2.fields.timeout_ms, 2000)
+  const bomb = ['version: 1', 'a: &a [x, x, x, x, x, x, x, x, x, x]']
+  for (let i = 0; i < 8; i++) {
+    bomb.push(
+      `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${
+        Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(', ')
+      }]`,
+    )
+  }
+  assert.match(errorsOf(bomb.join('\n') + '\n')[0], /^\(file\): .*alias/i)
 })
 
 Deno.test('syntax errors, duplicate keys, a wrong version and a file that is not a mapping', () => {
@@ -353,12 +458,100 @@ alerts:
   ])
 })
 
-Deno.test('same(): JSON values, numbers by value and objects in any key order', () => {
+Deno.test('same(): JSON values, numbers by value and objects in any key order, types kept apart', () => {
   assert.ok(same({ a: 1, b: [1, { c: 0.1 }] }, { b: [1, { c: 0.100 }], a: 1 }))
   assert.ok(same(null, undefined))
   assert.ok(!same([1, 2], [2, 1]))
   assert.ok(!same({ a: 1 }, { a: 1, b: 2 }))
-  assert.ok(!same('1', 2))
+  for (const [a, b] of [['1', 1], [true, 1], [0, ''], [0, []], ['200', 200], [false, 0]]) {
+    assert.ok(!same(a, b), `${JSON.stringify(a)} is not ${JSON.stringify(b)}`)
+  }
+})
+
+Deno.test("services are written in the file's dependency order, updates too, so no step makes a cycle", () => {
+  const desired = file(
+    `  - { name: a, kind: http, config: { url: https://a.example.org }, depends_on: [b] }
+  - { name: b, kind: http, config: { url: https://b.example.org } }
+  - { name: c, kind: http, config: { url: https://c.example.org }, depends_on: [a] }`,
+  )
+  const current = empty()
+  const row = (name: string, depends_on: string[] | null) => ({
+    ...desired.services[name].key,
+    ...desired.services[name].fields,
+    depends_on,
+  })
+  // The tables hold b → a: updating a first would make a → b → a.
+  current.services = [row('a', null), row('b', ['a'])]
+  const plan = makePlan(desired, { db_schema: null, last_apply: null, current }, { prune: false })
+  assert.deepEqual(
+    plan.ops.filter((o) => o.table === 'services').map((o) => `${o.op} ${o.key.name}`),
+    ['update b', 'update a', 'insert c'],
+  )
+})
+
+Deno.test('--prune: a healed service is kept disabled, said so; a retired one is pruned later; built-in patterns never deleted', () => {
+  const before = parseConfig(`version: 1
+ignore: { log_patterns: [authentication_failures] }
+log_patterns:
+  - { name: server_panic, pattern: PANIC, severity: critical }
+services:
+  - { name: old, kind: http, config: { url: https://old.example.org } }
+  - { name: healed, kind: http, config: { url: https://healed.example.org } }`).managed
+  const state = applied(before, 5)
+  state.current.services.find((s) => s.name === 'healed')!.healed = true
+  for (const p of state.current.log_patterns) p.builtin = true
+  const now = parseConfig('version: 1\n').managed
+
+  // Dropped without --prune: disabled, and remembered as retired.
+  const first = makePlan(now, state, { prune: false })
+  assert.deepEqual(
+    first.ops.map((o) => `${o.op} ${o.table} ${keyOf(o.table, o.key)} ${JSON.stringify(o.set)}`),
+    [
+      'update log_patterns authentication_failures {"enabled":true}',
+      'update services healed {"enabled":false}',
+      'update services old {"enabled":false}',
+    ],
+    'the ignored built-in is on again; the redefined built-in is left as it is',
+  )
+  assert.deepEqual(first.released.map((r) => `${r.table} ${r.key}`), ['log_patterns server_panic'])
+  assert.deepEqual(Object.keys(first.record.retired?.services ?? {}), ['healed', 'old'])
+  assert.match(
+    describePlan(first, state),
+    /^~ log_patterns authentication_failures: no longer ignored: on again$/m,
+  )
+
+  // Next apply, --prune: the retired service goes, the healed one stays disabled, and is said so.
+  const later = applied(first.record, 6)
+  later.current.services = state.current.services.map((s) => ({ ...s, enabled: false }))
+  const pruned = makePlan(now, later, { prune: true })
+  assert.deepEqual(pruned.ops.map((o) => `${o.op} ${o.table} ${o.key.name}`), [
+    'delete services old',
+  ])
+  assert.deepEqual(pruned.notes, [
+    'services healed is kept (disabled), not deleted: the heal audit names it, and the audit is append-only',
+  ])
+  assert.deepEqual(Object.keys(pruned.record.retired?.services ?? {}), ['healed'])
+})
+
+Deno.test('a settings value is checked against the rest of the row as it stands', () => {
+  const desired = parseConfig(`version: 1
+environments: { prod: { monitoring: { thresholds: { api_p95_ms: { warning: 900 } } } } }`).managed
+  const current = empty()
+  current.settings = [{ environment: 'prod', api_p95_warning_ms: 200, api_p95_critical_ms: 500 }]
+  const plan = makePlan(desired, { db_schema: null, last_apply: null, current }, { prune: false })
+  assert.deepEqual(plan.problems.map((p) => `${p.table} ${p.key}: ${p.message}`), [
+    'settings prod: api_p95_critical_ms: critical (500) must be above warning (900) (with what the row holds now for the rest)',
+  ])
+})
+
+Deno.test("the plan never prints a probe's literal header values", () => {
+  const desired = file(
+    '  - { name: api, kind: http, config: { url: https://api.example.org, headers: { authorization: Bearer s3cr3t-token } } }',
+  )
+  const state: ConfigState = { db_schema: null, last_apply: null, current: empty() }
+  const text = describePlan(makePlan(desired, state, { prune: false }), state)
+  assert.match(text, /"headers":\{"authorization":"…"\}/)
+  assert.doesNotMatch(text, /s3cr3t/)
 })
 
 /** The state right after `desired` was applied as apply `id`: tables and record agree. */
@@ -392,7 +585,7 @@ function applied(desired: Managed, id: number): ConfigState {
   }
 }
 
-Deno.test("the README's vigil.yml example is a valid file, and its error example is what a bad file gets", async () => {
+Deno.test("the README's vigil.yml example is a valid file, meaning what the README says", async () => {
   const readme = await Deno.readTextFile(new URL('../../README.md', import.meta.url))
   const section = readme.slice(readme.indexOf('### Configuration as code'))
   const example = section.match(/```yaml\n([\s\S]*?)```/)?.[1]
