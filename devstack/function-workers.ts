@@ -1,5 +1,7 @@
-// One Deno subprocess per edge function, started on first use and restarted after it dies,
-// like the per-function workers of Supabase's edge runtime. Dev tooling only: never deployed.
+// Deno subprocesses per edge function, started on first use and restarted after they die, like
+// the per-function workers of Supabase's edge runtime. One per function unless a function is
+// scaled out (maxWorkers): then a request goes to an idle worker, and a new one starts while all are
+// busy, up to the cap, as the edge runtime starts workers for concurrent requests. Dev tooling only.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -48,6 +50,17 @@ export interface WorkerPoolOptions {
   watch: boolean
   startTimeoutMs: number
   log: (line: string) => void
+  /** Workers per function at most: a number for all, or by name (default 1: one per function). */
+  maxWorkers?: number | Record<string, number>
+}
+
+/** The most workers one function may be scaled out to. */
+export const MAX_WORKERS_PER_FUNCTION = 64
+
+/** A worker lent to one request; release it when the response has ended. */
+export interface WorkerLease {
+  url: string
+  release(): void
 }
 
 /** A worker that could not start; its message is safe to show (secrets redacted). */
@@ -56,30 +69,82 @@ export class FunctionStartError extends Error {
 }
 
 export class FunctionWorkerPool {
-  #workers = new Map<string, FunctionWorker>()
+  #workers = new Map<string, FunctionWorker[]>()
+  #limits = new Map<string, number>()
   #stopped = false
 
-  constructor(private readonly options: WorkerPoolOptions) {}
+  constructor(private readonly options: WorkerPoolOptions) {
+    const { maxWorkers } = options
+    if (maxWorkers !== undefined && typeof maxWorkers === 'object') {
+      for (const [name, max] of Object.entries(maxWorkers)) this.scale(name, max)
+    }
+  }
 
   /** Base URL of a running worker for the function, cold-starting one if needed. */
-  url(name: string): Promise<string> {
-    if (this.#stopped) return Promise.reject(new FunctionStartError('the gateway is stopping'))
-    let worker = this.#workers.get(name)
-    if (!worker) {
+  async url(name: string): Promise<string> {
+    const lease = await this.lease(name)
+    lease.release()
+    return lease.url
+  }
+
+  /**
+   * A worker for one request: an idle one, else a new one while the function is under its cap,
+   * else the least busy. Release the lease when the response has ended.
+   */
+  async lease(name: string): Promise<WorkerLease> {
+    if (this.#stopped) throw new FunctionStartError('the gateway is stopping')
+    const group = this.#workers.get(name) ?? []
+    this.#workers.set(name, group)
+    let worker = group.find((w) => w.inflight === 0)
+    if (!worker && group.length < this.maxWorkers(name)) {
       worker = new FunctionWorker(name, this.options)
-      this.#workers.set(name, worker)
+      group.push(worker)
     }
-    return worker.url()
+    worker ??= group.reduce((a, b) => (b.inflight < a.inflight ? b : a))
+    worker.inflight++
+    let released = false
+    const release = () => {
+      if (!released) worker.inflight--
+      released = true
+    }
+    try {
+      return { url: await worker.url(), release }
+    } catch (error) {
+      release()
+      throw error
+    }
+  }
+
+  /** Lets a function run up to `max` workers at once (1 to MAX_WORKERS_PER_FUNCTION). */
+  scale(name: string, max: number): void {
+    if (!Number.isInteger(max) || max < 1 || max > MAX_WORKERS_PER_FUNCTION) {
+      throw new RangeError(
+        `workers per function: a whole number from 1 to ${MAX_WORKERS_PER_FUNCTION}`,
+      )
+    }
+    this.#limits.set(name, max)
+  }
+
+  maxWorkers(name: string): number {
+    const all = this.options.maxWorkers
+    return this.#limits.get(name) ?? (typeof all === 'number' ? all : 1)
+  }
+
+  /** The process ids of the function's running workers (for measurements: /proc/<pid>/status). */
+  pids(name: string): number[] {
+    return (this.#workers.get(name) ?? []).map((w) => w.pid).filter((p): p is number => p !== null)
   }
 
   async stopAll(): Promise<void> {
     this.#stopped = true
-    await Promise.all([...this.#workers.values()].map((worker) => worker.stop()))
+    await Promise.all([...this.#workers.values()].flat().map((worker) => worker.stop()))
   }
 }
 
 /** Keeps one subprocess alive for one function; concurrent callers share a cold start. */
 class FunctionWorker {
+  /** Requests this worker is serving (or starting for). */
+  inflight = 0
   #process: WorkerProcess | null = null
   #listeningUrl: string | null = null
   #starting: Promise<string> | null = null
@@ -92,6 +157,10 @@ class FunctionWorker {
     if (this.#listeningUrl && !this.#process?.exited) return Promise.resolve(this.#listeningUrl)
     this.#starting = this.#start().finally(() => this.#starting = null)
     return this.#starting
+  }
+
+  get pid(): number | null {
+    return this.#process && !this.#process.exited ? this.#process.pid : null
   }
 
   async stop(): Promise<void> {
@@ -129,6 +198,10 @@ class WorkerProcess {
   readonly #startupStderr: string[] = []
   #listened = false
   #stopping = false
+
+  get pid(): number {
+    return this.#child.pid
+  }
 
   constructor(
     readonly name: string,

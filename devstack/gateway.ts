@@ -6,7 +6,12 @@ import { parse as parseToml } from 'smol-toml'
 import { z } from 'zod'
 import { AUTH_PREFIX, type AuthHandler, createAuth } from './auth.ts'
 import type { DevUser } from './config.ts'
-import { functionDirOf, FunctionStartError, FunctionWorkerPool } from './function-workers.ts'
+import {
+  functionDirOf,
+  FunctionStartError,
+  FunctionWorkerPool,
+  type WorkerLease,
+} from './function-workers.ts'
 import { verifyJwt } from './jwt.ts'
 import type { Realtime } from './realtime.ts'
 import { createRest, REST_PREFIX, type RestHandler } from './rest.ts'
@@ -74,11 +79,20 @@ export interface GatewayOptions {
   realtime?: Realtime
   /** Told of every request answered, as Supabase's API gateway logs it (devstack/logs-api.ts). */
   onRequest?: (r: { method: string; path: string; status: number; ms: number }) => void
+  /**
+   * Workers per function at most (default 1: one process per function, serving every request).
+   * More lets concurrent requests each have a process, as Supabase's edge runtime scales out.
+   */
+  maxWorkers?: number | Record<string, number>
 }
 
 export interface Gateway {
   url: string
   port: number
+  /** Lets a function run up to `maxWorkers` workers at once (see GatewayOptions.maxWorkers). */
+  scale(name: string, maxWorkers: number): void
+  /** The process ids of a function's running workers. */
+  workerPids(name: string): number[]
   stop(): Promise<void>
 }
 
@@ -121,6 +135,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     watch: options.watch ?? false,
     startTimeoutMs: options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
     log,
+    maxWorkers: options.maxWorkers,
   })
   const router = new FunctionRouter(options, settings, workers, services)
   const hostname = options.hostname ?? '127.0.0.1'
@@ -147,6 +162,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return {
     url: `http://${hostname}:${port}`,
     port,
+    scale: (name, maxWorkers) => workers.scale(name, maxWorkers),
+    workerPids: (name) => workers.pids(name),
     async stop() {
       // Workers first: their closing connections end any response still streaming.
       await workers.stopAll()
@@ -308,9 +325,9 @@ class FunctionRouter {
   }
 
   async #forward(name: string, pathAndQuery: string, request: Request): Promise<Response> {
-    let base: string
+    let lease: WorkerLease
     try {
-      base = await this.workers.url(name)
+      lease = await this.workers.lease(name)
     } catch (error) {
       if (!(error instanceof FunctionStartError)) throw error
       return json(
@@ -321,16 +338,20 @@ class FunctionRouter {
     }
     const wallClock = new WallClock(this.#wallClockLimitMs)
     try {
-      const upstream = await fetch(`${base}${pathAndQuery}`, {
+      const upstream = await fetch(`${lease.url}${pathAndQuery}`, {
         method: request.method,
         headers: upstreamHeaders(request.headers),
         body: request.body,
         redirect: 'manual',
         signal: wallClock.signal,
       })
-      return downstreamResponse(name, upstream, () => wallClock.clear())
+      return downstreamResponse(name, upstream, () => {
+        wallClock.clear()
+        lease.release()
+      })
     } catch (error) {
       wallClock.clear()
+      lease.release()
       if (wallClock.exceeded) {
         const message =
           `Function "${name}" exceeded the wall clock limit of ${this.#wallClockLimitMs} ms`

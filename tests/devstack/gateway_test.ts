@@ -349,3 +349,35 @@ Deno.test('stop() leaves no function processes behind', async () => {
   await hung.body?.cancel()
   assert.deepEqual(await fixtureWorkerPids(), [])
 })
+
+Deno.test('a function scaled out gives concurrent requests workers of their own, up to its cap', async () => {
+  await withGateway({ maxWorkers: { echo: 3 } }, async (gateway) => {
+    // Each request holds its worker until its body ends: four at once, with a cap of three.
+    const bodies = Array.from({ length: 4 }, () => Promise.withResolvers<void>())
+    const answers = bodies.map(({ promise }) =>
+      gateway.fetch('/functions/v1/echo', {
+        method: 'POST',
+        body: new ReadableStream<Uint8Array>({
+          async start(controller) {
+            controller.enqueue(new TextEncoder().encode('held'))
+            await promise
+            controller.close()
+          },
+        }),
+        // @ts-ignore: Deno's fetch takes a streamed body with duplex half
+        duplex: 'half',
+      }).then(json)
+    )
+    for (let i = 0; i < 100 && gateway.workerPids('echo').length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    assert.equal(gateway.workerPids('echo').length, 3)
+    for (const { resolve } of bodies) resolve()
+    const pids = (await Promise.all(answers)).map((answer) => answer.pid)
+    assert.equal(new Set(pids).size, 3, 'three workers, the fourth request shared one')
+    assert.equal((await fixtureWorkerPids()).length, 3)
+    // An idle worker serves the next request: no fourth process.
+    assert.ok(pids.includes((await echo(gateway)).pid))
+    assert.equal(gateway.workerPids('echo').length, 3)
+  })
+})

@@ -18,6 +18,7 @@ const HOSTS: Record<string, string[]> = {
   'mapped.example.org': ['::ffff:127.0.0.1'],
   'db.ref.supabase.co': ['203.0.113.9'],
   'also-db.example.org': ['203.0.113.9'],
+  kong: ['172.18.0.4'],
 }
 const strict: OutboundPolicy = {
   allowPrivate: false,
@@ -147,4 +148,14 @@ Deno.test('a realtime probe asks the guard before opening its websocket: the key
     listener.close()
     await accepting.catch(() => {})
   }
+})
+
+Deno.test('an origin the deployment allows passes whatever its address; nothing else on it does', async () => {
+  const policy = { ...strict, allowOrigins: ['http://kong:8000'] }
+  // The project's own gateway (self-hosted: a private name), as health-check sends its shards.
+  assert.equal(await refusal('http://kong:8000/functions/v1/health-check', policy), null)
+  // Same host, another port or scheme: judged as usual.
+  assert.match((await refusal('http://kong:9000/', policy))!, /private address/)
+  assert.match((await refusal('https://kong:8000/', policy))!, /private address/)
+  assert.match((await refusal('http://127.0.0.1:8000/', policy))!, /loopback/)
 })

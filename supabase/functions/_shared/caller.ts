@@ -33,6 +33,11 @@ function serviceKeys(): string[] {
   return out
 }
 
+/** A service-role key of the project's, to call its own functions with; undefined when it has none. */
+export function ownServiceKey(): string | undefined {
+  return serviceKeys()[0]
+}
+
 /** The key the request presents: `Authorization: Bearer …`, else `apikey` (sb_secret_ keys). */
 function presented(req: Request): string | null {
   const auth = req.headers.get('authorization')

@@ -12,6 +12,11 @@ export interface OutboundPolicy {
   denyHosts?: string[]
   /** Addresses of a host name; defaults to DNS (A and AAAA). */
   resolve?: (host: string) => Promise<string[]>
+  /**
+   * Origins always allowed, whatever their address: only ones the deployment itself names (the
+   * project's own SUPABASE_URL, which health-check calls to fan a cycle out), never a row's.
+   */
+  allowOrigins?: string[]
 }
 
 /** A request refused before it was sent. */
@@ -131,7 +136,7 @@ export async function refusal(url: string | URL, policy: OutboundPolicy): Promis
     return 'not a URL'
   }
   if (u.protocol !== 'https:' && u.protocol !== 'http:') return `${u.protocol} is not http(s)`
-  if (policy.allowPrivate) return null
+  if (policy.allowPrivate || policy.allowOrigins?.includes(u.origin)) return null
   const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase()
   if (policy.denyHosts?.some((h) => h.toLowerCase() === host)) {
     return `${host} is the database's host`
