@@ -14,8 +14,8 @@ select tables_are(
         'heal_policies', 'heal_approvals', 'contacts', 'incident_log', 'alert_routes', 'silences', 'alert_attempts', 'audit_anchors',
         'built_indexes', 'audit_chain', 'vacuum_requests', 'recommendations', 'control_changes',
         'maintenance_runs', 'statement_snapshots', 'report_settings', 'reports', 'metric_series',
-        'statement_samples', 'log_patterns', 'deployments', 'probe_latency', 'config_applies'],
-  'schema vigil has exactly the thirty-six known tables (a new one needs its RLS and grants tested)'
+        'statement_samples', 'log_patterns', 'deployments', 'probe_latency', 'cycle_runs', 'cycle_shards', 'config_applies'],
+  'schema vigil has exactly the thirty-eight known tables (a new one needs its RLS and grants tested)'
 );
 select views_are('vigil', array['public_status', 'service_uptime', 'public_incidents'],
                  'schema vigil has exactly three views, public_status, service_uptime and public_incidents');
@@ -60,7 +60,9 @@ select functions_are(
         -- the Prometheus export
         'prometheus_snapshot',
         -- config as code
-        'schema_version', 'config_columns', 'config_row', 'config_state', 'apply_config'],
+        'schema_version', 'config_columns', 'config_row', 'config_state', 'apply_config',
+        -- sharded cycles
+        'start_cycle_run', 'begin_shard_attempt', 'record_shard_failure', 'finish_cycle_run'],
   'schema vigil has exactly the known functions'
 );
 

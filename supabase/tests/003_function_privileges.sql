@@ -110,7 +110,8 @@ select set_eq(
         'due_reports', 'claim_report', 'report_facts', 'schedules', 'finish_report', 'fail_report', 'report_card',
         'error_pattern', 'error_trends', 'statement_periods', 'sync_recommendations', 'record_analysis',
         'sample_statements', 'match_log_lines', 'summarize_deployments', 'prometheus_snapshot',
-        'schema_version', 'config_state', 'apply_config'],
+        'schema_version', 'config_state', 'apply_config',
+        'start_cycle_run', 'begin_shard_attempt', 'record_shard_failure', 'finish_cycle_run'],
   'service_role can execute exactly invoke, sweep_invocations, record_cycle, record_heartbeat, heartbeat_verdict, uptime, json_schema_errors, is_operator, the heal functions and the alerting entry points'
 );
 

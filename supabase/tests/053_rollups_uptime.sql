@@ -123,8 +123,8 @@ select is((select count(*) from vigil.check_rollups where service_id = '00000000
           'precondition: eight rollup rows (three recent buckets, 2, 20, 60, 100 and 400 days ago)');
 
 create temp table retention as select vigil.apply_retention() as result;
-select is((select array_agg(k order by k) from retention, jsonb_object_keys(result) k), array['checks', 'cycles', 'metrics', 'rollups'],
-          'apply_retention reports how many checks, metrics, cycles and rollups it deleted');
+select is((select array_agg(k order by k) from retention, jsonb_object_keys(result) k), array['checks', 'cycle_runs', 'cycles', 'metrics', 'rollups'],
+          'apply_retention reports how many checks, metrics, cycles, cycle runs and rollups it deleted');
 select ok((select (result ->> 'checks')::int >= 3 and (result ->> 'metrics')::int >= 1 and (result ->> 'cycles')::int >= 1
                   and (result ->> 'rollups')::int >= 1 from retention),
           'apply_retention''s counts include at least this test''s old rows');

@@ -53,6 +53,10 @@ export interface CycleOptions {
   deadmanUrl?: string
   /** Only these services (by name); all enabled ones when absent. */
   only?: string[]
+  /** Only these services (by id): a shard's (see shards.ts). */
+  serviceIds?: string[]
+  /** The run and shard this cycle is (its first round claims the shard; see shards.ts). */
+  shard?: { runId: string; index: number }
   probes?: ProbeRegistry
   fetch?: typeof fetch
   /** VIGIL_AUDIT_SECRET: each cycle checks the heal audit's anchors, and pings the newest out. */
@@ -76,6 +80,11 @@ export interface CycleReport {
   deadman: string | null
   /** The services that failed after a healthy check and were probed again (a second cycle row). */
   confirmation: { cycle_id: string; services: number; still_failing: number } | null
+  /** A shard's cycle: its run and index. */
+  run_id?: string
+  shard?: number
+  /** The shard had already been recorded (a retry or a late answer came second): nothing stored. */
+  duplicate?: boolean
 }
 
 export interface ServiceRow {
@@ -134,18 +143,31 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
   const clean = results.map((r) => scrub(r, secrets))
   const finishedAt = new Date()
   const durationMs = Math.round(performance.now() - started)
+  const shardOf = options.shard ? { run_id: options.shard.runId, shard: options.shard.index } : {}
   const payload = {
     id: cycleId,
     started_at: startedAt.toISOString(),
     finished_at: finishedAt.toISOString(),
     duration_ms: durationMs,
     results: clean,
+    ...shardOf,
   }
   let recordError: unknown = null
+  let duplicate = false
   try {
-    await recordCycle(options.sql, payload)
+    duplicate = (await recordCycle(options.sql, payload)).duplicate === true
   } catch (error) {
     recordError = error
+  }
+  if (duplicate) {
+    // Another attempt of this shard recorded first: this one stores nothing, confirms nothing.
+    return {
+      ...cycleSummary(cycleId, payload.started_at, durationMs, clean),
+      deadman: null,
+      confirmation: null,
+      ...shardOf,
+      duplicate: true,
+    }
   }
   // The confirmation round: recorded after the cycle, so its checks follow the first ones.
   let confirmation: CycleReport['confirmation'] = null
@@ -171,6 +193,8 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
         finished_at: new Date().toISOString(),
         duration_ms: Math.round(performance.now() - againAt),
         results: cleanAgain,
+        ...shardOf,
+        ...(options.shard ? { confirmation: true } : {}),
       })
       confirmation = {
         cycle_id: againId,
@@ -188,22 +212,29 @@ export async function runCycle(options: CycleOptions): Promise<CycleReport> {
     ? await pingDeadman(
       options,
       recordError === null && !audit?.startsWith('audit CHECK FAILED'),
-      clean,
+      `${clean.length} services, ${clean.filter((r) => r.status === 'down').length} down`,
       audit,
     )
     : null
   if (recordError !== null) throw recordError
   if (deadman) await options.sql`update vigil.cycles set deadman = ${deadman} where id = ${cycleId}`
   return {
+    ...cycleSummary(cycleId, payload.started_at, durationMs, clean),
+    deadman,
+    confirmation,
+    ...shardOf,
+  }
+}
+
+function cycleSummary(cycleId: string, startedAt: string, durationMs: number, clean: ResultRow[]) {
+  return {
     cycle_id: cycleId,
-    started_at: payload.started_at,
+    started_at: startedAt,
     duration_ms: durationMs,
     services: clean.length,
     healthy: clean.filter((r) => r.status === 'healthy').length,
     degraded: clean.filter((r) => r.status === 'degraded').length,
     down: clean.filter((r) => r.status === 'down').length,
-    deadman,
-    confirmation,
   }
 }
 
@@ -221,11 +252,15 @@ function needsConfirmation(service: ServiceRow, result: ResultRow): boolean {
  * One cycle's results in one batch. It takes service and incident locks that heals, the alert sweep
  * and another cycle take too: a deadlock rolls the whole batch back, so it is simply recorded again.
  */
-async function recordCycle(sql: postgres.Sql, payload: Record<string, unknown>): Promise<void> {
+async function recordCycle(
+  sql: postgres.Sql,
+  payload: Record<string, unknown>,
+): Promise<{ duplicate?: boolean }> {
   for (let attempt = 1;; attempt++) {
     try {
-      await sql`select vigil.record_cycle(${sql.json(payload as never)})`
-      return
+      const [row] = await sql<{ recorded: { duplicate?: boolean } | null }[]>`
+        select vigil.record_cycle(${sql.json(payload as never)}) as recorded`
+      return row.recorded ?? {}
     } catch (error) {
       const code = (error as { code?: string })?.code
       if (attempt >= 3 || (code !== '40P01' && code !== '40001')) throw error
@@ -237,6 +272,7 @@ async function loadServices(options: CycleOptions): Promise<ServiceRow[]> {
   // One text parameter, not an array: postgres.js needs fetched types to send arrays, and a fresh
   // connection may not have them yet.
   const only = options.only ? JSON.stringify(options.only) : null
+  const ids = options.serviceIds ? JSON.stringify(options.serviceIds) : null
   return await options.sql<ServiceRow[]>`
     select s.id, s.name, s.kind, s.environment, s.config, s.timeout_ms, s.failure_threshold,
            c.measurements as previous, c.status::text as previous_status
@@ -247,6 +283,7 @@ async function loadServices(options: CycleOptions): Promise<ServiceRow[]> {
       ) c on true
      where s.enabled
        and (${only}::text is null or s.name in (select jsonb_array_elements_text(${only}::text::jsonb)))
+       and (${ids}::text is null or s.id in (select jsonb_array_elements_text(${ids}::text::jsonb)::uuid))
      order by s.name`
 }
 
@@ -411,7 +448,9 @@ function scrub(row: ResultRow, secrets: string[]): ResultRow {
  * The heal audit's anchors, checked: a mismatch opens a security incident on Vigil's own service,
  * which goes straight to humans. Returns the head to send out, or null.
  */
-async function checkAudit(options: CycleOptions): Promise<string | null> {
+export async function checkAudit(
+  options: Pick<CycleOptions, 'sql' | 'auditSecret'>,
+): Promise<string | null> {
   const secret = options.auditSecret
   if (!secret || secret.length < 16) return null
   const verdict = await checkAnchors(options.sql, secret)
@@ -428,10 +467,10 @@ async function checkAudit(options: CycleOptions): Promise<string | null> {
   return `audit CHECK FAILED at ${verdict.seq}`
 }
 
-async function pingDeadman(
-  options: CycleOptions,
+export async function pingDeadman(
+  options: Pick<CycleOptions, 'deadmanUrl' | 'fetch'>,
   recorded: boolean,
-  results: ResultRow[],
+  what: string,
   audit: string | null = null,
 ): Promise<string> {
   const url = recorded ? options.deadmanUrl! : `${options.deadmanUrl!.replace(/\/$/, '')}/fail`
@@ -439,9 +478,7 @@ async function pingDeadman(
     const res = await (options.fetch ?? fetch)(url, {
       method: 'POST',
       headers: { 'content-type': 'text/plain' },
-      body: `vigil cycle: ${results.length} services, ${
-        results.filter((r) => r.status === 'down').length
-      } down${audit ? `; ${audit}` : ''}`,
+      body: `vigil cycle: ${what}${audit ? `; ${audit}` : ''}`,
       signal: AbortSignal.timeout(DEADMAN_TIMEOUT_MS),
     })
     await res.body?.cancel()
