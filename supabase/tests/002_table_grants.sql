@@ -106,7 +106,7 @@ select is_empty(
        and not (has_column_privilege('service_role', a.attrelid, a.attnum, 'SELECT')
                 and has_column_privilege('service_role', a.attrelid, a.attnum, 'INSERT')
                 and has_column_privilege('service_role', a.attrelid, a.attnum, 'UPDATE'))$$,
-  'service_role may read, insert and update every column of every table but the audit, its anchors and lock, the config schemas, the built indexes, the vacuum requests, the control changes, the maintenance runs, the statement snapshots and samples (written through their functions), and the report settings (one row, changed column by column)'
+  'service_role may read, insert and update every column of every table but the audit, its anchors and lock, the config schemas, the built indexes, the vacuum requests, the control changes, the maintenance runs, the statement snapshots and samples and the config applies (written through their functions), and the report settings (one row, changed column by column)'
 );
 
 -- PUBLIC gets nothing in vigil: not the schema, not a table.
