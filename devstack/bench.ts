@@ -22,6 +22,8 @@ export interface BenchContext {
 
 const BENCHMARKS = [
   'health-cycle',
+  'health-cycle-sharded',
+  'health-cycle-sharded-2s',
   'postgres-probe',
   'uptime',
   'heal-latency',

@@ -32,6 +32,9 @@ function ensureDebianPackages() {
       // Prometheus scrapes the metrics function in its test, and promtool checks its format.
       ...packages.tests,
     ]
+    // The sharded cycle's benchmark runs Prometheus' blackbox_exporter beside Vigil as its anchor.
+    : command === 'bench'
+    ? [...packages.stack, ...(packages.bench ?? [])]
     : packages.stack
   const missing = wanted.filter(([, file]) => !existsSync(file)).map(([name]) => name)
   if (missing.length === 0) return
