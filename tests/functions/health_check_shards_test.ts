@@ -291,22 +291,33 @@ Deno.test('bad shard requests are refused by name, never a crash', async () => {
   }
 })
 
+/** A run planned as a coordinator would, of two shards of one service each; its id. */
+async function planTwoShards(
+  sql: ReturnType<typeof testSql>,
+  trigger: 'cron' | 'manual',
+  a: string,
+  b: string,
+): Promise<string> {
+  const runId = crypto.randomUUID()
+  await sql`select vigil.start_cycle_run(${
+    sql.json({
+      id: runId,
+      trigger,
+      shard_size: 1,
+      deadline_ms: 60_000,
+      shards: [{ service_ids: [a], deadline_ms: 10_000 }, {
+        service_ids: [b],
+        deadline_ms: 10_000,
+      }],
+    })
+  })`
+  return runId
+}
+
 Deno.test('a shard asked for other services than its run planned is refused', async () => {
   await withServices('shards-plan', 2, async (sql, _names, ids) => {
     const [a, b] = [...ids.values()]
-    const runId = crypto.randomUUID()
-    await sql`select vigil.start_cycle_run(${
-      sql.json({
-        id: runId,
-        trigger: 'manual',
-        shard_size: 1,
-        deadline_ms: 60_000,
-        shards: [{ service_ids: [a], deadline_ms: 10_000 }, {
-          service_ids: [b],
-          deadline_ms: 10_000,
-        }],
-      })
-    })`
+    const runId = await planTwoShards(sql, 'manual', a, b)
     const res = await postHealthCheck({ run_id: runId, shard: 0, service_ids: [b] })
     assert.equal(res.status, 409)
     assert.match((await res.json()).error, /^service_ids: /)
@@ -317,19 +328,7 @@ Deno.test('a shard asked for other services than its run planned is refused', as
 Deno.test('the watchdog closes a run whose coordinator died: the shard that never reported is missing', async () => {
   await withServices('shards-orphan', 2, async (sql, _names, ids) => {
     const [a, b] = [...ids.values()]
-    const runId = crypto.randomUUID()
-    await sql`select vigil.start_cycle_run(${
-      sql.json({
-        id: runId,
-        trigger: 'cron',
-        shard_size: 1,
-        deadline_ms: 60_000,
-        shards: [{ service_ids: [a], deadline_ms: 10_000 }, {
-          service_ids: [b],
-          deadline_ms: 10_000,
-        }],
-      })
-    })`
+    const runId = await planTwoShards(sql, 'cron', a, b)
     // The coordinator sent shard 0 and died before shard 1.
     const res = await postHealthCheck({
       trigger: 'cron',
