@@ -1674,7 +1674,7 @@ Deno.test("purge_own_data: deletes Vigil's expired rows on the real database, va
     )
     assert.match(
       result.detail,
-      /^deleted expired rows \(\d+ checks, \d+ cycles, \d+ metrics, \d+ rollups\); forgot \d+ finished invocations; vacuumed vigil\.checks and vigil\.metrics$/,
+      /^deleted expired rows \(\d+ checks, \d+ cycle_runs, \d+ cycles, \d+ metrics, \d+ rollups\); forgot \d+ finished invocations; vacuumed vigil\.checks and vigil\.metrics$/,
     )
     assert.ok(typeof verification.after.database_size_bytes === 'number')
     assert.equal(

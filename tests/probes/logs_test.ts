@@ -136,6 +136,10 @@ Deno.test('held matches expire after hold_minutes; a repeated pattern counts on'
 Deno.test('logs_api: rows after the cursor, 429 asked again with backoff, the token never shown', async () => {
   const db = agentSql()
   let calls = 0
+  // Lines written after the first check (which starts at the end of the log): a minute from now,
+  // in whole seconds, as the two shapes the endpoint gives timestamps in.
+  const t1 = new Date(Math.ceil(Date.now() / 1000) * 1000 + 60_000)
+  const t2 = new Date(t1.getTime() + 1000)
   await withPeer(() => (req) => {
     calls++
     if (req.headers.get('authorization') !== `Bearer ${TOKEN}`) return json({ message: 'no' }, 401)
@@ -148,12 +152,12 @@ Deno.test('logs_api: rows after the cursor, 429 asked again with backoff, the to
       result: [
         {
           id: 'a1',
-          timestamp: Date.parse('2026-12-03T10:00:01Z') * 1000,
+          timestamp: t1.getTime() * 1000,
           event_message: 'LOG:  checkpoint complete',
         },
         {
           id: 'a2',
-          timestamp: '2026-12-03 10:00:02',
+          timestamp: t2.toISOString().slice(0, 19).replace('T', ' '),
           event_message: 'PANIC:  invalid page in block 12 of relation base/5/1',
         },
       ],
@@ -167,7 +171,7 @@ Deno.test('logs_api: rows after the cursor, 429 asked again with backoff, the to
     assert.equal(second.measurements.attempts, 2, 'the 429 was asked again')
     assert.equal(second.status, 'down', second.error)
     assert.equal(second.measurements.lines_read, 2)
-    assert.deepEqual(second.measurements.cursor, { after: '2026-12-03T10:00:02.000Z', ids: ['a2'] })
+    assert.deepEqual(second.measurements.cursor, { after: t2.toISOString(), ids: ['a2'] })
     assertNoSecrets(second, [TOKEN])
 
     const wrong = await runProbe(logsProbe, config, {
