@@ -8,7 +8,7 @@
 //   npm run vigil -- silence <service> <30m|2h|1d> [--reason "…"]   hold a service's alerts
 //   npm run vigil -- heal <incident> --dry-run   what Vigil would do for it now, doing nothing
 //   npm run vigil -- analyze [service]           the analysis now (slow queries, anomalies, …)
-//   npm run vigil -- apply [vigil.yml] [--dry-run] [--force] [--prune]
+//   npm run vigil -- apply [vigil.yml] [--dry-run [--exit-code]] [--force] [--prune]
 //                                                make the configuration what the file says
 //
 // VIGIL_URL (or SUPABASE_URL) and VIGIL_SERVICE_ROLE_KEY (or SUPABASE_SERVICE_ROLE_KEY) name the
@@ -28,7 +28,7 @@ export const COMMANDS = {
   heal: '<incident> --dry-run: what Vigil would do for it now, doing nothing',
   analyze: '[service]: the analysis now (Markdown; --json for the structure)',
   apply:
-    '[vigil.yml] [--dry-run] [--force] [--prune]: make the configuration what the file says (--dry-run: show the changes)',
+    '[vigil.yml] [--dry-run [--exit-code]] [--force] [--prune]: make the configuration what the file says (--dry-run: show the changes; --exit-code: exit 4 if there are any)',
   help: 'this list',
 } as const
 type Command = keyof typeof COMMANDS
@@ -42,12 +42,21 @@ export class RefusedError extends Error {
   override name = 'RefusedError'
 }
 
+/** apply --dry-run --exit-code found changes to make: the plan is printed, and the exit code is 4. */
+export class PendingChanges extends Error {
+  override name = 'PendingChanges'
+  constructor(readonly output: string) {
+    super('changes pending')
+  }
+}
+
 export interface Options {
   json: boolean
   all: boolean
   dryRun: boolean
   force: boolean
   prune: boolean
+  exitCode: boolean
   reason?: string
 }
 
@@ -124,7 +133,14 @@ async function serviceIdOf(db: SupabaseClient<any, 'vigil'>, name: string): Prom
 
 /** One command's output (text or JSON), or a UsageError / Error with what went wrong. */
 export async function run(argv: string[], t: Target): Promise<string> {
-  const options: Options = { json: false, all: false, dryRun: false, force: false, prune: false }
+  const options: Options = {
+    json: false,
+    all: false,
+    dryRun: false,
+    force: false,
+    prune: false,
+    exitCode: false,
+  }
   const args: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -133,6 +149,7 @@ export async function run(argv: string[], t: Target): Promise<string> {
     else if (a === '--dry-run') options.dryRun = true
     else if (a === '--force') options.force = true
     else if (a === '--prune') options.prune = true
+    else if (a === '--exit-code') options.exitCode = true
     else if (a === '--reason') {
       const reason = argv[++i]
       if (!reason) throw new UsageError('--reason needs a text')
@@ -420,12 +437,22 @@ async function apply(
     conflicts === 1 ? 'row' : 'rows'
   } changed in SQL since the previous apply would be overwritten (marked !): put the change in the file to keep it, or apply --force to put the file's values back`
   if (options.dryRun) {
-    return options.json ? JSON.stringify(report(null), null, 2) : [
+    const text = options.json ? JSON.stringify(report(null), null, 2) : [
       described,
       ...(conflicts ? [`apply would refuse: ${refusal}.`] : []),
       'Nothing was changed (--dry-run).',
     ].join('\n')
+    // For CI: 0 when the database holds what the file says, 4 when apply would change it, 3 when
+    // apply would refuse (drift the file would overwrite).
+    if (options.exitCode && conflicts) {
+      throw new RefusedError(`refused: ${refusal}.\n\n${described}`)
+    }
+    if (options.exitCode && (plan.ops.length > 0 || plan.managedChanged)) {
+      throw new PendingChanges(text)
+    }
+    return text
   }
+  if (options.exitCode) throw new UsageError('--exit-code goes with --dry-run')
   if (conflicts && !options.force) throw new RefusedError(`refused: ${refusal}.\n\n${described}`)
   if (plan.ops.length === 0 && !plan.managedChanged) {
     return options.json ? JSON.stringify(report(null), null, 2) : described
@@ -475,6 +502,10 @@ if (import.meta.main) {
     const t = await targetFrom((name) => Deno.env.get(name))
     console.log(await run(Deno.args, t))
   } catch (error) {
+    if (error instanceof PendingChanges) {
+      console.log(error.output)
+      Deno.exit(4)
+    }
     console.error(`vigil: ${(error as Error).message}`)
     Deno.exit(error instanceof UsageError ? 2 : error instanceof RefusedError ? 3 : 1)
   }

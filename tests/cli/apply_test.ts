@@ -93,6 +93,9 @@ Deno.test('apply: the sample gives the README rows, twice changes nothing, drift
         assert.match(dry.stdout, /^Nothing was changed \(--dry-run\)\.$/m)
         const [{ n }] = await sql`select count(*)::int as n from vigil.services where name = 'api'`
         assert.equal(n, 0, 'a dry run changes nothing')
+        const pending = await vigil('apply', SAMPLE, '--dry-run', '--exit-code')
+        assert.equal(pending.code, 4, 'for CI: changes pending')
+        assert.match(pending.stdout, /^21 to add, 1 to change, 0 to remove\.$/m)
 
         const first = await vigil('apply', SAMPLE)
         assert.equal(first.code, 0, first.stderr)
@@ -106,6 +109,7 @@ Deno.test('apply: the sample gives the README rows, twice changes nothing, drift
         assert.equal(second.code, 0, second.stderr)
         assert.match(second.stdout, /^No changes: the database holds what the file says\.$/m)
         assert.doesNotMatch(second.stdout, /Applied/)
+        assert.equal((await vigil('apply', SAMPLE, '--dry-run', '--exit-code')).code, 0, 'in step')
         assert.deepEqual(
           await sql`select name, updated_at from vigil.services order by name`,
           stamps,
@@ -129,6 +133,11 @@ Deno.test('apply: the sample gives the README rows, twice changes nothing, drift
         const [{ timeout }] =
           await sql`select timeout_ms as timeout from vigil.services where name = 'api'`
         assert.equal(timeout, 5000, 'not overwritten')
+        assert.equal(
+          (await vigil('apply', SAMPLE, '--dry-run', '--exit-code')).code,
+          3,
+          'would refuse',
+        )
         const preview = await vigil('apply', SAMPLE, '--dry-run', '--json')
         assert.equal(preview.code, 0, preview.stderr)
         const plan = JSON.parse(preview.stdout)
