@@ -122,6 +122,33 @@ function failed(what: string, error: { message?: string } | null): never {
   throw new Error(`could not ${what}: ${error?.message ?? 'no answer'}`)
 }
 
+/** Rows asked for a page at a time: the API answers at most max_rows (1,000 on Supabase) a request. */
+const PAGE_ROWS = 1000
+
+/**
+ * Every row of a read, page after page until one comes back empty (a project's max_rows may be
+ * below a page, so a short page does not prove the end). `page` must order the rows stably.
+ */
+async function allRows<T>(
+  what: string,
+  page: (
+    from: number,
+    to: number,
+  ) => PromiseLike<{ data: T[] | null; error: { message?: string } | null }>,
+): Promise<T[]> {
+  const rows: T[] = []
+  for (let from = 0;; from += PAGE_ROWS) {
+    const { data, error } = await page(from, from + PAGE_ROWS - 1)
+    if (error) failed(what, error)
+    if (!data?.length) return rows
+    rows.push(...data)
+    if (data.length < PAGE_ROWS) {
+      // Fewer than asked: either the end, or a smaller max_rows; ask on from where it stopped.
+      from -= PAGE_ROWS - data.length
+    }
+  }
+}
+
 async function serviceIdOf(db: SupabaseClient<any, 'vigil'>, name: string): Promise<string> {
   const { data, error } = await db.from('services').select('id').eq('name', name).limit(1)
   if (error) failed('read the services', error)
@@ -172,13 +199,32 @@ export async function run(argv: string[], t: Target): Promise<string> {
       return help()
     case 'status': {
       const [services, uptime] = await Promise.all([
-        db.from('services').select('id, name, kind, environment, status, enabled').order('name'),
-        db.from('service_uptime').select('service_id, uptime_24h'),
+        allRows<
+          {
+            id: string
+            name: string
+            kind: string
+            environment: string
+            status: string
+            enabled: boolean
+          }
+        >(
+          'read the services',
+          (from, to) =>
+            db.from('services').select('id, name, kind, environment, status, enabled').order('name')
+              .range(from, to),
+        ),
+        allRows<{ service_id: string; uptime_24h: number | null }>(
+          'read the uptime',
+          (from, to) =>
+            db.from('service_uptime').select('service_id, uptime_24h').order('service_id').range(
+              from,
+              to,
+            ),
+        ),
       ])
-      if (services.error) failed('read the services', services.error)
-      if (uptime.error) failed('read the uptime', uptime.error)
-      const up = new Map((uptime.data ?? []).map((u) => [u.service_id, u.uptime_24h]))
-      const rows = (services.data ?? []).map((s) => ({
+      const up = new Map(uptime.map((u) => [u.service_id, u.uptime_24h]))
+      const rows = services.map((s) => ({
         name: s.name,
         kind: s.kind,
         environment: s.environment,
@@ -208,8 +254,13 @@ export async function run(argv: string[], t: Target): Promise<string> {
         'id, service_id, severity, status, title, opened_at, resolved_at, acknowledged_at, escalation_level',
       ).order('opened_at', { ascending: false }).limit(50)
       if (!options.all) q = q.eq('status', 'open')
-      const [incidents, services] = await Promise.all([q, db.from('services').select('id, name')])
+      const incidents = await q
       if (incidents.error) failed('read the incidents', incidents.error)
+      // Only the incidents' own services, however many the project watches.
+      const ids = [...new Set((incidents.data ?? []).map((i) => i.service_id).filter(Boolean))]
+      const services = ids.length
+        ? await db.from('services').select('id, name').in('id', ids)
+        : { data: [], error: null }
       if (services.error) failed('read the services', services.error)
       const names = new Map((services.data ?? []).map((s) => [s.id, s.name]))
       const rows = (incidents.data ?? []).map((i) => ({

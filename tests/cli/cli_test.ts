@@ -127,3 +127,21 @@ Deno.test('durations and tables', () => {
     'A     BB\n----  --\nx     —\nlong  2',
   )
 })
+
+Deno.test("status lists every service, past the API's 1,000 rows a request", async () => {
+  const sql = testSql()
+  const prefix = `cli-many-${Date.now().toString(36)}`
+  try {
+    await sql`insert into vigil.services (name, kind, environment, config, enabled)
+              select ${prefix} || '-' || lpad(i::text, 4, '0'), 'http', 'qa',
+                     '{"url": "http://127.0.0.1:9/"}', false
+                from generate_series(1, 1005) i`
+    const listed = await vigil('status', '--json')
+    assert.equal(listed.code, 0, listed.stderr)
+    const names = (JSON.parse(listed.stdout) as { name: string }[]).map((s) => s.name)
+    assert.equal(names.filter((n) => n.startsWith(`${prefix}-`)).length, 1005)
+    assert.equal(new Set(names).size, names.length, 'no service twice across pages')
+  } finally {
+    await sql`delete from vigil.services where name like ${prefix + '-%'}`
+  }
+})
