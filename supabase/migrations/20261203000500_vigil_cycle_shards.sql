@@ -128,7 +128,10 @@ begin
 end
 $$;
 
-/** The coordinator sends a shard (again): one more attempt; returns its number (0: no such shard). */
+/**
+ * The coordinator sends a shard (again): one more attempt; returns its number (0: no such shard,
+ * or its run is closed).
+ */
 create function vigil.begin_shard_attempt(p_run_id uuid, p_shard integer)
 returns integer
 language sql
@@ -141,6 +144,7 @@ as $$
            status = case when cycle_id is null then 'running' else status end,
            started_at = coalesce(started_at, now())
      where run_id = p_run_id and shard = p_shard
+       and exists (select from vigil.cycle_runs r where r.id = p_run_id and r.status = 'running')
     returning attempts
   )
   select coalesce((select attempts from attempt), 0)
@@ -164,7 +168,8 @@ begin
   end if;
   update vigil.cycle_shards
      set status = p_status, error = left(p_error, 2000), finished_at = now()
-   where run_id = p_run_id and shard = p_shard and cycle_id is null
+   where run_id = p_run_id and shard = p_shard and cycle_id is null and status <> 'missing'
+     and exists (select from vigil.cycle_runs r where r.id = p_run_id and r.status = 'running')
   returning status into now_status;
   if now_status is null then
     select status into now_status from vigil.cycle_shards where run_id = p_run_id and shard = p_shard;
@@ -195,7 +200,8 @@ begin
     raise exception 'no cycle run %', p_run_id using errcode = 'no_data_found';
   end if;
   if run.status <> 'running' then
-    return jsonb_build_object('run_id', run.id, 'status', run.status, 'closed_by', run.closed_by, 'already_closed', true);
+    return jsonb_build_object('run_id', run.id, 'status', run.status, 'closed_by', run.closed_by, 'already_closed', true)
+           || coalesce(run.summary, '{}');
   end if;
   update vigil.cycle_shards
      set status = 'missing', finished_at = now(),
@@ -272,12 +278,18 @@ begin
     if own is null then
       raise exception 'no shard % in cycle run %', v_shard, v_run using errcode = 'no_data_found';
     end if;
+    -- Only into a run still running, held open until this commits: finish_cycle_run (for update)
+    -- waits for a shard recording now, and one arriving after the run closed records nothing.
+    perform from vigil.cycle_runs where id = v_run and status = 'running' for share;
+    if not found then
+      return jsonb_build_object('cycle_id', null, 'checks', 0, 'metrics', 0, 'duplicate', true, 'run_closed', true);
+    end if;
     if not coalesce((cycle ->> 'confirmation')::boolean, false) then
       -- The claim: the row lock makes a concurrent second recording wait, then find it taken.
       update vigil.cycle_shards
          set status = 'ok', cycle_id = (cycle ->> 'id')::uuid, finished_at = now(), error = null,
              duration_ms = (cycle ->> 'duration_ms')::integer
-       where run_id = v_run and shard = v_shard and cycle_id is null;
+       where run_id = v_run and shard = v_shard and cycle_id is null and status <> 'missing';
       if not found then
         return jsonb_build_object('cycle_id', null, 'checks', 0, 'metrics', 0, 'duplicate', true);
       end if;
@@ -356,10 +368,16 @@ begin
   for run_id in
     select r.id from vigil.cycle_runs r where r.status = 'running' and r.deadline_at < now() order by r.started_at
   loop
-    closed := vigil.finish_cycle_run(run_id, 'vigil-watchdog');
-    if closed ->> 'status' <> 'ok' then
-      written := written + 1;
-    end if;
+    -- Each run on its own: a deadlock with a shard recording into it (the next minute closes it)
+    -- must not undo the heartbeat checks above or the other runs.
+    begin
+      closed := vigil.finish_cycle_run(run_id, 'vigil-watchdog');
+      if closed ->> 'status' <> 'ok' then
+        written := written + 1;
+      end if;
+    exception when deadlock_detected or lock_not_available then
+      null;
+    end;
   end loop;
   return written;
 end
@@ -415,5 +433,160 @@ grant execute on function vigil.start_cycle_run(jsonb) to service_role;
 grant execute on function vigil.begin_shard_attempt(uuid, integer) to service_role;
 grant execute on function vigil.record_shard_failure(uuid, integer, text, text) to service_role;
 grant execute on function vigil.finish_cycle_run(uuid, text) to service_role;
+
+
+-- What reads the latest cycle reads whole ones: a run's shard rows (shard set) would show one
+-- shard's services while the run is going; its summary row (shard null) is the whole run.
+-- As 20261202003700, but for the latest cycle's filter.
+create or replace function vigil.dashboard_snapshot()
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'generated_at', now(),
+    'operator', vigil.is_operator(),
+    'settings', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'environment', st.environment, 'kill_switch', st.kill_switch, 'dry_run', st.dry_run,
+               'slow_query_ms', st.slow_query_ms, 'updated_at', st.updated_at)
+             order by array_position(array['prod', 'qa', 'dev'], st.environment::text))
+        from vigil.settings st), '[]'::jsonb),
+    'score', vigil.health_score(),
+    'services', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'id', s.id, 'name', s.name, 'kind', s.kind, 'environment', s.environment,
+               'description', s.description, 'status', s.status,
+               'status_changed_at', s.status_changed_at, 'enabled', s.enabled,
+               'heal_enabled', s.heal_enabled, 'depends_on', coalesce(to_jsonb(s.depends_on), '[]'::jsonb),
+               'folded_under', fold.name, 'latency_ms', last.response_ms,
+               'last_checked_at', s.last_checked_at, 'uptime_24h', u.uptime_24h,
+               'uptime_7d', u.uptime_7d, 'uptime_30d', u.uptime_30d)
+             order by s.name)
+        from vigil.services s
+        left join vigil.service_uptime u on u.service_id = s.id
+        left join lateral (
+          select c.response_ms from vigil.checks c
+           where c.service_id = s.id order by c.checked_at desc limit 1) last on true
+        left join lateral (
+          select fs.name from vigil.incidents i
+            join vigil.incidents f on f.id = i.folded_into
+            join vigil.services fs on fs.id = f.service_id
+           where i.service_id = s.id and i.status = 'open'
+           order by i.opened_at desc limit 1) fold on true), '[]'::jsonb),
+    'incidents', coalesce((
+      select jsonb_agg(to_jsonb(x) order by x.status = 'open' desc, x.opened_at desc)
+        from (
+          (select i.id, i.service_id, s.name as service, i.kind, i.severity, i.status, i.title,
+                  i.opened_at, i.resolved_at, i.acknowledged_at, i.acknowledged_by_name,
+                  i.heal_attempts, i.escalation_level, i.folded_into
+             from vigil.incidents i join vigil.services s on s.id = i.service_id
+            where i.status = 'open')
+          union all
+          (select i.id, i.service_id, s.name, i.kind, i.severity, i.status, i.title,
+                  i.opened_at, i.resolved_at, i.acknowledged_at, i.acknowledged_by_name,
+                  i.heal_attempts, i.escalation_level, i.folded_into
+             from vigil.incidents i join vigil.services s on s.id = i.service_id
+            where i.status = 'resolved'
+            order by i.resolved_at desc limit 50)) x), '[]'::jsonb),
+    'approvals', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'action_id', a.action_id, 'incident_id', a.incident_id, 'service', s.name,
+               'strategy', a.strategy, 'plan', a.plan, 'requested_at', a.requested_at,
+               'expires_at', a.expires_at)
+             order by a.requested_at)
+        from vigil.heal_approvals a join vigil.services s on s.id = a.service_id
+       where a.decision is null and a.expires_at > now()), '[]'::jsonb),
+    'heal_log', coalesce((
+      select jsonb_agg(to_jsonb(h) order by h.id desc)
+        from (select h.id, h.created_at as at, h.incident_id, s.name as service, h.strategy,
+                     h.outcome, h.attempt,
+                     (vigil.heal_ladder() ->> 'max_attempts')::int as max_attempts,
+                     h.detail, h.reason, h.dry_run
+                from vigil.heal_actions h join vigil.services s on s.id = h.service_id
+               where h.phase = 'result'
+               order by h.id desc limit 100) h), '[]'::jsonb),
+    'recommendations', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'id', r.id, 'service', s.name, 'kind', r.kind, 'title', r.title,
+               'detail', r.detail, 'status', r.status, 'created_at', r.created_at)
+             order by r.created_at desc)
+        from (select * from vigil.recommendations where status = 'open'
+               order by created_at desc limit 50) r
+        left join vigil.services s on s.id = r.service_id), '[]'::jsonb),
+    'control_changes', coalesce((
+      select jsonb_agg(to_jsonb(c) order by c.id desc)
+        from (select id, changed_at, target, field, old_value, new_value, actor_name
+                from vigil.control_changes order by id desc limit 50) c), '[]'::jsonb),
+    'cycle', (
+      select jsonb_build_object('finished_at', c.finished_at, 'duration_ms', c.duration_ms,
+                                'services', c.services, 'healthy', c.healthy,
+                                'degraded', c.degraded, 'down', c.down)
+        from vigil.cycles c where c.shard is null order by c.finished_at desc limit 1),
+    'maintenance_runs', coalesce((
+      select jsonb_agg(to_jsonb(m) order by m.started_at desc)
+        from (select id, task, cadence, attempt, status, started_at, finished_at, summary, error
+                from vigil.maintenance_runs order by started_at desc limit 20) m), '[]'::jsonb),
+    'daily_report', (select vigil.report_card(r) from vigil.reports r
+                      where r.kind = 'daily' and r.status = 'ready' order by r.period_start desc limit 1),
+    'weekly_report', (select vigil.report_card(r) from vigil.reports r
+                       where r.kind = 'weekly' and r.status = 'ready' order by r.period_start desc limit 1),
+    -- What the analysis flags now (enabled services only): series anomalous now, the most anomalous
+    -- first, then series whose forecast crosses their limit within the horizon. Never the
+    -- detector's state, and of the forecast only its sentence and eta: what the panel shows.
+    'analysis', coalesce((
+      select jsonb_agg(to_jsonb(a) order by a.anomalous_since is null, a.score desc nulls last)
+        from (select m.service_id, s.name as service, m.metric, m.labels, m.value, m.score,
+                     m.baseline, m.anomalous_since,
+                     case when m.forecast ->> 'status' = 'crosses' then
+                       jsonb_build_object('text', m.forecast -> 'text', 'eta_seconds', m.forecast -> 'etaSeconds')
+                     end as forecast,
+                     m.forecast_at
+                from vigil.metric_series m join vigil.services s on s.id = m.service_id
+               where s.enabled and (m.anomalous_since is not null or m.forecast ->> 'status' = 'crosses')
+               order by m.anomalous_since is null, m.score desc nulls last
+               limit 100) a), '[]'::jsonb))
+$$;
+
+-- As 20261203000300, but for the latest cycle's filter.
+create or replace function vigil.prometheus_snapshot() returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'services', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'name', s.name, 'kind', s.kind, 'environment', s.environment, 'status', s.status,
+               'enabled', s.enabled,
+               'uptime_24h', (select round(100.0 * sum(r.checks - r.down) / nullif(sum(r.checks), 0), 3)
+                                from vigil.check_rollups r
+                               where r.service_id = s.id and r.bucket >= date_trunc('hour', now() - interval '24 hours')),
+               'last_response_ms', (select c.response_ms from vigil.checks c
+                                     where c.service_id = s.id order by c.checked_at desc limit 1),
+               'latency', case when p.service_id is null then null
+                               else jsonb_build_object(
+                                 'buckets', jsonb_build_array(p.le_25, p.le_50, p.le_100, p.le_250, p.le_500,
+                                                              p.le_1000, p.le_2500, p.le_5000, p.le_10000),
+                                 'count', p.count, 'sum_ms', p.sum_ms) end)
+             order by s.name)
+        from vigil.services s left join vigil.probe_latency p on p.service_id = s.id), '[]'),
+    'incidents_open', coalesce((
+      select jsonb_object_agg(severity, n)
+        from (select severity::text, count(*) as n from vigil.incidents where status = 'open' group by 1) i), '{}'),
+    'heals', coalesce((
+      select jsonb_agg(jsonb_build_object('strategy', strategy, 'outcome', outcome, 'n', n) order by strategy, outcome)
+        from (select strategy, outcome::text as outcome, count(*) as n from vigil.heal_actions
+               where phase = 'result' group by 1, 2) h), '[]'),
+    'alerts', coalesce((
+      select jsonb_agg(jsonb_build_object('channel', channel, 'status', status, 'n', n) order by channel, status)
+        from (select channel::text as channel, status::text as status, count(*) as n from vigil.alerts group by 1, 2) a), '[]'),
+    'cycle', (select jsonb_build_object('finished_at', extract(epoch from c.finished_at), 'duration_ms', c.duration_ms,
+                                        'services', c.services)
+                from vigil.cycles c where c.shard is null order by c.finished_at desc limit 1));
+$$;
 
 select vigil.settle_privileges();

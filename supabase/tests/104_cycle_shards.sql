@@ -4,7 +4,7 @@
 -- retention takes old runs; and who may read or call what.
 begin;
 set search_path = extensions, public;
-select plan(62);
+select plan(68);
 
 alter table vigil.incidents disable trigger incidents_request_heal;
 insert into vigil.services (id, name, kind, config) values
@@ -144,6 +144,19 @@ select matches((select c.error from vigil.checks c join vigil.services s on s.id
 select is((select status from vigil.cycle_runs where id = '00000000-0000-4000-8000-0000000010a3'), 'running',
           'a run within its deadline is left alone');
 
+-- After the run closed, nothing of it moves: a late shard records nothing, a retry does not start,
+-- a failure does not overwrite missing; closing again tells the totals.
+select is(pg_temp.shard_cycle('00000000-0000-4000-8000-0000000010c9', '00000000-0000-4000-8000-0000000010a2', 1,
+                              array['00000000-0000-4000-8000-000000001042']) -> 'run_closed', 'true'::jsonb,
+          'a shard answering after its run closed is told so');
+select results_eq($$select status, cycle_id from vigil.cycle_shards where run_id = '00000000-0000-4000-8000-0000000010a2' and shard = 1$$,
+                  $$values ('missing'::text, null::uuid)$$, 'and records nothing: the shard stays missing, as the run said');
+select is(vigil.begin_shard_attempt('00000000-0000-4000-8000-0000000010a2', 1), 0, 'no attempt starts in a closed run');
+select is(vigil.record_shard_failure('00000000-0000-4000-8000-0000000010a2', 1, 'timed_out', 'attempt 2: late'), 'missing',
+          'a failure written after the close leaves the shard missing');
+select is((vigil.finish_cycle_run('00000000-0000-4000-8000-0000000010a2', 'health-check') ->> 'services')::int, 1,
+          'closing a closed run again answers with its totals (the coordinator after the watchdog)');
+
 -- All shards recorded: ok, and nothing on vigil-health-check.
 select pg_temp.shard_cycle('00000000-0000-4000-8000-0000000010c8', '00000000-0000-4000-8000-0000000010a3', 0,
                            array['00000000-0000-4000-8000-000000001043']);
@@ -156,6 +169,13 @@ select is_empty($$select 1 from vigil.checks c join vigil.services s on s.id = c
 select results_eq($$select run_id, shard, services, healthy, down from vigil.cycles where id = '00000000-0000-4000-8000-0000000010a3'$$,
                   $$values ('00000000-0000-4000-8000-0000000010a3'::uuid, null::integer, 1, 1, 0)$$,
                   'the closed run is one cycle of its totals, the latest: the dashboard, reports and metrics see all of it');
+-- A shard's row finishing after the latest whole cycle (a run still going) is not "the latest cycle".
+insert into vigil.cycles (id, started_at, finished_at, duration_ms, services, healthy, degraded, down, run_id, shard)
+values ('00000000-0000-4000-8000-0000000010cb', now(), now() + interval '1 minute', 1, 7, 7, 0, 0,
+        '00000000-0000-4000-8000-0000000010a3', 0);
+select is((vigil.prometheus_snapshot() -> 'cycle' ->> 'services')::int,
+          (select services from vigil.cycles where shard is null order by finished_at desc limit 1),
+          'the Prometheus export''s latest cycle is a whole one, not a shard of a run going on');
 -- A run that recorded nothing is no cycle: the 'cycles' heartbeat must not hear one arrive.
 select pg_temp.plan('00000000-0000-4000-8000-0000000010a4', 1, '[{"service_ids": ["00000000-0000-4000-8000-000000001043"], "deadline_ms": 10000}]');
 select vigil.begin_shard_attempt('00000000-0000-4000-8000-0000000010a4', 0);

@@ -2,7 +2,10 @@
 // shard may take, and that a bad VIGIL_SHARD_SIZE falls back to the default rather than stopping.
 import assert from 'node:assert/strict'
 import {
+  COORDINATOR_BUDGET_MS,
   DEFAULT_SHARD_SIZE,
+  effectiveShardSize,
+  MAX_SHARDS,
   planShards,
   shardSizeFrom,
 } from '../../supabase/functions/_shared/health/shards.ts'
@@ -23,8 +26,16 @@ Deno.test("a shard's deadline covers its longest probe twice, the confirmation w
   const plan = planShards([...services(2, 2000), { id: 'slow', timeout_ms: 30_000 }], 2, 10_000)
   assert.equal(plan[0].deadline_ms, 2 * 2000 + CONFIRM_AFTER_MS + 10_000)
   assert.equal(plan[1].deadline_ms, 2 * 30_000 + CONFIRM_AFTER_MS + 10_000)
-  // Bounded as the probes are (120 s at most) and as SQL accepts (400 s).
-  assert.ok(planShards(services(1, 10_000_000), 1)[0].deadline_ms <= 400_000)
+  // Within what the coordinator has: Supabase ends a request unanswered after 150 s.
+  assert.ok(planShards(services(1, 120_000), 1)[0].deadline_ms < COORDINATOR_BUDGET_MS)
+  assert.ok(COORDINATOR_BUDGET_MS < 150_000)
+})
+
+Deno.test('a run has at most MAX_SHARDS shards: a tiny shard size over many services is raised', () => {
+  assert.equal(effectiveShardSize(5000, 200), 200)
+  assert.equal(effectiveShardSize(5000, 1), Math.ceil(5000 / MAX_SHARDS))
+  assert.ok(planShards(services(5000), effectiveShardSize(5000, 1)).length <= MAX_SHARDS)
+  assert.equal(effectiveShardSize(10_000_000, 1), 1000, 'never past the largest shard')
 })
 
 Deno.test('a shard size out of bounds is refused by the planner', () => {

@@ -33,9 +33,13 @@ function serviceKeys(): string[] {
   return out
 }
 
-/** A service-role key of the project's, to call its own functions with; undefined when it has none. */
+/**
+ * A service-role key of the project's to call its own functions with, through a gateway that
+ * verifies JWTs: the legacy service-role JWT. Undefined when the project has only sb_secret_ keys
+ * (not JWTs, so a verify_jwt gateway would refuse them as bearer tokens).
+ */
 export function ownServiceKey(): string | undefined {
-  return serviceKeys()[0]
+  return serviceKeys().find((key) => key.split('.').length === 3)
 }
 
 /** The key the request presents: `Authorization: Bearer …`, else `apikey` (sb_secret_ keys). */

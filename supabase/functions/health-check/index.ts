@@ -136,7 +136,9 @@ Deno.serve(async (req) => {
       )
     }
     if (services.length > shardSize) {
-      console.warn('health-check: no service role key to send shards with; one cycle runs them all')
+      console.warn(
+        'health-check: no service-role JWT to send shards with (sb_secret_ keys only); one cycle runs them all',
+      )
     }
     const report = await runCycle({
       ...common,

@@ -17,7 +17,15 @@ export const SHARD_ATTEMPTS = 2
 export const SHARD_MARGIN_MS = 10_000
 /** Above the run's shard attempts, before the watchdog calls a shard that never reported missing. */
 const RUN_MARGIN_MS = 30_000
-const MAX_SHARD_DEADLINE_MS = 400_000
+/**
+ * How long the coordinator may take, shards, retries and closing included: Supabase ends a request
+ * that has not answered in 150 s on every plan (and vigil.invoke's pg_net waits as long).
+ */
+export const COORDINATOR_BUDGET_MS = 140_000
+/** Kept back from the budget to close the run, check the audit and ping the dead man's switch. */
+const CLOSING_MS = 5_000
+/** At most this many shards a run: a tiny shard size over thousands of services is raised to fit. */
+export const MAX_SHARDS = 100
 
 /**
  * The shard size a deployment set (VIGIL_SHARD_SIZE): a whole number from 1 to MAX_SHARD_SIZE.
@@ -69,7 +77,10 @@ export function planShards(
     const longest = Math.min(Math.max(...chunk.map((s) => s.timeout_ms)), MAX_PROBE_TIMEOUT_MS)
     shards.push({
       service_ids: chunk.map((s) => s.id),
-      deadline_ms: Math.min(2 * longest + CONFIRM_AFTER_MS + marginMs, MAX_SHARD_DEADLINE_MS),
+      deadline_ms: Math.min(
+        2 * longest + CONFIRM_AFTER_MS + marginMs,
+        COORDINATOR_BUDGET_MS - CLOSING_MS,
+      ),
     })
   }
   return shards
@@ -138,39 +149,68 @@ export interface RunReport {
   deadman: string | null
 }
 
+/** The shard size a run uses: the one asked for, raised so that the run has at most MAX_SHARDS. */
+export function effectiveShardSize(services: number, size: number): number {
+  return Math.min(MAX_SHARD_SIZE, Math.max(size, Math.ceil(services / MAX_SHARDS)))
+}
+
 export async function runShardedCycle(options: ShardedCycleOptions): Promise<RunReport> {
   const { sql } = options
   const runId = crypto.randomUUID()
   const startedAt = new Date().toISOString()
   const started = performance.now()
-  const plan = planShards(options.services, options.shardSize)
+  const shardSize = effectiveShardSize(options.services.length, options.shardSize)
+  const plan = planShards(options.services, shardSize)
     .map((s) => options.shardDeadlineMs ? { ...s, deadline_ms: options.shardDeadlineMs } : s)
   const longest = Math.max(...plan.map((s) => s.deadline_ms))
   await sql`select vigil.start_cycle_run(${
     sql.json({
       id: runId,
       trigger: options.trigger,
-      shard_size: options.shardSize,
-      deadline_ms: Math.min(SHARD_ATTEMPTS * longest + RUN_MARGIN_MS, 3_600_000),
+      shard_size: shardSize,
+      deadline_ms: Math.min(SHARD_ATTEMPTS * longest, COORDINATOR_BUDGET_MS) + RUN_MARGIN_MS,
       shards: plan,
     } as never)
   })`
-  const outcomes = await Promise.all(plan.map((shard, i) => runShard(options, runId, i, shard)))
-  const [{ closed }] = await sql<{ closed: Record<string, unknown> }[]>`
-    select vigil.finish_cycle_run(${runId}::uuid, 'health-check') as closed`
-  const lost = outcomes.filter((o) => o.status !== 'ok')
-  const audit = await checkAudit(options).catch(() => null)
+  const budgetEnds = started + COORDINATOR_BUDGET_MS - CLOSING_MS
+  // Whatever a shard's loop meets (the database failing under it, say), the run is closed and the
+  // dead man's switch hears of it; the watchdog is for a coordinator that died, not one that erred.
+  const settled = await Promise.allSettled(
+    plan.map((shard, i) => runShard(options, runId, i, shard, budgetEnds)),
+  )
+  const outcomes = settled.map((r, i): ShardOutcome =>
+    r.status === 'fulfilled' ? r.value : {
+      shard: i,
+      services: plan[i].service_ids.length,
+      status: 'failed',
+      attempts: 0,
+      cycle_id: null,
+      error: redact(`coordinator: ${(r.reason as Error)?.message ?? String(r.reason)}`, [
+        ...(options.secrets ?? []),
+      ]).slice(0, 300),
+    }
+  )
+  let closed: Record<string, unknown> = { status: 'failed' }
+  let closeError: unknown = null
+  try {
+    ;[{ closed }] = await sql<{ closed: Record<string, unknown> }[]>`
+      select vigil.finish_cycle_run(${runId}::uuid, 'health-check') as closed`
+  } catch (error) {
+    closeError = error
+  }
+  const shardsOk = Number(closed.shards_ok ?? outcomes.filter((o) => o.status === 'ok').length)
+  const audit = closeError === null ? await checkAudit(options).catch(() => null) : null
   const count = (key: string) => Number(closed[key] ?? 0)
+  // As the run closed (the watchdog may have closed it first), not as this coordinator saw it.
   const deadman = options.deadmanUrl
     ? await pingDeadman(
       options,
-      lost.length === 0 && !audit?.startsWith('audit CHECK FAILED'),
-      `${count('services')} services, ${count('down')} down, ${
-        plan.length - lost.length
-      } of ${plan.length} shards`,
+      closeError === null && closed.status === 'ok' && !audit?.startsWith('audit CHECK FAILED'),
+      `${count('services')} services, ${count('down')} down, ${shardsOk} of ${plan.length} shards`,
       audit,
     )
     : null
+  if (closeError !== null) throw closeError
   if (deadman) {
     await sql`update vigil.cycle_runs set summary = summary || ${sql.json({ deadman })}
                where id = ${runId}`
@@ -180,7 +220,7 @@ export async function runShardedCycle(options: ShardedCycleOptions): Promise<Run
     status: closed.status as RunReport['status'],
     started_at: startedAt,
     duration_ms: Math.round(performance.now() - started),
-    shard_size: options.shardSize,
+    shard_size: shardSize,
     shards: outcomes,
     services: count('services'),
     healthy: count('healthy'),
@@ -196,6 +236,7 @@ async function runShard(
   runId: string,
   index: number,
   plan: ShardPlan,
+  budgetEnds: number,
 ): Promise<ShardOutcome> {
   const { sql } = options
   let outcome: ShardOutcome = {
@@ -207,9 +248,14 @@ async function runShard(
     error: null,
   }
   for (let attempt = 1; attempt <= SHARD_ATTEMPTS; attempt++) {
-    await sql`select vigil.begin_shard_attempt(${runId}::uuid, ${index}::integer)`
+    // A retry only in the time the coordinator has left (the first attempt always goes).
+    const deadline = Math.min(plan.deadline_ms, Math.floor(budgetEnds - performance.now()))
+    if (attempt > 1 && deadline < Math.min(plan.deadline_ms, 5_000)) break
+    const [{ began }] = await sql<{ began: number }[]>`
+      select vigil.begin_shard_attempt(${runId}::uuid, ${index}::integer) as began`
+    if (Number(began) === 0) break // the run was closed meanwhile (the watchdog)
     outcome = { ...outcome, attempts: attempt }
-    const signal = AbortSignal.timeout(plan.deadline_ms)
+    const signal = AbortSignal.timeout(Math.max(deadline, 1_000))
     let failure: { status: 'failed' | 'timed_out'; error: string }
     try {
       const body = {
@@ -233,20 +279,21 @@ async function runShard(
         : ''
       failure = {
         status: 'failed',
-        error: `attempt ${attempt}: HTTP ${res.status}${reason ? `: ${reason.slice(0, 300)}` : ''}`,
+        error: `attempt ${attempt}: HTTP ${res.status}${reason ? `: ${reason}` : ''}`,
       }
     } catch (error) {
       failure = signal.aborted
         ? {
           status: 'timed_out',
-          error: `attempt ${attempt}: no answer within ${plan.deadline_ms} ms`,
+          error: `attempt ${attempt}: no answer within ${Math.max(deadline, 1_000)} ms`,
         }
         : {
           status: 'failed',
-          error: `attempt ${attempt}: ${(error as Error)?.message ?? String(error)}`.slice(0, 300),
+          error: `attempt ${attempt}: ${(error as Error)?.message ?? String(error)}`,
         }
     }
-    failure.error = redact(failure.error, options.secrets ?? [])
+    // Redacted whole, then cut: a secret cut in two would survive as its first part.
+    failure.error = redact(failure.error, options.secrets ?? []).slice(0, 300)
     const [{ status }] = await sql<{ status: string }[]>`
       select vigil.record_shard_failure(${runId}::uuid, ${index}::integer, ${failure.status},
                                         ${failure.error}) as status`
