@@ -7,6 +7,7 @@ import {
   CONFIG_TABLES,
   type ConfigTable,
   type Entry,
+  FIELD_DEFAULTS,
   keyOf,
   type Managed,
   settingsRowErrors,
@@ -99,31 +100,6 @@ export function same(a: unknown, b: unknown): boolean {
 
 const pick = (row: Row, fields: string[]) =>
   Object.fromEntries(fields.map((f) => [f, row[f] ?? null]))
-
-/** Column defaults: a new row's fields equal to them go unsaid in the plan. */
-const DEFAULTS: Partial<Record<ConfigTable, Row>> = {
-  services: {
-    environment: 'prod',
-    enabled: true,
-    description: null,
-    timeout_ms: 10_000,
-    failure_threshold: 3,
-    success_threshold: 2,
-    actions: {},
-    depends_on: null,
-    config: {},
-  },
-  contacts: { enabled: true, secret_name: null, quiet_hours: null },
-  log_patterns: {
-    action: 'alert',
-    sources: ['postgres', 'functions'],
-    min_count: 1,
-    priority: 0,
-    description: '',
-    enabled: true,
-  },
-  heal_policies: { config: {} },
-}
 
 /** Tables whose rows apply only updates: one row per environment (and priority) always exists. */
 const FIXED: ReadonlySet<ConfigTable> = new Set(['settings', 'alert_routes'])
@@ -392,7 +368,7 @@ export function describePlan(plan: Plan, state: ConfigState): string {
     const disabling = op.op === 'update' && op.set?.enabled === false && !!op.note
     out.push(`${disabling ? '-' : SIGN[op.op]} ${op.table} ${key}${op.note ? `: ${op.note}` : ''}`)
     if (op.op === 'insert') {
-      const defaults = DEFAULTS[op.table] ?? {}
+      const defaults = FIELD_DEFAULTS[op.table] ?? {}
       for (const [f, v] of Object.entries(op.set ?? {})) {
         if (!(f in defaults && same(defaults[f], v))) out.push(`    ${f}: ${shown(f, v)}`)
       }

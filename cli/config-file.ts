@@ -169,6 +169,20 @@ export const VigilFile = Scoped.extend({
 })
 export type VigilFile = z.infer<typeof VigilFile>
 
+/** A row's fields a file may leave out, as the schemas above fill them in (the columns' defaults). */
+function defaultsOf(schema: z.ZodType, required: Record<string, unknown>): Record<string, unknown> {
+  const filled = schema.parse(required) as Record<string, unknown>
+  return Object.fromEntries(Object.entries(filled).filter(([k]) => !(k in required)))
+}
+
+/** What a new row holds unless the file says otherwise, per table (the plan leaves it unsaid). */
+export const FIELD_DEFAULTS: Partial<Record<ConfigTable, Record<string, unknown>>> = {
+  services: defaultsOf(Service, { name: 'x', kind: 'http' }),
+  contacts: defaultsOf(Contact, { name: 'x', role: 'team', channel: 'email', address: 'x' }),
+  log_patterns: defaultsOf(LogPattern, { name: 'x', pattern: 'x', severity: 'info' }),
+  heal_policies: { config: {} },
+}
+
 export const CONFIG_TABLES = [
   'settings',
   'alert_routes',
