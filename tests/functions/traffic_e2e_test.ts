@@ -73,9 +73,14 @@ Deno.test('a planted error spike opens an incident whose page names the top erro
   await withTrafficService(async (sql, name) => {
     await sql`insert into vigil.contacts (name, role, channel, address, environment)
               values (${`${name} on-call`}, 'on_call', 'email', 'oncall@example.org', 'qa')`
-    await plant(requests(200, 'GET', '/rest/v1/orders', 200))
+    // Calm enough that what other sessions put in the window meanwhile (the gateway's own answers
+    // are edge logs too: one stray 5xx among 200 requests is past the 0.1 % warning) leaves it so.
+    await plant(requests(2000, 'GET', '/rest/v1/orders', 200))
     const calm = await healthCycle([name])
-    assert.equal(calm.healthy, 1, JSON.stringify(calm))
+    const [calmCheck] = await sql<{ error: string | null }[]>`
+      select c.error from vigil.checks c join vigil.services s on s.id = c.service_id
+       where s.name = ${name} order by c.id desc limit 1`
+    assert.equal(calm.healthy, 1, `${JSON.stringify(calm)}: ${calmCheck?.error}`)
 
     await plant([
       ...requests(80, 'POST', '/rest/v1/orders', 503),
@@ -137,7 +142,8 @@ Deno.test('a planted error spike opens an incident whose page names the top erro
     const endpoints = analysis.endpoints as { endpoint: string }[]
     assert.equal(endpoints[0].endpoint, 'POST /rest/v1/orders')
     assert.match(String(analysis.suggestion), /database is refusing connections/)
-  })
+    // Refusals other sessions provoke on purpose are the RLS test's business, not this one's.
+  }, { rls_violations_warning: 1_000_000 })
 })
 
 Deno.test('a row-level security refusal, logged by the real cluster, is read from its log file and named with its table', async () => {
